@@ -1,0 +1,50 @@
+"""Injected time. Backtests and live trading run the same code path; only the clock
+handed to the engine differs."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Protocol
+
+from core.errors import DataValidationError
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """The current time, tz-aware UTC."""
+        ...
+
+
+class WallClock:
+    """The machine's clock, in UTC."""
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+class ReplayClock:
+    """A clock moved forward by the replay; it never goes back."""
+
+    def __init__(self, start: datetime) -> None:
+        _require_aware(start)
+        self._now = start
+
+    def now(self) -> datetime:
+        return self._now
+
+    def advance_to(self, moment: datetime) -> None:
+        _require_aware(moment)
+        if moment < self._now:
+            raise DataValidationError(
+                f"replay clock cannot go back from {self._now.isoformat()} to {moment.isoformat()}",
+                where="ReplayClock.advance_to",
+            )
+        self._now = moment
+
+
+def _require_aware(moment: datetime) -> None:
+    if moment.tzinfo is None:
+        raise DataValidationError(
+            f"timestamp {moment.isoformat()} has no time zone; Tradewind needs tz-aware UTC",
+            where="clock",
+        )

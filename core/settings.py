@@ -1,0 +1,186 @@
+"""Typed settings: one frozen object for the whole platform.
+
+Sources, highest priority first: keyword arguments, environment variables
+(`TRADEWIND_` prefix, `__` between levels, e.g. `TRADEWIND_RISK__MAX_POSITION_PCT`),
+then an optional YAML file (`tradewind.yaml` in the working directory, or the file named
+by `TRADEWIND_CONFIG`). Unknown keys are rejected with a message naming the key.
+
+Alpaca credentials are never part of these settings: they come from the environment
+only (`ALPACA_API_KEY`, `ALPACA_SECRET_KEY`, `ALPACA_PAPER`) through
+`AlpacaCredentials`, are held as secrets, and are never logged or written anywhere."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+from core.errors import ConfigError
+
+CONFIG_ENV = "TRADEWIND_CONFIG"
+DEFAULT_CONFIG_FILE = "tradewind.yaml"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PathSettings(_Section):
+    data_dir: Path = Path("data")
+    feast_repo: Path = Path("features/repo")
+    mlflow_tracking_uri: str = "sqlite:///mlruns/mlflow.db"
+    mlflow_artifact_root: Path = Path("mlruns/artifacts")
+    journal_url: str = "sqlite:///data/journal.db"
+    reports_dir: Path = Path("reports")
+
+    @property
+    def bars_dir(self) -> Path:
+        return self.data_dir / "bars"
+
+
+class BrokerSettings(_Section):
+    kind: Literal["simulated", "paper_exchange", "alpaca"] = "simulated"
+    paper_exchange_url: str = "http://127.0.0.1:8765"
+    allow_live: bool = False  # live trading needs this AND ALPACA_PAPER=false
+    commission_per_share: float = Field(0.0, ge=0)
+    slippage_bps: float = Field(2.0, ge=0)
+    starting_cash: float = Field(100_000.0, gt=0)
+
+
+class RiskSettings(_Section):
+    max_position_pct: float = Field(0.10, gt=0, le=1)
+    max_positions: int = Field(10, ge=1)
+    daily_loss_halt_pct: float = Field(0.02, gt=0, le=1)
+    max_sector_pct: float = Field(0.40, gt=0, le=1)
+    max_correlation: float = Field(0.70, gt=0, le=1)
+    kelly_fraction: float = Field(0.5, gt=0, le=1)
+    trailing_stop_atr: float = Field(2.0, gt=0)
+    stop_loss_atr: float = Field(2.0, gt=0)
+    take_profit_atr: float = Field(3.0, gt=0)
+    max_holding_bars: int = Field(20, ge=1)
+    allow_short: bool = False
+
+
+class ModelGateSettings(_Section):
+    win_probability_gate: float = Field(0.65, ge=0, le=1)
+    fallback: Literal["no_entry", "rules"] = "no_entry"
+    retrain_every_trades: int = Field(100, ge=1)
+    promotion_margin: float = Field(0.05, ge=0)
+    challenger_share: float = Field(0.20, ge=0, le=1)
+    min_trades_per_arm: int = Field(30, ge=1)
+
+
+class ServingSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(3000, ge=1, le=65535)
+    workers: int = Field(1, ge=1)
+    endpoint: str | None = None  # URL of a running model service for the engine
+    timeout_seconds: float = Field(0.5, gt=0)
+    api_token: SecretStr | None = None  # TRADEWIND_SERVING__API_TOKEN or TRADEWIND_API_TOKEN
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="TRADEWIND_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+    )
+
+    paths: PathSettings = PathSettings()
+    broker: BrokerSettings = BrokerSettings()
+    risk: RiskSettings = RiskSettings()
+    models: ModelGateSettings = ModelGateSettings()
+    serving: ServingSettings = ServingSettings()
+    symbols: list[str] = Field(default_factory=lambda: ["AAPL", "MSFT", "IBM", "GOOG"])
+    seed: int = 42
+
+    @model_validator(mode="after")
+    def _api_token_from_short_env(self) -> Settings:
+        token = os.environ.get("TRADEWIND_API_TOKEN")
+        if token and self.serving.api_token is None:
+            object.__setattr__(
+                self, "serving", self.serving.model_copy(update={"api_token": SecretStr(token)})
+            )
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        yaml_file = _config_file()
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if yaml_file is not None:
+            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=yaml_file))
+        return tuple(sources)
+
+
+def _config_file() -> Path | None:
+    named = os.environ.get(CONFIG_ENV)
+    if named:
+        path = Path(named)
+        if not path.is_file():
+            raise ConfigError(f"config file {named} (from {CONFIG_ENV}) does not exist")
+        return path
+    default = Path(DEFAULT_CONFIG_FILE)
+    return default if default.is_file() else None
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build the settings, turning pydantic's errors into one readable ConfigError."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            key = ".".join(str(part) for part in error["loc"])
+            if error["type"] == "extra_forbidden":
+                problems.append(f"unknown setting '{key}'")
+            else:
+                problems.append(f"setting '{key}': {error['msg']}")
+        raise ConfigError("; ".join(problems), where="settings") from None
+
+
+class AlpacaCredentials(BaseSettings):
+    """Alpaca keys, from the environment only. Paper trading unless told otherwise."""
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+    api_key: SecretStr | None = Field(None, validation_alias="ALPACA_API_KEY")
+    secret_key: SecretStr | None = Field(None, validation_alias="ALPACA_SECRET_KEY")
+    paper: bool = Field(True, validation_alias="ALPACA_PAPER")
+
+    @property
+    def present(self) -> bool:
+        return self.api_key is not None and self.secret_key is not None
+
+    def require(self, *, allow_live: bool) -> tuple[str, str, bool]:
+        """The key pair and paper flag, or a ConfigError saying what is missing."""
+        if self.api_key is None or self.secret_key is None:
+            raise ConfigError(
+                "ALPACA_API_KEY and ALPACA_SECRET_KEY must be set in the environment",
+                where="alpaca credentials",
+            )
+        if not self.paper and not allow_live:
+            raise ConfigError(
+                "ALPACA_PAPER=false asks for live trading; also set "
+                "TRADEWIND_BROKER__ALLOW_LIVE=true to confirm",
+                where="alpaca credentials",
+            )
+        return self.api_key.get_secret_value(), self.secret_key.get_secret_value(), self.paper
+
+    def __repr__(self) -> str:
+        return f"AlpacaCredentials(present={self.present}, paper={self.paper})"

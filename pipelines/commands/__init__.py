@@ -1,0 +1,1 @@
+"""Sub-commands of `tradewind`, one module per area."""

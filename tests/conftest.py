@@ -1,0 +1,44 @@
+"""Shared fixtures: the real market data in ../shared/data (skipped cleanly when absent),
+and an isolated working directory so no test touches the user's stores."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
+
+
+def shared_file(name: str) -> Path:
+    """Path of a file in ../shared/data, or skip the test with the reason."""
+    path = SHARED_DATA / name
+    if not path.exists():
+        pytest.skip(f"real market data {name} not found in ../shared/data (optional test data)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def sp500_daily() -> pd.DataFrame:
+    """405 S&P 500 stocks, daily 2013-2018 (real, with the quirks its README lists)."""
+    return pd.read_parquet(shared_file("sp500_daily_2013_2018.parquet"))
+
+
+@pytest.fixture(scope="session")
+def spy_daily() -> pd.DataFrame:
+    """SPY daily 2008-2017."""
+    return pd.read_parquet(shared_file("spy_daily_2008_2017.parquet"))
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Run the test inside a fresh directory, with Tradewind's env settings cleared."""
+    import os
+
+    for key in list(os.environ):
+        if key.startswith(("TRADEWIND_", "ALPACA_")):
+            monkeypatch.delenv(key, raising=False)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
