@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 
 from core.errors import TradewindError
-from pipelines.commands import data, features, flows, models, serving, trading
+from pipelines.commands import data, demo, features, flows, models, serving, trading
 
 app = typer.Typer(
     name="tradewind",
@@ -27,7 +27,7 @@ def _root() -> None:
     """Tradewind: ML pipeline and model-serving platform for automated trading on Alpaca."""
 
 
-for area in (data, features, trading, models, serving, flows):
+for area in (data, features, trading, models, serving, flows, demo):
     area.register(app)
 
 _err = Console(stderr=True)
