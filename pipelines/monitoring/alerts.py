@@ -1,0 +1,288 @@
+"""Alerts raised by the monitor and A/B flows: the alert record and its priority, the
+sinks that deliver it (a JSON-lines file, the rich console, an optional webhook), and the
+dispatcher that sends the most urgent first and drops repeats of the same alert within a
+deduplication window.
+
+Deduplication is keyed by `Alert.key` (e.g. ``drift:rsi_14``) and remembered in a small
+JSON state file, so two monitor runs an hour apart do not page twice for the same drift.
+A repeat at a *higher* priority than the one already sent is an escalation and goes out."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from enum import IntEnum
+from pathlib import Path
+from typing import Any, Protocol
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field
+from rich.console import Console
+
+from core.errors import ConfigError
+
+
+class Priority(IntEnum):
+    """Lower number = more urgent (P1 pages someone, P4 is informational)."""
+
+    CRITICAL = 1
+    HIGH = 2
+    MEDIUM = 3
+    LOW = 4
+
+    @property
+    def label(self) -> str:
+        return f"P{self.value} {self.name.lower()}"
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    key: str  # dedup identity: the same condition on the same subject
+    priority: Priority
+    title: str
+    message: str
+    source: str  # which flow/check raised it: monitor.drift, monitor.latency, ab.rollback...
+    created_at: datetime
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "priority": self.priority.name.lower(),
+            "priority_level": int(self.priority),
+            "title": self.title,
+            "message": self.message,
+            "source": self.source,
+            "created_at": self.created_at.isoformat(),
+            "details": _jsonable(self.details),
+        }
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, float) and value != value:  # NaN is not valid JSON
+        return None
+    if hasattr(value, "item"):  # numpy scalars
+        return _jsonable(value.item())
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+class AlertSink(Protocol):
+    name: str
+    min_priority: Priority
+
+    def send(self, alert: Alert) -> None:
+        """Deliver one alert; raise on failure (the dispatcher records it)."""
+        ...
+
+
+class JsonLinesSink:
+    """Appends one JSON object per alert to a file (the audit trail of every alert)."""
+
+    name = "file"
+
+    def __init__(self, path: Path, *, min_priority: Priority = Priority.LOW) -> None:
+        self.path = path
+        self.min_priority = min_priority
+
+    def send(self, alert: Alert) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(alert.to_json(), sort_keys=True) + "\n")
+
+
+_STYLE = {
+    Priority.CRITICAL: "bold white on red",
+    Priority.HIGH: "bold red",
+    Priority.MEDIUM: "yellow",
+    Priority.LOW: "cyan",
+}
+
+
+class ConsoleSink:
+    """Prints alerts with rich, coloured by priority."""
+
+    name = "console"
+
+    def __init__(
+        self, console: Console | None = None, *, min_priority: Priority = Priority.LOW
+    ) -> None:
+        self.console = console or Console(stderr=True)
+        self.min_priority = min_priority
+
+    def send(self, alert: Alert) -> None:
+        self.console.print(
+            f"[{_STYLE[alert.priority]}][{alert.priority.label}][/] "
+            f"[bold]{alert.title}[/] — {alert.message} [dim]({alert.source})[/]",
+            highlight=False,
+        )
+
+
+class WebhookSink:
+    """POSTs the alert as JSON to a URL (Slack-style incoming webhook, PagerDuty bridge...).
+    Retries transport errors and 5xx answers; a 4xx is a configuration problem, not retried."""
+
+    name = "webhook"
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        min_priority: Priority = Priority.HIGH,
+        timeout_seconds: float = 5.0,
+        retries: int = 2,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        if not url.startswith(("http://", "https://")):
+            raise ConfigError(f"webhook URL must be http(s), got {url!r}", where="alerts.webhook")
+        self.url = url
+        self.min_priority = min_priority
+        self.timeout_seconds = timeout_seconds
+        self.retries = retries
+        self._transport = transport
+
+    def send(self, alert: Alert) -> None:
+        payload = alert.to_json()
+        payload["text"] = f"[{alert.priority.label}] {alert.title}: {alert.message}"
+        last_error: Exception | None = None
+        with httpx.Client(timeout=self.timeout_seconds, transport=self._transport) as client:
+            for _ in range(self.retries + 1):
+                try:
+                    response = client.post(self.url, json=payload)
+                except httpx.TransportError as exc:
+                    last_error = exc
+                    continue
+                if response.status_code < 400:
+                    return
+                last_error = RuntimeError(f"webhook answered HTTP {response.status_code}")
+                if response.status_code < 500:
+                    break
+        raise RuntimeError(f"webhook {self.url} failed: {last_error}")
+
+
+class AlertConfig(BaseModel):
+    """Where alerts go and how long a repeat is suppressed."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    jsonl_path: Path = Path("data/monitoring/alerts.jsonl")
+    state_path: Path = Path("data/monitoring/alert_state.json")
+    console: bool = True
+    webhook_url: str | None = None
+    webhook_min_priority: Priority = Priority.HIGH
+    dedup_window_minutes: float = Field(240.0, ge=0)
+
+    @classmethod
+    def under(cls, data_dir: Path, **overrides: Any) -> AlertConfig:
+        """The default layout below a data directory."""
+        values: dict[str, Any] = {
+            "jsonl_path": data_dir / "monitoring" / "alerts.jsonl",
+            "state_path": data_dir / "monitoring" / "alert_state.json",
+        }
+        values.update(overrides)
+        return cls.model_validate(values)
+
+
+@dataclass(frozen=True, slots=True)
+class DispatchReport:
+    sent: list[Alert]
+    suppressed: list[Alert]
+    failures: list[tuple[str, str, str]]  # (sink, alert key, error)
+
+    def summary(self) -> dict[str, int]:
+        return {
+            "sent": len(self.sent),
+            "suppressed": len(self.suppressed),
+            "failures": len(self.failures),
+        }
+
+
+class AlertDispatcher:
+    """Sorts alerts by priority, suppresses repeats within the window, fans out to sinks."""
+
+    def __init__(
+        self,
+        sinks: Sequence[AlertSink],
+        *,
+        dedup_window: timedelta,
+        state_path: Path | None = None,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.sinks = list(sinks)
+        self.dedup_window = dedup_window
+        self.state_path = state_path
+        self._now = now
+        self._memory: dict[str, tuple[datetime, int]] = {}
+
+    @classmethod
+    def from_config(cls, config: AlertConfig, *, console: Console | None = None) -> AlertDispatcher:
+        sinks: list[AlertSink] = [JsonLinesSink(config.jsonl_path)]
+        if config.console:
+            sinks.append(ConsoleSink(console))
+        if config.webhook_url:
+            sinks.append(WebhookSink(config.webhook_url, min_priority=config.webhook_min_priority))
+        return cls(
+            sinks,
+            dedup_window=timedelta(minutes=config.dedup_window_minutes),
+            state_path=config.state_path,
+        )
+
+    def _load_state(self) -> dict[str, tuple[datetime, int]]:
+        state = dict(self._memory)
+        if self.state_path is not None and self.state_path.is_file():
+            try:
+                raw = json.loads(self.state_path.read_text(encoding="utf-8"))
+            except json.JSONDecodeError:
+                raw = {}  # a torn state file only costs one duplicate alert
+            for key, entry in raw.items():
+                state[key] = (datetime.fromisoformat(entry["sent_at"]), int(entry["priority"]))
+        return state
+
+    def _save_state(self, state: dict[str, tuple[datetime, int]]) -> None:
+        self._memory = dict(state)
+        if self.state_path is None:
+            return
+        self.state_path.parent.mkdir(parents=True, exist_ok=True)
+        payload = {
+            key: {"sent_at": sent_at.isoformat(), "priority": priority}
+            for key, (sent_at, priority) in state.items()
+        }
+        temporary = self.state_path.with_suffix(".tmp")
+        temporary.write_text(json.dumps(payload, sort_keys=True), encoding="utf-8")
+        temporary.replace(self.state_path)
+
+    def dispatch(self, alerts: Iterable[Alert]) -> DispatchReport:
+        now = self._now()
+        state = {
+            key: entry
+            for key, entry in self._load_state().items()
+            if now - entry[0] < self.dedup_window
+        }
+        # Most urgent first; within a run only the most urgent copy of a key goes out.
+        ordered = sorted(alerts, key=lambda alert: (int(alert.priority), alert.created_at))
+        sent: list[Alert] = []
+        suppressed: list[Alert] = []
+        failures: list[tuple[str, str, str]] = []
+        for alert in ordered:
+            previous = state.get(alert.key)
+            if previous is not None and int(alert.priority) >= previous[1]:
+                suppressed.append(alert)
+                continue
+            for sink in self.sinks:
+                if alert.priority > sink.min_priority:
+                    continue
+                try:
+                    sink.send(alert)
+                except Exception as exc:  # one broken sink must not silence the others
+                    failures.append((sink.name, alert.key, str(exc)))
+            state[alert.key] = (now, int(alert.priority))
+            sent.append(alert)
+        self._save_state(state)
+        return DispatchReport(sent=sent, suppressed=suppressed, failures=failures)
