@@ -1,0 +1,332 @@
+"""The demo's report: trading performance of the ungated baseline and the model-gated
+engine, the models' out-of-time figures and versions, the A/B history, written as
+machine-readable JSON (`report.json`) next to a self-contained HTML page (`report.html`)
+with matplotlib plots embedded as PNGs.
+
+Everything here works on plain data (trade lists, equity curves, a report dict), so the
+report can be rebuilt from a saved `report.json` and tested without running the demo."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from core.errors import DataValidationError
+
+PERFORMANCE_KEYS = ("trades", "win_rate", "profit_factor", "sharpe", "max_drawdown", "total_return")
+REQUIRED_KEYS = ("baseline", "ml", "models", "ab", "features")
+TRADING_DAYS = 252
+
+
+def performance(pnls: Sequence[float], equity: pd.Series, starting_cash: float) -> dict[str, Any]:
+    """Headline figures of one run: closed-trade P&L list and the daily equity curve.
+
+    Sharpe is annualized from daily equity returns (252 sessions, zero risk-free rate);
+    max drawdown is the deepest fall of equity from its running peak, as a negative
+    fraction; profit factor is gross profit / gross loss (inf with no losing trade,
+    reported as None in JSON because JSON has no infinity)."""
+    pnl = np.asarray(pnls, dtype=float)
+    wins = pnl[pnl > 0]
+    losses = pnl[pnl < 0]
+    gross_loss = float(-losses.sum())
+    profit_factor: float | None
+    if pnl.size == 0:
+        profit_factor = None
+    elif gross_loss == 0:
+        profit_factor = None if wins.size == 0 else math.inf
+    else:
+        profit_factor = float(wins.sum()) / gross_loss
+    curve = equity.astype(float).dropna()
+    returns = curve.pct_change().dropna()
+    std = float(returns.std(ddof=1)) if len(returns) > 1 else 0.0
+    sharpe = float(returns.mean()) / std * math.sqrt(TRADING_DAYS) if std > 0 else 0.0
+    drawdown = drawdown_series(curve)
+    final = float(curve.iloc[-1]) if len(curve) else starting_cash
+    return {
+        "trades": int(pnl.size),
+        "win_rate": float(wins.size / pnl.size) if pnl.size else 0.0,
+        "profit_factor": profit_factor,
+        "sharpe": sharpe,
+        "max_drawdown": float(drawdown.min()) if len(drawdown) else 0.0,
+        "total_return": final / starting_cash - 1.0,
+        "net_pnl": float(pnl.sum()),
+    }
+
+
+def drawdown_series(equity: pd.Series) -> pd.Series:
+    """Equity's fall from its running peak, as a (non-positive) fraction."""
+    if equity.empty:
+        return equity
+    return equity / equity.cummax() - 1.0
+
+
+def calibration_table(
+    win_probability: Sequence[float], won: Sequence[bool], bins: int = 10
+) -> dict[str, list[float]]:
+    """Reliability table of the win probability on closed trades: per probability bin,
+    the mean predicted probability, the observed win rate and the count."""
+    prob = np.asarray(win_probability, dtype=float)
+    outcome = np.asarray(won, dtype=float)
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    which = np.clip(np.digitize(prob, edges[1:-1]), 0, bins - 1)
+    predicted: list[float] = []
+    observed: list[float] = []
+    counts: list[float] = []
+    for index in range(bins):
+        mask = which == index
+        if mask.any():
+            predicted.append(float(prob[mask].mean()))
+            observed.append(float(outcome[mask].mean()))
+            counts.append(float(mask.sum()))
+    expected_error = (
+        float(
+            sum(c * abs(p - o) for p, o, c in zip(predicted, observed, counts, strict=True))
+            / prob.size
+        )
+        if prob.size
+        else None
+    )
+    return {
+        "predicted": predicted,
+        "observed": observed,
+        "count": counts,
+        "expected_calibration_error": expected_error,  # type: ignore[dict-item]
+    }
+
+
+def check_report(report: Mapping[str, Any]) -> None:
+    """Raise DataValidationError naming every missing key of the report's contract."""
+    missing = [key for key in REQUIRED_KEYS if key not in report]
+    for arm in ("baseline", "ml"):
+        section = report.get(arm, {})
+        missing += [f"{arm}.{key}" for key in PERFORMANCE_KEYS if key not in section]
+    if "count" not in report.get("features", {}):
+        missing.append("features.count")
+    if missing:
+        raise DataValidationError(f"report lacks {', '.join(missing)}", where="demo report")
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    return value
+
+
+def write_report(report: Mapping[str, Any], out_dir: Path) -> tuple[Path, Path]:
+    """Write `report.json` and `report.html` into `out_dir`; returns both paths."""
+    check_report(report)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    json_path = out_dir / "report.json"
+    html_path = out_dir / "report.html"
+    safe = _json_safe(report)
+    tmp = json_path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(safe, indent=2, sort_keys=False))
+    tmp.replace(json_path)
+    html_tmp = html_path.with_suffix(".html.tmp")
+    html_tmp.write_text(render_html(safe))
+    html_tmp.replace(html_path)
+    return json_path, html_path
+
+
+# --------------------------------------------------------------------------- plots
+
+
+def _figure_png(fig: Any) -> str:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _curve(section: Mapping[str, Any]) -> pd.Series:
+    points = section.get("equity_curve") or []
+    if not points:
+        return pd.Series(dtype=float)
+    frame = pd.DataFrame(points, columns=["timestamp", "equity"])
+    return pd.Series(
+        frame["equity"].astype(float).to_numpy(), index=pd.to_datetime(frame["timestamp"], utc=True)
+    )
+
+
+def _plots(report: Mapping[str, Any]) -> dict[str, str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plots: dict[str, str] = {}
+    curves = {
+        "ungated baseline": _curve(report["baseline"]),
+        "model-gated (ML)": _curve(report["ml"]),
+    }
+
+    fig, ax = plt.subplots(figsize=(9, 3.6))
+    for label, curve in curves.items():
+        if len(curve):
+            ax.plot(curve.index, curve.to_numpy(), label=label)
+    for event in report.get("ab", {}).get("timeline", []):
+        if event.get("action") in ("promote", "rollback", "challenger"):
+            ax.axvline(pd.Timestamp(event["at"]), color="grey", linestyle=":", linewidth=1)
+    ax.set_title("Equity: gated vs ungated (dotted lines: model lifecycle events)")
+    ax.set_ylabel("equity ($)")
+    ax.legend()
+    plots["equity"] = _figure_png(fig)
+
+    fig, ax = plt.subplots(figsize=(9, 2.8))
+    for label, curve in curves.items():
+        if len(curve):
+            ax.fill_between(
+                curve.index, drawdown_series(curve).to_numpy() * 100, 0, alpha=0.4, label=label
+            )
+    ax.set_title("Drawdown from running peak")
+    ax.set_ylabel("%")
+    ax.legend()
+    plots["drawdown"] = _figure_png(fig)
+
+    calibration = report.get("calibration", {})
+    if calibration.get("predicted"):
+        fig, ax = plt.subplots(figsize=(4.5, 4.5))
+        ax.plot([0, 1], [0, 1], color="grey", linestyle="--", label="perfect")
+        ax.plot(
+            calibration["predicted"], calibration["observed"], marker="o", label="signal_quality"
+        )
+        ax.set_xlabel("predicted win probability")
+        ax.set_ylabel("observed win rate")
+        ax.set_title("Calibration on closed trades (out of time)")
+        ax.legend()
+        plots["calibration"] = _figure_png(fig)
+
+    importance = report.get("feature_importance", {})
+    if importance:
+        top = sorted(importance.items(), key=lambda item: item[1], reverse=True)[:20][::-1]
+        fig, ax = plt.subplots(figsize=(7, 5.5))
+        ax.barh([name for name, _ in top], [value for _, value in top])
+        ax.set_title("signal_quality: top feature importances")
+        plots["importance"] = _figure_png(fig)
+
+    timeline = report.get("ab", {}).get("timeline", [])
+    if timeline:
+        fig, ax = plt.subplots(figsize=(9, 2.6))
+        lanes = {
+            "retrain": 0,
+            "challenger": 1,
+            "not_registered": 1,
+            "promote": 2,
+            "retire": 2,
+            "rollback": 3,
+            "keep": 2,
+        }
+        colours = {
+            "retrain": "tab:blue",
+            "challenger": "tab:orange",
+            "not_registered": "tab:grey",
+            "promote": "tab:green",
+            "retire": "tab:red",
+            "rollback": "tab:purple",
+            "keep": "tab:olive",
+        }
+        for event in timeline:
+            action = str(event.get("action"))
+            ax.scatter(
+                pd.Timestamp(event["at"]),
+                lanes.get(action, 0),
+                color=colours.get(action, "black"),
+                s=40,
+                label=action,
+            )
+        handles, labels = ax.get_legend_handles_labels()
+        unique = dict(zip(labels, handles, strict=True))
+        ax.legend(unique.values(), unique.keys(), ncol=6, fontsize=8, loc="upper left")
+        ax.set_yticks([0, 1, 2, 3], ["retrain", "challenger", "A/B verdict", "rollback"])
+        ax.set_ylim(-0.5, 4.2)
+        ax.set_title("Model lifecycle timeline (exchange dates)")
+        plots["timeline"] = _figure_png(fig)
+    return plots
+
+
+# --------------------------------------------------------------------------- html
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:,.4f}"
+    return html.escape(str(value))
+
+
+def _table(rows: Sequence[Sequence[Any]], header: Sequence[str]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{_fmt(c)}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def render_html(report: Mapping[str, Any]) -> str:
+    """A self-contained HTML page (plots inline) for a JSON-safe report dict."""
+    plots = _plots(report)
+    perf_rows = [
+        [key, report["baseline"].get(key), report["ml"].get(key)]
+        for key in (*PERFORMANCE_KEYS, "net_pnl")
+    ]
+    model_rows = []
+    for name, info in report.get("models", {}).items():
+        metrics = info.get("metrics", {})
+        shown = ", ".join(f"{k}={_fmt(v)}" for k, v in list(metrics.items())[:6])
+        model_rows.append([name, info.get("champion_version"), info.get("aliases"), shown])
+    ab = report.get("ab", {})
+    arm_rows = [[arm, count] for arm, count in ab.get("decisions", {}).items()]
+    timeline_rows = [
+        [e.get("at"), e.get("action"), e.get("model", ""), e.get("detail", "")]
+        for e in ab.get("timeline", [])
+    ]
+    images = "".join(
+        f'<figure><img src="data:image/png;base64,{png}" alt="{name}"/></figure>'
+        for name, png in plots.items()
+    )
+    meta = report.get("run", {})
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Tradewind demo report</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1000px; color: #222; }}
+table {{ border-collapse: collapse; margin: 0.5em 0 1.5em; }}
+td, th {{ border: 1px solid #ccc; padding: 4px 10px; text-align: left; font-size: 0.9em; }}
+th {{ background: #f3f3f3; }} figure {{ margin: 1em 0; }} img {{ max-width: 100%; }}
+.note {{ color: #555; font-size: 0.9em; }}
+</style></head><body>
+<h1>Tradewind demo report</h1>
+<p class="note">Symbols {_fmt(meta.get("symbols"))};
+training window {_fmt(meta.get("train_window"))};
+trading window {_fmt(meta.get("trade_window"))}; {_fmt(report["features"].get("count"))} features;
+wall time {_fmt(meta.get("wall_seconds"))} s.</p>
+<h2>Ungated baseline vs model-gated engine (same bars, same strategies)</h2>
+{_table(perf_rows, ["figure", "baseline (ungated)", "ml (gated)"])}
+<h2>Models (champion at the end of the run; out-of-time metrics)</h2>
+{_table(model_rows, ["model", "champion version", "aliases", "out-of-time metrics"])}
+<h2>A/B: decisions per arm, promotions, rollbacks</h2>
+{_table(arm_rows, ["arm", "decisions"])}
+<p>Promotions: {len(ab.get("promotions", []))}; retired challengers: {len(ab.get("retired", []))};
+rollbacks: {len(ab.get("rollbacks", []))}.</p>
+{_table(timeline_rows, ["at", "action", "model", "detail"])}
+<h2>Plots</h2>
+{images}
+</body></html>
+"""
