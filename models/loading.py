@@ -1,0 +1,289 @@
+"""Loading the four registered models for inference: `load_model_set(tracking_uri,
+alias)` resolves `models:/<name>@<alias>` for each model and returns one `ModelSet` with
+fast, single-row-friendly predict methods (the serving hot path).
+
+Safety: scikit-learn models are read with skops against the trusted-type lists in
+`models.schema` (defined in our code, not read from the model's own files); the PyTorch
+model is a `torch.export` archive (no pickle); XGBoost uses its own format. Nothing is
+loaded from outside the registry.
+
+Speed: the random forest is evaluated with ONNX Runtime when its ONNX twin (logged with
+the model) reproduces the scikit-learn probabilities on the logged input example;
+otherwise it falls back to scikit-learn with `n_jobs=1`. XGBoost uses `inplace_predict`."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from core.errors import DataValidationError, ModelUnavailableError, NotFoundError
+from models.ood import OutOfDistributionDetector
+from models.schema import (
+    DRAWDOWN_COLUMNS,
+    EXIT_COLUMNS,
+    EXIT_OPTIMIZER,
+    ONNX_FILE,
+    OOD_FILE,
+    REGIME_CLASSIFIER,
+    REGIME_COLUMNS,
+    RISK_PREDICTOR,
+    RISK_PREDICTOR_TRUSTED_TYPES,
+    SIGNAL_QUALITY,
+    SIGNAL_QUALITY_TRUSTED_TYPES,
+    STOP_LOSS_ATR_RANGE,
+    TAKE_PROFIT_ATR_RANGE,
+)
+
+Predict = Callable[[np.ndarray], np.ndarray]
+
+
+@dataclass(frozen=True)
+class _LoadedModel:
+    name: str
+    version: str
+    inputs: list[str]
+    predict: Predict  # float64 matrix in `inputs` order → raw output matrix/vector
+    runtime: str  # what evaluates it: onnxruntime, sklearn, xgboost, torch
+
+
+@dataclass
+class ModelSet:
+    """The four models of one alias, ready for inference on frames with `feature_names`."""
+
+    versions: dict[str, str]
+    feature_names: list[str]
+    loaded_at: datetime
+    alias: str = "champion"
+    runtimes: dict[str, str] = field(default_factory=dict)
+    _models: dict[str, _LoadedModel] = field(default_factory=dict, repr=False)
+    _ood: OutOfDistributionDetector | None = field(default=None, repr=False)
+
+    def win_probability(self, X: pd.DataFrame) -> np.ndarray:
+        """Calibrated probability that the signal's trade wins net of costs, in [0, 1]."""
+        out = self._run(SIGNAL_QUALITY, X)
+        return np.clip(out.reshape(-1), 0.0, 1.0)
+
+    def exits(self, X: pd.DataFrame) -> pd.DataFrame:
+        """Stop-loss and take-profit distances in ATR multiples."""
+        out = np.asarray(self._run(EXIT_OPTIMIZER, X), dtype=np.float64).reshape(len(X), 2)
+        stop = np.clip(out[:, 0], *STOP_LOSS_ATR_RANGE)
+        target = np.clip(out[:, 1], *TAKE_PROFIT_ATR_RANGE)
+        return pd.DataFrame({EXIT_COLUMNS[0]: stop, EXIT_COLUMNS[1]: target}, index=X.index)
+
+    def regime_probabilities(self, X: pd.DataFrame) -> pd.DataFrame:
+        """Probabilities of the four regimes over the next bars (rows sum to 1)."""
+        out = np.asarray(self._run(REGIME_CLASSIFIER, X), dtype=np.float64)
+        return pd.DataFrame(out, columns=list(REGIME_COLUMNS), index=X.index)
+
+    def drawdown(self, X: pd.DataFrame) -> pd.DataFrame:
+        """Expected maximum adverse excursion of the trade (fraction of the entry price,
+        0.02 = 2%) with its 10th and 90th percentile."""
+        out = np.asarray(self._run(RISK_PREDICTOR, X), dtype=np.float64).reshape(len(X), 3)
+        return pd.DataFrame(out, columns=list(DRAWDOWN_COLUMNS), index=X.index)
+
+    def out_of_distribution(self, X: pd.DataFrame) -> np.ndarray:
+        """True where a row lies outside what the models saw in their training window."""
+        if self._ood is None:
+            return np.zeros(len(X), dtype=bool)
+        matrix = self._matrix(X, self._ood.feature_names, "out_of_distribution")
+        return self._ood.flags(matrix)
+
+    # -- internals ----------------------------------------------------------------------
+
+    def _run(self, name: str, X: pd.DataFrame) -> np.ndarray:
+        model = self._models.get(name)
+        if model is None:
+            raise ModelUnavailableError(f"model '{name}' is not loaded", where="model set")
+        return model.predict(self._matrix(X, model.inputs, name))
+
+    @staticmethod
+    def _matrix(X: pd.DataFrame, inputs: list[str], where: str) -> np.ndarray:
+        if not isinstance(X, pd.DataFrame):
+            raise DataValidationError("expected a DataFrame of features", where=where)
+        missing = [name for name in inputs if name not in X.columns]
+        if missing:
+            raise DataValidationError(
+                f"missing feature columns {missing[:10]}"
+                + (f" and {len(missing) - 10} more" if len(missing) > 10 else ""),
+                where=where,
+            )
+        try:
+            return X[inputs].to_numpy(dtype=np.float64, na_value=np.nan)
+        except (TypeError, ValueError) as exc:
+            raise DataValidationError(f"non-numeric feature values: {exc}", where=where) from None
+
+
+def load_model_set(tracking_uri: str, alias: str = "champion") -> ModelSet:
+    """Load `models:/<name>@<alias>` of the four models from one MLflow store.
+
+    Raises `NotFoundError` when a model or alias is missing and `ModelUnavailableError`
+    when a registered model cannot be read."""
+    from models.registry import MODEL_NAMES, ModelRegistry
+
+    registry = ModelRegistry(tracking_uri)
+    versions = {name: registry.version_of(name, alias) for name in MODEL_NAMES}
+    loaders: dict[str, Callable[[Path, str, list[str]], tuple[Predict, str]]] = {
+        SIGNAL_QUALITY: _signal_quality,
+        EXIT_OPTIMIZER: _exit_optimizer,
+        REGIME_CLASSIFIER: _regime_classifier,
+        RISK_PREDICTOR: _risk_predictor,
+    }
+    models: dict[str, _LoadedModel] = {}
+    ood: OutOfDistributionDetector | None = None
+    for name, version in versions.items():
+        folder = _download(tracking_uri, name, version)
+        inputs = _signature_inputs(folder, name)
+        try:
+            predict, runtime = loaders[name](folder, version, inputs)
+        except (NotFoundError, ModelUnavailableError):
+            raise
+        except Exception as exc:  # a corrupt or incompatible artifact: say which one
+            raise ModelUnavailableError(
+                f"cannot load version {version}: {type(exc).__name__}: {exc}", where=name
+            ) from exc
+        models[name] = _LoadedModel(name, version, inputs, predict, runtime)
+        if name == SIGNAL_QUALITY and (folder / "extra_files" / OOD_FILE).is_file():
+            payload = json.loads((folder / "extra_files" / OOD_FILE).read_text())
+            ood = OutOfDistributionDetector.from_dict(payload)
+    feature_names: list[str] = []
+    for model in models.values():
+        feature_names += [name for name in model.inputs if name not in feature_names]
+    if ood is not None:
+        feature_names += [name for name in ood.feature_names if name not in feature_names]
+    return ModelSet(
+        versions=versions,
+        feature_names=feature_names,
+        loaded_at=datetime.now(tz=UTC),
+        alias=alias,
+        runtimes={name: model.runtime for name, model in models.items()},
+        _models=models,
+        _ood=ood,
+    )
+
+
+def _download(tracking_uri: str, name: str, version: str) -> Path:
+    import mlflow.artifacts
+
+    try:
+        local = mlflow.artifacts.download_artifacts(
+            artifact_uri=f"models:/{name}/{version}", tracking_uri=tracking_uri
+        )
+    except Exception as exc:
+        raise ModelUnavailableError(
+            f"cannot download version {version} from {tracking_uri}: {exc}", where=name
+        ) from exc
+    return Path(local)
+
+
+def _signature_inputs(folder: Path, name: str) -> list[str]:
+    from mlflow.models import Model
+
+    signature = Model.load(str(folder / "MLmodel")).signature
+    if signature is None:
+        raise ModelUnavailableError("the logged model has no signature", where=name)
+    return list(signature.inputs.input_names())
+
+
+def _example_rows(folder: Path, inputs: list[str]) -> np.ndarray | None:
+    path = folder / "input_example.json"
+    if not path.is_file():
+        return None
+    payload: Any = json.loads(path.read_text())
+    frame = pd.DataFrame(payload["data"], columns=payload["columns"])
+    return frame[inputs].to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def _signal_quality(folder: Path, version: str, inputs: list[str]) -> tuple[Predict, str]:
+    import skops.io
+
+    calibrated = skops.io.load(folder / "model.skops", trusted=list(SIGNAL_QUALITY_TRUSTED_TYPES))
+    _single_threaded(calibrated)
+
+    def sklearn_predict(matrix: np.ndarray) -> np.ndarray:
+        frame = pd.DataFrame(matrix, columns=inputs)
+        return np.asarray(calibrated.predict_proba(frame)[:, 1])
+
+    onnx_path = folder / "extra_files" / ONNX_FILE
+    example = _example_rows(folder, inputs)
+    if not onnx_path.is_file() or example is None:
+        return sklearn_predict, "sklearn"
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    session = onnxruntime.InferenceSession(
+        str(onnx_path), options, providers=["CPUExecutionProvider"]
+    )
+    input_name = session.get_inputs()[0].name
+    output_name = next(out.name for out in session.get_outputs() if "prob" in out.name)
+    (calibration,) = calibrated.calibrated_classifiers_
+    (calibrator,) = calibration.calibrators
+
+    def onnx_predict(matrix: np.ndarray) -> np.ndarray:
+        forest = session.run([output_name], {input_name: matrix.astype(np.float32)})[0]
+        scores = np.asarray(forest)[:, 1].astype(np.float64)
+        return np.asarray(calibrator.predict(scores))
+
+    # Trust the compiled twin only if it reproduces scikit-learn on the logged example.
+    if np.allclose(onnx_predict(example), sklearn_predict(example), atol=1e-4):
+        return onnx_predict, "onnxruntime"
+    return sklearn_predict, "sklearn"
+
+
+def _exit_optimizer(folder: Path, version: str, inputs: list[str]) -> tuple[Predict, str]:
+    import xgboost
+
+    files = sorted(folder.glob("model.*"))
+    if not files:
+        raise ModelUnavailableError("no XGBoost model file in the artifact", where=EXIT_OPTIMIZER)
+    booster = xgboost.Booster()
+    booster.load_model(str(files[0]))
+    booster.set_param({"nthread": 1})
+
+    def predict(matrix: np.ndarray) -> np.ndarray:
+        return np.asarray(booster.inplace_predict(matrix))
+
+    return predict, "xgboost"
+
+
+def _regime_classifier(folder: Path, version: str, inputs: list[str]) -> tuple[Predict, str]:
+    import mlflow.pytorch
+    import torch
+
+    network = mlflow.pytorch.load_model(str(folder))
+
+    def predict(matrix: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return network(torch.from_numpy(matrix.astype(np.float32))).numpy()
+
+    return predict, "torch"
+
+
+def _risk_predictor(folder: Path, version: str, inputs: list[str]) -> tuple[Predict, str]:
+    import skops.io
+
+    model = skops.io.load(folder / "model.skops", trusted=list(RISK_PREDICTOR_TRUSTED_TYPES))
+
+    def predict(matrix: np.ndarray) -> np.ndarray:
+        return np.asarray(model.predict_array(matrix))
+
+    return predict, "sklearn"
+
+
+def _single_threaded(estimator: Any) -> None:
+    """Set n_jobs=1 on the forest inside the calibrated model: joblib dispatch dominates
+    one-row calls."""
+    for calibration in getattr(estimator, "calibrated_classifiers_", []):
+        inner = calibration.estimator
+        inner = getattr(inner, "estimator", inner)  # unwrap FrozenEstimator
+        for _, step in getattr(inner, "steps", [("model", inner)]):
+            if hasattr(step, "n_jobs"):
+                step.n_jobs = 1

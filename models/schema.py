@@ -1,0 +1,44 @@
+"""What each model outputs and which serialized types it is allowed to contain: the
+constants shared by the training code (which writes them) and `models.loading` (which
+reads them), so the two cannot drift apart."""
+
+from __future__ import annotations
+
+SIGNAL_QUALITY = "signal_quality"
+EXIT_OPTIMIZER = "exit_optimizer"
+REGIME_CLASSIFIER = "regime_classifier"
+RISK_PREDICTOR = "risk_predictor"
+
+EXIT_COLUMNS: tuple[str, ...] = ("stop_loss_atr", "take_profit_atr")
+REGIME_COLUMNS: tuple[str, ...] = ("trending", "ranging", "volatile", "calm")
+DRAWDOWN_COLUMNS: tuple[str, ...] = (
+    "expected_drawdown_pct",
+    "drawdown_p10_pct",
+    "drawdown_p90_pct",
+)
+
+# Bounds the exit model's answers are clipped to (ATR multiples): a stop tighter than
+# half an ATR is noise, a target beyond ten ATR is never reached inside the time limit.
+STOP_LOSS_ATR_RANGE: tuple[float, float] = (0.5, 6.0)
+TAKE_PROFIT_ATR_RANGE: tuple[float, float] = (0.5, 10.0)
+
+# skops refuses to load any type not listed here. These are exactly the types inside the
+# fitted estimators below (checked when logging): nothing else is ever trusted.
+SIGNAL_QUALITY_TRUSTED_TYPES: tuple[str, ...] = (
+    "numpy.dtype",
+    "sklearn.calibration._CalibratedClassifier",
+    "sklearn.tree._tree.Tree",
+)
+RISK_PREDICTOR_TRUSTED_TYPES: tuple[str, ...] = (
+    "numpy.dtype",
+    "numpy.random._mt19937.MT19937",
+    "sklearn._loss.loss.AbsoluteError",
+    "sklearn._loss.loss.HalfSquaredError",
+    "sklearn._loss.loss.PinballLoss",
+    "sklearn.tree._tree.Tree",
+    "models.risk.DrawdownQuantileModel",
+)
+
+# Artifacts stored next to a model (MLflow `extra_files`), read back by `models.loading`.
+ONNX_FILE = "forest.onnx"
+OOD_FILE = "ood_detector.json"
