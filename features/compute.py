@@ -1,0 +1,108 @@
+"""The batch feature computation: a bar frame in, `symbol, timestamp` + every bar-derived
+feature (technical, market, sentiment, temporal) out. Pure: no I/O, the inputs are not
+modified, and a value at bar t depends only on data at or before t.
+
+The market index comes from `index_bars`, or, when that is None, from the index series
+found in `bars` itself (SPY, SPX, COMP; VIX for the volatility level). SPX, COMP and VIX
+rows are context only and are dropped from the output; SPY is also a tradable ETF and
+keeps its rows. Data problems never raise: they give NaN and one warning per symbol,
+returned in `FeatureSet.warnings` and issued through `warnings.warn`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from features.catalogue import BAR_FEATURES
+from features.data_quality import FeatureWarning, issue, merge_warnings
+from features.market import market_features
+from features.sentiment import sentiment_features
+from features.technical import (
+    TRADING_DAYS_PER_YEAR,
+    periods_per_year,
+    require_bar_columns,
+    technical_features,
+)
+from features.temporal import decision_times, temporal_features
+
+CONTEXT_ONLY_SYMBOLS: frozenset[str] = frozenset({"SPX", "COMP", "VIX"})
+INDEX_IN_FILE: frozenset[str] = frozenset({"SPY", "SPX", "COMP", "VIX"})
+
+
+@dataclass(frozen=True)
+class FeatureSet:
+    frame: pd.DataFrame
+    warnings: list[FeatureWarning] = field(default_factory=list)
+
+
+def split_index(bars: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """(tradable bars, index bars found in the same frame or None)."""
+    symbols = bars["symbol"].astype(str)
+    index_rows = symbols.isin(INDEX_IN_FILE)
+    if not index_rows.any():
+        return bars, None
+    tradable = bars.loc[~symbols.isin(CONTEXT_ONLY_SYMBOLS)]
+    return tradable, bars.loc[index_rows]
+
+
+def compute_feature_set(
+    bars: pd.DataFrame,
+    index_bars: pd.DataFrame | None = None,
+    *,
+    news: pd.DataFrame | None = None,
+    earnings: pd.DataFrame | None = None,
+    calendar: str = "XNYS",
+    bars_per_year: float | None = None,
+) -> FeatureSet:
+    """Every bar-derived feature and the data-quality findings (not issued)."""
+    require_bar_columns(bars, "features.compute")
+    if index_bars is None:
+        bars, index_bars = split_index(bars)
+    else:
+        require_bar_columns(index_bars, "features.compute index_bars")
+    yearly = bars_per_year if bars_per_year is not None else periods_per_year(
+        pd.to_datetime(bars["timestamp"], utc=True)
+    )
+    daily = yearly <= TRADING_DAYS_PER_YEAR
+    technical, found = technical_features(bars, bars_per_year=yearly)
+    market, market_found = market_features(
+        technical, index_bars, daily=daily, bars_per_year=yearly
+    )
+    timestamps = technical["timestamp"]
+    decided = decision_times(timestamps, daily=daily, calendar=calendar)
+    sentiment = sentiment_features(technical["symbol"], decided, news=news, earnings=earnings)
+    temporal = temporal_features(timestamps, daily=daily, calendar=calendar)
+    columns: dict[str, object] = {"symbol": technical["symbol"], "timestamp": timestamps}
+    for part in (technical, market, sentiment, temporal):
+        for name in part.columns:
+            if name not in columns:
+                columns[name] = part[name].to_numpy(dtype=np.float64)
+    frame = pd.DataFrame({name: columns[name] for name in ("symbol", "timestamp",
+                                                           *BAR_FEATURES)})
+    return FeatureSet(frame, merge_warnings([*found, *market_found]))
+
+
+def compute_features(
+    bars: pd.DataFrame,
+    index_bars: pd.DataFrame | None = None,
+    *,
+    news: pd.DataFrame | None = None,
+    earnings: pd.DataFrame | None = None,
+    calendar: str = "XNYS",
+    bars_per_year: float | None = None,
+) -> pd.DataFrame:
+    """`symbol, timestamp` + every bar-derived feature, sorted by (symbol, timestamp).
+    Data problems are issued as `FeatureDataWarning`s (one per symbol); use
+    `compute_feature_set` to get them as data."""
+    result = compute_feature_set(
+        bars,
+        index_bars,
+        news=news,
+        earnings=earnings,
+        calendar=calendar,
+        bars_per_year=bars_per_year,
+    )
+    issue(result.warnings)
+    return result.frame

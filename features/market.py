@@ -1,0 +1,253 @@
+"""Market-context features: the index's trend, EMAs, returns and RSI; the volatility
+level and trend (the VIX when the data has it, else the index's realized volatility,
+flagged by `mkt_vol_is_vix`); breadth across the universe (advance/decline, share above
+the 50-bar EMA, share at a new 20-bar high); the symbol's sector and its momentum; the
+symbol's beta and correlation to the index.
+
+No lookahead: index values are joined as of the bar (the latest index bar at or before
+it), breadth and sector momentum use only the bars of the same timestamp, and beta and
+correlation use trailing windows."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import talib
+
+from features.catalogue import feature_names
+from features.data_quality import FeatureWarning
+from features.sectors import INDEX_SYMBOLS, sector_ids
+from features.technical import bad_bar_mask, symbol_slices
+
+MARKET_COLUMNS: tuple[str, ...] = tuple(feature_names("market"))
+INDEX_PREFERENCE: tuple[str, ...] = ("SPX", "SPY", "COMP")
+BETA_WINDOW = 60
+VOL_TREND_WINDOW = 20
+
+_INDEX_COLUMNS = (
+    "mkt_return_1",
+    "mkt_return_5",
+    "mkt_return_20",
+    "mkt_ema_50_dist",
+    "mkt_ema_200_dist",
+    "mkt_trend",
+    "mkt_rsi_14",
+    "mkt_realized_vol_20",
+    "mkt_vol_level",
+    "mkt_vol_trend",
+    "mkt_vol_is_vix",
+)
+INDEX_WARNING_SYMBOL = "(market index)"
+
+
+def join_key(timestamps: pd.Series, daily: bool) -> pd.Series:
+    """The key bars are aligned on: the UTC date for daily bars (sources stamp a session at
+    00:00, 04:00/05:00 or the close, all on the session's UTC date), the instant otherwise."""
+    key = timestamps.dt.floor("D") if daily else timestamps
+    return key.astype("datetime64[ns, UTC]")
+
+
+def stale_after(daily: bool) -> pd.Timedelta:
+    """How old the latest index bar may be and still describe a bar: a long weekend
+    for daily bars, an hour for intraday bars."""
+    return pd.Timedelta(days=5) if daily else pd.Timedelta(hours=1)
+
+
+def pick_index(index_bars: pd.DataFrame) -> tuple[str | None, bool]:
+    """The symbol used as the market index, and whether a VIX series is present."""
+    present = set(index_bars["symbol"].astype(str).unique())
+    chosen = next((name for name in INDEX_PREFERENCE if name in present), None)
+    if chosen is None:
+        others = sorted(present - {"VIX"})
+        chosen = others[0] if others else None
+    return chosen, "VIX" in present
+
+
+def _clean_series(index_bars: pd.DataFrame, symbol: str, daily: bool) -> pd.DataFrame:
+    rows = index_bars.loc[index_bars["symbol"].astype(str) == symbol].copy()
+    rows["timestamp"] = pd.to_datetime(rows["timestamp"], utc=True)
+    for column in ("open", "high", "low", "close", "volume"):
+        rows[column] = pd.to_numeric(rows[column], errors="coerce").astype(np.float64)
+    rows = rows.loc[~bad_bar_mask(rows.fillna({"volume": 0.0}))]
+    rows["key"] = join_key(rows["timestamp"], daily)
+    rows = rows.sort_values("key").drop_duplicates("key", keep="last")
+    return rows.reset_index(drop=True)
+
+
+def _ratio(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = a / b
+    out[~np.isfinite(out)] = np.nan
+    return out
+
+
+def index_table(
+    index_bars: pd.DataFrame, *, daily: bool, bars_per_year: float
+) -> tuple[pd.DataFrame | None, list[FeatureWarning]]:
+    """`key` + the index features on the index's own timeline, or None without an index."""
+    symbol, has_vix = pick_index(index_bars)
+    if symbol is None:
+        return None, [
+            FeatureWarning(
+                INDEX_WARNING_SYMBOL,
+                ("no index series (SPX, SPY or COMP) given; index features, beta and "
+                 "correlation are NaN",),
+            )
+        ]
+    series = _clean_series(index_bars, symbol, daily)
+    close = series["close"].to_numpy(dtype=np.float64)
+    ema50, ema200 = talib.EMA(close, 50), talib.EMA(close, 200)
+    table = pd.DataFrame({"key": series["key"]})
+    table["mkt_return_1"] = talib.ROCP(close, 1)
+    table["mkt_return_5"] = talib.ROCP(close, 5)
+    table["mkt_return_20"] = talib.ROCP(close, 20)
+    table["mkt_ema_50_dist"] = _ratio(close, ema50) - 1.0
+    table["mkt_ema_200_dist"] = _ratio(close, ema200) - 1.0
+    table["mkt_trend"] = _ratio(ema50, ema200) - 1.0
+    table["mkt_rsi_14"] = talib.RSI(close, 14)
+    log_return = np.zeros_like(close)
+    log_return[1:] = np.log(close[1:] / close[:-1])
+    realized = talib.STDDEV(log_return, 20, 1.0) * np.sqrt(bars_per_year)
+    realized[:21] = np.nan
+    table["mkt_realized_vol_20"] = realized
+    proxy_trend = _ratio(realized, talib.SMA(realized, VOL_TREND_WINDOW)) - 1.0
+    level, trend = realized.copy(), proxy_trend
+    is_vix = np.zeros(len(close))
+    if has_vix:
+        vix = _clean_series(index_bars, "VIX", daily)
+        vix_close = vix["close"].to_numpy(dtype=np.float64) / 100.0
+        vix_trend = _ratio(vix_close, talib.SMA(vix_close, VOL_TREND_WINDOW)) - 1.0
+        vix_table = pd.DataFrame({"key": vix["key"], "vix": vix_close, "vix_trend": vix_trend})
+        joined = pd.merge_asof(
+            table[["key"]], vix_table, on="key", direction="backward",
+            tolerance=stale_after(daily),
+        )
+        covered = joined["vix"].notna().to_numpy()
+        level = np.where(covered, joined["vix"].to_numpy(), realized)
+        trend = np.where(covered, joined["vix_trend"].to_numpy(), proxy_trend)
+        is_vix = covered.astype(np.float64)
+    table["mkt_vol_level"] = level
+    table["mkt_vol_trend"] = trend
+    table["mkt_vol_is_vix"] = is_vix
+    found: list[FeatureWarning] = []
+    if len(series) < 201:
+        found.append(
+            FeatureWarning(
+                INDEX_WARNING_SYMBOL,
+                (f"index {symbol} has only {len(series)} usable bar(s); its 200-bar EMA "
+                 "features are NaN",),
+            )
+        )
+    return table, found
+
+
+def _breadth(technical: pd.DataFrame) -> pd.DataFrame:
+    """Breadth per timestamp over the universe (index series excluded)."""
+    universe = technical.loc[~technical["symbol"].isin(INDEX_SYMBOLS)]
+    ret = universe["return_1"]
+    ema = universe["ema_50_dist"]
+    high = universe["high_20_dist"]
+    parts = pd.DataFrame(
+        {
+            "timestamp": universe["timestamp"],
+            "net": np.sign(ret).fillna(0.0),
+            "n_ret": ret.notna().astype(np.float64),
+            "above": (ema > 0).astype(np.float64),
+            "n_ema": ema.notna().astype(np.float64),
+            "new_high": (high > 0).astype(np.float64),
+            "n_high": high.notna().astype(np.float64),
+        }
+    )
+    sums = parts.groupby("timestamp", sort=False).sum()
+    return pd.DataFrame(
+        {
+            "mkt_advance_decline": sums["net"] / sums["n_ret"].replace(0, np.nan),
+            "mkt_pct_above_ema_50": sums["above"] / sums["n_ema"].replace(0, np.nan),
+            "mkt_pct_new_high_20": sums["new_high"] / sums["n_high"].replace(0, np.nan),
+        }
+    )
+
+
+def _beta_correlation(
+    symbols: np.ndarray, stock: np.ndarray, market: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rolling beta and correlation of one-bar returns per symbol (symbol-sorted rows),
+    on the rows where both returns exist."""
+    beta = np.full(len(stock), np.nan)
+    corr = np.full(len(stock), np.nan)
+    usable = np.isfinite(stock) & np.isfinite(market)
+    for _, start, stop in symbol_slices(symbols):
+        rows = np.flatnonzero(usable[start:stop]) + start
+        if len(rows) < BETA_WINDOW:
+            continue
+        s, m = np.ascontiguousarray(stock[rows]), np.ascontiguousarray(market[rows])
+        correlation = talib.CORREL(s, m, BETA_WINDOW)
+        sd_stock = talib.STDDEV(s, BETA_WINDOW, 1.0)
+        sd_market = talib.STDDEV(m, BETA_WINDOW, 1.0)
+        corr[rows] = correlation
+        beta[rows] = correlation * _ratio(sd_stock, sd_market)
+    corr[~np.isfinite(corr)] = np.nan
+    beta[~np.isfinite(beta)] = np.nan
+    return beta, corr
+
+
+def market_features(
+    technical: pd.DataFrame,
+    index_bars: pd.DataFrame | None,
+    *,
+    daily: bool,
+    bars_per_year: float,
+) -> tuple[pd.DataFrame, list[FeatureWarning]]:
+    """Market columns for the rows of `technical` (symbol-sorted output of
+    `technical_features`), in the same row order."""
+    n = len(technical)
+    out = pd.DataFrame(index=technical.index)
+    found: list[FeatureWarning] = []
+    table = None
+    if index_bars is None or len(index_bars) == 0:
+        found.append(
+            FeatureWarning(
+                INDEX_WARNING_SYMBOL,
+                ("no index series given (pass index bars, or include SPY in the bar file); "
+                 "index features, beta and correlation are NaN",),
+            )
+        )
+    else:
+        table, found = index_table(index_bars, daily=daily, bars_per_year=bars_per_year)
+    if table is not None:
+        keys = pd.DataFrame({"key": join_key(technical["timestamp"], daily), "row": np.arange(n)})
+        keys = keys.sort_values("key", kind="stable")
+        # A stale index value is a wrong value: beyond the tolerance the row gets NaN.
+        joined = pd.merge_asof(
+            keys, table, on="key", direction="backward", tolerance=stale_after(daily)
+        )
+        joined = joined.sort_values("row").reset_index(drop=True)
+        for column in _INDEX_COLUMNS:
+            out[column] = joined[column].to_numpy(dtype=np.float64)
+    else:
+        for column in _INDEX_COLUMNS:
+            out[column] = np.nan
+    breadth = _breadth(technical)
+    aligned = breadth.reindex(technical["timestamp"])
+    for column in breadth.columns:
+        out[column] = aligned[column].to_numpy(dtype=np.float64)
+    out["mkt_relative_strength_20"] = technical["return_20"] - out["mkt_return_20"]
+    codes = sector_ids(technical["symbol"])
+    out["sector_id"] = codes.astype(np.float64)
+    known = pd.Series(codes != -1, index=technical.index)
+    momentum = (
+        technical["return_20"]
+        .where(known)
+        .groupby([technical["timestamp"], codes])
+        .transform("mean")
+    )
+    out["sector_momentum_20"] = momentum.where(known)
+    out["sector_relative_20"] = technical["return_20"] - out["sector_momentum_20"]
+    beta, corr = _beta_correlation(
+        technical["symbol"].to_numpy(),
+        technical["return_1"].to_numpy(dtype=np.float64),
+        out["mkt_return_1"].to_numpy(dtype=np.float64),
+    )
+    out["beta_60"] = beta
+    out["corr_60"] = corr
+    return out.loc[:, list(MARKET_COLUMNS)], found
