@@ -1,0 +1,1 @@
+"""Alpaca adapters: market data (`data.py`), execution (`execution.py`), settings (`config.py`)."""

@@ -1,0 +1,543 @@
+"""The paper exchange's venue: the ENGINE team's `MatchingEngine` driven by a bar replay,
+with Alpaca's view of orders on top (ids, timestamps, bracket legs, replace versions),
+the `trade_updates` events it produces, and its command journal for restarts.
+
+Every request arrives here already parsed into domain terms; the HTTP layer (`app.py`)
+only translates JSON. The venue runs on one event loop, so it needs no locks."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+import pandas as pd
+
+from core.clock import ReplayClock
+from core.errors import TradewindError
+from core.types import (
+    Bar,
+    Order,
+    OrderClass,
+    OrderStatus,
+    OrderType,
+    Position,
+    Side,
+    TimeInForce,
+)
+from trading.adapters.paper_exchange.config import PaperExchangeConfig
+from trading.adapters.paper_exchange.journal import CommandJournal
+from trading.adapters.paper_exchange.wire import (
+    ID_NAMESPACE,
+    OrderRecord,
+    account_json,
+    clock_json,
+    order_json,
+    position_json,
+    replaced_order_json,
+)
+from trading.adapters.simulated.matching import MatchingEngine
+from trading.ports import MarketClock
+
+EventListener = Callable[[dict[str, Any]], None]
+
+
+class ExchangeRejection(TradewindError):
+    """A request the exchange refuses; carries the HTTP status Alpaca would answer with."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.http_status = status
+
+
+class BarReplay:
+    """Bars grouped by timestamp: one step applies every symbol's bar of the next time."""
+
+    def __init__(self, bars: pd.DataFrame) -> None:
+        self.steps: list[tuple[datetime, list[Bar]]] = []
+        if bars.empty:
+            return
+        ordered = bars.sort_values(["timestamp", "symbol"])
+        for moment, group in ordered.groupby("timestamp", sort=True):
+            stamp = pd.Timestamp(moment).to_pydatetime()  # type: ignore[arg-type]
+            self.steps.append(
+                (
+                    stamp,
+                    [
+                        Bar(
+                            symbol=str(row.symbol),
+                            timestamp=stamp,
+                            open=float(row.open),
+                            high=float(row.high),
+                            low=float(row.low),
+                            close=float(row.close),
+                            volume=float(row.volume),
+                        )
+                        for row in group.itertuples(index=False)
+                    ],
+                )
+            )
+        self.symbols = frozenset(str(s) for s in bars["symbol"].unique())
+
+    symbols: frozenset[str] = frozenset()
+
+    def index_after(self, moment: datetime) -> int:
+        for index, (stamp, _) in enumerate(self.steps):
+            if stamp > moment:
+                return index
+        return len(self.steps)
+
+
+class PaperVenue:
+    def __init__(self, bars: pd.DataFrame, config: PaperExchangeConfig) -> None:
+        self.config = config
+        self.replay = BarReplay(bars)
+        first = self.replay.steps[0][0] if self.replay.steps else datetime(2000, 1, 3).astimezone()
+        self.opened_at = first - timedelta(minutes=1)
+        self._clock = ReplayClock(self.opened_at)
+        self._engine = MatchingEngine(config.exchange, self._clock)
+        self._records: dict[str, OrderRecord] = {}
+        self._by_alpaca_client_id: dict[str, str] = {}
+        self._by_uuid: dict[uuid.UUID, tuple[str, int]] = {}
+        self._cursor = 0
+        self._listeners: set[EventListener] = set()
+        self._replaying = False
+        self._pending: list[dict[str, Any]] = []
+        self.events_published = 0
+        self._journal = CommandJournal(config.state_path)
+        self._restore()
+
+    # ------------------------------------------------------------------ lifecycle
+    def _restore(self) -> None:
+        """Replay the command journal through the fresh engine (no events go out)."""
+        self._replaying = True
+        try:
+            for command in self._journal.replay():
+                if command.at > self._clock.now():
+                    self._clock.advance_to(command.at)
+                self._apply(command.kind, command.payload)
+        finally:
+            self._replaying = False
+
+    def close(self) -> None:
+        self._journal.close()
+
+    def subscribe(self, listener: EventListener) -> None:
+        self._listeners.add(listener)
+
+    def unsubscribe(self, listener: EventListener) -> None:
+        self._listeners.discard(listener)
+
+    # ------------------------------------------------------------------ commands
+    def _execute(self, kind: str, payload: dict[str, Any]) -> Any:
+        self._pending.clear()
+        result = self._apply(kind, payload)
+        # Journal only what the engine accepted (a refused request changes nothing), and
+        # publish its events only once it is durable.
+        self._journal.append(kind, self._clock.now(), payload)
+        pending, self._pending = self._pending, []
+        for message in pending:
+            for listener in list(self._listeners):
+                listener(message)
+        return result
+
+    def _apply(self, kind: str, payload: dict[str, Any]) -> Any:
+        if kind == "submit":
+            return self._apply_submit(order_from_dict(payload["order"]))
+        if kind == "cancel":
+            return self._apply_cancel(payload["client_order_id"])
+        if kind == "replace":
+            return self._apply_replace(
+                payload["client_order_id"], float(payload["stop_price"]), payload.get("alias")
+            )
+        if kind == "step":
+            return self._apply_step(datetime.fromisoformat(payload["timestamp"]))
+        raise ExchangeRejection(500, f"unknown journal command {kind!r}")
+
+    def submit(self, order: Order) -> dict[str, Any]:
+        if (
+            order.client_order_id in self._records
+            or order.client_order_id in self._by_alpaca_client_id
+        ):
+            raise ExchangeRejection(422, "client_order_id must be unique")
+        if self.replay.symbols and order.symbol not in self.replay.symbols:
+            raise ExchangeRejection(
+                422, f"asset {order.symbol!r} is not traded on this exchange (no bars replayed)"
+            )
+        record = self._execute("submit", {"order": order_to_dict(order)})
+        return self.order_json(record)
+
+    def cancel(self, order_id: str) -> None:
+        record = self.record_by_id(order_id)
+        if not record.order.status.is_open:
+            raise ExchangeRejection(
+                422, f"order is already in {record.order.status.value} state and cannot be canceled"
+            )
+        self._execute("cancel", {"client_order_id": record.order.client_order_id})
+
+    def replace(
+        self, order_id: str, *, stop_price: float | None, alias: str | None
+    ) -> dict[str, Any]:
+        record = self.record_by_id(order_id)
+        if record.order.type is not OrderType.STOP or stop_price is None:
+            raise ExchangeRejection(
+                422, "only the stop_price of a stop order can be replaced on the paper exchange"
+            )
+        if not record.order.status.is_open:
+            raise ExchangeRejection(
+                422, f"order is already in {record.order.status.value} state and cannot be replaced"
+            )
+        if stop_price <= 0:
+            raise ExchangeRejection(422, "stop_price must be greater than 0")
+        if alias is not None and (alias in self._by_alpaca_client_id or alias in self._records):
+            raise ExchangeRejection(422, "client_order_id must be unique")
+        self._execute(
+            "replace",
+            {
+                "client_order_id": record.order.client_order_id,
+                "stop_price": stop_price,
+                "alias": alias,
+            },
+        )
+        return self.order_json(record)
+
+    def step(self) -> datetime | None:
+        """Replay the next bar time; None when the replay is over."""
+        if self._cursor >= len(self.replay.steps):
+            return None
+        moment = self.replay.steps[self._cursor][0]
+        self._execute("step", {"timestamp": moment.isoformat()})
+        return moment
+
+    # ------------------------------------------------------------------ application
+    def _apply_submit(self, order: Order) -> OrderRecord:
+        now = self._clock.now()
+        before = self._snapshot()
+        try:
+            accepted = self._engine.submit(replace(order, created_at=order.created_at or now))
+        except TradewindError as exc:
+            raise ExchangeRejection(
+                422 if exc.http_status >= 500 else exc.http_status, exc.message
+            ) from None
+        except ValueError as exc:
+            raise ExchangeRejection(422, str(exc)) from None
+        if accepted.status is OrderStatus.REJECTED:
+            # Alpaca refuses such orders outright (403) instead of booking them.
+            reason = self._engine.rejection_reason(order.client_order_id) or "order rejected"
+            raise ExchangeRejection(403, reason)
+        record = self._register(accepted, now)
+        self._publish_order_event("new", record)
+        self._sync(before)
+        return record
+
+    def _apply_cancel(self, client_order_id: str) -> None:
+        before = self._snapshot()
+        try:
+            self._engine.cancel(client_order_id)
+        except TradewindError as exc:
+            raise ExchangeRejection(
+                422 if exc.http_status >= 500 else exc.http_status, exc.message
+            ) from None
+        self._sync(before)
+
+    def _apply_replace(self, client_order_id: str, stop_price: float, alias: str | None) -> None:
+        record = self._records[client_order_id]
+        before = self._snapshot()
+        try:
+            moved = self._engine.replace_stop(client_order_id, stop_price)
+        except TradewindError as exc:
+            raise ExchangeRejection(
+                422 if exc.http_status >= 500 else exc.http_status, exc.message
+            ) from None
+        now = self._clock.now()
+        record.version += 1
+        record.replaced_at = now
+        record.updated_at = now
+        record.order = moved
+        record.alpaca_client_order_id = alias or f"{client_order_id}~r{record.version}"
+        self._by_alpaca_client_id[record.alpaca_client_order_id] = client_order_id
+        self._by_uuid[record.order_id] = (client_order_id, record.version)
+        self._publish_order_event("replaced", record)
+        self._sync(before)
+
+    def _apply_step(self, moment: datetime) -> int:
+        index = self.replay.index_after(moment - timedelta(microseconds=1))
+        if index >= len(self.replay.steps) or self.replay.steps[index][0] != moment:
+            raise ExchangeRejection(500, f"no bars at {moment.isoformat()} in this replay")
+        if moment > self._clock.now():
+            self._clock.advance_to(moment)
+        before = self._snapshot()
+        for bar in self.replay.steps[index][1]:
+            self._engine.on_bar(bar)
+        self._cursor = index + 1
+        return self._sync(before)
+
+    # ------------------------------------------------------------------ bookkeeping
+    def _register(self, order: Order, now: datetime, parent: str | None = None) -> OrderRecord:
+        record = OrderRecord(order=order, created_at=now, updated_at=now, parent=parent)
+        self._records[order.client_order_id] = record
+        self._by_uuid[record.order_id] = (order.client_order_id, 0)
+        if order.order_class in (OrderClass.BRACKET, OrderClass.OCO) and parent is None:
+            self._discover_legs(record, now)
+        return record
+
+    def _discover_legs(self, record: OrderRecord, now: datetime) -> None:
+        """Bracket/oco children are named `<id>-tp` and `<id>-sl` by the matching engine;
+        an engine may create them at submission or when the entry fills."""
+        parent_id = record.order.client_order_id
+        legs = list(record.legs)
+        for suffix in ("-tp", "-sl"):
+            child_id = f"{parent_id}{suffix}"
+            if child_id in self._records:
+                continue
+            child = self._engine.get_order(child_id)
+            if child is not None:
+                self._register(child, now, parent=parent_id)
+                legs.append(child_id)
+        record.legs = tuple(legs)
+
+    def _snapshot(self) -> dict[str, tuple[OrderStatus, float, float | None, float | None]]:
+        return {
+            coid: (r.order.status, r.order.filled_qty, r.order.filled_avg_price, r.order.stop_price)
+            for coid, r in self._records.items()
+        }
+
+    def _sync(
+        self, before: dict[str, tuple[OrderStatus, float, float | None, float | None]]
+    ) -> int:
+        """Refresh every order from the engine and publish what changed, in Alpaca's terms."""
+        now = self._clock.now()
+        published = 0
+        for record in list(self._records.values()):
+            is_entry = record.parent is None and record.order.order_class in (
+                OrderClass.BRACKET,
+                OrderClass.OCO,
+            )
+            if is_entry and len(record.legs) < 2:
+                # children born in this step: diff them against an empty order
+                self._discover_legs(record, now)
+                for leg in record.legs:
+                    before.setdefault(leg, (OrderStatus.NEW, 0.0, None, None))
+        for coid in list(self._records):
+            record = self._records[coid]
+            current = self._engine.get_order(coid)
+            if current is None:
+                continue
+            previous = before.get(coid)
+            record.order = current
+            if previous is None:
+                continue
+            old_status, old_filled, old_avg, _ = previous
+            if current.filled_qty > old_filled + 1e-12:
+                record.updated_at = now
+                if current.status is OrderStatus.FILLED:
+                    record.filled_at = now
+                qty = current.filled_qty - old_filled
+                price = _delta_price(
+                    current.filled_qty, current.filled_avg_price, old_filled, old_avg
+                )
+                event = "fill" if current.status is OrderStatus.FILLED else "partial_fill"
+                self._publish_order_event(event, record, qty=qty, price=price)
+                published += 1
+            elif current.status is not old_status and not current.status.is_open:
+                record.updated_at = now
+                if current.status is OrderStatus.CANCELED:
+                    record.canceled_at = now
+                self._publish_order_event(current.status.value, record)
+                published += 1
+        return published
+
+    def _publish_order_event(
+        self,
+        event: str,
+        record: OrderRecord,
+        *,
+        qty: float | None = None,
+        price: float | None = None,
+    ) -> None:
+        order = record.order
+        data: dict[str, Any] = {
+            "event": event,
+            "order": self.order_json(record),
+            "timestamp": self._clock.now().isoformat(),
+        }
+        if event in ("fill", "partial_fill"):
+            data["execution_id"] = str(
+                uuid.uuid5(ID_NAMESPACE, f"fill|{order.client_order_id}|{order.filled_qty!r}")
+            )
+            data["qty"] = qty
+            data["price"] = price
+            data["position_qty"] = self._position_qty(order.symbol)
+        self.events_published += 1
+        if not self._replaying:
+            self._pending.append({"stream": "trade_updates", "data": data})
+
+    def _position_qty(self, symbol: str) -> float:
+        for position in self._engine.positions():
+            if position.symbol == symbol:
+                return position.qty
+        return 0.0
+
+    # ------------------------------------------------------------------ queries
+    def record_by_id(self, order_id: str) -> OrderRecord:
+        try:
+            key = uuid.UUID(order_id)
+        except ValueError:
+            raise ExchangeRejection(422, f"order id {order_id!r} is not a valid uuid") from None
+        found = self._by_uuid.get(key)
+        if found is None:
+            raise ExchangeRejection(404, "order not found")
+        return self._records[found[0]]
+
+    def order_json_by_id(self, order_id: str, *, nested: bool = True) -> dict[str, Any]:
+        record = self.record_by_id(order_id)
+        version = self._by_uuid[uuid.UUID(order_id)][1]
+        if version < record.version:
+            return replaced_order_json(record, version, self._records)
+        return order_json(record, self._records, nested=nested)
+
+    def order_json_by_client_id(self, client_order_id: str) -> dict[str, Any]:
+        coid = self._by_alpaca_client_id.get(client_order_id, client_order_id)
+        record = self._records.get(coid)
+        if record is None:
+            raise ExchangeRejection(404, "order not found")
+        if client_order_id != coid and client_order_id != record.alpaca_client_order_id:
+            # an earlier alias of a replaced order
+            version = int(client_order_id.rsplit("~r", 1)[-1]) if "~r" in client_order_id else 0
+            return replaced_order_json(record, version, self._records)
+        return order_json(record, self._records)
+
+    def order_json(self, record: OrderRecord) -> dict[str, Any]:
+        return order_json(record, self._records)
+
+    def list_orders(
+        self,
+        *,
+        status: str = "open",
+        limit: int = 50,
+        after: datetime | None = None,
+        until: datetime | None = None,
+        direction: str = "desc",
+        nested: bool = False,
+        symbols: set[str] | None = None,
+        side: str | None = None,
+    ) -> list[dict[str, Any]]:
+        chosen: list[OrderRecord] = []
+        for record in self._records.values():
+            if nested and record.parent is not None:
+                continue
+            order = record.order
+            is_open = order.status.is_open
+            if status == "open" and not is_open and not _has_open_leg(record, self._records):
+                continue
+            if status == "closed" and is_open:
+                continue
+            if after is not None and record.created_at <= after:
+                continue
+            if until is not None and record.created_at >= until:
+                continue
+            if symbols and order.symbol not in symbols:
+                continue
+            if side and order.side.value != side:
+                continue
+            chosen.append(record)
+        chosen.sort(
+            key=lambda r: (r.created_at, r.order.client_order_id), reverse=direction == "desc"
+        )
+        return [order_json(r, self._records, nested=nested) for r in chosen[:limit]]
+
+    def positions_json(self) -> list[dict[str, Any]]:
+        return [position_json(p, self._engine.last_price(p.symbol)) for p in self._positions()]
+
+    def position_json(self, symbol: str) -> dict[str, Any]:
+        for position in self._positions():
+            if position.symbol == symbol:
+                return position_json(position, self._engine.last_price(symbol))
+        raise ExchangeRejection(404, "position does not exist")
+
+    def close_position(self, symbol: str, qty: float | None = None) -> dict[str, Any]:
+        position = next((p for p in self._positions() if p.symbol == symbol), None)
+        if position is None:
+            raise ExchangeRejection(404, "position does not exist")
+        size = abs(position.qty) if qty is None else qty
+        if size <= 0 or size > abs(position.qty) + 1e-9:
+            raise ExchangeRejection(
+                422, f"qty {size} is not between 0 and the position's {abs(position.qty)}"
+            )
+        order = Order(
+            client_order_id=f"close-{symbol}-{len(self._records)}",
+            symbol=symbol,
+            side=Side.SELL if position.qty > 0 else Side.BUY,
+            qty=size,
+            type=OrderType.MARKET,
+            time_in_force=TimeInForce.DAY,
+        )
+        return self.submit(order)
+
+    def _positions(self) -> list[Position]:
+        return [p for p in self._engine.positions() if abs(p.qty) > 1e-12]
+
+    def account_json(self) -> dict[str, Any]:
+        return account_json(self._engine.account(), self._positions(), self.opened_at)
+
+    def market_clock(self) -> MarketClock:
+        remaining = self._cursor < len(self.replay.steps)
+        upcoming = self.replay.steps[self._cursor][0] if remaining else None
+        return MarketClock(
+            timestamp=self._clock.now(),
+            is_open=remaining,
+            next_open=upcoming,
+            next_close=upcoming,
+        )
+
+    def clock_json(self) -> dict[str, Any]:
+        return clock_json(self.market_clock())
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "timestamp": self._clock.now().isoformat(),
+            "steps_done": self._cursor,
+            "steps_total": len(self.replay.steps),
+            "orders": len(self._records),
+            "events_published": self.events_published,
+            "commands": len(self._journal),
+            "listeners": len(self._listeners),
+        }
+
+
+def _has_open_leg(record: OrderRecord, records: dict[str, OrderRecord]) -> bool:
+    return any(leg in records and records[leg].order.status.is_open for leg in record.legs)
+
+
+def _delta_price(
+    new_qty: float, new_avg: float | None, old_qty: float, old_avg: float | None
+) -> float | None:
+    if new_avg is None:
+        return None
+    if old_qty <= 0 or old_avg is None:
+        return new_avg
+    return (new_avg * new_qty - old_avg * old_qty) / (new_qty - old_qty)
+
+
+def order_to_dict(order: Order) -> dict[str, Any]:
+    values = asdict(order)
+    for key, value in values.items():
+        if isinstance(value, datetime):
+            values[key] = value.isoformat()
+        elif hasattr(value, "value"):
+            values[key] = value.value
+    return values
+
+
+def order_from_dict(values: dict[str, Any]) -> Order:
+    data = dict(values)
+    data["side"] = Side(data["side"])
+    data["type"] = OrderType(data["type"])
+    data["time_in_force"] = TimeInForce(data["time_in_force"])
+    data["order_class"] = OrderClass(data["order_class"])
+    data["status"] = OrderStatus(data["status"])
+    if data.get("created_at"):
+        data["created_at"] = datetime.fromisoformat(data["created_at"])
+    return Order(**data)
