@@ -1,0 +1,218 @@
+"""The engine's HTTP client for the model service; implements `trading.ports.ModelClient`
+structurally (this module never imports `trading`).
+
+- one keep-alive `httpx.Client` (connection pool) per client;
+- a timeout per attempt, and a bounded number of retries with full jitter for what a
+  retry can fix (connection errors, timeouts, 502/503/504);
+- a circuit breaker: after `failure_threshold` consecutive failed calls the circuit opens
+  and calls fail at once for `cooldown_seconds`; then one trial call decides whether it
+  closes again;
+- every failure surfaces as `ModelUnavailableError` (bad input refused by the service as
+  its subclass `ModelRequestRejected`, which does not trip the breaker), so the engine
+  applies its fallback policy instead of crashing.
+
+Features travel as JSON numbers; NaN (missing by design, e.g. no news) travels as `null`
+because JSON has no NaN. The bearer token is sent when given and never logged."""
+
+from __future__ import annotations
+
+import math
+import random
+import threading
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+from pydantic import ValidationError
+
+from core.errors import ModelUnavailableError
+from core.types import Decision, Signal
+from serving.schemas import DecisionOut, SignalIn, to_decision
+
+_RETRY_STATUSES = frozenset({502, 503, 504})
+
+
+class ModelRequestRejected(ModelUnavailableError):
+    """The service refused the request (4xx): it will not answer this one either way."""
+
+    def __init__(self, message: str, *, status: int, where: str | None = None) -> None:
+        super().__init__(message, where=where)
+        self.status = status
+
+
+class CircuitBreaker:
+    """Consecutive-failure circuit breaker (closed → open → half-open → closed)."""
+
+    def __init__(self, failure_threshold: int = 5, cooldown_seconds: float = 5.0) -> None:
+        self.failure_threshold = failure_threshold
+        self.cooldown_seconds = cooldown_seconds
+        self._failures = 0
+        self._opened_at: float | None = None
+        self._trial_running = False
+        self._lock = threading.Lock()
+
+    @property
+    def state(self) -> str:
+        with self._lock:
+            if self._opened_at is None:
+                return "closed"
+            if time.monotonic() - self._opened_at >= self.cooldown_seconds:
+                return "half_open"
+            return "open"
+
+    def allow(self) -> bool:
+        """May a call go out now? In half-open state only one trial call at a time."""
+        with self._lock:
+            if self._opened_at is None:
+                return True
+            if time.monotonic() - self._opened_at < self.cooldown_seconds:
+                return False
+            if self._trial_running:
+                return False
+            self._trial_running = True
+            return True
+
+    def succeeded(self) -> None:
+        with self._lock:
+            self._failures = 0
+            self._opened_at = None
+            self._trial_running = False
+
+    def failed(self) -> None:
+        with self._lock:
+            self._failures += 1
+            self._trial_running = False
+            if self._opened_at is not None or self._failures >= self.failure_threshold:
+                self._opened_at = time.monotonic()
+
+
+class HttpModelClient:
+    """`ModelClient` over HTTP to the Tradewind model service."""
+
+    def __init__(
+        self,
+        endpoint: str,
+        timeout: float = 0.5,
+        retries: int = 2,
+        token: str | None = None,
+        *,
+        backoff_seconds: float = 0.02,
+        failure_threshold: int = 5,
+        cooldown_seconds: float = 5.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        if retries < 0:
+            raise ValueError("retries must be >= 0")
+        self.endpoint = endpoint.rstrip("/")
+        self.timeout = timeout
+        self.retries = retries
+        self.backoff_seconds = backoff_seconds
+        self.breaker = CircuitBreaker(failure_threshold, cooldown_seconds)
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._http = httpx.Client(
+            base_url=self.endpoint,
+            timeout=httpx.Timeout(timeout),
+            headers=headers,
+            limits=httpx.Limits(max_keepalive_connections=16, keepalive_expiry=60.0),
+            transport=transport,
+        )
+        self._random = random.Random()
+
+    # -- ModelClient ---------------------------------------------------------------------
+    def decide(self, signal: Signal, features: Mapping[str, float]) -> Decision:
+        payload = {
+            "signal": SignalIn.from_signal(signal).model_dump(mode="json"),
+            "features": {name: _wire(value) for name, value in features.items()},
+        }
+        body = self._post("/decide", payload)
+        try:
+            answer = DecisionOut.model_validate(body)
+        except ValidationError as exc:
+            raise ModelUnavailableError(
+                f"the model service answered something that is not a decision: {exc}",
+                where=f"{self.endpoint}/decide",
+            ) from None
+        return to_decision(answer, signal, source="http")
+
+    # -- operations ----------------------------------------------------------------------
+    def models(self) -> dict[str, Any]:
+        """`GET /models`: what is serving, and the last reload error."""
+        return self._call("GET", "/models", None)
+
+    def reload(self) -> dict[str, Any]:
+        return self._post("/reload", {})
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> HttpModelClient:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    # -- transport -----------------------------------------------------------------------
+    def _post(self, path: str, payload: dict[str, Any]) -> dict[str, Any]:
+        return self._call("POST", path, payload)
+
+    def _call(self, method: str, path: str, payload: dict[str, Any] | None) -> dict[str, Any]:
+        where = f"{self.endpoint}{path}"
+        if not self.breaker.allow():
+            raise ModelUnavailableError(
+                f"circuit open after repeated failures; retrying in "
+                f"{self.breaker.cooldown_seconds:.0f} s",
+                where=where,
+            )
+        last_problem = "no attempt made"
+        for attempt in range(self.retries + 1):
+            if attempt:
+                # Full jitter: spread retries of many engines so they do not arrive together.
+                time.sleep(self._random.uniform(0, self.backoff_seconds * (2 ** (attempt - 1))))
+            try:
+                response = self._http.request(method, path, json=payload)
+            except httpx.TimeoutException:
+                last_problem = f"no answer within {self.timeout} s"
+                continue
+            except httpx.TransportError as exc:
+                last_problem = f"cannot reach the service ({type(exc).__name__})"
+                continue
+            if response.status_code in _RETRY_STATUSES:
+                last_problem = f"HTTP {response.status_code}: {_message(response)}"
+                continue
+            if response.status_code >= 400:
+                # The service is healthy and said no: not a breaker failure, never retried.
+                self.breaker.succeeded()
+                raise ModelRequestRejected(
+                    f"HTTP {response.status_code}: {_message(response)}",
+                    status=response.status_code,
+                    where=where,
+                )
+            try:
+                body = response.json()
+            except ValueError:
+                last_problem = "the answer is not JSON"
+                continue
+            self.breaker.succeeded()
+            return dict(body)
+        self.breaker.failed()
+        raise ModelUnavailableError(
+            f"{last_problem} (after {self.retries + 1} attempts)", where=where
+        )
+
+
+def _wire(value: float) -> float | None:
+    number = float(value)
+    return None if math.isnan(number) else number
+
+
+def _message(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:200]
+    if isinstance(body, dict):
+        error = body.get("error", "")
+        field = body.get("field")
+        return f"{error} (field {field})" if field else str(error or body)[:300]
+    return str(body)[:300]

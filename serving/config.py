@@ -1,0 +1,67 @@
+"""The model service's configuration: one frozen object built at start-up from
+Tradewind's settings (tracking URI, A/B share, API token, workers) plus the few
+serving-only knobs, which come from the environment because `bentoml serve` starts the
+service without arguments:
+
+- `TRADEWIND_AB_SHADOW` (`true`/`false`, default false): the challenger also predicts on
+  champion traffic; logged, never acted on.
+- `TRADEWIND_DECISION_LOG` (path, default `<data_dir>/decisions.db`): the decision log.
+- `TRADEWIND_RELOAD_INTERVAL_SECONDS` (default 30; 0 turns polling off): how often the
+  registry's aliases are checked for a hot reload."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+from core.errors import ConfigError
+from core.settings import Settings, load_settings
+from serving.router import RoutingConfig
+
+SHADOW_ENV = "TRADEWIND_AB_SHADOW"
+DECISION_LOG_ENV = "TRADEWIND_DECISION_LOG"
+RELOAD_INTERVAL_ENV = "TRADEWIND_RELOAD_INTERVAL_SECONDS"
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+class ServiceConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    tracking_uri: str
+    decision_log: Path
+    routing: RoutingConfig = RoutingConfig()
+    reload_interval_seconds: float = Field(30.0, ge=0)
+    api_token: SecretStr | None = None
+
+    @classmethod
+    def from_env(cls, settings: Settings | None = None) -> ServiceConfig:
+        settings = settings or load_settings()
+        try:
+            return cls(
+                tracking_uri=settings.paths.mlflow_tracking_uri,
+                decision_log=Path(
+                    os.environ.get(DECISION_LOG_ENV)
+                    or settings.paths.data_dir / "decisions.db"
+                ),
+                routing=RoutingConfig(
+                    challenger_share=settings.models.challenger_share,
+                    shadow=_flag(SHADOW_ENV),
+                ),
+                reload_interval_seconds=float(os.environ.get(RELOAD_INTERVAL_ENV, "30")),
+                api_token=settings.serving.api_token,
+            )
+        except (ValidationError, ValueError) as exc:
+            raise ConfigError(f"invalid serving configuration: {exc}", where="serving") from None
+
+
+def _flag(name: str) -> bool:
+    raw = os.environ.get(name, "").strip().lower()
+    if raw in _TRUE:
+        return True
+    if raw in _FALSE:
+        return False
+    raise ConfigError(f"{name} must be true or false, got {raw!r}", where="serving")

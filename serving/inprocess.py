@@ -1,0 +1,52 @@
+"""`InProcessModelClient`: the service's decision logic without HTTP, for fast backtests.
+
+It implements `trading.ports.ModelClient` structurally with the same `DecisionMaker` the
+service runs (same feature checks, same sticky A/B routing, same shadow mode, same
+decision log rows), so a backtest in process and a backtest against the running service
+take the same decisions. Bad features raise `core.errors.DataValidationError` naming the
+feature; a model that fails raises `ModelUnavailableError`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from core.types import Decision, Signal
+from serving.decision import DecisionMaker, ServedModels
+from serving.decision_log import DecisionLog
+from serving.predictor import ModelSetLike
+from serving.router import ABRouter, RoutingConfig
+from serving.schemas import to_decision
+
+
+class InProcessModelClient:
+    """The four models in this process, behind the engine's `ModelClient` port."""
+
+    def __init__(
+        self,
+        model_set: ModelSetLike,
+        challenger: ModelSetLike | None = None,
+        *,
+        routing: RoutingConfig | None = None,
+        decision_log: Path | DecisionLog | None = None,
+    ) -> None:
+        self._served = ServedModels(champion=model_set, challenger=challenger)
+        if isinstance(decision_log, Path):
+            decision_log = DecisionLog(decision_log)
+        self.log = decision_log
+        self._maker = DecisionMaker(
+            lambda: self._served, ABRouter(routing or RoutingConfig()), log=decision_log
+        )
+
+    def decide(self, signal: Signal, features: Mapping[str, float]) -> Decision:
+        answer = self._maker.decide(signal, features)
+        return to_decision(answer, signal, source="inprocess")
+
+    def swap(self, model_set: ModelSetLike, challenger: ModelSetLike | None = None) -> None:
+        """Serve other model sets from the next decision on (atomic)."""
+        self._served = ServedModels(champion=model_set, challenger=challenger)
+
+    def close(self) -> None:
+        """Write every logged decision (call at the end of a backtest)."""
+        if self.log is not None:
+            self.log.close()

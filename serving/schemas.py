@@ -1,0 +1,248 @@
+"""The model service's wire format: strict request and response models.
+
+Every request is checked before any model sees it. A missing or unknown feature, a NaN or
+infinite number, a wrong type, a negative price or an unknown side is refused with a 4xx
+answer whose `detail[].loc` names the offending field; nothing is coerced or guessed.
+Structural checks (types, NaN, sides, prices) live in the pydantic models; the feature
+names depend on the models being served, so `check_features` checks them against the
+loaded model set's columns."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, Strict
+
+from core.errors import DataValidationError
+from core.types import Decision, Regime, Side, Signal
+
+# A feature value: a finite JSON number (int or float), or `null` for a value that is
+# missing by design (e.g. `sent_mean_1d` without news), which the tree models take as
+# missing. JSON has no NaN: the non-standard NaN/Infinity tokens, booleans and strings are
+# refused.
+FeatureValue = Annotated[float, Strict(), Field(allow_inf_nan=False)] | None
+Variant = Literal["champion", "challenger"]
+
+# The feature the exit model's ATR multiples are applied to (price units).
+ATR_FEATURE = "atr_14"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
+
+
+class SignalIn(_Strict):
+    """A strategy's signal as the engine sends it."""
+
+    symbol: str = Field(min_length=1, max_length=16, pattern=r"^[A-Za-z][A-Za-z0-9.\-]*$")
+    side: Literal["buy", "sell"]
+    strategy: str = Field(min_length=1, max_length=64)
+    timestamp: AwareDatetime
+    price: float = Field(gt=0, allow_inf_nan=False)
+    reason: str = Field("", max_length=500)
+
+    @classmethod
+    def from_signal(cls, signal: Signal) -> SignalIn:
+        return cls(
+            symbol=signal.symbol,
+            side=signal.side.value,
+            strategy=signal.strategy,
+            timestamp=signal.timestamp,
+            price=float(signal.price),
+            reason=signal.reason,
+        )
+
+    def to_signal(self) -> Signal:
+        return Signal(
+            symbol=self.symbol,
+            side=Side(self.side),
+            timestamp=self.timestamp,
+            strategy=self.strategy,
+            price=self.price,
+            reason=self.reason,
+        )
+
+
+class DecideRequest(_Strict):
+    """`POST /decide` and the per-model endpoints. `features` may be left out: the
+    service then reads the symbol's latest features from the online feature store."""
+
+    signal: SignalIn
+    features: dict[str, FeatureValue] | None = None
+
+
+class DecisionOut(BaseModel):
+    """What the models say about one signal (`POST /decide`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    decision_id: str
+    signal_id: str
+    variant: Variant
+    model_versions: dict[str, str]
+    win_probability: float
+    stop_loss_atr: float
+    take_profit_atr: float
+    stop_loss_price: float
+    take_profit_price: float
+    regime: str
+    regime_probabilities: dict[str, float]
+    expected_drawdown_pct: float
+    drawdown_p10_pct: float
+    drawdown_p90_pct: float
+    out_of_distribution: bool
+    shadowed: bool = False  # the challenger also predicted on this decision (logged only)
+    latency_ms: float
+    decided_at: datetime
+
+
+class SignalQualityOut(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    variant: Variant
+    model_version: str
+    win_probability: float
+    out_of_distribution: bool
+
+
+class ExitOut(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    variant: Variant
+    model_version: str
+    stop_loss_atr: float
+    take_profit_atr: float
+    stop_loss_price: float
+    take_profit_price: float
+
+
+class RegimeOut(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    variant: Variant
+    model_version: str
+    regime: str
+    regime_probabilities: dict[str, float]
+
+
+class RiskOut(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    variant: Variant
+    model_version: str
+    expected_drawdown_pct: float
+    drawdown_p10_pct: float
+    drawdown_p90_pct: float
+
+
+class ReloadOut(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    reloaded: bool
+    champion: dict[str, str]
+    challenger: dict[str, str] | None
+    error: str | None
+
+
+class FeatureError(DataValidationError):
+    """A request's features do not match what the served models take. `field` is the
+    dotted location of the first offending field (e.g. `features.rsi_14`)."""
+
+    def __init__(self, message: str, *, field: str, problems: list[dict[str, Any]]) -> None:
+        super().__init__(message, where=field)
+        self.field = field
+        self.problems = problems
+
+
+def check_features(
+    features: Mapping[str, float | None], expected: Sequence[str]
+) -> list[float]:
+    """The feature values in the models' column order (`None` → NaN, missing by design),
+    or a `FeatureError` listing every missing and unknown name, and any infinite or
+    non-numeric value (callers that bypass the pydantic models, such as the in-process
+    client, pass Python floats: NaN there means missing, like JSON `null`)."""
+    expected_set = set(expected)
+    problems: list[dict[str, Any]] = []
+    for name in expected:
+        if name not in features:
+            problems.append(_problem(name, "missing", f"feature '{name}' is missing"))
+    for name in features:
+        if name not in expected_set:
+            problems.append(
+                _problem(name, "unknown", f"feature '{name}' is not one the models take")
+            )
+    for name in expected:
+        value = features.get(name)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            problems.append(
+                _problem(name, "type", f"feature '{name}' must be a number, got {value!r}")
+            )
+        elif math.isinf(value):
+            problems.append(
+                _problem(name, "not_finite", f"feature '{name}' must be finite, got {value}")
+            )
+    if ATR_FEATURE in features and not problems:
+        atr_value = features[ATR_FEATURE]
+        atr = math.nan if atr_value is None else float(atr_value)
+        if not atr > 0:
+            problems.append(
+                _problem(
+                    ATR_FEATURE,
+                    "not_positive",
+                    f"feature '{ATR_FEATURE}' must be a number > 0 to place exits, got {atr}",
+                )
+            )
+    if problems:
+        first = problems[0]
+        message = "; ".join(p["msg"] for p in problems[:10])
+        if len(problems) > 10:
+            message += f"; and {len(problems) - 10} more"
+        raise FeatureError(message, field=".".join(first["loc"]), problems=problems)
+    return [_as_float(features[name]) for name in expected]
+
+
+def _as_float(value: float | None) -> float:
+    return math.nan if value is None else float(value)
+
+
+def error_body(error: FeatureError | DataValidationError) -> dict[str, Any]:
+    """The JSON body of a 4xx answer, shaped like BentoML's own validation errors
+    (`error` plus `detail[]` with `loc`, `msg`, `type`), so clients parse one format."""
+    if isinstance(error, FeatureError):
+        return {"error": error.message, "field": error.field, "detail": error.problems}
+    field = error.where or "request"
+    return {
+        "error": error.message,
+        "field": field,
+        "detail": [{"loc": field.split("."), "msg": error.message, "type": "value_error"}],
+    }
+
+
+def _problem(name: str, kind: str, message: str) -> dict[str, Any]:
+    return {"loc": ["features", name], "msg": message, "type": kind}
+
+
+def to_decision(answer: DecisionOut, signal: Signal, *, source: str) -> Decision:
+    """The engine's `Decision` from the service's answer."""
+    return Decision(
+        decision_id=answer.decision_id,
+        signal=signal,
+        win_probability=answer.win_probability,
+        stop_loss_price=answer.stop_loss_price,
+        take_profit_price=answer.take_profit_price,
+        regime=Regime(answer.regime) if answer.regime in _REGIMES else None,
+        expected_drawdown_pct=answer.expected_drawdown_pct,
+        variant=answer.variant,
+        model_versions=dict(answer.model_versions),
+        regime_probabilities=dict(answer.regime_probabilities),
+        out_of_distribution=answer.out_of_distribution,
+        source=source,
+    )
+
+
+_REGIMES = frozenset(regime.value for regime in Regime)

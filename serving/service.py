@@ -1,0 +1,244 @@
+"""The Tradewind model service (BentoML 1.4): the four models behind one HTTP API, with
+sticky champion/challenger routing, shadow mode, a decision log and hot reload.
+
+    bentoml serve serving.service:TradewindService      (or `tradewind serve`)
+
+- `POST /decide` — all four models for one signal; `/signal_quality`, `/exit`, `/regime`,
+  `/risk` — one model each. Body: `{"signal": {...}, "features": {...}}`; `features` may
+  be left out, then the symbol's latest online features are used.
+- `GET /models` — versions, aliases, A/B share, load and swap times, last reload error.
+- `POST /reload` — check the registry now and swap in changed models.
+- BentoML's `/readyz` (ready once a champion is loaded), `/livez`, `/metrics`.
+
+Bad input is answered 400 (shape, types, NaN/inf, side, price: BentoML's pydantic check
+of `DecideRequest`) or 422 (features that do not match the served models), with the
+field named; auth failures 401 (`serving.auth`); no loaded models 503. Configuration
+comes from Tradewind's settings and `serving.config`; models load from the MLflow
+registry by alias when the worker starts."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import bentoml
+from starlette.responses import JSONResponse
+
+from core.errors import DataValidationError, TradewindError
+from core.settings import load_settings
+from core.types import Signal
+from serving.auth import ASGIApp, BearerAuth, Receive, Scope, Send
+from serving.config import ServiceConfig
+from serving.decision import DecisionMaker
+from serving.decision_log import DecisionLog
+from serving.metrics import service_metrics
+from serving.model_slots import ModelSlots
+from serving.online_features import OnlineFeatures
+from serving.router import ABRouter
+from serving.schemas import (
+    DecideRequest,
+    ExitOut,
+    FeatureError,
+    RegimeOut,
+    ReloadOut,
+    RiskOut,
+    SignalQualityOut,
+    error_body,
+)
+
+logger = logging.getLogger("tradewind.serving")
+
+T = TypeVar("T")
+
+
+def _workers() -> int:
+    # `bentoml serve` has no --workers flag for new-style services; `tradewind serve
+    # --workers N` sets TRADEWIND_SERVING__WORKERS, read here when the service is defined.
+    return load_settings().serving.workers
+
+
+@bentoml.service(
+    name="tradewind",
+    workers=_workers(),
+    traffic={"timeout": 30, "concurrency": 64},
+    threads=4,
+)
+class TradewindService:
+    def __init__(self) -> None:
+        self.config = ServiceConfig.from_env()
+        self.metrics = service_metrics()
+        self.slots = ModelSlots(self.config.tracking_uri)
+        first = self.slots.reload(force=True)
+        self.metrics.reloaded("ok" if first.error is None else "error")
+        self.slots.start_polling(self.config.reload_interval_seconds)
+        self.log = DecisionLog(self.config.decision_log)
+        self.maker = DecisionMaker(
+            self.slots.current,
+            ABRouter(self.config.routing),
+            log=self.log,
+            observer=self.metrics,
+        )
+        self.online = OnlineFeatures()
+
+    # -- health --------------------------------------------------------------------------
+    def __is_ready__(self) -> bool:
+        return self.slots.ready
+
+    @bentoml.on_shutdown
+    def shutdown(self) -> None:
+        """Graceful stop: no more reloads, and every queued decision written."""
+        self.slots.stop()
+        self.log.close()
+        logger.info("decision log closed after %d decisions", self.log.written)
+
+    # -- the decision ----------------------------------------------------------------------
+    @bentoml.api(route="/decide")
+    def decide(self, request: DecideRequest, /) -> dict[str, Any]:
+        def run() -> dict[str, Any]:
+            signal = request.signal.to_signal()
+            answer = self.maker.decide(signal, self._features(request, signal))
+            return answer.model_dump(mode="json")
+
+        return self._answer("decide", run)
+
+    # -- one model each --------------------------------------------------------------------
+    @bentoml.api(route="/signal_quality")
+    def signal_quality(self, request: DecideRequest, /) -> dict[str, Any]:
+        def run() -> dict[str, Any]:
+            signal = request.signal.to_signal()
+            prepared, probability, ood = self.maker.signal_quality(
+                signal, self._features(request, signal)
+            )
+            return SignalQualityOut(
+                variant=prepared.route.variant,
+                model_version=prepared.model_set.versions["signal_quality"],
+                win_probability=probability,
+                out_of_distribution=ood,
+            ).model_dump(mode="json")
+
+        return self._answer("signal_quality", run)
+
+    @bentoml.api(route="/exit")
+    def exit(self, request: DecideRequest, /) -> dict[str, Any]:
+        def run() -> dict[str, Any]:
+            signal = request.signal.to_signal()
+            prepared, levels = self.maker.exit(signal, self._features(request, signal))
+            return ExitOut(
+                variant=prepared.route.variant,
+                model_version=prepared.model_set.versions["exit_optimizer"],
+                stop_loss_atr=levels.stop_loss_atr,
+                take_profit_atr=levels.take_profit_atr,
+                stop_loss_price=levels.stop_loss_price,
+                take_profit_price=levels.take_profit_price,
+            ).model_dump(mode="json")
+
+        return self._answer("exit", run)
+
+    @bentoml.api(route="/regime")
+    def regime(self, request: DecideRequest, /) -> dict[str, Any]:
+        def run() -> dict[str, Any]:
+            signal = request.signal.to_signal()
+            prepared, call = self.maker.regime(signal, self._features(request, signal))
+            return RegimeOut(
+                variant=prepared.route.variant,
+                model_version=prepared.model_set.versions["regime_classifier"],
+                regime=call.regime,
+                regime_probabilities=call.regime_probabilities,
+            ).model_dump(mode="json")
+
+        return self._answer("regime", run)
+
+    @bentoml.api(route="/risk")
+    def risk(self, request: DecideRequest, /) -> dict[str, Any]:
+        def run() -> dict[str, Any]:
+            signal = request.signal.to_signal()
+            prepared, call = self.maker.risk(signal, self._features(request, signal))
+            return RiskOut(
+                variant=prepared.route.variant,
+                model_version=prepared.model_set.versions["risk_predictor"],
+                expected_drawdown_pct=call.expected_drawdown_pct,
+                drawdown_p10_pct=call.drawdown_p10_pct,
+                drawdown_p90_pct=call.drawdown_p90_pct,
+            ).model_dump(mode="json")
+
+        return self._answer("risk", run)
+
+    # -- operations --------------------------------------------------------------------------
+    def model_status(self) -> dict[str, Any]:
+        """`GET /models` (served by `ModelsRoute`; BentoML's APIs are POST only)."""
+        status = self.slots.status()
+        status["ab"] = {
+            "challenger_share": self.config.routing.challenger_share,
+            "shadow": self.config.routing.shadow,
+            "challenger_loaded": status["challenger"] is not None,
+        }
+        status["decision_log"] = {
+            "path": str(self.config.decision_log),
+            "written": self.log.written,
+            "pending": self.log.pending,
+        }
+        status["auth_required"] = self.config.api_token is not None
+        return status
+
+    @bentoml.api(route="/reload")
+    def reload(self) -> dict[str, Any]:
+        result = self.slots.reload(force=False)
+        self.metrics.reloaded("ok" if result.error is None else "error")
+        served = self.slots.served
+        return ReloadOut(
+            reloaded=result.reloaded,
+            champion=dict(served.champion.versions) if served else {},
+            challenger=dict(served.challenger.versions) if served and served.challenger else None,
+            error=result.error,
+        ).model_dump(mode="json")
+
+    # -- helpers -------------------------------------------------------------------------------
+    def _features(self, request: DecideRequest, signal: Signal) -> dict[str, float | None]:
+        if request.features is not None:
+            return dict(request.features)
+        row = self.online.latest(signal.symbol)
+        served = self.slots.current()
+        wanted = set(served.champion.feature_names)
+        if served.challenger is not None:
+            wanted |= set(served.challenger.feature_names)
+        # The store keeps entity keys and timestamps beside the features; keep the features.
+        return {name: value for name, value in row.items() if name in wanted}
+
+    def _answer(self, endpoint: str, run: Callable[[], T]) -> Any:
+        # Returns the answer, or a JSONResponse that BentoML passes through as is (Any:
+        # the API methods declare the answer's type for the OpenAPI schema).
+        try:
+            return run()
+        except (FeatureError, DataValidationError) as exc:
+            self.metrics.refused(endpoint, exc.http_status)
+            return JSONResponse(error_body(exc), status_code=exc.http_status)
+        except TradewindError as exc:
+            self.metrics.refused(endpoint, exc.http_status)
+            return JSONResponse(
+                {"error": exc.message, "field": exc.where}, status_code=exc.http_status
+            )
+
+
+class ModelsRoute:
+    """Answers `GET /models` from the running service instance."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] == "http"
+            and scope.get("method") == "GET"
+            and scope.get("path", "").rstrip("/") == "/models"
+        ):
+            service = bentoml.get_current_service()
+            response = JSONResponse(service.model_status())
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+_service: Any = TradewindService  # the bentoml.Service the decorator made
+_service.add_asgi_middleware(ModelsRoute)
+_service.add_asgi_middleware(BearerAuth)
