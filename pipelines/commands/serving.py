@@ -1,9 +1,56 @@
-"""`tradewind` commands for the serving area."""
+"""`tradewind` commands for the serving area: `tradewind serve` runs the BentoML model
+service (`serving.service:TradewindService`) with `bentoml serve`."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import typer
+
+from core.errors import ConfigError
+from core.settings import load_settings
+
+SERVICE = "serving.service:TradewindService"
+
+
+def serve_command(host: str, port: int) -> list[str]:
+    """The `bentoml serve` command line for the service."""
+    return [
+        sys.executable, "-m", "bentoml", "serve", SERVICE,
+        "--host", host, "--port", str(port),
+        "--working-dir", str(Path(__file__).resolve().parents[2]),
+    ]
 
 
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the `tradewind` app."""
+
+    @app.command()
+    def serve(
+        port: int = typer.Option(None, "--port", "-p", help="Port (default: serving.port, 3000)"),
+        workers: int = typer.Option(None, "--workers", "-w", min=1,
+                                    help="Worker processes (default: serving.workers)"),
+        host: str = typer.Option(None, "--host", help="Interface (default: serving.host)"),
+    ) -> None:
+        """Run the model service: POST /decide, per-model endpoints, GET /models,
+        POST /reload, /readyz, /livez, /metrics. Models load from the MLflow registry by
+        alias; decisions are logged to TRADEWIND_DECISION_LOG (default data/decisions.db)."""
+        settings = load_settings()
+        chosen_port = port or settings.serving.port
+        chosen_workers = workers or settings.serving.workers
+        env = dict(os.environ)
+        # `bentoml serve` has no --workers for new-style services: the service reads it.
+        env["TRADEWIND_SERVING__WORKERS"] = str(chosen_workers)
+        env.setdefault("BENTOML_DO_NOT_TRACK", "true")
+        command = serve_command(host or settings.serving.host, chosen_port)
+        try:
+            completed = subprocess.run(command, env=env, check=False)
+        except KeyboardInterrupt:  # the child got the same Ctrl-C and shuts down cleanly
+            raise typer.Exit(0) from None
+        except OSError as exc:
+            raise ConfigError(f"cannot start bentoml serve: {exc}", where="serve") from None
+        if completed.returncode not in (0, -2, 130):
+            raise typer.Exit(completed.returncode)
