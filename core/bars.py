@@ -16,6 +16,9 @@ Conventions decided here, once, for every source:
   is read as its New York calendar date (`daily_bar_timestamps`).
 - Row numbers in messages are 0-based positions in the frame as given.
 - Extra columns (such as `adj_close`) are dropped.
+- open/close may exceed [low, high] by a relative 1e-9 (float noise of adjusted
+  exports) before it counts as a bad bar.
+- Time bounds (`time_bound`) are inclusive; a bare date means the whole New York day.
 
 `validate_bars(frame, where=..., repair=False)` raises `BarValidationError` (a
 `DataValidationError`) naming every kind of problem with its column, symbol,
@@ -42,8 +45,10 @@ print; `kind="jump"` otherwise, e.g. a spin-off), so genuine jumps survive.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date, datetime
 
 import numpy as np
 import pandas as pd
@@ -57,6 +62,7 @@ TIMEFRAMES: tuple[str, ...] = ("1Min", "5Min", "15Min", "1Hour", "1Day")
 DAILY = "1Day"
 MARKET_TIMEZONE = "America/New_York"
 EXAMPLES_PER_KIND = 3
+_TOLERANCE = 1e-9  # relative: float noise of adjusted exports is not a bad bar
 _OFFSET_PATTERN = r"(?:[zZ]|[+-]\d{2}(?::?\d{2})?)\s*$"
 
 
@@ -154,6 +160,25 @@ def daily_bar_timestamps(timestamps: pd.Series) -> pd.Series:
     new_york_dates = utc.dt.tz_convert(MARKET_TIMEZONE).dt.tz_localize(None).dt.normalize()
     dates = utc_dates.where(naive_utc == utc_dates, new_york_dates)
     return dates.dt.tz_localize(MARKET_TIMEZONE).dt.tz_convert("UTC").astype("datetime64[ns, UTC]")
+
+
+def time_bound(value: datetime | date | str | None, *, end: bool = False) -> pd.Timestamp | None:
+    """A time bound in UTC. A bare date (`date`, or a string without a time) means the
+    whole New York calendar day: from its midnight, or up to its last nanosecond."""
+    if value is None:
+        return None
+    try:
+        stamp = pd.Timestamp(value)
+    except (ValueError, TypeError) as exc:
+        raise DataValidationError(f"cannot read {value!r} as a time", where="time bound") from exc
+    is_date = (isinstance(value, date) and not isinstance(value, datetime)) or (
+        isinstance(value, str) and re.fullmatch(r"\s*\d{4}-\d{2}-\d{2}\s*", value) is not None
+    )
+    if is_date:
+        day = stamp.tz_localize(None).normalize() + pd.Timedelta(days=int(end))
+        edge = day.tz_localize(MARKET_TIMEZONE).tz_convert("UTC")
+        return edge - pd.Timedelta(1, "ns") if end else edge
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
 
 
 def _to_utc(values: pd.Series) -> pd.Series:
@@ -372,7 +397,7 @@ def _value_findings(values: dict[str, np.ndarray]) -> list[_Finding]:
             _Finding(
                 "price outside [low, high]",
                 name,
-                (price < lo) | (price > h),
+                (price < lo - _TOLERANCE * np.abs(lo)) | (price > h + _TOLERANCE * np.abs(h)),
                 _show_range(name, price, lo, h),
                 "drop",
             )

@@ -33,7 +33,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from core.bars import DAILY, MARKET_TIMEZONE, check_timeframe, empty_bars, validate_bars
+from core.bars import DAILY, check_timeframe, empty_bars, time_bound, validate_bars
 from core.errors import DataValidationError
 from core.types import BAR_COLUMNS
 
@@ -119,7 +119,7 @@ class BarStore:
         frame. Both bounds are inclusive; naive times are UTC; a bare date means that
         whole New York day (so `end="2015-12-31"` includes that day's bar)."""
         check_timeframe(timeframe)
-        lower, upper = _bound(start), _bound(end, end=True)
+        lower, upper = time_bound(start), time_bound(end, end=True)
         names = self.symbols(timeframe) if symbols is None else list(dict.fromkeys(symbols))
         files = [f for name in names for f in self._files(timeframe, name, lower, upper)]
         if not files:
@@ -220,25 +220,6 @@ def _year_overlaps(path: Path, lower: pd.Timestamp | None, upper: pd.Timestamp |
         return True
     year = int(match.group(1))
     return (lower is None or year >= lower.year) and (upper is None or year <= upper.year)
-
-
-def _bound(value: datetime | date | str | None, *, end: bool = False) -> pd.Timestamp | None:
-    """A time bound in UTC. A bare date (`date`, or a string without a time) means the
-    whole New York calendar day: from its midnight, or up to its last nanosecond."""
-    if value is None:
-        return None
-    try:
-        stamp = pd.Timestamp(value)
-    except (ValueError, TypeError) as exc:
-        raise DataValidationError(f"cannot read {value!r} as a time", where="bar store") from exc
-    is_date = (isinstance(value, date) and not isinstance(value, datetime)) or (
-        isinstance(value, str) and re.fullmatch(r"\s*\d{4}-\d{2}-\d{2}\s*", value) is not None
-    )
-    if is_date:
-        day = stamp.tz_localize(None).normalize() + pd.Timedelta(days=int(end))
-        edge = day.tz_localize(MARKET_TIMEZONE).tz_convert("UTC")
-        return edge - pd.Timedelta(1, "ns") if end else edge
-    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
 
 
 def _read_file(path: Path) -> pd.DataFrame:
