@@ -104,7 +104,7 @@ class DecisionMaker:
         shadow_outputs, shadow_versions = self._shadow(prepared, features)
         latency_s = time.perf_counter() - prepared.started
         versions = dict(prepared.model_set.versions)
-        fhash = feature_hash(prepared.values)
+        fhash = feature_hash([*prepared.values, prepared.atr])
         decided_at = datetime.now(UTC)
         decision_id = _decision_id(prepared.signal_id, prepared.route.variant, versions, fhash)
         answer = DecisionOut(
@@ -198,8 +198,7 @@ class DecisionMaker:
         signal_id = signal.signal_id
         route = self.router.route(signal_id, has_challenger=models.challenger is not None)
         model_set = models.arm(route.variant)
-        values = check_features(features, model_set.feature_names)
-        atr = values[model_set.feature_names.index(ATR_FEATURE)]
+        values, atr = checked_values(features, model_set)
         return Prepared(signal, signal_id, route, models, model_set, values, atr, started)
 
     def _shadow(
@@ -209,7 +208,7 @@ class DecisionMaker:
         if not prepared.route.shadow or challenger is None:
             return None, None
         try:
-            values = check_features(features, challenger.feature_names)
+            values, _ = checked_values(features, challenger)
             X = feature_frame(challenger, values)
             outputs: ModelOutputs = predict_all(
                 challenger, X, side=prepared.signal.side, price=prepared.signal.price,
@@ -229,6 +228,22 @@ class DecisionMaker:
         if self.observer is not None:
             self.observer.decided(endpoint, prepared.route.variant,
                                   time.perf_counter() - prepared.started, ood)
+
+
+def request_names(model_set: ModelSetLike) -> list[str]:
+    """The features a request must carry for this model set: the models' inputs plus
+    `atr_14`, which places the exits even when no model takes it as an input."""
+    names = list(model_set.feature_names)
+    return names if ATR_FEATURE in names else [*names, ATR_FEATURE]
+
+
+def checked_values(
+    features: Mapping[str, float | None], model_set: ModelSetLike
+) -> tuple[list[float], float]:
+    """The models' input values in column order, and the ATR for the exits."""
+    names = request_names(model_set)
+    values = check_features(features, names)
+    return values[: len(model_set.feature_names)], values[names.index(ATR_FEATURE)]
 
 
 def _decision_id(signal_id: str, variant: str, versions: dict[str, str], fhash: str) -> str:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from core.errors import ModelUnavailableError
-from serving.decision import ServedModels
+from serving.decision import ServedModels, request_names
 from serving.predictor import ModelSetLike
 
 logger = logging.getLogger(__name__)
@@ -211,7 +211,7 @@ def _describe(model_set: ModelSetLike) -> dict[str, object]:
     return {
         "versions": dict(model_set.versions),
         "loaded_at": model_set.loaded_at.isoformat(),
-        "features": len(model_set.feature_names),
+        "request_features": request_names(model_set),
     }
 
 

@@ -30,7 +30,7 @@ from core.settings import load_settings
 from core.types import Signal
 from serving.auth import ASGIApp, BearerAuth, Receive, Scope, Send
 from serving.config import ServiceConfig
-from serving.decision import DecisionMaker
+from serving.decision import DecisionMaker, request_names
 from serving.decision_log import DecisionLog
 from serving.metrics import service_metrics
 from serving.model_slots import ModelSlots
@@ -199,9 +199,9 @@ class TradewindService:
             return dict(request.features)
         row = self.online.latest(signal.symbol)
         served = self.slots.current()
-        wanted = set(served.champion.feature_names)
+        wanted = set(request_names(served.champion))
         if served.challenger is not None:
-            wanted |= set(served.challenger.feature_names)
+            wanted |= set(request_names(served.challenger))
         # The store keeps entity keys and timestamps beside the features; keep the features.
         return {name: value for name, value in row.items() if name in wanted}
 

@@ -125,3 +125,12 @@ def test_a_broken_shadow_never_changes_the_answer(tmp_path: Path) -> None:
     assert decision.win_probability == pytest.approx(0.7)
     (shadow,) = read_decisions(tmp_path / "decisions.db")["shadow_outputs"]
     assert "signal_quality" in shadow["error"]
+
+
+def test_atr_is_required_for_the_exits_even_when_no_model_takes_it() -> None:
+    model_set = FormulaModelSet(features=["rsi_14", "return_5", "sent_mean_1d"])
+    client = InProcessModelClient(model_set)
+    decision = client.decide(_signal(), features(atr_14=1.0))
+    assert decision.stop_loss_price == pytest.approx(98.0)
+    with pytest.raises(DataValidationError, match="atr_14"):
+        client.decide(_signal(), {k: v for k, v in features().items() if k != "atr_14"})
