@@ -1,0 +1,1 @@
+"""Market data from a user's parquet or CSV files."""

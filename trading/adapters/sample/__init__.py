@@ -1,0 +1,1 @@
+"""The embedded sample market data: real daily bars shipped inside PyPI packages."""
