@@ -473,6 +473,9 @@ class AlpacaBroker:
         if stream is not None and stream._loop is not None:
             with contextlib.suppress(Exception):
                 stream.stop()
+                # alpaca-py checks its stop flag only between 5 s receive timeouts;
+                # closing the socket ends the wait now.
+                asyncio.run_coroutine_threadsafe(stream.close(), stream._loop).result(timeout=5)
         if thread is not None:
             thread.join(timeout=10)
 

@@ -86,7 +86,9 @@ def serve(bars: pd.DataFrame, config: PaperExchangeConfig, *, bars_dir: Path | N
     listener.listen(128)  # connections queue from here on, before uvicorn accepts them
     host, port = listener.getsockname()[:2]
     server = uvicorn.Server(
-        uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", ws="websockets-sansio")
+        uvicorn.Config(
+            app, log_level="warning", access_log=False, lifespan="on", ws="websockets-sansio"
+        )
     )
     print(f"{READY_LINE} http://{host}:{port}", flush=True)
     server.run(sockets=[listener])
