@@ -6,7 +6,6 @@ subprocess and wait for the line `paper exchange listening on http://HOST:PORT`.
 
 from __future__ import annotations
 
-import importlib
 import socket
 from collections.abc import Sequence
 from pathlib import Path
@@ -44,18 +43,13 @@ def load_store_bars(config: PaperExchangeConfig, bars_dir: Path) -> pd.DataFrame
     return bars
 
 
-def market_data_app(bars_dir: Path) -> ASGIApp | None:
-    """The DATA team's Alpaca market-data API over the same bar store, when present, so one
+def market_data_app(bars_dir: Path, config: PaperExchangeConfig) -> ASGIApp:
+    """The DATA team's Alpaca market-data API over the same bar store (and keys), so one
     server answers both `/v2/orders` and `/v2/stocks/bars`."""
-    try:
-        module = importlib.import_module("trading.adapters.paper_exchange.data_api")
-    except ImportError:
-        return None
-    factory = getattr(module, "build_data_app", None) or getattr(module, "create_app", None)
-    if factory is None:
-        return None
-    app: ASGIApp = factory(bars_dir)
-    return app
+    from trading.adapters.paper_exchange.data_api import DataApiConfig, build_data_app
+
+    data_config = DataApiConfig(api_key=config.api_key, secret_key=config.secret_key)
+    return build_data_app(bars_dir, data_config, timeframe=config.timeframe)
 
 
 def create_exchange_app(
@@ -63,7 +57,7 @@ def create_exchange_app(
 ) -> Starlette:
     venue = PaperVenue(bars, config)
     interval = 1.0 / config.bars_per_second if config.bars_per_second > 0 else None
-    data_app = market_data_app(bars_dir) if bars_dir is not None else None
+    data_app = market_data_app(bars_dir, config) if bars_dir is not None else None
     return build_app(venue, config, data_app=data_app, replay_interval=interval)
 
 
