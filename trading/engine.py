@@ -1,0 +1,771 @@
+"""The trading engine: one decision pipeline per signal, and the management of open
+positions bar by bar. The same object trades live and runs backtests: time comes from
+the injected clock, orders go to the injected `Broker`, market knowledge comes from the
+injected `MarketFeed`; there is no backtest mode in here.
+
+Per signal: exit check (an opposite signal of the position's strategy closes it) →
+regime selection → pre-trade risk checks → features → `ModelClient` → regime and
+win-probability gate (default 0.65) → size → sized-order risk checks → bracket order with
+a deterministic `client_order_id` (`tw-<signal_id>`) → journal. Every rejection is
+journaled with its rule and reason.
+
+Per bar of an open position: excursions, the time limit (`max_holding_bars`), the ATR
+trailing stop (replaces the broker's stop order when it tightens). None of this calls the
+model service: exits never depend on it. When the model client fails, no entry is made
+on a guess, unless `fallback="rules"` names the rules client as the fallback.
+
+Order updates (from the broker's stream, or the replay) come in through
+`on_order_update`: fills build positions; a position back to zero is a closed `Trade`,
+journaled and handed to the `TradeSink` (the feature store's trade collection)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Literal, Protocol
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from core.clock import Clock
+from core.errors import BrokerError, DataValidationError, ModelUnavailableError
+from core.settings import Settings
+from core.types import (
+    Bar,
+    Decision,
+    Fill,
+    Order,
+    OrderClass,
+    OrderStatus,
+    OrderType,
+    Position,
+    Side,
+    Signal,
+    TimeInForce,
+    Trade,
+)
+from trading.calendar import MarketCalendar
+from trading.feed import FeatureRow, MarketFeed
+from trading.journal import DecisionRecord, Journal
+from trading.ports import Broker, ModelClient, OrderUpdate
+from trading.risk import Holding, Portfolio, Proposal, ReturnsLookup, RiskManager, Verdict
+from trading.selector import StrategySelector
+from trading.sizing import PositionSizer, SizeRequest
+from trading.stops import TrailingStop
+
+log = logging.getLogger(__name__)
+
+ATR_FEATURE = "atr_14"
+ENTRY_PREFIX = "tw-"
+STOP_LEG_SUFFIX = "-sl"
+TAKE_PROFIT_LEG_SUFFIX = "-tp"
+
+
+class EngineConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    win_probability_gate: float = Field(0.65, ge=0, le=1)
+    gate_enabled: bool = True
+    fallback: Literal["no_entry", "rules"] = "no_entry"
+    allow_short: bool = False
+    max_holding_bars: int = Field(20, ge=1)
+    trailing_stop_atr: float = Field(2.0, gt=0)
+    exit_on_opposite_signal: bool = True
+    entry_time_in_force: TimeInForce = TimeInForce.GTC
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **overrides: object) -> EngineConfig:
+        values: dict[str, object] = {
+            "win_probability_gate": settings.models.win_probability_gate,
+            "fallback": settings.models.fallback,
+            "allow_short": settings.risk.allow_short,
+            "max_holding_bars": settings.risk.max_holding_bars,
+            "trailing_stop_atr": settings.risk.trailing_stop_atr,
+        }
+        values.update(overrides)
+        return cls.model_validate(values)
+
+
+@dataclass(frozen=True, slots=True)
+class ClosedTradeRecord:
+    """A closed trade with what the store needs to learn from it."""
+
+    trade: Trade
+    entry_features: dict[str, float]
+    variant: str
+    model_versions: dict[str, str]
+    win_probability: float | None
+    regime: str | None
+
+
+class TradeSink(Protocol):
+    """Where closed trades go besides the journal (the feature store's trade collection)."""
+
+    def __call__(self, record: ClosedTradeRecord) -> None: ...
+
+
+@dataclass(slots=True)
+class _EntryPlan:
+    signal: Signal
+    decision: Decision
+    features: dict[str, float]
+    qty: float
+
+
+@dataclass(slots=True)
+class _OpenPosition:
+    symbol: str
+    side: Side
+    qty: float
+    entry_price: float
+    entry_time: datetime
+    trade_id: str
+    strategy: str
+    decision: Decision | None
+    features: dict[str, float]
+    stop_order_id: str | None
+    stop_price: float | None
+    entry_qty: float = 0.0
+    commission: float = 0.0
+    exit_qty: float = 0.0
+    exit_value: float = 0.0
+    bars_held: int = 0
+    max_favorable: float = 0.0
+    max_adverse: float = 0.0
+    stop_moved: bool = False
+    exit_reason: str | None = None
+    last_price: float = 0.0
+
+
+@dataclass(slots=True)
+class EngineStats:
+    bars: int = 0
+    signals: int = 0
+    regime_skipped: int = 0
+    entries: int = 0
+    gated: int = 0
+    risk_rejected: int = 0
+    model_failures: int = 0
+    stop_moves: int = 0
+    exits_requested: int = 0
+    closed_trades: int = 0
+    rejections_by_rule: dict[str, int] = field(default_factory=dict)
+
+
+class TradingEngine:
+    def __init__(
+        self,
+        *,
+        broker: Broker,
+        model_client: ModelClient,
+        feed: MarketFeed,
+        journal: Journal,
+        clock: Clock,
+        risk: RiskManager | None = None,
+        sizer: PositionSizer | None = None,
+        selector: StrategySelector | None = None,
+        config: EngineConfig | None = None,
+        fallback_client: ModelClient | None = None,
+        trade_sink: TradeSink | None = None,
+        calendar: MarketCalendar | None = None,
+        sector_of: Callable[[str], str] | None = None,
+    ) -> None:
+        self.broker = broker
+        self.model_client = model_client
+        self.feed = feed
+        self.journal = journal
+        self.clock = clock
+        self.risk = risk or RiskManager()
+        self.sizer = sizer or PositionSizer()
+        self.selector = selector or StrategySelector()
+        self.config = config or EngineConfig()
+        self.fallback_client = fallback_client
+        self.trade_sink = trade_sink
+        self.calendar = calendar or MarketCalendar()
+        self._sector_of = sector_of or (lambda _symbol: "unknown")
+        self.trailing = TrailingStop(self.config.trailing_stop_atr)
+        self.stats = EngineStats()
+        self._positions: dict[str, _OpenPosition] = {}
+        self._plans: dict[str, _EntryPlan] = {}  # entry client_order_id → plan
+        self._pending: dict[str, str] = {}  # symbol → entry client_order_id not yet filled
+        self._last_price: dict[str, float] = {}
+        self._current: datetime | None = None
+        self._session: date | None = None
+        self.last_decision: DecisionRecord | None = None
+        self.closed_trades: list[Trade] = []
+
+    # ================================================================== the bar loop
+    def on_bar(self, bar: Bar) -> None:
+        """One bar of one symbol, after the broker has seen it (its fills are in)."""
+        if bar.timestamp != self._current:
+            self.advance(bar.timestamp)
+        self.stats.bars += 1
+        self.feed.observe(bar)
+        self._last_price[bar.symbol] = bar.close
+        position = self._positions.get(bar.symbol)
+        if position is not None:
+            self._manage(position, bar)
+        signals = self.feed.signals(bar.symbol, bar.timestamp)
+        for signal in signals:
+            self.on_signal(signal)
+
+    def finish(self) -> None:
+        """Mark the last timestamp's equity and write the journal (end of a replay, or
+        shutdown)."""
+        if self._current is not None:
+            self._mark_equity(self._current)
+        self.journal.flush()
+
+    def advance(self, timestamp: datetime) -> None:
+        """Time moved on: mark the equity of the previous timestamp and open a new
+        session for the circuit breaker when the session date changes. Called by
+        `on_bar`; a driver may call it first so the mark precedes the new bar's fills."""
+        if timestamp == self._current:
+            return
+        if self._current is not None:
+            self._mark_equity(self._current)
+        self._current = timestamp
+        session = self.calendar.session_date(timestamp)
+        if session != self._session:
+            self._session = session
+            self.risk.start_session(session, self.broker.account().equity)
+
+    def _mark_equity(self, at: datetime) -> None:
+        account = self.broker.account()
+        self.risk.update_equity(account.equity)
+        self.journal.record_equity(
+            at,
+            equity=account.equity,
+            cash=account.cash,
+            positions_value=account.equity - account.cash,
+            open_positions=len(self._positions),
+            halted=self.risk.halted,
+        )
+
+    # ================================================================== open positions
+    def _manage(self, position: _OpenPosition, bar: Bar) -> None:
+        position.bars_held += 1
+        position.last_price = bar.close
+        sign = position.side.sign
+        favorable = ((bar.high if sign > 0 else bar.low) - position.entry_price) * sign
+        adverse = (position.entry_price - (bar.low if sign > 0 else bar.high)) * sign
+        if favorable > position.max_favorable:
+            position.max_favorable = favorable
+        if adverse > position.max_adverse:
+            position.max_adverse = adverse
+        if position.exit_reason is not None:
+            return  # an exit is on its way
+        if position.bars_held >= self.config.max_holding_bars:
+            self.request_exit(position.symbol, "time_limit")
+            return
+        if position.stop_order_id is None or position.stop_price is None:
+            return
+        features = self.feed.features(bar.symbol, bar.timestamp)
+        if features is None or ATR_FEATURE not in features:
+            return
+        new_stop = self.trailing.tighten(
+            position.side, position.stop_price, bar.close, features[ATR_FEATURE]
+        )
+        if new_stop is None:
+            return
+        try:
+            moved = self.broker.replace_stop(position.stop_order_id, new_stop)
+        except BrokerError as exc:
+            log.warning("trailing stop for %s not moved: %s", position.symbol, exc)
+            return
+        position.stop_price = new_stop
+        position.stop_moved = True
+        self.stats.stop_moves += 1
+        self.journal.record_order(moved, at=bar.timestamp)
+
+    def request_exit(self, symbol: str, reason: str) -> Order | None:
+        """Flatten a position at the market (its bracket legs are canceled first)."""
+        position = self._positions.get(symbol)
+        if position is None or position.exit_reason is not None:
+            return None
+        try:
+            order = self.broker.close_position(symbol)
+        except BrokerError as exc:
+            log.warning("exit of %s (%s) failed: %s", symbol, reason, exc)
+            return None
+        position.exit_reason = reason
+        self.stats.exits_requested += 1
+        if order is not None:
+            self.journal.record_order(order, at=self.clock.now())
+        return order
+
+    # ================================================================== signals
+    def on_signal(self, signal: Signal) -> None:
+        self.stats.signals += 1
+        now = self.clock.now()
+        position = self._positions.get(signal.symbol)
+        if position is not None:
+            if (
+                self.config.exit_on_opposite_signal
+                and signal.side is not position.side
+                and signal.strategy == position.strategy
+            ):
+                self.request_exit(signal.symbol, "signal_exit")
+            return
+        if signal.side is Side.SELL and not self.config.allow_short:
+            return
+        features = self.feed.features(signal.symbol, signal.timestamp)
+        regime = self.selector.regime(now, features if features is not None else {})
+        selection = self.selector.select(signal.strategy, regime)
+        if not selection.allowed:
+            self.stats.regime_skipped += 1
+            return
+
+        account = self.broker.account()
+        portfolio = self._portfolio(account.equity, account.buying_power)
+        sector = self._sector_of(signal.symbol)
+        verdict = self.risk.pre_trade(
+            signal.symbol, sector, portfolio, self._returns_lookup(signal.timestamp)
+        )
+        if not verdict.accepted:
+            self._reject(signal, verdict, None, now)
+            return
+        if features is None:
+            self._record(signal, "no_features", "no feature row for the signal's bar", now)
+            return
+
+        decision = self._decide(signal, features, now)
+        if decision is None:
+            return
+        if decision.regime is not None and self.selector.fixed is None:
+            self.selector.observe_model_regime(now, decision.regime)
+            selection = self.selector.select(signal.strategy, decision.regime)
+            if not selection.allowed:
+                self.stats.regime_skipped += 1
+                self._record(
+                    signal,
+                    "regime_mismatch",
+                    f"model regime {decision.regime.value} does not select {signal.strategy}",
+                    now,
+                    decision,
+                )
+                return
+        p = decision.win_probability
+        if self.config.gate_enabled and p is not None and p < self.config.win_probability_gate:
+            self.stats.gated += 1
+            self._record(
+                signal,
+                "gated",
+                f"win probability {p:.3f} < gate {self.config.win_probability_gate:.2f}",
+                now,
+                decision,
+            )
+            return
+        problem = _exit_problem(signal, decision)
+        if problem:
+            self._record(signal, "invalid_exits", problem, now, decision)
+            return
+
+        size = self.sizer.size(
+            SizeRequest(
+                equity=account.equity,
+                entry_price=signal.price,
+                stop_loss_price=decision.stop_loss_price,
+                take_profit_price=decision.take_profit_price,
+                win_probability=p,
+                expected_drawdown_pct=decision.expected_drawdown_pct,
+                activity_scale=selection.activity_scale,
+            )
+        )
+        if size.qty <= 0:
+            self._reject(signal, Verdict(False, "sizing", size.reason), decision, now)
+            return
+        verdict = self.risk.check_order(
+            Proposal(signal.symbol, signal.side, size.qty, signal.price, sector), portfolio
+        )
+        if not verdict.accepted:
+            self._reject(signal, verdict, decision, now)
+            return
+        self._enter(signal, decision, features, size.qty, now)
+
+    def _decide(
+        self, signal: Signal, features: Mapping[str, float], now: datetime
+    ) -> Decision | None:
+        try:
+            return self.model_client.decide(signal, features)
+        except ModelUnavailableError as exc:
+            self.stats.model_failures += 1
+            if self.config.fallback == "rules" and self.fallback_client is not None:
+                try:
+                    return self.fallback_client.decide(signal, features)
+                except (ModelUnavailableError, DataValidationError) as fallback_exc:
+                    exc = ModelUnavailableError(f"{exc}; fallback failed: {fallback_exc}")
+            self._record(signal, "model_unavailable", f"no entry on a guess: {exc}", now)
+        except DataValidationError as exc:
+            self._record(signal, "invalid_features", str(exc), now)
+        return None
+
+    def _enter(
+        self,
+        signal: Signal,
+        decision: Decision,
+        features: Mapping[str, float],
+        qty: float,
+        now: datetime,
+    ) -> None:
+        client_order_id = f"{ENTRY_PREFIX}{signal.signal_id}"
+        order = Order(
+            client_order_id=client_order_id,
+            symbol=signal.symbol,
+            side=signal.side,
+            qty=float(qty),
+            type=OrderType.MARKET,
+            time_in_force=self.config.entry_time_in_force,
+            order_class=OrderClass.BRACKET,
+            take_profit_price=round(decision.take_profit_price, 2),
+            stop_loss_price=round(decision.stop_loss_price, 2),
+            created_at=now,
+        )
+        snapshot = features.to_dict() if isinstance(features, FeatureRow) else dict(features)
+        self._plans[client_order_id] = _EntryPlan(signal, decision, snapshot, float(qty))
+        self._pending[signal.symbol] = client_order_id
+        # Intent first: a crash after the submit finds the order in the journal, and the
+        # deterministic client_order_id makes the resubmission a no-op at the broker.
+        record = self._record(
+            signal, "entered", "", now, decision, qty=float(qty), client_order_id=client_order_id
+        )
+        self.journal.record_order(order, decision_id=record.decision_id, at=now)
+        try:
+            placed = self.broker.submit(order)
+        except BrokerError as exc:
+            self._forget_entry(client_order_id)
+            self._reject(signal, Verdict(False, "broker", str(exc)), decision, now)
+            return
+        self.journal.record_order(placed, decision_id=record.decision_id, at=now)
+        if placed.status is OrderStatus.REJECTED:
+            self._forget_entry(client_order_id)
+            self._reject(
+                signal, Verdict(False, "broker", "the broker rejected the order"), decision, now
+            )
+            return
+        self.stats.entries += 1
+
+    def _forget_entry(self, client_order_id: str) -> None:
+        plan = self._plans.pop(client_order_id, None)
+        if plan is not None and self._pending.get(plan.signal.symbol) == client_order_id:
+            del self._pending[plan.signal.symbol]
+
+    # ================================================================== order updates
+    def on_order_update(self, update: OrderUpdate) -> None:
+        """A broker event: journal the order's state; fills move positions."""
+        order = update.order
+        self.journal.record_order(order, at=update.timestamp or self.clock.now())
+        if update.fill is not None:
+            self._apply_fill(order, update.fill)
+            return
+        if update.status in (OrderStatus.CANCELED, OrderStatus.REJECTED, OrderStatus.EXPIRED):
+            if self._pending.get(order.symbol) == order.client_order_id:
+                self._forget_entry(order.client_order_id)
+            position = self._positions.get(order.symbol)
+            if position is not None and order.client_order_id == position.stop_order_id:
+                position.stop_order_id = None
+
+    def _apply_fill(self, order: Order, fill: Fill) -> None:
+        self.journal.record_fill(fill)
+        position = self._positions.get(fill.symbol)
+        if position is None or position.side is fill.side:
+            self._add_to_position(position, order, fill)
+        else:
+            self._reduce_position(position, order, fill)
+
+    def _add_to_position(self, position: _OpenPosition | None, order: Order, fill: Fill) -> None:
+        plan = self._plans.get(order.client_order_id)
+        if position is None:
+            decision = plan.decision if plan else None
+            position = _OpenPosition(
+                symbol=fill.symbol,
+                side=fill.side,
+                qty=0.0,
+                entry_price=fill.price,
+                entry_time=fill.timestamp,
+                trade_id=order.client_order_id,
+                strategy=plan.signal.strategy if plan else "external",
+                decision=decision,
+                features=plan.features if plan else {},
+                stop_order_id=(
+                    order.client_order_id + STOP_LEG_SUFFIX
+                    if order.order_class is OrderClass.BRACKET
+                    else None
+                ),
+                stop_price=order.stop_loss_price,
+                last_price=fill.price,
+            )
+            self._positions[fill.symbol] = position
+        total = position.qty + fill.qty
+        position.entry_price = (position.entry_price * position.qty + fill.price * fill.qty) / total
+        position.qty = total
+        position.entry_qty += fill.qty
+        position.commission += fill.commission
+        if order.status is OrderStatus.FILLED:
+            self._plans.pop(order.client_order_id, None)
+            if self._pending.get(fill.symbol) == order.client_order_id:
+                del self._pending[fill.symbol]
+        self.journal.record_position(
+            Position(
+                fill.symbol, position.qty * position.side.sign, position.entry_price, fill.price
+            ),
+            fill.timestamp,
+        )
+
+    def _reduce_position(self, position: _OpenPosition, order: Order, fill: Fill) -> None:
+        qty = min(fill.qty, position.qty)
+        position.qty -= qty
+        position.exit_qty += qty
+        position.exit_value += qty * fill.price
+        position.commission += fill.commission
+        if order.client_order_id.endswith(TAKE_PROFIT_LEG_SUFFIX):
+            reason = "take_profit"
+        elif order.client_order_id.endswith(STOP_LEG_SUFFIX):
+            reason = "trailing_stop" if position.stop_moved else "stop_loss"
+        else:
+            reason = position.exit_reason or "exit"
+        self.journal.record_position(
+            Position(
+                fill.symbol, position.qty * position.side.sign, position.entry_price, fill.price
+            ),
+            fill.timestamp,
+        )
+        if position.qty > 1e-9:
+            return
+        del self._positions[fill.symbol]
+        decision = position.decision
+        trade = Trade(
+            trade_id=position.trade_id,
+            symbol=position.symbol,
+            side=position.side,
+            qty=position.exit_qty,
+            entry_time=position.entry_time,
+            entry_price=position.entry_price,
+            exit_time=fill.timestamp,
+            exit_price=position.exit_value / position.exit_qty,
+            strategy=position.strategy,
+            exit_reason=reason,
+            commission=position.commission,
+            max_favorable_excursion=position.max_favorable,
+            max_adverse_excursion=position.max_adverse,
+            decision_id=decision.decision_id if decision else None,
+        )
+        self.closed_trades.append(trade)
+        self.stats.closed_trades += 1
+        self.sizer.streak.record(trade.is_win)
+        self.journal.record_trade(trade)
+        if self.trade_sink is not None:
+            self.trade_sink(
+                ClosedTradeRecord(
+                    trade=trade,
+                    entry_features=position.features,
+                    variant=decision.variant if decision else "none",
+                    model_versions=dict(decision.model_versions) if decision else {},
+                    win_probability=decision.win_probability if decision else None,
+                    regime=decision.regime.value if decision and decision.regime else None,
+                )
+            )
+
+    # ================================================================== recovery
+    def reconcile(self) -> dict[str, list[str]]:
+        """Align the engine with the broker at start-up: adopt positions the engine does
+        not know, re-attach their stop legs, re-register pending entries, and write the
+        broker's state of every order the journal still thinks is open (vanished orders
+        are marked canceled). Submits nothing."""
+        now = self.clock.now()
+        adopted: list[str] = []
+        open_orders = {o.client_order_id: o for o in self.broker.open_orders()}
+        for broker_position in self.broker.positions():
+            if broker_position.symbol in self._positions or broker_position.qty == 0:
+                continue
+            side = Side.BUY if broker_position.qty > 0 else Side.SELL
+            stop = next(
+                (
+                    o
+                    for o in open_orders.values()
+                    if o.symbol == broker_position.symbol
+                    and o.type in (OrderType.STOP, OrderType.STOP_LIMIT)
+                ),
+                None,
+            )
+            entry_id = (
+                stop.parent_client_order_id
+                if stop is not None and stop.parent_client_order_id
+                else f"adopted-{broker_position.symbol}"
+            )
+            self._positions[broker_position.symbol] = _OpenPosition(
+                symbol=broker_position.symbol,
+                side=side,
+                qty=abs(broker_position.qty),
+                entry_price=broker_position.avg_entry_price,
+                entry_time=now,
+                trade_id=entry_id,
+                strategy="adopted",
+                decision=None,
+                features={},
+                stop_order_id=stop.client_order_id if stop else None,
+                stop_price=stop.stop_price if stop else None,
+                entry_qty=abs(broker_position.qty),
+            )
+            adopted.append(broker_position.symbol)
+        pending: list[str] = []
+        for order in open_orders.values():
+            if (
+                order.client_order_id.startswith(ENTRY_PREFIX)
+                and order.parent_client_order_id is None
+                and order.symbol not in self._positions
+            ):
+                self._pending[order.symbol] = order.client_order_id
+                pending.append(order.client_order_id)
+        vanished: list[str] = []
+        journal_open = self.journal.orders(open_only=True)
+        for client_order_id in journal_open["client_order_id"]:
+            if client_order_id in open_orders:
+                continue
+            current = self.broker.get_order(client_order_id)
+            if current is None:
+                vanished.append(client_order_id)
+                stale = self.journal.frame("orders")
+                row = stale[stale["client_order_id"] == client_order_id].iloc[0]
+                self.journal.record_order(
+                    Order(
+                        client_order_id=client_order_id,
+                        symbol=str(row["symbol"]),
+                        side=Side(row["side"]),
+                        qty=float(row["qty"]),
+                        type=OrderType(row["type"]),
+                        status=OrderStatus.CANCELED,
+                        order_class=OrderClass(row["order_class"]),
+                    ),
+                    at=now,
+                )
+            else:
+                self.journal.record_order(current, at=now)
+        self.journal.flush()
+        return {"adopted": adopted, "pending": pending, "vanished": vanished}
+
+    # ================================================================== helpers
+    def _portfolio(self, equity: float, buying_power: float) -> Portfolio:
+        holdings = {
+            symbol: Holding(
+                symbol,
+                p.qty * p.side.sign,
+                self._last_price.get(symbol, p.entry_price),
+                self._sector_of(symbol),
+            )
+            for symbol, p in self._positions.items()
+        }
+        pending = {}
+        for symbol, client_order_id in self._pending.items():
+            plan = self._plans.get(client_order_id)
+            if plan is not None:
+                pending[symbol] = Holding(
+                    symbol, plan.qty, plan.signal.price, self._sector_of(symbol)
+                )
+        return Portfolio(equity, buying_power, holdings, pending)
+
+    def _returns_lookup(self, at: datetime) -> ReturnsLookup:
+        feed = self.feed
+
+        def lookup(symbol: str) -> np.ndarray | None:
+            return feed.trailing_returns(symbol, at)
+
+        return lookup
+
+    def _reject(
+        self, signal: Signal, verdict: Verdict, decision: Decision | None, now: datetime
+    ) -> None:
+        self.stats.risk_rejected += 1
+        self.stats.rejections_by_rule[verdict.rule] = (
+            self.stats.rejections_by_rule.get(verdict.rule, 0) + 1
+        )
+        self.journal.record_rejection(
+            signal_id=signal.signal_id,
+            symbol=signal.symbol,
+            strategy=signal.strategy,
+            rule=verdict.rule,
+            reason=verdict.reason,
+            at=now,
+        )
+        self._record(signal, "rejected", f"{verdict.rule}: {verdict.reason}", now, decision)
+
+    def _record(
+        self,
+        signal: Signal,
+        action: str,
+        reason: str,
+        now: datetime,
+        decision: Decision | None = None,
+        *,
+        qty: float | None = None,
+        client_order_id: str | None = None,
+    ) -> DecisionRecord:
+        record = DecisionRecord(
+            signal_id=signal.signal_id,
+            symbol=signal.symbol,
+            side=signal.side.value,
+            signal_time=signal.timestamp,
+            strategy=signal.strategy,
+            price=signal.price,
+            action=action,
+            reason=reason,
+            decided_at=now,
+            decision=decision,
+            qty=qty,
+            client_order_id=client_order_id,
+        )
+        self.journal.record_decision(record)
+        self.last_decision = record
+        return record
+
+    # ================================================================== status
+    def status(self) -> dict[str, object]:
+        """Positions, P&L, open orders, last decision and breaker state (status file)."""
+        account = self.broker.account()
+        start = self.risk.session_start_equity
+        return {
+            "timestamp": self.clock.now().isoformat(),
+            "equity": account.equity,
+            "cash": account.cash,
+            "day_pnl": None if start is None else account.equity - start,
+            "halted": self.risk.halted,
+            "positions": [
+                {
+                    "symbol": p.symbol,
+                    "side": p.side.value,
+                    "qty": p.qty,
+                    "entry_price": p.entry_price,
+                    "last_price": self._last_price.get(p.symbol, p.last_price),
+                    "stop_price": p.stop_price,
+                    "strategy": p.strategy,
+                    "bars_held": p.bars_held,
+                }
+                for p in self._positions.values()
+            ],
+            "open_orders": [o.client_order_id for o in self.broker.open_orders()],
+            "last_decision": None
+            if self.last_decision is None
+            else {
+                "symbol": self.last_decision.symbol,
+                "strategy": self.last_decision.strategy,
+                "action": self.last_decision.action,
+                "reason": self.last_decision.reason,
+                "at": self.last_decision.decided_at.isoformat(),
+            },
+            "closed_trades": self.stats.closed_trades,
+        }
+
+    @property
+    def open_positions(self) -> dict[str, float]:
+        return {s: p.qty * p.side.sign for s, p in self._positions.items()}
+
+
+def _exit_problem(signal: Signal, decision: Decision) -> str:
+    stop, target, price = decision.stop_loss_price, decision.take_profit_price, signal.price
+    if signal.side is Side.BUY and not (0 < stop < price < target):
+        return f"long needs 0 < stop {stop:.4f} < price {price:.4f} < target {target:.4f}"
+    if signal.side is Side.SELL and not (0 < target < price < stop):
+        return f"short needs 0 < target {target:.4f} < price {price:.4f} < stop {stop:.4f}"
+    return ""

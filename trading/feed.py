@@ -1,0 +1,224 @@
+"""What the engine knows about the market at a bar: the features of the bar's row (from
+`features.compute.compute_features`), the strategies' signals on it, and the symbol's
+trailing returns (for the correlation limit).
+
+Two implementations of one `MarketFeed` port, both built on the same feature and
+strategy code:
+- `PrecomputedFeed` computes everything vectorized once per replay (backtests, the
+  benchmark): the per-bar loop then only looks rows up. Features are causal, so a row
+  computed from the whole history equals the row computed at that bar.
+- `RollingFeed` keeps a window of recent bars per symbol and recomputes the newest row
+  as each bar arrives (live trading).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections import deque
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime
+from typing import Protocol
+
+import numpy as np
+import pandas as pd
+
+from core.errors import DataValidationError
+from core.types import BAR_COLUMNS, Bar, Signal
+from trading.strategies import Strategy, frame_to_signals
+
+
+class MarketFeed(Protocol):
+    def observe(self, bar: Bar) -> None:
+        """A new bar arrived (before the engine asks about it)."""
+        ...
+
+    def features(self, symbol: str, timestamp: datetime) -> Mapping[str, float] | None: ...
+
+    def signals(self, symbol: str, timestamp: datetime) -> Sequence[Signal]: ...
+
+    def trailing_returns(self, symbol: str, timestamp: datetime) -> np.ndarray | None: ...
+
+
+class FeatureRow(Mapping[str, float]):
+    """One row of the feature matrix, read lazily (no dict built per bar)."""
+
+    __slots__ = ("_columns", "_row")
+
+    def __init__(self, columns: Mapping[str, int], row: np.ndarray) -> None:
+        self._columns = columns
+        self._row = row
+
+    def __getitem__(self, name: str) -> float:
+        return float(self._row[self._columns[name]])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._columns)
+
+    def __len__(self) -> int:
+        return len(self._columns)
+
+    def to_dict(self) -> dict[str, float]:
+        return {name: float(self._row[i]) for name, i in self._columns.items()}
+
+
+def compute_feature_frame(
+    bars: pd.DataFrame, index_bars: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """Bars merged with their features (one row per bar), sorted by symbol and time.
+    Feature data warnings (e.g. no index) are expected here and not re-issued."""
+    from features.compute import compute_features
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        features = compute_features(bars, index_bars)
+    base = bars.loc[:, list(BAR_COLUMNS)]
+    merged = base.merge(features, on=["symbol", "timestamp"], how="inner", validate="one_to_one")
+    return merged.sort_values(["symbol", "timestamp"], kind="stable", ignore_index=True)
+
+
+def feature_columns(frame: pd.DataFrame) -> list[str]:
+    return [c for c in frame.columns if c not in BAR_COLUMNS]
+
+
+class PrecomputedFeed:
+    """Features, signals and returns for a whole replay, computed up front."""
+
+    def __init__(
+        self,
+        bars: pd.DataFrame,
+        strategies: Sequence[Strategy],
+        index_bars: pd.DataFrame | None = None,
+        *,
+        returns_window: int = 60,
+        frame: pd.DataFrame | None = None,
+    ) -> None:
+        merged = frame if frame is not None else compute_feature_frame(bars, index_bars)
+        if merged.empty:
+            raise DataValidationError("no bars to replay", where="PrecomputedFeed")
+        self.frame = merged
+        names = feature_columns(merged)
+        self._columns = {name: i for i, name in enumerate(names)}
+        self._values = merged[names].to_numpy(dtype=np.float64)
+        timestamps = pd.DatetimeIndex(merged["timestamp"]).to_pydatetime()
+        symbols = merged["symbol"].to_numpy()
+        self._row: dict[tuple[str, datetime], int] = {
+            key: i for i, key in enumerate(zip(symbols, timestamps, strict=True))
+        }
+        self._returns_window = returns_window
+        close = merged["close"].to_numpy(dtype=np.float64)
+        returns = np.full(len(close), np.nan)
+        returns[1:] = close[1:] / close[:-1] - 1.0
+        starts = np.concatenate(([True], symbols[1:] != symbols[:-1]))
+        returns[starts] = np.nan
+        self._returns = returns
+        self._symbol_start: dict[str, int] = {
+            str(symbols[i]): int(i) for i in np.flatnonzero(starts)
+        }
+        self._signals: dict[tuple[str, datetime], list[Signal]] = {}
+        frames = [strategy.signals_frame(merged) for strategy in strategies]
+        frames = [f for f in frames if not f.empty]
+        if frames:
+            for signal in frame_to_signals(pd.concat(frames, ignore_index=True)):
+                self._signals.setdefault((signal.symbol, signal.timestamp), []).append(signal)
+
+    @property
+    def signal_count(self) -> int:
+        return sum(len(v) for v in self._signals.values())
+
+    def observe(self, bar: Bar) -> None:
+        """Nothing to do: every row is known already."""
+
+    def features(self, symbol: str, timestamp: datetime) -> FeatureRow | None:
+        row = self._row.get((symbol, timestamp))
+        if row is None:
+            return None
+        return FeatureRow(self._columns, self._values[row])
+
+    def signals(self, symbol: str, timestamp: datetime) -> Sequence[Signal]:
+        return self._signals.get((symbol, timestamp), ())
+
+    def trailing_returns(self, symbol: str, timestamp: datetime) -> np.ndarray | None:
+        row = self._row.get((symbol, timestamp))
+        if row is None:
+            return None
+        start = max(self._symbol_start[symbol], row - self._returns_window + 1)
+        return self._returns[start : row + 1]
+
+
+class RollingFeed:
+    """Live feed: a window of recent bars per symbol; each new bar recomputes the
+    symbol's features on the window (the newest row) and its signals."""
+
+    def __init__(
+        self,
+        strategies: Sequence[Strategy],
+        *,
+        window: int = 300,
+        index_bars: pd.DataFrame | None = None,
+        returns_window: int = 60,
+    ) -> None:
+        self._strategies = list(strategies)
+        self._window = window
+        self._index_bars = index_bars
+        self._returns_window = returns_window
+        self._bars: dict[str, deque[Bar]] = {}
+        self._latest: dict[str, tuple[datetime, FeatureRow, list[Signal], np.ndarray]] = {}
+
+    def seed(self, bars: pd.DataFrame) -> None:
+        """Load history (e.g. the last `window` bars per symbol) before going live."""
+        for row in bars.sort_values(["symbol", "timestamp"]).itertuples(index=False):
+            self._bars.setdefault(str(row.symbol), deque(maxlen=self._window)).append(
+                Bar(
+                    str(row.symbol),
+                    pd.Timestamp(row.timestamp).to_pydatetime(),
+                    float(row.open),
+                    float(row.high),
+                    float(row.low),
+                    float(row.close),
+                    float(row.volume),
+                )
+            )
+
+    def set_index_bars(self, index_bars: pd.DataFrame | None) -> None:
+        self._index_bars = index_bars
+
+    def observe(self, bar: Bar) -> None:
+        window = self._bars.setdefault(bar.symbol, deque(maxlen=self._window))
+        if window and window[-1].timestamp >= bar.timestamp:
+            return  # a repeated or late bar changes nothing
+        window.append(bar)
+        frame = pd.DataFrame(
+            [(b.symbol, b.timestamp, b.open, b.high, b.low, b.close, b.volume) for b in window],
+            columns=list(BAR_COLUMNS),
+        )
+        frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True)
+        merged = compute_feature_frame(frame, self._index_bars)
+        names = feature_columns(merged)
+        columns = {name: i for i, name in enumerate(names)}
+        last = merged[names].to_numpy(dtype=np.float64)[-1]
+        signals: list[Signal] = []
+        for strategy in self._strategies:
+            found = strategy.signals_frame(merged)
+            signals.extend(s for s in frame_to_signals(found) if s.timestamp == bar.timestamp)
+        close = merged["close"].to_numpy(dtype=np.float64)
+        returns = close[1:] / close[:-1] - 1.0
+        self._latest[bar.symbol] = (
+            bar.timestamp,
+            FeatureRow(columns, last),
+            signals,
+            returns[-self._returns_window :],
+        )
+
+    def features(self, symbol: str, timestamp: datetime) -> FeatureRow | None:
+        latest = self._latest.get(symbol)
+        return latest[1] if latest is not None and latest[0] == timestamp else None
+
+    def signals(self, symbol: str, timestamp: datetime) -> Sequence[Signal]:
+        latest = self._latest.get(symbol)
+        return latest[2] if latest is not None and latest[0] == timestamp else ()
+
+    def trailing_returns(self, symbol: str, timestamp: datetime) -> np.ndarray | None:
+        latest = self._latest.get(symbol)
+        if latest is None:
+            return None
+        return latest[3] if latest[0] <= timestamp else None

@@ -1,0 +1,530 @@
+"""The trading journal: orders, fills, positions, closed trades, decisions (with model
+versions and A/B arm), risk rejections and the equity curve, in one SQL database.
+
+SQLAlchemy 2 Core. The default is SQLite in WAL mode (a reader, such as a status page,
+never blocks the engine); a Postgres URL works unchanged. Every write is idempotent,
+keyed by `client_order_id`, `fill_id`, `trade_id`, `decision_id`, the rejection's
+(signal, rule) and the equity timestamp: replaying the same events after a crash writes
+nothing twice. Orders, positions and equity points are upserts (their latest state wins);
+fills, trades, decisions and rejections are insert-once.
+
+`batch_size` > 1 buffers rows and writes them in one transaction (backtests); the default
+1 writes every event before returning (live trading, where a kill -9 must lose nothing).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Engine,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+    select,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.pool import StaticPool
+
+from core.errors import ConfigError
+from core.types import Decision, Fill, Order, Position, Trade
+
+metadata = MetaData()
+
+orders = Table(
+    "orders",
+    metadata,
+    Column("client_order_id", String(128), primary_key=True),
+    Column("broker_order_id", String(128)),
+    Column("parent_client_order_id", String(128)),
+    Column("symbol", String(32), nullable=False),
+    Column("side", String(8), nullable=False),
+    Column("qty", Float, nullable=False),
+    Column("type", String(16), nullable=False),
+    Column("order_class", String(16), nullable=False),
+    Column("time_in_force", String(8), nullable=False),
+    Column("limit_price", Float),
+    Column("stop_price", Float),
+    Column("take_profit_price", Float),
+    Column("stop_loss_price", Float),
+    Column("status", String(24), nullable=False),
+    Column("filled_qty", Float, nullable=False),
+    Column("filled_avg_price", Float),
+    Column("created_at", DateTime(timezone=True)),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("decision_id", String(128)),
+)
+
+fills = Table(
+    "fills",
+    metadata,
+    Column("fill_id", String(160), primary_key=True),
+    Column("client_order_id", String(128), nullable=False, index=True),
+    Column("symbol", String(32), nullable=False),
+    Column("side", String(8), nullable=False),
+    Column("qty", Float, nullable=False),
+    Column("price", Float, nullable=False),
+    Column("commission", Float, nullable=False),
+    Column("timestamp", DateTime(timezone=True), nullable=False),
+)
+
+positions = Table(
+    "positions",
+    metadata,
+    Column("symbol", String(32), primary_key=True),
+    Column("qty", Float, nullable=False),
+    Column("avg_entry_price", Float, nullable=False),
+    Column("market_price", Float),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+trades = Table(
+    "trades",
+    metadata,
+    Column("trade_id", String(128), primary_key=True),
+    Column("symbol", String(32), nullable=False),
+    Column("side", String(8), nullable=False),
+    Column("qty", Float, nullable=False),
+    Column("entry_time", DateTime(timezone=True), nullable=False),
+    Column("entry_price", Float, nullable=False),
+    Column("exit_time", DateTime(timezone=True), nullable=False),
+    Column("exit_price", Float, nullable=False),
+    Column("strategy", String(64), nullable=False),
+    Column("exit_reason", String(64), nullable=False),
+    Column("commission", Float, nullable=False),
+    Column("pnl", Float, nullable=False),
+    Column("return_pct", Float, nullable=False),
+    Column("max_favorable_excursion", Float, nullable=False),
+    Column("max_adverse_excursion", Float, nullable=False),
+    Column("decision_id", String(128)),
+)
+
+decisions = Table(
+    "decisions",
+    metadata,
+    Column("decision_id", String(160), primary_key=True),
+    Column("signal_id", String(32), nullable=False, index=True),
+    Column("symbol", String(32), nullable=False),
+    Column("side", String(8), nullable=False),
+    Column("signal_time", DateTime(timezone=True), nullable=False),
+    Column("strategy", String(64), nullable=False),
+    Column("price", Float, nullable=False),
+    Column("win_probability", Float),
+    Column("stop_loss_price", Float),
+    Column("take_profit_price", Float),
+    Column("regime", String(16)),
+    Column("expected_drawdown_pct", Float),
+    Column("variant", String(16), nullable=False),
+    Column("model_versions", Text, nullable=False),  # JSON object name → version
+    Column("source", String(16), nullable=False),
+    Column("out_of_distribution", Integer, nullable=False),
+    Column("action", String(24), nullable=False),  # entered | gated | rejected | ...
+    Column("reason", Text, nullable=False),
+    Column("qty", Float),
+    Column("client_order_id", String(128)),
+    Column("decided_at", DateTime(timezone=True), nullable=False),
+)
+
+risk_rejections = Table(
+    "risk_rejections",
+    metadata,
+    Column("rejection_id", String(200), primary_key=True),
+    Column("signal_id", String(32), nullable=False),
+    Column("symbol", String(32), nullable=False),
+    Column("strategy", String(64), nullable=False),
+    Column("rule", String(32), nullable=False, index=True),
+    Column("reason", Text, nullable=False),
+    Column("timestamp", DateTime(timezone=True), nullable=False),
+)
+
+equity_curve = Table(
+    "equity_curve",
+    metadata,
+    Column("timestamp", DateTime(timezone=True), primary_key=True),
+    Column("equity", Float, nullable=False),
+    Column("cash", Float, nullable=False),
+    Column("positions_value", Float, nullable=False),
+    Column("open_positions", Integer, nullable=False),
+    Column("halted", Integer, nullable=False),
+)
+
+_KEYS: dict[str, tuple[str, ...]] = {
+    "orders": ("client_order_id",),
+    "fills": ("fill_id",),
+    "positions": ("symbol",),
+    "trades": ("trade_id",),
+    "decisions": ("decision_id",),
+    "risk_rejections": ("rejection_id",),
+    "equity_curve": ("timestamp",),
+}
+_UPSERT = frozenset({"orders", "positions", "equity_curve"})
+_DATETIME_COLUMNS: dict[str, tuple[str, ...]] = {
+    "orders": ("created_at", "updated_at"),
+    "fills": ("timestamp",),
+    "positions": ("updated_at",),
+    "trades": ("entry_time", "exit_time"),
+    "decisions": ("signal_time", "decided_at"),
+    "risk_rejections": ("timestamp",),
+    "equity_curve": ("timestamp",),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionRecord:
+    """One signal's journey through the pipeline: what the models said, what we did."""
+
+    signal_id: str
+    symbol: str
+    side: str
+    signal_time: datetime
+    strategy: str
+    price: float
+    action: str
+    reason: str
+    decided_at: datetime
+    decision: Decision | None = None
+    qty: float | None = None
+    client_order_id: str | None = None
+
+    @property
+    def decision_id(self) -> str:
+        return (
+            self.decision.decision_id
+            if self.decision is not None
+            else f"{self.action}-{self.signal_id}"
+        )
+
+
+class Journal:
+    def __init__(self, url: str = "sqlite://", *, batch_size: int = 1, echo: bool = False) -> None:
+        self.url = url
+        self.batch_size = max(1, batch_size)
+        self._engine = _make_engine(url, echo)
+        metadata.create_all(self._engine)
+        self._buffer: dict[str, dict[tuple[Any, ...], dict[str, Any]]] = {
+            name: {} for name in _KEYS
+        }
+        self._buffered = 0
+
+    @property
+    def engine(self) -> Engine:
+        return self._engine
+
+    # ------------------------------------------------------------------ writes
+    def record_order(
+        self, order: Order, *, decision_id: str | None = None, at: datetime | None = None
+    ) -> None:
+        row = {
+            "client_order_id": order.client_order_id,
+            "broker_order_id": order.broker_order_id,
+            "parent_client_order_id": order.parent_client_order_id,
+            "symbol": order.symbol,
+            "side": order.side.value,
+            "qty": float(order.qty),
+            "type": order.type.value,
+            "order_class": order.order_class.value,
+            "time_in_force": order.time_in_force.value,
+            "limit_price": order.limit_price,
+            "stop_price": order.stop_price,
+            "take_profit_price": order.take_profit_price,
+            "stop_loss_price": order.stop_loss_price,
+            "status": order.status.value,
+            "filled_qty": float(order.filled_qty),
+            "filled_avg_price": order.filled_avg_price,
+            "created_at": _utc(order.created_at),
+            "updated_at": _utc(at or order.created_at or datetime.now(UTC)),
+            "decision_id": decision_id,
+        }
+        if decision_id is None:
+            # Keep the decision link written when the order was placed.
+            previous = self._buffer["orders"].get((order.client_order_id,))
+            row["decision_id"] = (
+                previous["decision_id"] if previous else self._order_decision(order.client_order_id)
+            )
+        self._put("orders", row)
+
+    def record_fill(self, fill: Fill) -> None:
+        self._put(
+            "fills",
+            {
+                "fill_id": fill.fill_id,
+                "client_order_id": fill.client_order_id,
+                "symbol": fill.symbol,
+                "side": fill.side.value,
+                "qty": float(fill.qty),
+                "price": float(fill.price),
+                "commission": float(fill.commission),
+                "timestamp": _utc(fill.timestamp),
+            },
+        )
+
+    def record_position(self, position: Position, at: datetime) -> None:
+        """The latest state of a position; qty 0 marks it closed."""
+        self._put(
+            "positions",
+            {
+                "symbol": position.symbol,
+                "qty": float(position.qty),
+                "avg_entry_price": float(position.avg_entry_price),
+                "market_price": position.market_price,
+                "updated_at": _utc(at),
+            },
+        )
+
+    def record_trade(self, trade: Trade) -> None:
+        self._put(
+            "trades",
+            {
+                "trade_id": trade.trade_id,
+                "symbol": trade.symbol,
+                "side": trade.side.value,
+                "qty": float(trade.qty),
+                "entry_time": _utc(trade.entry_time),
+                "entry_price": float(trade.entry_price),
+                "exit_time": _utc(trade.exit_time),
+                "exit_price": float(trade.exit_price),
+                "strategy": trade.strategy,
+                "exit_reason": trade.exit_reason,
+                "commission": float(trade.commission),
+                "pnl": float(trade.pnl),
+                "return_pct": float(trade.return_pct),
+                "max_favorable_excursion": float(trade.max_favorable_excursion),
+                "max_adverse_excursion": float(trade.max_adverse_excursion),
+                "decision_id": trade.decision_id,
+            },
+        )
+
+    def record_decision(self, record: DecisionRecord) -> None:
+        decision = record.decision
+        self._put(
+            "decisions",
+            {
+                "decision_id": record.decision_id,
+                "signal_id": record.signal_id,
+                "symbol": record.symbol,
+                "side": record.side,
+                "signal_time": _utc(record.signal_time),
+                "strategy": record.strategy,
+                "price": float(record.price),
+                "win_probability": decision.win_probability if decision else None,
+                "stop_loss_price": decision.stop_loss_price if decision else None,
+                "take_profit_price": decision.take_profit_price if decision else None,
+                "regime": decision.regime.value if decision and decision.regime else None,
+                "expected_drawdown_pct": decision.expected_drawdown_pct if decision else None,
+                "variant": decision.variant if decision else "none",
+                "model_versions": json.dumps(
+                    dict(sorted(decision.model_versions.items())) if decision else {}
+                ),
+                "source": decision.source if decision else "none",
+                "out_of_distribution": int(bool(decision and decision.out_of_distribution)),
+                "action": record.action,
+                "reason": record.reason,
+                "qty": record.qty,
+                "client_order_id": record.client_order_id,
+                "decided_at": _utc(record.decided_at),
+            },
+        )
+
+    def record_rejection(
+        self, *, signal_id: str, symbol: str, strategy: str, rule: str, reason: str, at: datetime
+    ) -> None:
+        self._put(
+            "risk_rejections",
+            {
+                "rejection_id": f"{signal_id}:{rule}",
+                "signal_id": signal_id,
+                "symbol": symbol,
+                "strategy": strategy,
+                "rule": rule,
+                "reason": reason,
+                "timestamp": _utc(at),
+            },
+        )
+
+    def record_equity(
+        self,
+        at: datetime,
+        *,
+        equity: float,
+        cash: float,
+        positions_value: float,
+        open_positions: int,
+        halted: bool,
+    ) -> None:
+        self._put(
+            "equity_curve",
+            {
+                "timestamp": _utc(at),
+                "equity": float(equity),
+                "cash": float(cash),
+                "positions_value": float(positions_value),
+                "open_positions": int(open_positions),
+                "halted": int(halted),
+            },
+        )
+
+    def flush(self) -> None:
+        """Write every buffered row, one transaction, idempotently."""
+        if not self._buffered:
+            return
+        with self._engine.begin() as connection:
+            for name, rows in self._buffer.items():
+                if not rows:
+                    continue
+                table = metadata.tables[name]
+                statement = self._insert(table)
+                connection.execute(statement, list(rows.values()))
+                rows.clear()
+        self._buffered = 0
+
+    def close(self) -> None:
+        self.flush()
+        self._engine.dispose()
+
+    # ------------------------------------------------------------------ reads
+    def frame(self, table_name: str) -> pd.DataFrame:
+        """A whole table as a DataFrame, datetimes as UTC."""
+        if table_name not in metadata.tables:
+            raise ConfigError(
+                f"no journal table '{table_name}'; tables: {', '.join(sorted(_KEYS))}",
+                where="Journal.frame",
+            )
+        self.flush()
+        table = metadata.tables[table_name]
+        with self._engine.connect() as connection:
+            result = connection.execute(select(table))
+            frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+        for column in _DATETIME_COLUMNS[table_name]:
+            frame[column] = pd.to_datetime(frame[column], utc=True)
+        return frame
+
+    def trades(self) -> pd.DataFrame:
+        return self.frame("trades").sort_values(["exit_time", "trade_id"], ignore_index=True)
+
+    def decisions(self) -> pd.DataFrame:
+        return self.frame("decisions").sort_values(
+            ["signal_time", "decision_id"], ignore_index=True
+        )
+
+    def rejections(self) -> pd.DataFrame:
+        return self.frame("risk_rejections").sort_values(
+            ["timestamp", "rejection_id"], ignore_index=True
+        )
+
+    def equity(self) -> pd.DataFrame:
+        return self.frame("equity_curve").sort_values("timestamp", ignore_index=True)
+
+    def orders(self, *, open_only: bool = False) -> pd.DataFrame:
+        frame = self.frame("orders")
+        if open_only:
+            frame = frame[frame["status"].isin(["new", "accepted", "partially_filled"])]
+        return frame.sort_values(["created_at", "client_order_id"], ignore_index=True)
+
+    def fills(self) -> pd.DataFrame:
+        return self.frame("fills").sort_values(["timestamp", "fill_id"], ignore_index=True)
+
+    def positions(self) -> pd.DataFrame:
+        frame = self.frame("positions")
+        return frame[frame["qty"] != 0].sort_values("symbol", ignore_index=True)
+
+    def has_order(self, client_order_id: str) -> bool:
+        if (client_order_id,) in self._buffer["orders"]:
+            return True
+        with self._engine.connect() as connection:
+            found = connection.execute(
+                select(orders.c.client_order_id).where(orders.c.client_order_id == client_order_id)
+            ).first()
+        return found is not None
+
+    # ------------------------------------------------------------------ internals
+    def _order_decision(self, client_order_id: str) -> str | None:
+        with self._engine.connect() as connection:
+            found = connection.execute(
+                select(orders.c.decision_id).where(orders.c.client_order_id == client_order_id)
+            ).first()
+        return None if found is None else found[0]
+
+    def _put(self, table_name: str, row: dict[str, Any]) -> None:
+        key = tuple(row[column] for column in _KEYS[table_name])
+        rows = self._buffer[table_name]
+        if key in rows and table_name not in _UPSERT:
+            return  # insert-once: the first write of a key wins
+        if key not in rows:
+            self._buffered += 1
+        rows[key] = row
+        if self._buffered >= self.batch_size:
+            self.flush()
+
+    def _insert(self, table: Table) -> Any:
+        keys = list(_KEYS[table.name])
+        dialect = self._engine.dialect.name
+        if dialect == "sqlite":
+            statement: Any = sqlite.insert(table)
+        elif dialect == "postgresql":
+            statement = postgresql.insert(table)
+        else:
+            raise ConfigError(
+                f"journal supports sqlite and postgresql URLs, not {dialect}", where="Journal"
+            )
+        if table.name in _UPSERT:
+            updates = {
+                c.name: statement.excluded[c.name] for c in table.columns if c.name not in keys
+            }
+            return statement.on_conflict_do_update(index_elements=keys, set_=updates)
+        return statement.on_conflict_do_nothing(index_elements=keys)
+
+
+def _make_engine(url: str, echo: bool) -> Engine:
+    if url.startswith("sqlite"):
+        in_memory = url in ("sqlite://", "sqlite:///:memory:")
+        if not in_memory:
+            from sqlalchemy.engine import make_url
+
+            database = make_url(url).database
+            if database:
+                from pathlib import Path
+
+                Path(database).parent.mkdir(parents=True, exist_ok=True)
+        options: dict[str, Any] = {"connect_args": {"check_same_thread": False, "timeout": 30}}
+        if in_memory:
+            options["poolclass"] = StaticPool  # one shared in-memory database
+        engine = create_engine(url, echo=echo, **options)
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            if not in_memory:
+                cursor.execute("PRAGMA journal_mode=WAL")
+            # NORMAL is durable across a process kill in WAL mode (only an OS crash can
+            # lose the last transactions), and much faster than FULL.
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+        return engine
+    return create_engine(url, echo=echo, pool_pre_ping=True)
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def journal_rows(journal: Journal, table_name: str) -> Iterable[dict[str, Any]]:
+    """Rows of a journal table as dicts (for status pages and reports)."""
+    return journal.frame(table_name).to_dict(orient="records")

@@ -1,0 +1,32 @@
+"""ATR trailing stops: the stop follows the price at `atr_multiple` × ATR and never
+loosens. The engine replaces the broker's stop order whenever the level moves."""
+
+from __future__ import annotations
+
+import math
+
+from core.types import Side
+
+
+class TrailingStop:
+    def __init__(self, atr_multiple: float = 2.0, min_move_fraction: float = 0.0005) -> None:
+        self.atr_multiple = atr_multiple
+        # Ignore moves smaller than this share of the price: each move is a broker call.
+        self.min_move_fraction = min_move_fraction
+
+    def level(self, side: Side, price: float, atr: float) -> float:
+        """Where the stop would sit for a position of `side` at `price`."""
+        return price - side.sign * self.atr_multiple * atr
+
+    def tighten(self, side: Side, current_stop: float, price: float, atr: float) -> float | None:
+        """The new stop if it is tighter than `current_stop` by a meaningful amount, else
+        None. A long's stop only rises, a short's only falls: it never loosens."""
+        if not (atr > 0 and price > 0) or math.isnan(atr):
+            return None
+        candidate = self.level(side, price, atr)
+        if candidate <= 0:
+            return None
+        moved = (candidate - current_stop) * side.sign
+        if moved <= price * self.min_move_fraction:
+            return None
+        return candidate
