@@ -12,7 +12,9 @@ structurally (this module never imports `trading`).
   applies its fallback policy instead of crashing.
 
 Features travel as JSON numbers; NaN (missing by design, e.g. no news) travels as `null`
-because JSON has no NaN. The bearer token is sent when given and never logged."""
+because JSON has no NaN. Only the features the served models take are sent (learned from
+`GET /models`, refreshed once when the service refuses the set after a reload). The bearer
+token is sent when given and never logged."""
 
 from __future__ import annotations
 
@@ -118,14 +120,20 @@ class HttpModelClient:
             transport=transport,
         )
         self._random = random.Random()
+        self._accepted: frozenset[str] | None = None
 
     # -- ModelClient ---------------------------------------------------------------------
     def decide(self, signal: Signal, features: Mapping[str, float]) -> Decision:
-        payload = {
-            "signal": SignalIn.from_signal(signal).model_dump(mode="json"),
-            "features": {name: _wire(value) for name, value in features.items()},
-        }
-        body = self._post("/decide", payload)
+        signal_json = SignalIn.from_signal(signal).model_dump(mode="json")
+        accepted = self._accepted_features()
+        try:
+            body = self._post("/decide", _payload(signal_json, features, accepted))
+        except ModelRequestRejected as exc:
+            # The served models changed (reload) and take other features: learn the new
+            # set once and ask again; a second refusal is final.
+            if exc.status != 422 or accepted == self._accepted_features(refresh=True):
+                raise
+            body = self._post("/decide", _payload(signal_json, features, self._accepted))
         try:
             answer = DecisionOut.model_validate(body)
         except ValidationError as exc:
@@ -134,6 +142,18 @@ class HttpModelClient:
                 where=f"{self.endpoint}/decide",
             ) from None
         return to_decision(answer, signal, source="http")
+
+    def _accepted_features(self, *, refresh: bool = False) -> frozenset[str] | None:
+        """The features the served models take (`GET /models`), cached. The engine's
+        feature rows carry every catalogue feature; the service refuses names no served
+        model takes, so the client sends only these. None: unknown, send everything."""
+        if self._accepted is None or refresh:
+            try:
+                names = self.models().get("accepted_features")
+            except ModelUnavailableError:
+                return self._accepted
+            self._accepted = frozenset(names) if names else None
+        return self._accepted
 
     # -- operations ----------------------------------------------------------------------
     def models(self) -> dict[str, Any]:
@@ -199,6 +219,19 @@ class HttpModelClient:
         raise ModelUnavailableError(
             f"{last_problem} (after {self.retries + 1} attempts)", where=where
         )
+
+
+def _payload(
+    signal: dict[str, Any], features: Mapping[str, float], accepted: frozenset[str] | None
+) -> dict[str, Any]:
+    return {
+        "signal": signal,
+        "features": {
+            name: _wire(value)
+            for name, value in features.items()
+            if accepted is None or name in accepted
+        },
+    }
 
 
 def _wire(value: float) -> float | None:

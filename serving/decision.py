@@ -47,6 +47,19 @@ class ServedModels:
     champion: ModelSetLike
     challenger: ModelSetLike | None = None
     loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    _accepted: frozenset[str] | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def accepted(self) -> frozenset[str]:
+        """Every feature a request may carry: what either arm takes."""
+        cached = self._accepted
+        if cached is None:
+            names = set(request_names(self.champion))
+            if self.challenger is not None:
+                names |= set(request_names(self.challenger))
+            cached = frozenset(names)
+            object.__setattr__(self, "_accepted", cached)
+        return cached
 
     def arm(self, variant: Variant) -> ModelSetLike:
         if variant == "challenger":
@@ -198,7 +211,7 @@ class DecisionMaker:
         signal_id = signal.signal_id
         route = self.router.route(signal_id, has_challenger=models.challenger is not None)
         model_set = models.arm(route.variant)
-        values, atr = checked_values(features, model_set)
+        values, atr = checked_values(features, model_set, models.accepted)
         return Prepared(signal, signal_id, route, models, model_set, values, atr, started)
 
     def _shadow(
@@ -208,7 +221,7 @@ class DecisionMaker:
         if not prepared.route.shadow or challenger is None:
             return None, None
         try:
-            values, _ = checked_values(features, challenger)
+            values, _ = checked_values(features, challenger, prepared.models.accepted)
             X = feature_frame(challenger, values)
             outputs: ModelOutputs = predict_all(
                 challenger, X, side=prepared.signal.side, price=prepared.signal.price,
@@ -238,11 +251,13 @@ def request_names(model_set: ModelSetLike) -> list[str]:
 
 
 def checked_values(
-    features: Mapping[str, float | None], model_set: ModelSetLike
+    features: Mapping[str, float | None],
+    model_set: ModelSetLike,
+    accepted: frozenset[str] = frozenset(),
 ) -> tuple[list[float], float]:
     """The models' input values in column order, and the ATR for the exits."""
     names = request_names(model_set)
-    values = check_features(features, names)
+    values = check_features(features, names, accepted)
     return values[: len(model_set.feature_names)], values[names.index(ATR_FEATURE)]
 
 

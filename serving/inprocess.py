@@ -39,7 +39,11 @@ class InProcessModelClient:
         )
 
     def decide(self, signal: Signal, features: Mapping[str, float]) -> Decision:
-        answer = self._maker.decide(signal, features)
+        # The engine's rows carry every catalogue feature; pass what the models take (as
+        # the HTTP client does), so missing ones are still refused by name.
+        accepted = self._served.accepted
+        taken = {name: value for name, value in features.items() if name in accepted}
+        answer = self._maker.decide(signal, taken)
         return to_decision(answer, signal, source="inprocess")
 
     def swap(self, model_set: ModelSetLike, challenger: ModelSetLike | None = None) -> None:

@@ -10,7 +10,7 @@ loaded model set's columns."""
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -158,13 +158,17 @@ class FeatureError(DataValidationError):
 
 
 def check_features(
-    features: Mapping[str, float | None], expected: Sequence[str]
+    features: Mapping[str, float | None],
+    expected: Sequence[str],
+    accepted: Collection[str] = (),
 ) -> list[float]:
     """The feature values in the models' column order (`None` → NaN, missing by design),
     or a `FeatureError` listing every missing and unknown name, and any infinite or
     non-numeric value (callers that bypass the pydantic models, such as the in-process
-    client, pass Python floats: NaN there means missing, like JSON `null`)."""
-    expected_set = set(expected)
+    client, pass Python floats: NaN there means missing, like JSON `null`). `accepted`
+    names more features that are not unknown though this call does not use them (the
+    other A/B arm's inputs)."""
+    expected_set = set(expected) | set(accepted)
     problems: list[dict[str, Any]] = []
     for name in expected:
         if name not in features:

@@ -30,7 +30,7 @@ from core.settings import load_settings
 from core.types import Signal
 from serving.auth import ASGIApp, BearerAuth, Receive, Scope, Send
 from serving.config import ServiceConfig
-from serving.decision import DecisionMaker, request_names
+from serving.decision import DecisionMaker
 from serving.decision_log import DecisionLog
 from serving.metrics import service_metrics
 from serving.model_slots import ModelSlots
@@ -168,6 +168,8 @@ class TradewindService:
     def model_status(self) -> dict[str, Any]:
         """`GET /models` (served by `ModelsRoute`; BentoML's APIs are POST only)."""
         status = self.slots.status()
+        served = self.slots.served
+        status["accepted_features"] = sorted(served.accepted) if served else []
         status["ab"] = {
             "challenger_share": self.config.routing.challenger_share,
             "shadow": self.config.routing.shadow,
@@ -198,10 +200,7 @@ class TradewindService:
         if request.features is not None:
             return dict(request.features)
         row = self.online.latest(signal.symbol)
-        served = self.slots.current()
-        wanted = set(request_names(served.champion))
-        if served.challenger is not None:
-            wanted |= set(request_names(served.challenger))
+        wanted = self.slots.current().accepted
         # The store keeps entity keys and timestamps beside the features; keep the features.
         return {name: value for name, value in row.items() if name in wanted}
 

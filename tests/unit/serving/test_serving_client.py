@@ -43,6 +43,8 @@ class ScriptedService:
         self.requests: list[httpx.Request] = []
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "GET" and request.url.path == "/models":
+            return httpx.Response(200, json={"accepted_features": ["rsi_14", "sent_mean_1d"]})
         self.requests.append(request)
         step = self.steps.pop(0) if len(self.steps) > 1 else self.steps[0]
         if isinstance(step, type):
@@ -62,8 +64,11 @@ def _client(
 
 def test_a_decision_round_trip_sends_nan_as_null_and_the_token() -> None:
     service = ScriptedService([200])
-    decision = _client(service).decide(SIGNAL, {"rsi_14": 70.0, "sent_mean_1d": math.nan})
+    decision = _client(service).decide(
+        SIGNAL, {"rsi_14": 70.0, "sent_mean_1d": math.nan, "not_served": 1.0}
+    )
     sent = json.loads(service.requests[0].content)
+    # NaN travels as null; a feature no served model takes is not sent.
     assert sent["features"] == {"rsi_14": 70.0, "sent_mean_1d": None}
     assert sent["signal"]["side"] == "buy"
     assert service.requests[0].headers["authorization"] == "Bearer s3cret"
@@ -93,7 +98,7 @@ def test_a_refusal_is_not_retried_and_names_the_field() -> None:
         _client(service).decide(SIGNAL, {})
     assert caught.value.status == 422
     assert isinstance(caught.value, ModelUnavailableError)  # the engine's fallback applies
-    assert len(service.requests) == 1
+    assert len(service.requests) == 1  # the feature set did not change: no second ask
 
 
 def test_the_circuit_opens_after_repeated_failures_and_recovers() -> None:

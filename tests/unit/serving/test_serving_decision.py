@@ -9,10 +9,11 @@ import pytest
 
 from core.errors import DataValidationError, ModelUnavailableError
 from core.types import Regime, Side, Signal
+from serving.decision import DecisionMaker, ServedModels
 from serving.decision_log import read_decisions
 from serving.inprocess import InProcessModelClient
 from serving.predictor import exit_prices
-from serving.router import RoutingConfig, bucket
+from serving.router import ABRouter, RoutingConfig, bucket
 from tests.unit.serving.fakes import FormulaModelSet, features
 
 
@@ -64,8 +65,12 @@ def test_bad_features_raise_a_validation_error_naming_the_feature() -> None:
     client = InProcessModelClient(FormulaModelSet())
     with pytest.raises(DataValidationError, match="rsi_14"):
         client.decide(_signal(), {k: v for k, v in features().items() if k != "rsi_14"})
+    # The service's logic refuses a feature no model takes; the engine's clients send
+    # only what the models take, so their rows may carry more.
+    maker = DecisionMaker(lambda: ServedModels(FormulaModelSet()), ABRouter(RoutingConfig()))
     with pytest.raises(DataValidationError, match="volume_zscore"):
-        client.decide(_signal(), {**features(), "volume_zscore": 1.0})
+        maker.decide(_signal(), {**features(), "volume_zscore": 1.0})
+    assert client.decide(_signal(), {**features(), "volume_zscore": 1.0}).win_probability
 
 
 def test_a_model_answering_nan_is_unavailable_not_a_number() -> None:
