@@ -3,6 +3,7 @@ marked below, `paper-exchange` and `trade` (EXCHANGE)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -153,3 +154,86 @@ def _show(value: object) -> str:
 # registers them in `register_service_commands`. Nothing above this line needs to change.
 def register_service_commands(app: typer.Typer) -> None:
     """Register `paper-exchange` and `trade` (owned by the EXCHANGE engineer)."""
+    app.command("paper-exchange")(paper_exchange)
+
+
+def paper_exchange(
+    port: Annotated[int, typer.Option(help="Port to listen on (0 picks a free one).")] = 8765,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    symbols: Annotated[
+        str | None, typer.Option(help="Comma-separated symbols to replay (default: all stored).")
+    ] = None,
+    start: Annotated[str | None, typer.Option(help="First bar to replay (ISO date).")] = None,
+    end: Annotated[str | None, typer.Option(help="Last bar to replay (ISO date).")] = None,
+    speed: Annotated[
+        float,
+        typer.Option(help="Bar steps per second; 0 replays only on POST /admin/advance."),
+    ] = 0.0,
+    timeframe: Annotated[str, typer.Option(help="Bar timeframe in the store.")] = "1Day",
+    state: Annotated[
+        Path | None,
+        typer.Option(help="SQLite file with the exchange's state (default: data dir)."),
+    ] = None,
+    fresh: Annotated[bool, typer.Option(help="Forget the saved state and start over.")] = False,
+    require_keys: Annotated[
+        bool,
+        typer.Option(help="Accept only ALPACA_API_KEY / ALPACA_SECRET_KEY from the environment."),
+    ] = False,
+) -> None:
+    """Serve a local Alpaca-compatible paper exchange (trading API, trade_updates stream,
+    market data) that replays the offline bar store; state survives restarts."""
+    from core.settings import AlpacaCredentials, load_settings
+    from trading.adapters.paper_exchange.config import PaperExchangeConfig
+    from trading.adapters.paper_exchange.server import load_store_bars, serve
+    from trading.adapters.simulated.config import SimulatedExchangeConfig
+
+    settings = load_settings()
+    state_path = state or settings.paths.data_dir / "paper_exchange.db"
+    if fresh:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{state_path}{suffix}").unlink(missing_ok=True)
+    keys: dict[str, object] = {}
+    if require_keys:
+        credentials = AlpacaCredentials()
+        if credentials.api_key is None or credentials.secret_key is None:
+            raise ConfigError(
+                "--require-keys needs ALPACA_API_KEY and ALPACA_SECRET_KEY in the environment",
+                where="paper-exchange",
+            )
+        keys = {"api_key": credentials.api_key, "secret_key": credentials.secret_key}
+    config = PaperExchangeConfig(
+        host=host,
+        port=port,
+        exchange=SimulatedExchangeConfig.from_settings(
+            settings.broker, allow_short=settings.risk.allow_short
+        ),
+        bars_per_second=speed,
+        symbols=_symbol_tuple(symbols),
+        start=_moment(start, "--start"),
+        end=_moment(end, "--end"),
+        timeframe=timeframe,
+        state_path=state_path,
+        **keys,
+    )
+    bars = load_store_bars(config, settings.paths.bars_dir)
+    console.print(
+        f"replaying {len(bars):,} bars of {bars['symbol'].nunique()} symbols "
+        f"({speed or 'manual'} steps/s); state in {state_path}",
+        highlight=False,
+    )
+    serve(bars, config, bars_dir=settings.paths.bars_dir)
+
+
+def _symbol_tuple(symbols: str | None) -> tuple[str, ...] | None:
+    names = tuple(s.strip().upper() for s in (symbols or "").split(",") if s.strip())
+    return names or None
+
+
+def _moment(value: str | None, option: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ConfigError(f"{option} {value!r} is not an ISO date or time") from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

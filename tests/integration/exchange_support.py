@@ -25,7 +25,7 @@ T = TypeVar("T")
 
 KEY, SECRET = "test-key", "test-secret"
 ADMIN_HEADERS = {"APCA-API-KEY-ID": KEY, "APCA-API-SECRET-KEY": SECRET}
-CLI = os.environ.get("DEV_CLI") or "from pipelines.cli import main; main()"
+CLI = "from pipelines.cli import main; main()"
 READY_LINE = "paper exchange listening on"
 
 
