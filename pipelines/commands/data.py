@@ -1,9 +1,218 @@
-"""`tradewind` commands for the data area."""
+"""`tradewind` commands for the data area: `ingest` (bars from a source into the offline
+bar store, with a progress bar and a report of every repaired row) and `data show`
+(what the store holds)."""
 
 from __future__ import annotations
 
+import json
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from core.errors import ConfigError
+
+if TYPE_CHECKING:
+    from core.bars import BarCheck
+
+SOURCES = ("sample", "parquet", "csv", "alpaca")
+SHOWN_REPAIRS = 100
+SHOWN_WARNINGS = 10
 
 
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the `tradewind` app."""
+    app.command("ingest")(ingest)
+    data_app = typer.Typer(
+        help="Inspect the offline bar store.", no_args_is_help=True, add_completion=False
+    )
+    data_app.command("show")(show)
+    app.add_typer(data_app, name="data", help="Inspect the offline bar store.")
+
+
+def ingest(
+    source: str = typer.Option(
+        "sample", "--source", help="Where bars come from: sample, parquet, csv or alpaca."
+    ),
+    symbols: list[str] | None = typer.Option(
+        None,
+        "--symbols",
+        help="Symbols, comma-separated or repeated (default: all of the source; "
+        "for alpaca the settings' symbols).",
+    ),
+    start: str | None = typer.Option(None, "--start", help="First day or time (inclusive)."),
+    end: str | None = typer.Option(None, "--end", help="Last day or time (inclusive)."),
+    timeframe: str = typer.Option("1Day", "--timeframe", help="1Min, 5Min, 15Min, 1Hour, 1Day."),
+    path: Path | None = typer.Option(None, "--path", help="File or folder (parquet / csv)."),
+    repair: bool = typer.Option(
+        False, "--repair", help="Drop or fix bad bars, and list each one touched."
+    ),
+    data_url: str | None = typer.Option(
+        None, "--data-url", help="Alpaca data API base URL (default: Alpaca's own)."
+    ),
+) -> None:
+    """Load bars from a source into the offline bar store (idempotent)."""
+    from core.bars import BarValidationError, check_timeframe
+    from core.settings import load_settings
+    from features.bar_store import BarStore
+
+    check_timeframe(timeframe)
+    settings = load_settings()
+    wanted = _symbols(symbols)
+    if source == "alpaca" and not wanted:
+        wanted = list(settings.symbols)
+    console = Console()
+    started = time.perf_counter()
+    columns = (
+        TextColumn("{task.description:<22}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console, transient=False) as progress:
+        fetching = progress.add_task(f"fetch {source} bars", total=1)
+        try:
+            check = _fetch(source, wanted, start, end, timeframe, path, repair, data_url)
+        except BarValidationError as exc:
+            raise BarValidationError(
+                exc.message + "\n(run with --repair to drop or fix these rows, each reported)",
+                where=exc.where,
+                problems=exc.problems,
+            ) from None
+        progress.update(fetching, completed=1)
+        bars = check.bars
+        partitions = bars["symbol"].nunique()
+        if timeframe != "1Day" and not bars.empty:
+            partitions = len(bars.groupby([bars["symbol"], bars["timestamp"].dt.year]))
+        writing = progress.add_task("write partitions", total=max(partitions, 1))
+        store = BarStore(settings.paths.bars_dir)
+        report = store.write(
+            bars, timeframe, on_partition=lambda _symbol, _new: progress.advance(writing)
+        )
+        progress.update(writing, completed=max(partitions, 1))
+    _print_check(console, check)
+    console.print(
+        f"ingested {report.rows_written:,} {timeframe} bars ({report.rows_new:,} new) of "
+        f"{len(report.symbols)} symbol(s) from {source} into {store.root} "
+        f"in {time.perf_counter() - started:.1f}s",
+        soft_wrap=True,
+    )
+
+
+def show(
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    timeframe: str | None = typer.Option(None, "--timeframe", help="Only this timeframe."),
+) -> None:
+    """Symbols, bar counts, first/last timestamp and timeframe in the bar store."""
+    from core.settings import load_settings
+    from features.bar_store import BarStore
+
+    store = BarStore(load_settings().paths.bars_dir)
+    summary = store.summary()
+    if timeframe is not None:
+        summary = summary[summary["timeframe"] == timeframe]
+    console = Console()
+    if as_json:
+        rows = [
+            {
+                "symbol": row.symbol,
+                "timeframe": row.timeframe,
+                "bars": int(row.bars),
+                "first": row.first.isoformat() if row.first is not None else None,
+                "last": row.last.isoformat() if row.last is not None else None,
+            }
+            for row in summary.itertuples(index=False)
+        ]
+        # Plain print: rich would wrap long lines and break the JSON.
+        print(json.dumps(rows, indent=2))
+        return
+    if summary.empty:
+        console.print(
+            f"the bar store at {store.root} is empty; load bars with "
+            "`tradewind ingest --source sample`"
+        )
+        return
+    table = Table(title=f"bar store {store.root}")
+    for name, justify in (
+        ("symbol", "left"),
+        ("timeframe", "left"),
+        ("bars", "right"),
+        ("first", "left"),
+        ("last", "left"),
+    ):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for row in summary.itertuples(index=False):
+        table.add_row(
+            row.symbol,
+            row.timeframe,
+            f"{row.bars:,}",
+            _short_time(row.first),
+            _short_time(row.last),
+        )
+    console.print(table)
+    console.print(f"{int(summary['bars'].sum()):,} bars, {summary['symbol'].nunique()} symbols")
+
+
+def _short_time(stamp: object) -> str:
+    return stamp.strftime("%Y-%m-%d %H:%MZ") if isinstance(stamp, datetime) else ""
+
+
+def _symbols(values: list[str] | None) -> list[str]:
+    names = [part.strip().upper() for value in values or [] for part in value.split(",")]
+    return list(dict.fromkeys(name for name in names if name))
+
+
+def _fetch(
+    source: str,
+    symbols: list[str],
+    start: str | None,
+    end: str | None,
+    timeframe: str,
+    path: Path | None,
+    repair: bool,
+    data_url: str | None,
+) -> BarCheck:
+    wanted = symbols or None
+    if source == "sample":
+        from trading.adapters.sample.data import SampleMarketData
+
+        sample = SampleMarketData()
+        check = sample.history_check(wanted, start, end, timeframe)
+        return check
+    if source in ("parquet", "csv"):
+        from trading.adapters.files.data import FileMarketData
+
+        if path is None:
+            raise ConfigError(f"--source {source} needs --path", where="ingest")
+        return FileMarketData(path, repair=repair, formats=(source,)).history_check(
+            wanted, start, end, timeframe
+        )
+    if source == "alpaca":
+        from trading.adapters.alpaca.config import AlpacaDataConfig
+        from trading.adapters.alpaca.data import AlpacaMarketData
+
+        alpaca = AlpacaMarketData(AlpacaDataConfig(data_url=data_url))
+        return alpaca.history_check(symbols, start, end, timeframe, repair=repair)
+    raise ConfigError(
+        f"unknown source {source!r}; choose one of {', '.join(SOURCES)}", where="ingest"
+    )
+
+
+def _print_check(console: Console, check: BarCheck) -> None:
+    if check.repairs:
+        console.print(f"[yellow]repaired {len(check.repairs)} row(s):[/]")
+        for repair in check.repairs[:SHOWN_REPAIRS]:
+            console.print(f"  {repair}", highlight=False, markup=False, soft_wrap=True)
+        if len(check.repairs) > SHOWN_REPAIRS:
+            console.print(f"  … and {len(check.repairs) - SHOWN_REPAIRS} more")
+    if check.warnings:
+        console.print(f"[yellow]{len(check.warnings)} warning(s)[/] (kept; check they are real):")
+        for warning in check.warnings[:SHOWN_WARNINGS]:
+            console.print(f"  {warning}", highlight=False, markup=False, soft_wrap=True)
+        if len(check.warnings) > SHOWN_WARNINGS:
+            console.print(f"  … and {len(check.warnings) - SHOWN_WARNINGS} more")

@@ -191,3 +191,18 @@ def test_real_sp500_parquet_through_the_file_source(sp500_daily: pd.DataFrame) -
     assert any(w.symbol == "BAX" and w.kind == "jump" for w in check.warnings)
     assert len(check.bars) > 2 * 700
     assert len(sp500_daily) == 496_240
+
+
+def test_sample_index_series_match_arch_loaders_exactly(sample: SampleMarketData) -> None:
+    from arch.data import nasdaq, sp500, vix
+
+    bars = sample.history(["SPX", "COMP", "VIX"])
+    for symbol, module, column in (("SPX", sp500, "Close"), ("COMP", nasdaq, "Close")):
+        source = module.load()
+        mine = bars[bars["symbol"] == symbol]
+        np.testing.assert_array_equal(mine["close"].to_numpy(), source[column].to_numpy())
+        np.testing.assert_array_equal(mine["volume"].to_numpy(), source["Volume"].to_numpy())
+        dates = mine["timestamp"].dt.tz_convert("America/New_York").dt.strftime("%Y-%m-%d")
+        assert dates.tolist() == source.index.strftime("%Y-%m-%d").tolist()
+    source_vix = vix.load()["vix"].dropna()
+    np.testing.assert_array_equal(bars.loc[bars["symbol"] == "VIX", "close"], source_vix)

@@ -31,24 +31,32 @@ _ALIASES = {"date": "timestamp", "datetime": "timestamp", "time": "timestamp", "
 class FileMarketData:
     """The `MarketData` port over parquet/CSV files."""
 
-    def __init__(self, path: Path | str, repair: bool = False) -> None:
+    def __init__(
+        self, path: Path | str, repair: bool = False, formats: Sequence[str] = ("parquet", "csv")
+    ) -> None:
         self.path = Path(path)
         self.repair = repair
+        unknown = sorted(set(formats) - {"parquet", "csv"})
+        if unknown:
+            raise DataValidationError(f"unknown file format(s) {unknown}", where="files")
+        self.suffixes = tuple(s for s in SUFFIXES if s.lstrip(".").split(".")[0] in formats)
 
     def files(self) -> list[Path]:
         if not self.path.exists():
             raise NotFoundError(f"no such file or folder: {self.path}", where="files")
         if self.path.is_file():
-            if not _is_bar_file(self.path):
+            if not _is_bar_file(self.path, self.suffixes):
                 raise DataValidationError(
-                    f"{self.path.name} is not a bar file; use {', '.join(SUFFIXES)}",
+                    f"{self.path.name} is not a bar file; use {', '.join(self.suffixes)}",
                     where=str(self.path),
                 )
             return [self.path]
-        found = sorted(p for p in self.path.rglob("*") if p.is_file() and _is_bar_file(p))
+        found = sorted(
+            p for p in self.path.rglob("*") if p.is_file() and _is_bar_file(p, self.suffixes)
+        )
         if not found:
             raise NotFoundError(
-                f"no {', '.join(SUFFIXES)} files in the folder {self.path}", where="files"
+                f"no {', '.join(self.suffixes)} files in the folder {self.path}", where="files"
             )
         return found
 
@@ -109,8 +117,8 @@ class FileMarketData:
         return self.history_check(symbols, start, end, timeframe).bars
 
 
-def _is_bar_file(path: Path) -> bool:
-    return path.name.lower().endswith(SUFFIXES) and not path.name.startswith(".")
+def _is_bar_file(path: Path, suffixes: tuple[str, ...]) -> bool:
+    return path.name.lower().endswith(suffixes) and not path.name.startswith(".")
 
 
 def _read(path: Path) -> pd.DataFrame:

@@ -21,8 +21,10 @@ real 2000-09-29 crash, VIX spikes) in `.warnings`.
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Sequence
 from datetime import date, datetime
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -126,32 +128,43 @@ def _stocks(adjustment: str) -> pd.DataFrame:
     return frame
 
 
-def _indexes() -> pd.DataFrame:
-    from arch.data import nasdaq, sp500, vix
+def _arch_file(name: str) -> pd.DataFrame:
+    """One of arch's bundled CSVs, read directly: importing `arch` itself pulls in
+    statsmodels and takes seconds, for three small files."""
+    spec = importlib.util.find_spec("arch")
+    if spec is None or spec.origin is None:
+        raise DataSourceError("the arch package is not installed", where="sample data")
+    path = Path(spec.origin).parent / "data" / name / f"{name}.csv.gz"
+    raw = pd.read_csv(path)
+    # The files spell dates US-style (1/4/1999).
+    raw["Date"] = pd.to_datetime(raw["Date"], format="%m/%d/%Y").dt.strftime("%Y-%m-%d")
+    return raw
 
+
+def _indexes() -> pd.DataFrame:
     frames = []
-    for symbol, module in (("SPX", sp500), ("COMP", nasdaq)):
-        raw = module.load()
+    for symbol, name in (("SPX", "sp500"), ("COMP", "nasdaq")):
+        raw = _arch_file(name)
         frames.append(
             pd.DataFrame(
                 {
                     "symbol": symbol,
-                    "timestamp": raw.index.strftime("%Y-%m-%d"),
-                    "open": raw["Open"].to_numpy(dtype="float64"),
-                    "high": raw["High"].to_numpy(dtype="float64"),
-                    "low": raw["Low"].to_numpy(dtype="float64"),
-                    "close": raw["Close"].to_numpy(dtype="float64"),
-                    "volume": raw["Volume"].to_numpy(dtype="float64"),
+                    "timestamp": raw["Date"],
+                    "open": pd.to_numeric(raw["Open"], errors="coerce"),
+                    "high": pd.to_numeric(raw["High"], errors="coerce"),
+                    "low": pd.to_numeric(raw["Low"], errors="coerce"),
+                    "close": pd.to_numeric(raw["Close"], errors="coerce"),
+                    "volume": pd.to_numeric(raw["Volume"], errors="coerce"),
                 }
             )
         )
-    raw_vix = vix.load()["vix"]
-    close = raw_vix.to_numpy(dtype="float64")
+    raw_vix = _arch_file("vix")
+    close = pd.to_numeric(raw_vix["vix"], errors="coerce").to_numpy(dtype="float64")
     frames.append(
         pd.DataFrame(
             {
                 "symbol": "VIX",
-                "timestamp": raw_vix.index.strftime("%Y-%m-%d"),
+                "timestamp": raw_vix["Date"],
                 "open": close,
                 "high": close,
                 "low": close,
