@@ -29,6 +29,7 @@ from models.schema import (
     DRAWDOWN_COLUMNS,
     EXIT_COLUMNS,
     EXIT_OPTIMIZER,
+    INPUTS_FILE,
     ONNX_FILE,
     OOD_FILE,
     REGIME_CLASSIFIER,
@@ -138,7 +139,7 @@ def load_model_set(tracking_uri: str, alias: str = "champion") -> ModelSet:
     models: dict[str, _LoadedModel] = {}
     ood: OutOfDistributionDetector | None = None
     for name, version in versions.items():
-        folder = _download(tracking_uri, name, version)
+        folder = _download(tracking_uri, registry.download_uri(name, version), name, version)
         inputs = _signature_inputs(folder, name)
         try:
             predict, runtime = loaders[name](folder, version, inputs)
@@ -168,12 +169,14 @@ def load_model_set(tracking_uri: str, alias: str = "champion") -> ModelSet:
     )
 
 
-def _download(tracking_uri: str, name: str, version: str) -> Path:
+def _download(tracking_uri: str, artifact_uri: str, name: str, version: str) -> Path:
     import mlflow.artifacts
 
     try:
+        # The version's own artifact location, not `models:/…`: resolving that would go
+        # through MLflow's process-wide registry URI instead of `tracking_uri`.
         local = mlflow.artifacts.download_artifacts(
-            artifact_uri=f"models:/{name}/{version}", tracking_uri=tracking_uri
+            artifact_uri=artifact_uri, tracking_uri=tracking_uri
         )
     except Exception as exc:
         raise ModelUnavailableError(
@@ -185,6 +188,9 @@ def _download(tracking_uri: str, name: str, version: str) -> Path:
 def _signature_inputs(folder: Path, name: str) -> list[str]:
     from mlflow.models import Model
 
+    listed = folder / "extra_files" / INPUTS_FILE
+    if listed.is_file():
+        return [str(column) for column in json.loads(listed.read_text())]
     signature = Model.load(str(folder / "MLmodel")).signature
     if signature is None:
         raise ModelUnavailableError("the logged model has no signature", where=name)

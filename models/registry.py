@@ -175,6 +175,11 @@ class ModelRegistry:
             raise NotFoundError(f"model '{name}' has no '{alias}' version", where="registry")
         return current[alias]
 
+    def download_uri(self, name: str, version: str) -> str:
+        """Where a version's files are (resolved with this registry's own client)."""
+        self._version(name, version)
+        return str(self._client.get_model_version_download_uri(name, version))
+
     def run_id(self, name: str, version: str) -> str:
         """The training run that produced a version."""
         run_id = self._version(name, version).run_id

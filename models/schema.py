@@ -27,6 +27,7 @@ TAKE_PROFIT_ATR_RANGE: tuple[float, float] = (0.5, 10.0)
 SIGNAL_QUALITY_TRUSTED_TYPES: tuple[str, ...] = (
     "numpy.dtype",
     "sklearn.calibration._CalibratedClassifier",
+    "sklearn.calibration._SigmoidCalibration",
     "sklearn.tree._tree.Tree",
 )
 RISK_PREDICTOR_TRUSTED_TYPES: tuple[str, ...] = (
@@ -42,3 +43,4 @@ RISK_PREDICTOR_TRUSTED_TYPES: tuple[str, ...] = (
 # Artifacts stored next to a model (MLflow `extra_files`), read back by `models.loading`.
 ONNX_FILE = "forest.onnx"
 OOD_FILE = "ood_detector.json"
+INPUTS_FILE = "model_inputs.json"  # ordered input columns when the signature has none

@@ -98,10 +98,8 @@ class _MlflowRun:
 
     def log_figure(self, figure: Any, artifact_file: str) -> None:
         import mlflow
-        from matplotlib import pyplot as plt
 
         mlflow.log_figure(figure, artifact_file)
-        plt.close(figure)
 
     def log_dict(self, payload: Mapping[str, Any], artifact_file: str) -> None:
         import mlflow

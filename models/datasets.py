@@ -1,0 +1,143 @@
+"""The training frame: signal events + the features known at each event's signal bar
+(point-in-time) + the labels of what happened after, and the per-date market frame the
+regime model learns from. Pure: frames in, `TrainingData` out.
+
+Point in time: an event at bar t gets the feature row of (symbol, t), which
+`features.compute` builds from bars ≤ t only; its trade is entered at bar t+1's open at
+the earliest. Events whose feature row is missing are dropped (and counted)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from core.errors import DataValidationError
+from features.catalogue import MODEL_FEATURES, feature_names
+from models.labels import (
+    ForwardPaths,
+    TripleBarrier,
+    forward_regime_measures,
+    regime_measure_names,
+    trade_label_names,
+)
+from models.labels import trade_labels as make_trade_labels
+
+# Price-unit features differ by orders of magnitude between symbols (a $500 stock's ATR
+# vs a $20 one); their scale-free twins (atr_14_pct) carry the information instead.
+EXCLUDED_FEATURES: frozenset[str] = frozenset({"atr_14"})
+# Market features that are per symbol rather than per date (not a regime input).
+PER_SYMBOL_MARKET: frozenset[str] = frozenset({"mkt_relative_strength_20"})
+INDEX_PREFERENCE: tuple[str, ...] = ("SPX", "SPY", "COMP")
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """Everything the four models train on, with its provenance."""
+
+    events: pd.DataFrame  # one row per labelled signal; `path_row` indexes `paths`
+    paths: ForwardPaths
+    market: pd.DataFrame  # one row per index date with a complete regime horizon
+    signal_features: list[str]
+    market_features: list[str]
+    barrier: TripleBarrier
+    regime_horizon: int
+    index_symbol: str | None
+    dropped_events: int
+
+    @property
+    def labels(self) -> dict[str, str]:
+        return trade_label_names(self.barrier.max_holding_bars)
+
+    @property
+    def window(self) -> tuple[pd.Timestamp, pd.Timestamp]:
+        stamps = pd.concat([self.events["timestamp"], self.market["timestamp"]])
+        return stamps.min(), stamps.max()
+
+
+def signal_feature_columns(features: pd.DataFrame) -> list[str]:
+    """Model inputs for signal-level models: the catalogue's model features present in
+    the frame (position features only exist at decision time), in catalogue order."""
+    return [n for n in MODEL_FEATURES if n in features.columns and n not in EXCLUDED_FEATURES]
+
+
+def market_feature_columns(features: pd.DataFrame) -> list[str]:
+    return [
+        n for n in feature_names("market")
+        if n.startswith("mkt_") and n in features.columns and n not in PER_SYMBOL_MARKET
+    ]
+
+
+def pick_index(index_bars: pd.DataFrame | None) -> tuple[str | None, pd.DataFrame | None]:
+    """The index series regime labels come from: SPX, else SPY, else COMP."""
+    if index_bars is None or index_bars.empty:
+        return None, None
+    present = set(index_bars["symbol"].astype(str))
+    for symbol in INDEX_PREFERENCE:
+        if symbol in present:
+            return symbol, index_bars.loc[index_bars["symbol"] == symbol]
+    return None, None
+
+
+def build_training_data(
+    bars: pd.DataFrame,
+    features: pd.DataFrame,
+    signals: pd.DataFrame,
+    *,
+    index_bars: pd.DataFrame | None = None,
+    barrier: TripleBarrier | None = None,
+    regime_horizon: int = 20,
+) -> TrainingData:
+    """Join signals with their point-in-time features and label them."""
+    barrier = barrier or TripleBarrier()
+    for name, frame, needed in (
+        ("bars", bars, ("symbol", "timestamp", "open", "high", "low", "close")),
+        ("features", features, ("symbol", "timestamp", "atr_14")),
+        ("signals", signals, ("symbol", "timestamp", "side", "strategy")),
+    ):
+        missing = [c for c in needed if c not in frame.columns]
+        if missing:
+            raise DataValidationError(f"{name} lack columns {missing}", where="models.datasets")
+    signal_features = signal_feature_columns(features)
+    market_features = market_feature_columns(features)
+    keep = ["symbol", "timestamp", "atr_14", *signal_features]
+    joined = signals.merge(features[keep], on=["symbol", "timestamp"], how="inner",
+                           validate="many_to_one")
+    labelled, paths = make_trade_labels(bars, joined, barrier)
+    dropped = len(signals) - len(labelled)
+    labelled["path_row"] = np.arange(len(labelled))
+    labelled = labelled.sort_values(["timestamp", "symbol", "strategy"], kind="stable")
+    labelled = labelled.reset_index(drop=True)
+
+    index_symbol, index_series = pick_index(index_bars)
+    market = _market_frame(features, market_features, index_series, regime_horizon)
+    return TrainingData(
+        events=labelled,
+        paths=paths,
+        market=market,
+        signal_features=signal_features,
+        market_features=market_features,
+        barrier=barrier,
+        regime_horizon=regime_horizon,
+        index_symbol=index_symbol,
+        dropped_events=dropped,
+    )
+
+
+def _market_frame(
+    features: pd.DataFrame,
+    market_features: list[str],
+    index_series: pd.DataFrame | None,
+    horizon: int,
+) -> pd.DataFrame:
+    vol_name, trend_name = regime_measure_names(horizon)
+    columns = ["timestamp", "label_end", *market_features, vol_name, trend_name]
+    if index_series is None or not market_features:
+        return pd.DataFrame({c: pd.Series(dtype=float) for c in columns})
+    # Market features are the same for every symbol on a date: one row per date.
+    per_date = features.groupby("timestamp", sort=True)[market_features].first().reset_index()
+    measures = forward_regime_measures(index_series, horizon)
+    market = per_date.merge(measures, on="timestamp", how="inner")
+    market = market.dropna(subset=[vol_name, trend_name]).reset_index(drop=True)
+    return market[columns]

@@ -1,0 +1,161 @@
+"""`risk_predictor`: how far will the trade go against us? scikit-learn gradient
+boosting for the expected maximum adverse excursion over the holding horizon (fraction of
+the entry price), plus quantile models for its 10th and 90th percentile. Evaluated by
+MAE (against the training-median baseline) and by how often the actual value falls inside
+the predicted p10–p90 interval (80% is the aim)."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
+
+from models.datasets import TrainingData
+from models.plots import feature_importance, predicted_vs_actual
+from models.schema import DRAWDOWN_COLUMNS, RISK_PREDICTOR, RISK_PREDICTOR_TRUSTED_TYPES
+from models.signal_quality import change_pct
+from models.template import TrainableModel
+from models.tracker import LoggedModel, TrackedRun
+
+
+class RiskConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    n_estimators: int = Field(120, ge=1)
+    max_depth: int = Field(3, ge=1)
+    learning_rate: float = Field(0.05, gt=0)
+    subsample: float = Field(0.8, gt=0, le=1)
+    min_samples_leaf: int = Field(20, ge=1)
+    lower_quantile: float = Field(0.10, gt=0, lt=0.5)
+    upper_quantile: float = Field(0.90, gt=0.5, lt=1)
+
+
+class DrawdownQuantileModel:
+    """Median imputation, then three boosted models: mean, lower and upper quantile.
+    `predict_array` returns [expected, p10, p90] per row, never crossing, never < 0."""
+
+    train_median_: float  # median of the training target: the baseline predictor
+
+    def __init__(self, imputer: Any, expected: Any, lower: Any, upper: Any) -> None:
+        self.imputer = imputer
+        self.expected = expected
+        self.lower = lower
+        self.upper = upper
+
+    def predict_array(self, matrix: np.ndarray) -> np.ndarray:
+        filled = self.imputer.transform(np.asarray(matrix, dtype=np.float64))
+        expected = np.maximum(self.expected.predict(filled), 0.0)
+        lower = np.maximum(np.minimum(self.lower.predict(filled), expected), 0.0)
+        upper = np.maximum(self.upper.predict(filled), expected)
+        return np.column_stack([expected, lower, upper])
+
+    def predict(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
+        values = X.to_numpy(dtype=np.float64) if isinstance(X, pd.DataFrame) else X
+        return self.predict_array(values)
+
+
+class RiskModel(TrainableModel):
+    name: ClassVar[str] = RISK_PREDICTOR
+    headline_metrics: ClassVar[tuple[str, ...]] = (
+        "mae", "baseline_mae", "interval_coverage", "filtered_drawdown_change_pct",
+    )
+
+    def __init__(self, config: RiskConfig | None = None) -> None:
+        self.config = config or RiskConfig()
+
+    def rows(self, data: TrainingData) -> pd.DataFrame:
+        return data.events
+
+    def inputs(self, data: TrainingData) -> list[str]:
+        return list(data.signal_features)
+
+    def label_definition(self, data: TrainingData) -> str:
+        return (f"{data.labels['drawdown']}: worst move against the position within "
+                f"{data.barrier.max_holding_bars} bars after entry, fraction of entry price")
+
+    def params(self) -> dict[str, Any]:
+        return {"estimator": "GradientBoostingRegressor x3 (mean, quantiles)",
+                **self.config.model_dump()}
+
+    def fit(self, train: pd.DataFrame, inputs: list[str], seed: int) -> Any:
+        from sklearn.ensemble import GradientBoostingRegressor
+        from sklearn.impute import SimpleImputer
+
+        imputer = SimpleImputer(strategy="median", keep_empty_features=True)
+        X = imputer.fit_transform(train[inputs].to_numpy(dtype=np.float64))
+        y = train[_target(train)].to_numpy(dtype=float)
+
+        def booster(loss: str, alpha: float = 0.9) -> Any:
+            return GradientBoostingRegressor(
+                loss=loss, alpha=alpha, n_estimators=self.config.n_estimators,
+                max_depth=self.config.max_depth, learning_rate=self.config.learning_rate,
+                subsample=self.config.subsample, min_samples_leaf=self.config.min_samples_leaf,
+                random_state=seed,
+            ).fit(X, y)
+
+        model = DrawdownQuantileModel(
+            imputer,
+            booster("squared_error"),
+            booster("quantile", self.config.lower_quantile),
+            booster("quantile", self.config.upper_quantile),
+        )
+        model.train_median_ = float(np.median(y))  # baseline for evaluation
+        return model
+
+    def evaluate(
+        self, fitted: Any, test: pd.DataFrame, inputs: list[str], data: TrainingData
+    ) -> dict[str, float]:
+        actual = test[_target(test)].to_numpy(dtype=float)
+        predicted = fitted.predict_array(test[inputs].to_numpy(dtype=np.float64))
+        expected, lower, upper = predicted[:, 0], predicted[:, 1], predicted[:, 2]
+        inside = (actual >= lower) & (actual <= upper)
+        # Risk filter: skip the trades predicted riskier than the median prediction.
+        calm = expected <= np.median(expected)
+        return {
+            "mae": float(np.abs(expected - actual).mean()),
+            "baseline_mae": float(np.abs(fitted.train_median_ - actual).mean()),
+            "interval_coverage": float(inside.mean()),
+            "interval_width": float((upper - lower).mean()),
+            "mean_actual": float(actual.mean()),
+            "mean_predicted": float(expected.mean()),
+            "filtered_drawdown_change_pct": change_pct(float(actual[calm].mean()),
+                                                       float(actual.mean())),
+        }
+
+    def figures(
+        self, fitted: Any, test: pd.DataFrame, inputs: list[str], data: TrainingData
+    ) -> dict[str, Any]:
+        actual = test[_target(test)].to_numpy(dtype=float)
+        predicted = fitted.predict_array(test[inputs].to_numpy(dtype=np.float64))
+        return {
+            "feature_importance": feature_importance(
+                inputs, fitted.expected.feature_importances_),
+            "drawdown_predicted_vs_actual": predicted_vs_actual(
+                actual, predicted[:, 0], "Max adverse excursion, out of time",
+                lower=predicted[:, 1], upper=predicted[:, 2]),
+        }
+
+    def log_model(
+        self, run: TrackedRun, fitted: Any, example: pd.DataFrame, inputs: list[str],
+        train: pd.DataFrame,
+    ) -> LoggedModel:
+        import sklearn
+        from mlflow.models import infer_signature
+
+        output = pd.DataFrame(fitted.predict_array(example.to_numpy(dtype=np.float64)),
+                              columns=list(DRAWDOWN_COLUMNS))
+        return run.log_model(
+            "sklearn",
+            fitted,
+            serialization_format="skops",
+            skops_trusted_types=list(RISK_PREDICTOR_TRUSTED_TYPES),
+            signature=infer_signature(example, output),
+            input_example=example,
+            pip_requirements=[f"scikit-learn=={sklearn.__version__}", "skops"],
+        )
+
+
+def _target(frame: pd.DataFrame) -> str:
+    return next(c for c in frame.columns if c.startswith("max_adverse_excursion_pct_"))
