@@ -103,7 +103,7 @@ class ClosedTradeRecord:
 class TradeSink(Protocol):
     """Where closed trades go besides the journal (the feature store's trade collection)."""
 
-    def __call__(self, record: ClosedTradeRecord) -> None: ...
+    def __call__(self, record: ClosedTradeRecord, /) -> None: ...
 
 
 @dataclass(slots=True)
