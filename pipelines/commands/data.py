@@ -134,7 +134,8 @@ def show(
     if summary.empty:
         console.print(
             f"the bar store at {store.root} is empty; load bars with "
-            "`tradewind ingest --source sample`"
+            "`tradewind ingest --source sample`",
+            soft_wrap=True,
         )
         return
     table = Table(title=f"bar store {store.root}")
