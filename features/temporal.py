@@ -65,11 +65,12 @@ def decision_times(
     dates = session_dates(unique, daily=True, tz=str(cal.tz))
     closes = cal.schedule["close"].reindex(dates.to_numpy())
     fallback = unique.dt.floor("D") + pd.Timedelta(hours=23, minutes=59)
-    known = pd.Series(closes.to_numpy(), index=pd.DatetimeIndex(unique)).fillna(
-        pd.Series(fallback.to_numpy(), index=pd.DatetimeIndex(unique))
-    )
+    close_values = closes.to_numpy(dtype="datetime64[ns]")
+    fallback_values = fallback.to_numpy(dtype="datetime64[ns]")
+    chosen = np.where(np.isnat(close_values), fallback_values, close_values)
+    known = pd.Series(chosen, index=pd.DatetimeIndex(unique))
     values = known.reindex(pd.DatetimeIndex(timestamps)).to_numpy()
-    return pd.Series(values, index=timestamps.index).astype("datetime64[ns, UTC]")
+    return pd.Series(values, index=timestamps.index).dt.tz_localize("UTC")
 
 
 def _unique_temporal(stamps: pd.Series, daily: bool, calendar: str) -> pd.DataFrame:

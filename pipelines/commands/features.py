@@ -1,9 +1,138 @@
-"""`tradewind` commands for the features area."""
+"""`tradewind features ...`: list the catalogue, compute features for a bar file, and
+run the feature store (apply, write, materialize, online read)."""
 
 from __future__ import annotations
 
+import json
+from datetime import datetime
+from pathlib import Path
+
+import pandas as pd
 import typer
+from rich.console import Console
+from rich.table import Table
+
+from core.errors import DataValidationError, NotFoundError
+
+
+def _read_bars(path: Path, what: str) -> pd.DataFrame:
+    if not path.exists():
+        raise NotFoundError(f"{what} file {path} does not exist", where="features compute")
+    try:
+        if path.suffix.lower() == ".csv":
+            return pd.read_csv(path)
+        return pd.read_parquet(path)
+    except (OSError, ValueError) as exc:
+        raise DataValidationError(
+            f"cannot read {what} file {path}: {exc}", where="features compute"
+        ) from None
 
 
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the `tradewind` app."""
+    group = typer.Typer(help="Feature catalogue, computation and the Feast feature store.",
+                        no_args_is_help=True)
+    app.add_typer(group, name="features")
+    console = Console()
+
+    @group.command("list")
+    def list_features(
+        as_json: bool = typer.Option(False, "--json", help="Print a JSON list of objects."),
+        group_name: str | None = typer.Option(None, "--group", help="Only this group."),
+    ) -> None:
+        """List every feature: name, group, lookback, unit and description."""
+        from features.catalogue import CATALOGUE, feature_names
+
+        chosen = set(feature_names(group_name)) if group_name else None
+        specs = [s for s in CATALOGUE if chosen is None or s.name in chosen]
+        if as_json:
+            typer.echo(json.dumps([s.as_dict() for s in specs], indent=2))
+            return
+        table = Table(title=f"{len(specs)} features")
+        for column in ("name", "group", "lookback", "unit", "description"):
+            table.add_column(column)
+        for s in specs:
+            table.add_row(s.name, s.group, str(s.lookback), s.unit, s.description)
+        console.print(table)
+
+    @group.command("compute")
+    def compute(
+        input_path: Path = typer.Option(..., "--input", help="Bar file (parquet or csv)."),
+        output_path: Path = typer.Option(..., "--output", help="Feature parquet to write."),
+        index_path: Path | None = typer.Option(
+            None, "--index", help="Index bars (SPY/SPX, optional VIX) when the bar file has none."
+        ),
+        news_path: Path | None = typer.Option(
+            None, "--news", help="Headlines (symbol, timestamp, headline) for sentiment."
+        ),
+        store: bool = typer.Option(
+            False, "--store", help="Also write the features into the offline feature store."
+        ),
+    ) -> None:
+        """Compute the whole catalogue (except position features) for a bar file."""
+        from features.compute import compute_feature_set
+
+        bars = _read_bars(input_path, "bar")
+        index_bars = _read_bars(index_path, "index") if index_path else None
+        news = _read_bars(news_path, "news") if news_path else None
+        result = compute_feature_set(bars, index_bars, news=news)
+        output_path.parent.mkdir(parents=True, exist_ok=True)
+        result.frame.to_parquet(output_path, index=False)
+        frame = result.frame
+        console.print(
+            f"{len(frame):,} rows x {len(frame.columns) - 2} features for "
+            f"{frame['symbol'].nunique()} symbols → {output_path}"
+        )
+        for item in result.warnings:
+            console.print(f"[yellow]warning:[/] {item.message}", highlight=False)
+        if store:
+            from core.settings import load_settings
+            from features.store import FeatureStore
+
+            written = FeatureStore(load_settings().paths).write_features(frame)
+            console.print(f"{written:,} rows written to the offline store")
+
+    @group.command("apply")
+    def apply() -> None:
+        """Register the Feast entity, sources and feature views (registry under data/)."""
+        from core.settings import load_settings
+        from features.store import FeatureStore
+
+        store = FeatureStore(load_settings().paths)
+        store.apply()
+        console.print(f"feature store applied in {store.root}")
+
+    @group.command("write")
+    def write(
+        input_path: Path = typer.Option(..., "--input", help="Feature parquet to store."),
+    ) -> None:
+        """Upsert a feature file into the offline store (idempotent)."""
+        from core.settings import load_settings
+        from features.store import FeatureStore
+
+        frame = _read_bars(input_path, "feature")
+        written = FeatureStore(load_settings().paths).write_features(frame)
+        console.print(f"{written:,} rows written to the offline store")
+
+    @group.command("materialize")
+    def materialize(
+        end: datetime | None = typer.Option(None, "--end", help="Up to this time (UTC)."),
+    ) -> None:
+        """Load the latest features into the online store (SQLite)."""
+        from core.settings import load_settings
+        from features.store import FeatureStore
+
+        store = FeatureStore(load_settings().paths)
+        store.apply()
+        moment = pd.Timestamp(end).tz_localize("UTC").to_pydatetime() if end else None
+        store.materialize(moment)
+        console.print(f"materialized: {store.summary()}")
+
+    @group.command("online")
+    def online(symbol: str = typer.Argument(..., help="Ticker")) -> None:
+        """Print a symbol's latest online features as JSON."""
+        from core.settings import load_settings
+        from features.store import FeatureStore
+
+        values = FeatureStore(load_settings().paths).online_features(symbol.upper())
+        typer.echo(json.dumps(values, indent=2, allow_nan=True))
