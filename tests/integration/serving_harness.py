@@ -12,10 +12,12 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SERVICE = "serving.service:TradewindService"
@@ -126,3 +128,149 @@ class Server:
             yield self
         finally:
             self.stop()
+
+
+# -- tiny real models ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TrainedModels:
+    """Four models trained once on real daily bars (bokeh-sampledata AAPL/MSFT/IBM with
+    the S&P 500 index from arch) and registered in a temporary MLflow store as version 1
+    (champion). `requests` are real signals of the same data with their feature rows."""
+
+    tracking_uri: str
+    root: Path
+    requests: list[dict[str, Any]]
+    bars: Any  # pd.DataFrame: the tradable bars
+    index_bars: Any  # pd.DataFrame: SPX
+
+
+MODEL_NAMES = ("signal_quality", "exit_optimizer", "regime_classifier", "risk_predictor")
+
+
+def train_tiny_models(root: Path) -> TrainedModels:
+    import warnings
+
+    import numpy as np
+    import pandas as pd
+
+    from features.compute import compute_features
+    from models.datasets import build_training_data
+    from models.exit_optimizer import ExitOptimizerConfig, ExitOptimizerModel
+    from models.regime import RegimeConfig, RegimeModel
+    from models.registry import ModelRegistry
+    from models.risk import RiskConfig, RiskModel
+    from models.signal_quality import SignalQualityConfig, SignalQualityModel
+    from models.template import TrainingContext, WalkForwardSplit, train_model
+    from models.tracker import MlflowTracker
+    from trading.adapters.sample.data import SampleMarketData
+    from trading.strategies import STRATEGIES
+
+    root.mkdir(parents=True, exist_ok=True)
+    tracking_uri = f"sqlite:///{root / 'mlflow.db'}"
+    bars = SampleMarketData().history(
+        ["AAPL", "MSFT", "IBM", "SPX"],
+        start=datetime(2007, 1, 1, tzinfo=UTC),
+        end=datetime(2012, 12, 31, tzinfo=UTC),
+    )
+    index_bars = bars[bars["symbol"] == "SPX"].reset_index(drop=True)
+    stocks = bars[bars["symbol"] != "SPX"].reset_index(drop=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        features = compute_features(stocks, index_bars)
+    merged = stocks.merge(features, on=["symbol", "timestamp"], how="inner")
+    signals = pd.concat(
+        [
+            strategy.signals_frame(group)
+            for strategy in STRATEGIES.values()
+            for _, group in merged.groupby("symbol", sort=True)
+        ],
+        ignore_index=True,
+    )
+    data = build_training_data(stocks, features, signals, index_bars=index_bars)
+    tracker = MlflowTracker(tracking_uri, root / "artifacts")
+    registry = ModelRegistry(tracking_uri)
+    context = TrainingContext(source="bokeh-sampledata", split=WalkForwardSplit(n_folds=2))
+    for model in (
+        SignalQualityModel(SignalQualityConfig(n_estimators=20, max_depth=4, min_samples_leaf=10)),
+        ExitOptimizerModel(ExitOptimizerConfig(n_estimators=30)),
+        RegimeModel(RegimeConfig(hidden=(16,), max_epochs=5)),
+        RiskModel(RiskConfig(n_estimators=30)),
+    ):
+        train_model(model, data, tracker=tracker, registry=registry, context=context)
+
+    rows = signals.merge(features, on=["symbol", "timestamp"], how="inner")
+    rows = rows[rows["atr_14"] > 0].reset_index(drop=True)
+    feature_columns = [c for c in features.columns if c not in ("symbol", "timestamp")]
+    requests = []
+    for row in rows.itertuples(index=False):
+        record = row._asdict()
+        requests.append(
+            {
+                "signal": {
+                    "symbol": record["symbol"],
+                    "side": str(record["side"]),
+                    "strategy": record["strategy"],
+                    "timestamp": pd.Timestamp(record["timestamp"]).isoformat(),
+                    "price": float(record["price"]),
+                },
+                "features": {
+                    name: None if not np.isfinite(record[name]) else float(record[name])
+                    for name in feature_columns
+                },
+            }
+        )
+    return TrainedModels(tracking_uri, root, requests, stocks, index_bars)
+
+
+def register_copy(tracking_uri: str, name: str, of_version: str = "1") -> str:
+    """A new registered version of `name` with the artifacts of `of_version` (a cheap
+    second "training" for routing and reload tests: same numbers, new version)."""
+    from mlflow import MlflowClient
+
+    from models.registry import ModelRegistry
+
+    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    source = client.get_model_version(name, of_version)
+    return ModelRegistry(tracking_uri).register(
+        name, source.source, run_id=source.run_id or "", model_card=f"copy of v{of_version}"
+    )
+
+
+def register_broken(tracking_uri: str, name: str, root: Path) -> str:
+    """A registered version whose artifact is not a model (a corrupt upload)."""
+    from models.registry import ModelRegistry
+
+    folder = root / f"broken-{name}"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "MLmodel").write_text("this is not an MLmodel file: {{{\n")
+    registry = ModelRegistry(tracking_uri)
+    run_id = registry.run_id(name, "1")
+    return registry.register(name, str(folder), run_id=run_id, model_card="broken on purpose")
+
+
+def set_alias(tracking_uri: str, alias: str, versions: dict[str, str] | None) -> None:
+    """Point `alias` of every model at `versions[name]` (None: remove the alias)."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    for name in MODEL_NAMES:
+        if versions is None:
+            with contextlib.suppress(Exception):
+                client.delete_registered_model_alias(name, alias)
+        else:
+            client.set_registered_model_alias(name, alias, versions[name])
+
+
+@pytest.fixture(scope="session")
+def trained_models(tmp_path_factory: pytest.TempPathFactory) -> TrainedModels:
+    """Trained once per test session; version 1 champion, version 2 a registered copy."""
+    trained = train_tiny_models(tmp_path_factory.mktemp("serving-models"))
+    for name in MODEL_NAMES:
+        register_copy(trained.tracking_uri, name)
+    return trained
+
+
+def bearer(token: str = TOKEN) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
