@@ -5,13 +5,18 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from core.errors import ConfigError
+
+if TYPE_CHECKING:  # the exchange section's types; imported lazily at run time
+    from core.settings import AlpacaCredentials, Settings
+    from trading.engine import ClosedTradeRecord, TradeSink
+    from trading.service import ServiceConfig, TradingService
 
 console = Console()
 
@@ -155,6 +160,7 @@ def _show(value: object) -> str:
 def register_service_commands(app: typer.Typer) -> None:
     """Register `paper-exchange` and `trade` (owned by the EXCHANGE engineer)."""
     app.command("paper-exchange")(paper_exchange)
+    app.command("trade")(trade)
 
 
 def paper_exchange(
@@ -222,6 +228,166 @@ def paper_exchange(
         highlight=False,
     )
     serve(bars, config, bars_dir=settings.paths.bars_dir)
+
+
+def trade(
+    broker: Annotated[
+        str, typer.Option(help="alpaca (paper unless told otherwise) or paper-exchange.")
+    ] = "paper-exchange",
+    symbols: Annotated[
+        str | None, typer.Option(help="Comma-separated symbols (default: settings.symbols).")
+    ] = None,
+    exchange_url: Annotated[
+        str | None,
+        typer.Option(help="Paper exchange URL (default: settings.broker.paper_exchange_url)."),
+    ] = None,
+    strategy: Annotated[
+        str | None,
+        typer.Option(help="momentum | mean_reversion | breakout (default: regime selector)."),
+    ] = None,
+    status_file: Annotated[
+        Path | None,
+        typer.Option(help="Status JSON, rewritten as it trades (default: data dir)."),
+    ] = None,
+    poll_seconds: Annotated[
+        float, typer.Option(help="How often the broker's clock is read, in seconds.")
+    ] = 1.0,
+    feature_store: Annotated[
+        bool, typer.Option(help="Also write closed trades to the feature store.")
+    ] = True,
+) -> None:
+    """Run the trading engine as a service against Alpaca or the local paper exchange,
+    until SIGTERM/SIGINT; recovers from the broker and the journal at start-up."""
+    import asyncio
+
+    from core.settings import AlpacaCredentials, load_settings
+    from trading.service import ServiceConfig, install_signal_handlers
+
+    settings = load_settings()
+    names = _symbol_tuple(symbols) or tuple(s.upper() for s in settings.symbols)
+    if broker not in ("alpaca", "paper-exchange"):
+        raise ConfigError(f"unknown --broker {broker!r}; use alpaca or paper-exchange")
+    credentials = AlpacaCredentials()
+    url: str | None = None
+    if broker == "paper-exchange":
+        url = (exchange_url or settings.broker.paper_exchange_url).rstrip("/")
+        if not credentials.present:
+            # The local exchange accepts any key pair unless started with --require-keys.
+            credentials = AlpacaCredentials(
+                ALPACA_API_KEY="paper-exchange", ALPACA_SECRET_KEY="paper-exchange"
+            )
+    config = ServiceConfig(
+        symbols=names,
+        status_path=status_file or settings.paths.data_dir / "trade_status.json",
+        poll_seconds=poll_seconds,
+    )
+    service = _build_service(settings, credentials, url, strategy, config, feature_store)
+    console.print(
+        f"trading {', '.join(names)} on {broker}{f' at {url}' if url else ''}; "
+        f"status in {config.status_path}",
+        highlight=False,
+    )
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        remove = install_signal_handlers(stop)
+        try:
+            await service.run(stop)
+        finally:
+            remove()
+
+    asyncio.run(main())
+    console.print(f"stopped; {service.engine.stats.closed_trades} trades closed this run")
+
+
+def _build_service(
+    settings: Settings,
+    credentials: AlpacaCredentials,
+    url: str | None,
+    strategy: str | None,
+    config: ServiceConfig,
+    feature_store: bool,
+) -> TradingService:
+    """The composition of the live engine: AlpacaBroker (+ its market data) → engine →
+    service. `url` points both at the local paper exchange; None means Alpaca."""
+    from core.clock import ReplayClock
+    from features.sectors import sector_of
+    from trading.adapters.alpaca.config import AlpacaDataConfig
+    from trading.adapters.alpaca.data import AlpacaMarketData
+    from trading.adapters.alpaca.execution import AlpacaBroker, AlpacaBrokerConfig
+    from trading.engine import EngineConfig, TradingEngine
+    from trading.feed import RollingFeed
+    from trading.journal import Journal
+    from trading.risk import RiskConfig, RiskManager
+    from trading.rules_client import RulesModelClient
+    from trading.selector import StrategySelector
+    from trading.service import CrashingBroker, TradingService, crash_point
+    from trading.sizing import PositionSizer, SizingConfig
+    from trading.strategies import STRATEGIES, get_strategy
+
+    alpaca = AlpacaBroker(
+        AlpacaBrokerConfig(url_override=url), credentials, allow_live=settings.broker.allow_live
+    )
+    point = crash_point()
+    engine_broker = CrashingBroker(alpaca, point) if point else alpaca
+    clock = ReplayClock(alpaca.market_clock().timestamp)
+    market_data = AlpacaMarketData(AlpacaDataConfig(data_url=url), credentials, clock=clock)
+    strategies = [get_strategy(strategy)] if strategy else list(STRATEGIES.values())
+    feed = RollingFeed(strategies)
+    model_client: Any = RulesModelClient(settings.risk)
+    if settings.serving.endpoint:
+        from serving.client import HttpModelClient
+
+        token = settings.serving.api_token
+        model_client = HttpModelClient(
+            settings.serving.endpoint,
+            timeout=settings.serving.timeout_seconds,
+            token=token.get_secret_value() if token else None,
+        )
+    engine = TradingEngine(
+        broker=engine_broker,
+        model_client=model_client,
+        feed=feed,
+        journal=Journal(settings.paths.journal_url),
+        clock=clock,
+        risk=RiskManager(RiskConfig.from_settings(settings.risk)),
+        sizer=PositionSizer(SizingConfig.from_risk(settings.risk)),
+        selector=StrategySelector.for_strategy(strategy, set(STRATEGIES)),
+        config=EngineConfig.from_settings(settings),
+        fallback_client=RulesModelClient(settings.risk, source="fallback"),
+        trade_sink=_feature_store_sink(settings) if feature_store else None,
+        sector_of=sector_of,
+    )
+    return TradingService(
+        engine=engine,
+        broker=engine_broker,
+        market_data=market_data,
+        feed=feed,
+        clock=clock,
+        config=config,
+        broker_name="paper-exchange" if url else "alpaca",
+    )
+
+
+def _feature_store_sink(settings: Settings) -> TradeSink:
+    """Closed trades → the feature store's trade collection (idempotent on trade_id). A
+    store failure is reported and never stops trading: the journal has the trade."""
+    import logging
+
+    from core.errors import TradewindError
+    from features.store import FeatureStore
+    from pipelines.flows.collect_trades import trade_frame
+
+    store = FeatureStore(settings.paths)
+    log = logging.getLogger("tradewind.trade")
+
+    def sink(record: ClosedTradeRecord) -> None:
+        try:
+            store.write_trades(trade_frame([record]))
+        except (TradewindError, OSError, ValueError) as exc:
+            log.warning("trade %s not written to the feature store: %s", record.trade.trade_id, exc)
+
+    return sink
 
 
 def _symbol_tuple(symbols: str | None) -> tuple[str, ...] | None:

@@ -29,8 +29,14 @@ CLI = "from pipelines.cli import main; main()"
 READY_LINE = "paper exchange listening on"
 
 
-def sample_bars(symbols: tuple[str, ...] = ("AAPL", "MSFT"), days: int = 60) -> pd.DataFrame:
-    """Real daily bars from bokeh-sampledata, first `days` sessions of 2010."""
+def sample_bars(
+    symbols: tuple[str, ...] = ("AAPL", "MSFT"),
+    days: int = 60,
+    start: str = "2010-01-01",
+    end: str | None = None,
+) -> pd.DataFrame:
+    """Real daily bars from bokeh-sampledata: `days` sessions from `start` (or every
+    session up to `end` when it is given)."""
     from bokeh_sampledata import stocks
 
     frames = []
@@ -47,7 +53,9 @@ def sample_bars(symbols: tuple[str, ...] = ("AAPL", "MSFT"), days: int = 60) -> 
                 "volume": raw["volume"].astype(float),
             }
         )
-        frames.append(frame[frame["timestamp"] >= "2010-01-01"].head(days))
+        frame = frame[frame["timestamp"] >= start]
+        frame = frame[frame["timestamp"] <= end] if end is not None else frame.head(days)
+        frames.append(frame)
     return validate_bars(pd.concat(frames, ignore_index=True), where="sample bars").bars
 
 
@@ -157,12 +165,21 @@ class Process:
 class Exchange:
     """`tradewind paper-exchange` as a subprocess, replaying only when told to."""
 
-    def __init__(self, workdir: Path, *, symbols: str = "AAPL,MSFT", keys: bool = False) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        symbols: str = "AAPL,MSFT",
+        keys: bool = False,
+        start: str | None = None,
+    ) -> None:
         self.workdir = workdir
         self.symbols = symbols
         self.keys = keys
+        self.start_at = start
         self.process: Process | None = None
         self.url = ""
+        self._http = httpx.Client(headers=ADMIN_HEADERS, timeout=10)
 
     def start(self) -> Exchange:
         args = [
@@ -173,6 +190,7 @@ class Exchange:
             self.symbols,
             "--state",
             str(self.workdir / "exchange.db"),
+            *(["--start", self.start_at] if self.start_at else []),
         ]
         extra = {"ALPACA_API_KEY": KEY, "ALPACA_SECRET_KEY": SECRET} if self.keys else {}
         if self.keys:
@@ -187,9 +205,7 @@ class Exchange:
         return self.url.replace("http://", "ws://") + "/stream"
 
     def admin(self, method: str, path: str, **body: Any) -> dict[str, Any]:
-        answer = httpx.request(
-            method, self.url + path, headers=ADMIN_HEADERS, json=body or None, timeout=10
-        )
+        answer = self._http.request(method, self.url + path, json=body or None)
         answer.raise_for_status()
         result: dict[str, Any] = answer.json()
         return result
@@ -204,11 +220,8 @@ class Exchange:
         return self.admin("POST", "/admin/streams", refuse_seconds=refuse_seconds)
 
     def orders(self, **params: Any) -> list[dict[str, Any]]:
-        answer = httpx.get(
-            self.url + "/v2/orders",
-            headers=ADMIN_HEADERS,
-            params={"status": "all", "limit": 500, **params},
-            timeout=10,
+        answer = self._http.get(
+            self.url + "/v2/orders", params={"status": "all", "limit": 500, **params}
         )
         answer.raise_for_status()
         result: list[dict[str, Any]] = answer.json()
@@ -218,6 +231,12 @@ class Exchange:
         if self.process is not None:
             self.process.kill()
 
+    def positions(self) -> dict[str, float]:
+        answer = self._http.get(self.url + "/v2/positions")
+        answer.raise_for_status()
+        return {p["symbol"]: float(p["qty"]) for p in answer.json()}
+
     def close(self) -> None:
         if self.process is not None:
             self.process.close()
+        self._http.close()

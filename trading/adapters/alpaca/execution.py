@@ -158,6 +158,7 @@ class AlpacaBroker:
         self._versions: dict[str, int] = {}  # engine client_order_id -> replacements sent
         self._brackets: set[str] = set()  # client_order_ids of bracket entries
         self._known: dict[str, tuple[OrderStatus, float, float | None]] = {}
+        self._seeded = False
         self._sinks: list[tuple[asyncio.AbstractEventLoop, asyncio.Queue[OrderUpdate]]] = []
         self._stream: _CatchUpStream | None = None
         self._stream_thread: threading.Thread | None = None
@@ -454,7 +455,8 @@ class AlpacaBroker:
         with self._lock:
             if self._stream_thread is not None:
                 return
-            self._seed()
+            if not self._seeded:
+                self._seed()
             stream = _CatchUpStream(on_connect=self._on_connect, **self._stream_kwargs)
             stream._reconnect_min_backoff = self.config.reconnect_min_backoff_seconds
             stream._reconnect_max_backoff = self.config.reconnect_max_backoff_seconds
@@ -480,10 +482,21 @@ class AlpacaBroker:
             thread.join(timeout=10)
 
     def _seed(self) -> None:
-        for order, _ in self._recent_orders():
+        for order, _ in self.recent_orders():
             self._known[order.client_order_id] = _state(order)
+        self._seeded = True
 
-    def _recent_orders(self) -> list[tuple[Order, datetime | None]]:
+    def sync(self) -> list[OrderUpdate]:
+        """Bring the updates up to date now, over REST: what changed since the stream or
+        the last sync reported (the first call only takes the baseline). The updates are
+        returned, not streamed; the stream will not repeat them."""
+        with self._lock:
+            if not self._seeded:
+                self._seed()
+                return []
+        return self._catch_up()
+
+    def recent_orders(self) -> list[tuple[Order, datetime | None]]:
         """The recent orders and legs, each with the time of its last change."""
         seen: dict[str, tuple[Order, datetime | None]] = {}
         for status in (QueryOrderStatus.ALL, QueryOrderStatus.OPEN):
@@ -500,10 +513,16 @@ class AlpacaBroker:
     def _on_connect(self) -> None:
         self.stream_connections += 1
         try:
-            orders = self._recent_orders()
+            updates = self._catch_up()
         except BrokerError as exc:
             log.warning("catch-up after stream connect failed: %s", exc.message)
             return
+        self.caught_up_updates += len(updates)
+        for update in updates:
+            self._deliver(update)
+
+    def _catch_up(self) -> list[OrderUpdate]:
+        orders = self.recent_orders()
         updates = []
         with self._lock:
             for order, changed_at in orders:
@@ -512,9 +531,7 @@ class AlpacaBroker:
                     updates.append(update)
         # In the order they happened; at one time, fills before the cancels they caused.
         updates.sort(key=lambda u: (u.timestamp is None, u.timestamp, u.fill is None))
-        for update in updates:
-            self.caught_up_updates += 1
-            self._deliver(update)
+        return updates
 
     def _catch_up_update(self, order: Order, changed_at: datetime | None) -> OrderUpdate | None:
         """The update the stream would have sent for what changed since we last knew."""

@@ -1,0 +1,487 @@
+"""The live engine service behind `tradewind trade`: the trading engine driven by the
+broker's clock and bars, its order updates, start-up recovery, a status file, and a
+clean shutdown.
+
+Start-up recovery (a kill -9 at any point loses no fill and duplicates no order):
+1. the open positions the journal knows are rebuilt in the engine from their journaled
+   fills (the fills since the symbol was last flat), so exits find their position;
+2. fills the broker made while the service was down (broker filled quantity above the
+   journaled one) are applied in the order they happened, under the same deterministic
+   `fill_id` the stream uses (`<client_order_id>:<filled quantity>`), so a fill is never
+   counted twice;
+3. `TradingEngine.reconcile` adopts positions still unknown, re-registers pending entries
+   and marks the journal's vanished orders; nothing is submitted. An entry is only ever
+   submitted under its deterministic `client_order_id`, which the broker refuses twice.
+
+The loop: look at the broker's clock; when it has moved, fetch the new bars (up to the
+broker's time, never beyond), bring the order updates up to date (`sync`), then hand the
+bars to the engine, timestamp by timestamp. Outside sessions it sleeps (broker clock,
+else the exchange calendar), waking at least every `max_sleep_seconds`. Order updates from
+the broker's stream are applied as they come; both paths are de-duplicated.
+
+Fault injection for recovery drills: `TRADEWIND_CRASH_AT=before_submit|after_submit|
+after_fill` makes the process SIGKILL itself at that point, once."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Protocol
+
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
+
+from core.clock import ReplayClock
+from core.errors import BrokerError, DataSourceError
+from core.types import (
+    Bar,
+    Fill,
+    Order,
+    OrderClass,
+    OrderStatus,
+    OrderType,
+    Position,
+    Side,
+    TimeInForce,
+)
+from trading.calendar import MarketCalendar
+from trading.engine import TradingEngine
+from trading.feed import RollingFeed
+from trading.ports import Account, Broker, MarketClock, MarketData, OrderUpdate
+
+log = logging.getLogger(__name__)
+
+CRASH_ENV = "TRADEWIND_CRASH_AT"
+CRASH_POINTS = ("before_submit", "after_submit", "after_fill")
+
+
+class ServiceConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    symbols: tuple[str, ...]
+    timeframe: str = "1Day"
+    status_path: Path = Path("data/trade_status.json")
+    poll_seconds: float = Field(1.0, gt=0)  # how often the broker's clock is read
+    max_sleep_seconds: float = Field(300.0, gt=0)  # longest nap outside sessions
+    warmup_days: int = Field(450, ge=1)  # history loaded into the feed at start-up
+
+
+class RecoveringBroker(Broker, Protocol):
+    """A broker that can also say what it did recently (for start-up recovery) and bring
+    its updates up to date on demand (`AlpacaBroker` does both)."""
+
+    def recent_orders(self) -> list[tuple[Order, datetime | None]]: ...
+
+    def sync(self) -> list[OrderUpdate]: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(slots=True)
+class RecoveryReport:
+    rebuilt_positions: list[str] = field(default_factory=list)
+    replayed_fills: int = 0
+    missed_fills: list[str] = field(default_factory=list)
+    adopted: list[str] = field(default_factory=list)
+    pending: list[str] = field(default_factory=list)
+    vanished: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "rebuilt_positions": self.rebuilt_positions,
+            "replayed_fills": self.replayed_fills,
+            "missed_fills": self.missed_fills,
+            "adopted": self.adopted,
+            "pending": self.pending,
+            "vanished": self.vanished,
+        }
+
+
+class TradingService:
+    def __init__(
+        self,
+        *,
+        engine: TradingEngine,
+        broker: RecoveringBroker,
+        market_data: MarketData,
+        feed: RollingFeed,
+        clock: ReplayClock,
+        config: ServiceConfig,
+        calendar: MarketCalendar | None = None,
+        broker_name: str = "alpaca",
+    ) -> None:
+        self.engine = engine
+        self.broker = broker
+        self.market_data = market_data
+        self.feed = feed
+        self.clock = clock
+        self.config = config
+        self.calendar = calendar or MarketCalendar()
+        self.broker_name = broker_name
+        self.recovery = RecoveryReport()
+        self.last_bar_time: datetime | None = None
+        self.started_at = datetime.now(UTC)
+        self.state = "starting"
+        self._applied_fills: set[str] = set()
+        self._crash_at = os.environ.get(CRASH_ENV) or None
+
+    # ------------------------------------------------------------------ start-up
+    def warm_up(self) -> None:
+        """Load recent history into the feed; only bars after it are traded."""
+        now = self.broker.market_clock().timestamp
+        self._follow(now)
+        history = self.market_data.history(
+            list(self.config.symbols),
+            start=now - timedelta(days=self.config.warmup_days),
+            end=now,
+            timeframe=self.config.timeframe,
+        )
+        if not history.empty:
+            self.feed.seed(history)
+            self.last_bar_time = pd.Timestamp(history["timestamp"].max()).to_pydatetime()
+
+    def recover(self) -> RecoveryReport:
+        """Bring the engine and the journal in line with the broker (see module doc)."""
+        journal = self.engine.journal
+        fills = journal.fills()
+        self._applied_fills = set(fills["fill_id"].astype(str)) if len(fills) else set()
+        journaled = _filled_by_order(fills)
+        missed: list[tuple[datetime, bool, Order]] = []
+        for order, changed_at in self.broker.recent_orders():
+            if order.filled_qty > journaled.get(order.client_order_id, 0.0) + 1e-9:
+                at = changed_at or order.created_at or self.clock.now()
+                missed.append((at, order.parent_client_order_id is not None, order))
+        # In the order they happened; at one time, an entry before its exit legs.
+        missed.sort(key=lambda item: (item[0], item[1]))
+
+        # A symbol with missed fills needs the position the journal knew first (an exit
+        # filled while we were down must close it, not open the other way). Positions
+        # without missed fills are adopted from the broker by `reconcile` instead, with
+        # the broker's current stop.
+        touched = {order.symbol for _, _, order in missed}
+        orders = journal.frame("orders")
+        known_orders = {
+            str(row["client_order_id"]): _journal_order(row) for _, row in orders.iterrows()
+        }
+        for _, row in journal.positions().iterrows():
+            symbol = str(row["symbol"])
+            if symbol not in touched or abs(float(row["qty"])) < 1e-9:
+                continue
+            for fill in _fills_since_flat(fills[fills["symbol"] == symbol]):
+                journaled_order = known_orders.get(fill.client_order_id)
+                if journaled_order is not None:
+                    self.engine.on_order_update(
+                        OrderUpdate(
+                            "fill", journaled_order, journaled_order.status, fill, fill.timestamp
+                        )
+                    )
+                    self.recovery.replayed_fills += 1
+            self.recovery.rebuilt_positions.append(symbol)
+
+        for at, _, order in missed:
+            already = journaled.get(order.client_order_id, 0.0)
+            fill = Fill(
+                fill_id=f"{order.client_order_id}:{order.filled_qty:g}",
+                client_order_id=order.client_order_id,
+                symbol=order.symbol,
+                side=order.side,
+                qty=order.filled_qty - already,
+                price=order.filled_avg_price or 0.0,
+                timestamp=at,
+            )
+            event = "fill" if order.status is OrderStatus.FILLED else "partial_fill"
+            self.apply(OrderUpdate(event, order, order.status, fill, at))
+            self.recovery.missed_fills.append(fill.fill_id)
+
+        outcome = self.engine.reconcile()
+        self.recovery.adopted = outcome.get("adopted", [])
+        self.recovery.pending = outcome.get("pending", [])
+        self.recovery.vanished = outcome.get("vanished", [])
+        return self.recovery
+
+    def start(self) -> RecoveryReport:
+        """Baseline of the broker's updates, warm-up, recovery; then ready to `step`."""
+        self.broker.sync()  # the first sync takes the baseline the updates start from
+        self.warm_up()
+        report = self.recover()
+        self.state = "running"
+        self.write_status()
+        return report
+
+    # ------------------------------------------------------------------ events
+    def apply(self, update: OrderUpdate) -> None:
+        """One order update into the engine, each fill once."""
+        if update.fill is not None:
+            if update.fill.fill_id in self._applied_fills:
+                return
+            self._applied_fills.add(update.fill.fill_id)
+        self.engine.on_order_update(update)
+        if update.fill is not None:
+            self._maybe_crash("after_fill")
+
+    def step(self) -> int:
+        """Trade whatever bars the broker's clock has made available; return how many."""
+        market = self.broker.market_clock()
+        self._follow(market.timestamp)
+        start = self.last_bar_time + timedelta(microseconds=1) if self.last_bar_time else None
+        if start is not None and start > market.timestamp:
+            return 0
+        bars = self.market_data.history(
+            list(self.config.symbols),
+            start=start,
+            end=market.timestamp,
+            timeframe=self.config.timeframe,
+        )
+        if bars.empty:
+            return 0
+        if self.last_bar_time is not None:
+            bars = bars[bars["timestamp"] > pd.Timestamp(self.last_bar_time)]
+        done = 0
+        for moment, group in bars.sort_values(["timestamp", "symbol"]).groupby("timestamp"):
+            stamp = pd.Timestamp(moment).to_pydatetime()  # type: ignore[arg-type]
+            self._follow(stamp)
+            for update in self.broker.sync():  # fills of this bar before the engine sees it
+                self.apply(update)
+            self.engine.advance(stamp)
+            for row in group.itertuples(index=False):
+                self.engine.on_bar(
+                    Bar(
+                        str(row.symbol),
+                        stamp,
+                        float(row.open),
+                        float(row.high),
+                        float(row.low),
+                        float(row.close),
+                        float(row.volume),
+                    )
+                )
+                done += 1
+            self.last_bar_time = stamp
+        self.write_status()
+        return done
+
+    def seconds_to_sleep(self, market: MarketClock) -> float:
+        if market.is_open:
+            return self.config.poll_seconds
+        now = datetime.now(UTC)
+        next_open = market.next_open
+        if next_open is None or next_open <= now:
+            next_open = self.calendar.next_open(now)
+        wait = (next_open - now).total_seconds()
+        return min(max(wait, self.config.poll_seconds), self.config.max_sleep_seconds)
+
+    # ------------------------------------------------------------------ the service
+    async def run(self, stop: asyncio.Event) -> None:
+        """Until `stop` is set: recover, then trade. Always leaves a final status."""
+        consumer = asyncio.create_task(self._consume(self.broker.updates()))
+        try:
+            await asyncio.sleep(0)  # the stream subscribes before recovery reads the books
+            self.start()
+            while not stop.is_set():
+                try:
+                    self.step()
+                    market = self.broker.market_clock()
+                except (BrokerError, DataSourceError) as exc:
+                    log.warning("trading step failed, retrying: %s", exc)
+                    market = MarketClock(datetime.now(UTC), True, None, None)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=self.seconds_to_sleep(market))
+        finally:
+            consumer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await consumer
+            self.state = "stopped"
+            with contextlib.suppress(Exception):
+                self.engine.finish()
+                self.write_status()
+            self.broker.close()
+
+    async def _consume(self, updates: AsyncIterator[OrderUpdate]) -> None:
+        async for update in updates:
+            try:
+                self.apply(update)
+            except Exception:  # one bad update must not end the service
+                log.exception("order update %s could not be applied", update.event)
+
+    def status(self) -> dict[str, Any]:
+        body = self.engine.status()
+        body["service"] = {
+            "state": self.state,
+            "broker": self.broker_name,
+            "symbols": list(self.config.symbols),
+            "pid": os.getpid(),
+            "started_at": self.started_at.isoformat(),
+            "last_bar": self.last_bar_time.isoformat() if self.last_bar_time else None,
+            "written_at": datetime.now(UTC).isoformat(),
+            "recovery": self.recovery.as_dict(),
+        }
+        body["circuit_breaker"] = {"halted": body.get("halted", False)}
+        return body
+
+    def write_status(self) -> None:
+        """Atomically replace the status file (a reader never sees half of it)."""
+        path = self.config.status_path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        temporary.write_text(json.dumps(self.status(), indent=2, default=str))
+        os.replace(temporary, path)
+
+    # ------------------------------------------------------------------ helpers
+    def _follow(self, moment: datetime) -> None:
+        if moment > self.clock.now():
+            self.clock.advance_to(moment)
+
+    def _maybe_crash(self, point: str) -> None:
+        if self._crash_at == point:
+            self._crash_at = None
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+class CrashingBroker:
+    """Wraps a broker to SIGKILL the process around `submit` (recovery drills only; see
+    `TRADEWIND_CRASH_AT`)."""
+
+    def __init__(self, broker: RecoveringBroker, point: str | None) -> None:
+        self._broker = broker
+        self._point = point
+
+    def submit(self, order: Order) -> Order:
+        if self._point == "before_submit":
+            os.kill(os.getpid(), signal.SIGKILL)
+        placed = self._broker.submit(order)
+        if self._point == "after_submit":
+            os.kill(os.getpid(), signal.SIGKILL)
+        return placed
+
+    def account(self) -> Account:
+        return self._broker.account()
+
+    def positions(self) -> list[Position]:
+        return self._broker.positions()
+
+    def open_orders(self) -> list[Order]:
+        return self._broker.open_orders()
+
+    def get_order(self, client_order_id: str) -> Order | None:
+        return self._broker.get_order(client_order_id)
+
+    def market_clock(self) -> MarketClock:
+        return self._broker.market_clock()
+
+    def cancel(self, client_order_id: str) -> None:
+        self._broker.cancel(client_order_id)
+
+    def replace_stop(self, client_order_id: str, stop_price: float) -> Order:
+        return self._broker.replace_stop(client_order_id, stop_price)
+
+    def close_position(self, symbol: str) -> Order | None:
+        return self._broker.close_position(symbol)
+
+    def updates(self) -> AsyncIterator[OrderUpdate]:
+        return self._broker.updates()
+
+    def recent_orders(self) -> list[tuple[Order, datetime | None]]:
+        return self._broker.recent_orders()
+
+    def sync(self) -> list[OrderUpdate]:
+        return self._broker.sync()
+
+    def close(self) -> None:
+        self._broker.close()
+
+
+def crash_point() -> str | None:
+    point = os.environ.get(CRASH_ENV) or None
+    if point is not None and point not in CRASH_POINTS:
+        from core.errors import ConfigError
+
+        raise ConfigError(
+            f"{CRASH_ENV}={point!r} is not one of {', '.join(CRASH_POINTS)}", where="trade"
+        )
+    return point
+
+
+def install_signal_handlers(stop: asyncio.Event) -> Callable[[], None]:
+    """SIGTERM and SIGINT set `stop` (graceful shutdown); returns the undo function."""
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+
+    def remove() -> None:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+
+    return remove
+
+
+def _filled_by_order(fills: pd.DataFrame) -> dict[str, float]:
+    if fills.empty:
+        return {}
+    totals = fills.groupby("client_order_id")["qty"].sum()
+    return {str(k): float(v) for k, v in totals.items()}
+
+
+def _fills_since_flat(fills: pd.DataFrame) -> list[Fill]:
+    """The fills that built a symbol's current position (after it was last flat)."""
+    ordered = fills.sort_values(["timestamp", "fill_id"], kind="stable")
+    rows = list(ordered.itertuples(index=False))
+    running = 0.0
+    start = 0
+    for index, row in enumerate(rows):
+        running += float(row.qty) * (1 if row.side == "buy" else -1)
+        if abs(running) < 1e-9:
+            start = index + 1
+    return [
+        Fill(
+            fill_id=str(row.fill_id),
+            client_order_id=str(row.client_order_id),
+            symbol=str(row.symbol),
+            side=Side(row.side),
+            qty=float(row.qty),
+            price=float(row.price),
+            timestamp=pd.Timestamp(row.timestamp).to_pydatetime(),
+            commission=float(row.commission),
+        )
+        for row in rows[start:]
+    ]
+
+
+def _journal_order(row: pd.Series) -> Order:
+    def number(name: str) -> float | None:
+        value = row.get(name)
+        return None if value is None or pd.isna(value) else float(value)
+
+    created = row.get("created_at")
+    return Order(
+        client_order_id=str(row["client_order_id"]),
+        symbol=str(row["symbol"]),
+        side=Side(row["side"]),
+        qty=float(row["qty"]),
+        type=OrderType(row["type"]),
+        limit_price=number("limit_price"),
+        stop_price=number("stop_price"),
+        time_in_force=TimeInForce(row["time_in_force"]),
+        order_class=OrderClass(row["order_class"]),
+        take_profit_price=number("take_profit_price"),
+        stop_loss_price=number("stop_loss_price"),
+        status=OrderStatus(row["status"]),
+        broker_order_id=None
+        if pd.isna(row.get("broker_order_id"))
+        else str(row["broker_order_id"]),
+        parent_client_order_id=None
+        if pd.isna(row.get("parent_client_order_id"))
+        else str(row["parent_client_order_id"]),
+        filled_qty=float(row["filled_qty"]),
+        filled_avg_price=number("filled_avg_price"),
+        created_at=None
+        if created is None or pd.isna(created)
+        else pd.Timestamp(created).to_pydatetime(),
+    )
