@@ -217,6 +217,12 @@ class Journal:
             name: {} for name in _KEYS
         }
         self._buffered = 0
+        self._decision_of_order: dict[str, str | None] = {}
+        # Orders written by an earlier process can only exist if the table had rows.
+        with self._engine.connect() as connection:
+            self._has_history = (
+                connection.execute(select(orders.c.client_order_id).limit(1)).first() is not None
+            )
 
     @property
     def engine(self) -> Engine:
@@ -249,10 +255,9 @@ class Journal:
         }
         if decision_id is None:
             # Keep the decision link written when the order was placed.
-            previous = self._buffer["orders"].get((order.client_order_id,))
-            row["decision_id"] = (
-                previous["decision_id"] if previous else self._order_decision(order.client_order_id)
-            )
+            row["decision_id"] = self._order_decision(order.client_order_id)
+        else:
+            self._decision_of_order[order.client_order_id] = decision_id
         self._put("orders", row)
 
     def record_fill(self, fill: Fill) -> None:
@@ -450,11 +455,15 @@ class Journal:
 
     # ------------------------------------------------------------------ internals
     def _order_decision(self, client_order_id: str) -> str | None:
-        with self._engine.connect() as connection:
+        if client_order_id in self._decision_of_order or not self._has_history:
+            return self._decision_of_order.get(client_order_id)
+        with self._engine.connect() as connection:  # written by an earlier process
             found = connection.execute(
                 select(orders.c.decision_id).where(orders.c.client_order_id == client_order_id)
             ).first()
-        return None if found is None else found[0]
+        decision_id = None if found is None else found[0]
+        self._decision_of_order[client_order_id] = decision_id
+        return decision_id
 
     def _put(self, table_name: str, row: dict[str, Any]) -> None:
         key = tuple(row[column] for column in _KEYS[table_name])

@@ -16,6 +16,7 @@ Rules (each rejection names its rule and says why, and the engine journals it):
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -225,14 +226,9 @@ class RiskManager:
             n = min(len(candidate), len(series), c.correlation_window)
             if n < c.min_correlation_overlap:
                 continue
-            a, b = candidate[-n:], series[-n:]
-            ok = ~(np.isnan(a) | np.isnan(b))
-            if ok.sum() < c.min_correlation_overlap:
+            rho = _pearson(candidate[-n:], series[-n:], c.min_correlation_overlap)
+            if rho is None:
                 continue
-            a, b = a[ok], b[ok]
-            if a.std() == 0 or b.std() == 0:
-                continue
-            rho = float(np.corrcoef(a, b)[0, 1])
             if rho > c.max_correlation:
                 return Verdict(
                     False,
@@ -241,3 +237,18 @@ class RiskManager:
                     f"(limit {c.max_correlation:.2f})",
                 )
         return ACCEPT
+
+
+def _pearson(a: np.ndarray, b: np.ndarray, min_overlap: int) -> float | None:
+    """Pearson correlation over the bars where both have a return, or None when too few
+    or one series is flat. Written out: np.corrcoef's generality costs 10x here."""
+    ok = ~(np.isnan(a) | np.isnan(b))
+    if ok.sum() < min_overlap:
+        return None
+    x, y = a[ok], b[ok]
+    x = x - x.mean()
+    y = y - y.mean()
+    denominator = math.sqrt(float(x @ x) * float(y @ y))
+    if denominator == 0:
+        return None
+    return float(x @ y) / denominator
