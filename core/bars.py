@@ -309,9 +309,11 @@ def _parse_timestamps(column: pd.Series) -> tuple[pd.Series, np.ndarray, np.ndar
 
 def _cell_findings(raw: pd.DataFrame, timeframe: str | None) -> tuple[_Context, list[_Finding]]:
     symbol_column = raw["symbol"]
-    symbols = symbol_column.astype(str).str.strip().to_numpy(dtype=object)
-    symbol_missing = symbol_column.isna().to_numpy() | (symbols == "")
-    symbols[symbol_missing] = ""
+    # Clean the few distinct names, not every row.
+    codes, names = pd.factorize(symbol_column, use_na_sentinel=True)
+    cleaned = np.array([str(name).strip() for name in names] + [""], dtype=object)
+    symbols = cleaned[codes]  # code -1 (missing) picks the trailing ""
+    symbol_missing = symbols == ""
 
     stamps, unparseable, naive = _parse_timestamps(raw["timestamp"])
     stamp_missing = raw["timestamp"].isna().to_numpy()
