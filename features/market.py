@@ -141,30 +141,42 @@ def index_table(
     return table, found
 
 
+def _group_mean(keys: np.ndarray, values: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Per-row sum(values) / sum(weights) over the rows sharing the row's key."""
+    positions, distinct = pd.factorize(keys, sort=False)
+    size = len(distinct)
+    total = np.bincount(positions, weights=values, minlength=size)
+    count = np.bincount(positions, weights=weights, minlength=size)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(count > 0, total / count, np.nan)
+    return mean[positions]
+
+
 def _breadth(technical: pd.DataFrame) -> pd.DataFrame:
-    """Breadth per timestamp over the universe (index series excluded)."""
+    """Breadth per timestamp over the universe (index series excluded): one row per
+    distinct timestamp, indexed by it."""
     universe = technical.loc[~technical["symbol"].isin(INDEX_SYMBOLS)]
-    ret = universe["return_1"]
-    ema = universe["ema_50_dist"]
-    high = universe["high_20_dist"]
-    parts = pd.DataFrame(
-        {
-            "timestamp": universe["timestamp"],
-            "net": np.sign(ret).fillna(0.0),
-            "n_ret": ret.notna().astype(np.float64),
-            "above": (ema > 0).astype(np.float64),
-            "n_ema": ema.notna().astype(np.float64),
-            "new_high": (high > 0).astype(np.float64),
-            "n_high": high.notna().astype(np.float64),
-        }
-    )
-    sums = parts.groupby("timestamp", sort=False).sum()
+    stamps = np.asarray(universe["timestamp"].array.asi8)
+    positions, distinct = pd.factorize(stamps, sort=False)
+    size = len(distinct)
+
+    def share(flags: np.ndarray, known: np.ndarray) -> np.ndarray:
+        total = np.bincount(positions, weights=flags, minlength=size)
+        count = np.bincount(positions, weights=known, minlength=size)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(count > 0, total / count, np.nan)
+
+    ret = universe["return_1"].to_numpy(dtype=np.float64)
+    ema = universe["ema_50_dist"].to_numpy(dtype=np.float64)
+    high = universe["high_20_dist"].to_numpy(dtype=np.float64)
+    has_ret, has_ema, has_high = np.isfinite(ret), np.isfinite(ema), np.isfinite(high)
     return pd.DataFrame(
         {
-            "mkt_advance_decline": sums["net"] / sums["n_ret"].replace(0, np.nan),
-            "mkt_pct_above_ema_50": sums["above"] / sums["n_ema"].replace(0, np.nan),
-            "mkt_pct_new_high_20": sums["new_high"] / sums["n_high"].replace(0, np.nan),
-        }
+            "mkt_advance_decline": share(np.where(has_ret, np.sign(ret), 0.0), has_ret * 1.0),
+            "mkt_pct_above_ema_50": share((has_ema & (ema > 0)) * 1.0, has_ema * 1.0),
+            "mkt_pct_new_high_20": share((has_high & (high > 0)) * 1.0, has_high * 1.0),
+        },
+        index=pd.DatetimeIndex(pd.to_datetime(distinct, utc=True)),
     )
 
 
@@ -218,12 +230,16 @@ def market_features(
         keys = pd.DataFrame({"key": join_key(technical["timestamp"], daily), "row": np.arange(n)})
         keys = keys.sort_values("key", kind="stable")
         # A stale index value is a wrong value: beyond the tolerance the row gets NaN.
+        positions = pd.DataFrame({"key": table["key"], "pos": np.arange(len(table))})
         joined = pd.merge_asof(
-            keys, table, on="key", direction="backward", tolerance=stale_after(daily)
+            keys, positions, on="key", direction="backward", tolerance=stale_after(daily)
         )
-        joined = joined.sort_values("row").reset_index(drop=True)
+        pos = np.full(n, -1, dtype=np.int64)
+        found_pos = joined["pos"].to_numpy(dtype=np.float64)
+        pos[joined["row"].to_numpy()] = np.where(np.isnan(found_pos), -1, found_pos)
         for column in _INDEX_COLUMNS:
-            out[column] = joined[column].to_numpy(dtype=np.float64)
+            values = table[column].to_numpy(dtype=np.float64)
+            out[column] = np.where(pos >= 0, values[np.maximum(pos, 0)], np.nan)
     else:
         for column in _INDEX_COLUMNS:
             out[column] = np.nan
@@ -234,14 +250,14 @@ def market_features(
     out["mkt_relative_strength_20"] = technical["return_20"] - out["mkt_return_20"]
     codes = sector_ids(technical["symbol"])
     out["sector_id"] = codes.astype(np.float64)
-    known = pd.Series(codes != -1, index=technical.index)
-    momentum = (
-        technical["return_20"]
-        .where(known)
-        .groupby([technical["timestamp"], codes])
-        .transform("mean")
-    )
-    out["sector_momentum_20"] = momentum.where(known)
+    known = codes != -1
+    return_20 = technical["return_20"].to_numpy(dtype=np.float64)
+    usable = known & np.isfinite(return_20)
+    stamp_ns = technical["timestamp"].array.asi8
+    # One key per (timestamp, sector): the sector code fits in the low bits of a shifted key.
+    keys = (stamp_ns // 1_000) * 16 + (codes + 1)
+    momentum = _group_mean(keys, np.where(usable, return_20, 0.0), usable * 1.0)
+    out["sector_momentum_20"] = np.where(known, momentum, np.nan)
     out["sector_relative_20"] = technical["return_20"] - out["sector_momentum_20"]
     beta, corr = _beta_correlation(
         technical["symbol"].to_numpy(),

@@ -69,5 +69,7 @@ def sector_id(sector: str) -> int:
 def sector_ids(symbols: pd.Series) -> np.ndarray:
     """Vectorized `sector_id(sector_of(symbol))` for a column of symbols."""
     codes = {symbol: sector_id(sector) for symbol, sector in sector_map().items()}
-    mapped = symbols.astype(str).str.upper().map(codes)
-    return mapped.fillna(-1).to_numpy(dtype=np.int64)
+    # Map each distinct symbol once, then broadcast (a column has few distinct symbols).
+    positions, distinct = pd.factorize(symbols.astype(str), sort=False)
+    per_symbol = np.array([codes.get(s.upper(), -1) for s in distinct], dtype=np.int64)
+    return per_symbol[positions] if len(distinct) else np.zeros(0, dtype=np.int64)
