@@ -20,13 +20,15 @@ journaled and handed to the `TradeSink` (the feature store's trade collection)."
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Literal, Protocol
 
 import numpy as np
+import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.clock import Clock
@@ -98,6 +100,45 @@ class ClosedTradeRecord:
     model_versions: dict[str, str]
     win_probability: float | None
     regime: str | None
+
+    def to_row(self) -> dict[str, object]:
+        """One flat row: the trade, its decision, and its entry features by name (the
+        shape `FeatureStore.write_trades` takes, one frame row per trade)."""
+        trade = self.trade
+        row: dict[str, object] = dict(self.entry_features)
+        row.update(
+            {
+                "trade_id": trade.trade_id,
+                "symbol": trade.symbol,
+                "side": trade.side.value,
+                "qty": trade.qty,
+                "entry_time": trade.entry_time,
+                "entry_price": trade.entry_price,
+                "exit_time": trade.exit_time,
+                "exit_price": trade.exit_price,
+                "strategy": trade.strategy,
+                "exit_reason": trade.exit_reason,
+                "commission": trade.commission,
+                "pnl": trade.pnl,
+                "max_favorable_excursion": trade.max_favorable_excursion,
+                "max_adverse_excursion": trade.max_adverse_excursion,
+                "decision_id": trade.decision_id,
+                "variant": self.variant,
+                "model_versions": json.dumps(dict(sorted(self.model_versions.items()))),
+                "win_probability": self.win_probability,
+                "regime": self.regime,
+            }
+        )
+        return row
+
+
+def trades_frame(records: Sequence[ClosedTradeRecord]) -> pd.DataFrame:
+    """Closed-trade records as the frame the feature store's trade collection takes."""
+    frame = pd.DataFrame([record.to_row() for record in records])
+    for column in ("entry_time", "exit_time"):
+        if column in frame:
+            frame[column] = pd.to_datetime(frame[column], utc=True)
+    return frame
 
 
 class TradeSink(Protocol):

@@ -10,7 +10,7 @@ import pytest
 
 from core.errors import BrokerError
 from core.types import Order, Side
-from trading.engine import EngineConfig
+from trading.engine import EngineConfig, trades_frame
 from trading.risk import RiskConfig
 from trading.sizing import SizingConfig
 
@@ -46,6 +46,10 @@ def test_take_profit_closes_the_trade_into_journal_and_sink() -> None:
     assert trades.loc[0, "exit_price"] == pytest.approx(103.0)
     assert len(h.sunk) == 1
     assert h.sunk[0].entry_features["atr_14"] == 1.0
+    frame = trades_frame(h.sunk)  # what the feature store's trade collection takes
+    assert frame.loc[0, "trade_id"] == trades.loc[0, "trade_id"]
+    assert frame.loc[0, "atr_14"] == 1.0
+    assert frame.loc[0, "exit_reason"] == "take_profit"
     assert h.broker.positions() == []
 
 
