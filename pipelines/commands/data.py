@@ -55,6 +55,10 @@ def ingest(
     data_url: str | None = typer.Option(
         None, "--data-url", help="Alpaca data API base URL (default: Alpaca's own)."
     ),
+    feed: str = typer.Option("iex", "--feed", help="Alpaca feed: iex, sip, delayed_sip, ..."),
+    adjustment: str = typer.Option(
+        "all", "--adjustment", help="Alpaca adjustment: raw, split, dividend, all."
+    ),
 ) -> None:
     """Load bars from a source into the offline bar store (idempotent)."""
     from core.bars import BarValidationError, check_timeframe
@@ -77,7 +81,8 @@ def ingest(
     with Progress(*columns, console=console, transient=False) as progress:
         fetching = progress.add_task(f"fetch {source} bars", total=1)
         try:
-            check = _fetch(source, wanted, start, end, timeframe, path, repair, data_url)
+            alpaca = {"data_url": data_url, "feed": feed, "adjustment": adjustment}
+            check = _fetch(source, wanted, start, end, timeframe, path, repair, alpaca)
         except BarValidationError as exc:
             raise BarValidationError(
                 exc.message + "\n(run with --repair to drop or fix these rows, each reported)",
@@ -176,7 +181,7 @@ def _fetch(
     timeframe: str,
     path: Path | None,
     repair: bool,
-    data_url: str | None,
+    alpaca_options: dict[str, str | None],
 ) -> BarCheck:
     wanted = symbols or None
     if source == "sample":
@@ -194,11 +199,20 @@ def _fetch(
             wanted, start, end, timeframe
         )
     if source == "alpaca":
+        from pydantic import ValidationError
+
         from trading.adapters.alpaca.config import AlpacaDataConfig
         from trading.adapters.alpaca.data import AlpacaMarketData
 
-        alpaca = AlpacaMarketData(AlpacaDataConfig(data_url=data_url))
-        return alpaca.history_check(symbols, start, end, timeframe, repair=repair)
+        try:
+            config = AlpacaDataConfig.model_validate(alpaca_options)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()
+            )
+            raise ConfigError(problems, where="ingest --source alpaca") from None
+        alpaca = AlpacaMarketData(config, repair=repair)
+        return alpaca.history_check(symbols, start, end, timeframe)
     raise ConfigError(
         f"unknown source {source!r}; choose one of {', '.join(SOURCES)}", where="ingest"
     )

@@ -188,3 +188,14 @@ def test_daily_bars_from_the_store_keep_alpaca_stamps(tmp_path: Path) -> None:
         got = client(url).history(["IBM"], start="2012-01-01", end="2013-12-31")
     pd.testing.assert_frame_equal(got, store.read(["IBM"]))
     assert set(got["timestamp"].dt.hour) == {4, 5}
+
+
+def test_many_symbols_are_split_across_requests(daily_source: pd.DataFrame) -> None:
+    app = build_data_app(daily_source)
+    symbols = ["SPX", "MSFT", "GOOG", "AAPL", "ZZZZ"]  # ZZZZ: Alpaca just omits it
+    with running(app) as url:
+        got = client(url, symbols_per_request=2).history(
+            symbols, start="2013-01-02", end="2013-12-31"
+        )
+    assert [page["symbols"] for page in app.state.requests] == ["SPX,MSFT", "GOOG,AAPL", "ZZZZ"]
+    pd.testing.assert_frame_equal(got, window(daily_source, symbols, "2013-01-02", "2013-12-31"))

@@ -118,6 +118,8 @@ def test_source_mistakes_are_one_line_errors(
     assert "daily only" in capsys.readouterr().err
     assert run("ingest", "--source", "alpaca", "--symbols", "AAPL") == 2
     assert "ALPACA_API_KEY" in capsys.readouterr().err
+    assert run("ingest", "--source", "alpaca", "--feed", "nasdaq") == 2
+    assert "feed" in capsys.readouterr().err
 
 
 def test_ingest_from_alpaca_through_the_local_server(
@@ -131,10 +133,13 @@ def test_ingest_from_alpaca_through_the_local_server(
         code = run(
             "ingest", "--source", "alpaca", "--symbols", "MSFT,GOOG",
             "--start", "2012-01-01", "--end", "2013-12-31", "--data-url", url,
+            "--feed", "sip", "--adjustment", "split",
         )  # fmt: skip
     out = capsys.readouterr().out
     assert code == 0, out
     assert "cli-secret-value" not in out
     assert len(app.state.requests) > 5  # several pages
+    assert app.state.requests[0]["feed"] == "sip"
+    assert app.state.requests[0]["adjustment"] == "split"
     stored = BarStore(workdir / "data" / "bars").read()
     pd.testing.assert_frame_equal(stored, source)

@@ -75,8 +75,11 @@ class AlpacaMarketData:
         config: AlpacaDataConfig | None = None,
         credentials: AlpacaCredentials | None = None,
         clock: Clock | None = None,
+        *,
+        repair: bool = False,
     ) -> None:
         self.config = config or AlpacaDataConfig()
+        self.repair = repair
         # Market data is the same for paper and live accounts: no live-trading check here.
         api_key, secret_key, _ = (credentials or AlpacaCredentials()).require(allow_live=True)
         self._client = _StockDataClient(self.config, api_key, secret_key)
@@ -93,10 +96,11 @@ class AlpacaMarketData:
         end: datetime | date | str | None = None,
         timeframe: str = DAILY,
         *,
-        repair: bool = False,
+        repair: bool | None = None,
     ) -> BarCheck:
         """Bars of `symbols` between start and end (inclusive; default: the last year up
-        to now), validated; with `repair=True` bad bars are dropped and reported."""
+        to now), validated; with repair (default: the constructor's) bad bars are dropped
+        or fixed and reported."""
         check_timeframe(timeframe)
         if not symbols:
             raise DataSourceError("Alpaca needs the symbols to fetch", where=self.where)
@@ -109,6 +113,7 @@ class AlpacaMarketData:
             for i in range(0, len(wanted), step)
         ]
         frame = pd.concat(frames, ignore_index=True) if frames else empty_bars()
+        repair = self.repair if repair is None else repair
         return validate_bars(frame, where=self.where, repair=repair, timeframe=timeframe)
 
     def history(
