@@ -173,7 +173,10 @@ def build_data_app(
             query = _BarsQuery.parse(request.query_params, config)
         except DataValidationError as exc:
             return _error(422 if "invalid" in exc.message else 400, 42210000, exc.message)
-        frame = bar_source.bars(query.symbols, query.start, query.end, query.timeframe)
+        symbols = query.symbols
+        if query.resume is not None:  # earlier symbols were sent on earlier pages
+            symbols = [symbol for symbol in symbols if symbol >= query.resume[0]]
+        frame = bar_source.bars(symbols, query.start, query.end, query.timeframe)
         return JSONResponse(_page(frame, query))
 
     app = Starlette(routes=[Route("/v2/stocks/bars", stock_bars, methods=["GET"])])
