@@ -2,7 +2,8 @@
 real alpaca-py SDK, Alpaca market data, rolling features, rules client), trading against
 the paper exchange subprocess on real AAPL bars: a momentum signal → bracket order →
 fill → position → the ATR trailing stop replaced at the exchange → take-profit fill → a
-closed trade in the journal, handed to the trade sink."""
+closed trade in the journal, handed to the trade sink and stored in the feature store's
+trade collection."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from core.settings import AlpacaCredentials, load_settings
+from features.store import FeatureStore
 from pipelines.commands.trading import _build_service
 from tests.integration.exchange_support import (
     KEY,
@@ -52,10 +54,17 @@ def build(exchange: Exchange) -> tuple[TradingService, list[ClosedTradeRecord]]:
         exchange.url,
         "momentum",
         ServiceConfig(symbols=("AAPL",), status_path=exchange.workdir / "status.json"),
-        feature_store=False,
+        feature_store=True,
     )
     sunk: list[ClosedTradeRecord] = []
-    service.engine.trade_sink = sunk.append
+    to_store = service.engine.trade_sink
+    assert to_store is not None
+
+    def sink(record: ClosedTradeRecord) -> None:
+        sunk.append(record)
+        to_store(record)
+
+    service.engine.trade_sink = sink
     return service, sunk
 
 
@@ -111,6 +120,10 @@ def test_engine_trades_a_bracket_with_trailing_stop_to_take_profit(exchange: Exc
         # And the closed trade went to the trade sink with its entry features.
         assert [record.trade.trade_id for record in sunk] == [entry_id]
         assert sunk[0].entry_features["atr_14"] > 0
+        stored = FeatureStore(load_settings().paths).read_trades()
+        assert stored["trade_id"].tolist() == [entry_id]
+        assert stored["exit_reason"].tolist() == ["take_profit"]
+        assert stored["atr_14"].iloc[0] == pytest.approx(sunk[0].entry_features["atr_14"])
         status = service.status()
         assert status["closed_trades"] == 1
         assert status["positions"] == []
