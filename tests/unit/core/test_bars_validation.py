@@ -304,3 +304,24 @@ def test_a_consistent_bad_print_is_kept_and_flagged_as_a_spike(sp500_daily: pd.D
     check = validate_bars(lnt, where="lnt")
     assert len(check.bars) == len(lnt)
     assert [(w.kind, w.timestamp[:10]) for w in check.warnings] == [("spike", "2016-05-19")]
+
+
+def test_real_spy_daily_file_has_two_opens_outside_the_range(spy_daily: pd.DataFrame) -> None:
+    error = problems_of(spy_daily)
+    assert [(p.row, p.column, p.timestamp[:10]) for p in error.problems] == [
+        (1806, "open", "2015-03-05"),
+        (1823, "open", "2015-03-30"),
+    ]
+    check = validate_bars(spy_daily, where="spy", repair=True, timeframe="1Day")
+    assert len(check.bars) == len(spy_daily) - 2
+    assert [r.action for r in check.repairs] == ["dropped", "dropped"]
+
+
+def test_real_minute_files_pass_as_they_are() -> None:
+    from tests.conftest import shared_file
+
+    for name in ("intraday/spy_minute_2011_01.parquet", "intraday/minute_2021.parquet"):
+        frame = pd.read_parquet(shared_file(name))
+        check = validate_bars(frame, where=name, timeframe="1Min")
+        assert len(check.bars) == len(frame)
+        assert (check.bars["volume"] >= 0).all()
