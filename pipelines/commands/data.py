@@ -101,6 +101,13 @@ def ingest(
         )
         progress.update(writing, completed=max(partitions, 1))
     _print_check(console, check)
+    if bars.empty:
+        console.print(
+            f"[yellow]no {timeframe} bars from {source} for "
+            f"{', '.join(wanted) or 'any symbol'} between {start or 'the start'} and "
+            f"{end or 'the end'}[/]",
+            soft_wrap=True,
+        )
     console.print(
         f"ingested {report.rows_written:,} {timeframe} bars ({report.rows_new:,} new) of "
         f"{len(report.symbols)} symbol(s) from {source} into {store.root} "

@@ -58,6 +58,10 @@ def test_ingest_sample_then_show(workdir: Path, capsys: pytest.CaptureFixture[st
     assert "(0 new)" in capsys.readouterr().out
     assert show_json(capsys) == rows
 
+    # A window without bars says so.
+    assert run("ingest", "--source", "sample", "--symbols", "FB", "--end", "2001-01-01") == 0
+    assert "no 1Day bars from sample for FB" in capsys.readouterr().out
+
     # The table form.
     assert run("data", "show") == 0
     table = capsys.readouterr().out
