@@ -15,6 +15,8 @@ Conventions decided here, once, for every source:
   timestamp at exactly 00:00 UTC is read as that UTC date; any other daily timestamp
   is read as its New York calendar date (`daily_bar_timestamps`).
 - Row numbers in messages are 0-based positions in the frame as given.
+- Order is judged within a symbol only: the order of the symbols' blocks (files often
+  list AAPL before AAP) is not a problem; the result is always sorted.
 - Extra columns (such as `adj_close`) are dropped.
 - open/close may exceed [low, high] by a relative 1e-9 (float noise of adjusted
   exports) before it counts as a bad bar.
