@@ -18,6 +18,7 @@ model (no pickle)."""
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -49,6 +50,18 @@ class OutOfDistributionDetector:
                 f"need at least 10 training rows, got {len(matrix)}", where="ood.fit"
             )
         self.feature_names = list(feature_names)
+        with warnings.catch_warnings():
+            # all-missing columns (e.g. news without a source) are expected: they get the
+            # neutral fallbacks below
+            warnings.simplefilter("ignore", RuntimeWarning)
+            self._fit_statistics(matrix)
+        z = self._standardize(matrix)
+        covariance = LedoitWolf().fit(z)
+        self.precision_ = np.asarray(covariance.precision_)
+        self.threshold_ = float(np.quantile(self._distance(z), self.quantile))
+        return self
+
+    def _fit_statistics(self, matrix: np.ndarray) -> None:
         median = np.nanmedian(matrix, axis=0)
         self.median_ = np.where(np.isfinite(median), median, 0.0)
         low, q25, q75, high = np.nanpercentile(matrix, [1, 25, 75, 99], axis=0)
@@ -59,11 +72,6 @@ class OutOfDistributionDetector:
         width = np.where(np.isfinite(high - low), high - low, 0.0)
         self.low_ = np.where(np.isfinite(low), low - self.range_margin * width, -np.inf)
         self.high_ = np.where(np.isfinite(high), high + self.range_margin * width, np.inf)
-        z = self._standardize(matrix)
-        covariance = LedoitWolf().fit(z)
-        self.precision_ = np.asarray(covariance.precision_)
-        self.threshold_ = float(np.quantile(self._distance(z), self.quantile))
-        return self
 
     def distance(self, X: np.ndarray) -> np.ndarray:
         """Squared Mahalanobis distance of each row from the training centre."""

@@ -11,6 +11,7 @@ a `torch.export` archive (no pickle); the network outputs class probabilities.""
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
@@ -138,9 +139,11 @@ class RegimeModel(TrainableModel):
         valid_rows = stamps >= valid_start
         if fit_rows.sum() < 10 or valid_rows.sum() < 5:
             fit_rows = valid_rows = np.ones(len(train), dtype=bool)
-        center = np.nanmedian(X[fit_rows], axis=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-missing columns → 0 / 1
+            center = np.nanmedian(X[fit_rows], axis=0)
+            q75, q25 = np.nanpercentile(X[fit_rows], [75, 25], axis=0)
         center = np.where(np.isfinite(center), center, 0.0)
-        q75, q25 = np.nanpercentile(X[fit_rows], [75, 25], axis=0)
         scale = (q75 - q25) / 1.349
         scale = np.where(np.isfinite(scale) & (scale > 1e-9), scale, 1.0)
         counts = np.bincount(classes[fit_rows], minlength=len(REGIME_COLUMNS)).astype(float)

@@ -1,9 +1,236 @@
-"""`tradewind` commands for the models area."""
+"""`tradewind` commands for the models area: `train`, and `models list|promote|rollback|
+challenger|retire`."""
 
 from __future__ import annotations
 
+import json
+import math
+from typing import Any
+
 import typer
+from rich.console import Console
+from rich.table import Table
+
+HEADLINES: dict[str, tuple[str, ...]] = {
+    "signal_quality": ("roc_auc", "accuracy", "brier", "precision_at_gate",
+                       "coverage_at_gate", "win_rate_change_pts", "profit_factor_change_pct"),
+    "exit_optimizer": ("stop_loss_mae", "take_profit_mae", "model_profit_factor",
+                       "fixed_profit_factor", "profit_factor_change_pct"),
+    "regime_classifier": ("accuracy", "macro_f1", "majority_accuracy"),
+    "risk_predictor": ("mae", "baseline_mae", "interval_coverage",
+                       "filtered_drawdown_change_pct"),
+}
+
+
+def _fmt(value: float | None) -> str:
+    if value is None or not math.isfinite(value):
+        return "n/a"
+    return f"{value:.3f}"
 
 
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the `tradewind` app."""
+    models_app = typer.Typer(help="Registered models: list, promote, roll back.",
+                             no_args_is_help=True)
+    app.add_typer(models_app, name="models")
+
+    @app.command()
+    def train(
+        model: list[str] = typer.Option(
+            ["all"], "--model", "-m",
+            help="all, signal_quality, exit_optimizer, regime_classifier, risk_predictor "
+                 "(repeatable)."),
+        source: str = typer.Option(
+            "sample", "--source", help="sample | store | a parquet/CSV file or folder."),
+        index_source: str | None = typer.Option(
+            None, "--index-source",
+            help="File/folder with the index series (SPX/SPY/COMP) when not in --source."),
+        symbols: list[str] | None = typer.Option(None, "--symbol", help="Stocks (repeatable)."),
+        max_symbols: int | None = typer.Option(
+            None, "--max-symbols", help="Use the first N stocks (alphabetical)."),
+        start: str | None = typer.Option(None, "--start", help="First signal date (YYYY-MM-DD)."),
+        end: str | None = typer.Option(None, "--end", help="Last bar date (YYYY-MM-DD)."),
+        as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
+    ) -> None:
+        """Train the models on real bars, log them to MLflow and register them (the
+        first version of each model becomes champion)."""
+        from core.settings import load_settings
+        from models.registry import MODEL_NAMES
+        from pipelines.training import TrainRequest, measure_latency, run_training
+
+        names = MODEL_NAMES if "all" in model else tuple(dict.fromkeys(model))
+        request = TrainRequest(
+            models=names, source=source, index_source=index_source,
+            symbols=tuple(symbols) if symbols else None, max_symbols=max_symbols,
+            start=start, end=end,
+        )
+        settings = load_settings()
+        console = Console(stderr=as_json)
+        with console.status("training…") as status:
+            def progress(message: str) -> None:
+                status.update(message)
+                console.log(message)
+
+            report = run_training(request, settings, progress=progress)
+            latency = None
+            if set(MODEL_NAMES) <= {r.name for r in report.results}:
+                status.update("measuring single-row latency")
+                latency = measure_latency(settings.paths.mlflow_tracking_uri)
+        if as_json:
+            payload = {
+                "source": source,
+                "events": len(report.data.events),
+                "market_days": len(report.data.market),
+                "models": [
+                    {"name": r.name, "version": r.version, "aliases": r.aliases,
+                     "seconds": r.seconds, "window": r.window, "out_of_time": r.metrics}
+                    for r in report.results
+                ],
+                "latency_ms": latency,
+            }
+            typer.echo(json.dumps(payload, indent=2, default=str))
+            return
+        table = Table(title=f"Out-of-time metrics ({source}, {len(report.data.events)} signals)")
+        for column in ("model", "version", "aliases", "seconds", "metrics"):
+            table.add_column(column)
+        for result in report.results:
+            metrics = ", ".join(
+                f"{key}={_fmt(result.metrics.get(key))}" for key in HEADLINES[result.name]
+            )
+            own = sorted(a for a, v in result.aliases.items() if v == result.version)
+            table.add_row(result.name, result.version, ",".join(own),
+                          f"{result.seconds:.1f}", metrics)
+        console.print(table)
+        console.print(_targets_table(report.results, latency))
+
+    @models_app.command("list")
+    def list_models(
+        as_json: bool = typer.Option(False, "--json", help="Print as JSON."),
+    ) -> None:
+        """Each model's versions with aliases, key out-of-time metrics and data window."""
+        from core.settings import load_settings
+
+        rows = _version_rows(load_settings().paths.mlflow_tracking_uri)
+        if as_json:
+            typer.echo(json.dumps(rows, indent=2, default=str))
+            return
+        table = Table(title="Registered models")
+        for column in ("model", "version", "aliases", "data window", "created", "metrics"):
+            table.add_column(column)
+        for row in rows:
+            table.add_row(row["name"], row["version"], ",".join(row["aliases"]),
+                          row["data_window"], row["created_at"][:19],
+                          ", ".join(f"{k}={_fmt(v)}" for k, v in row["metrics"].items()))
+        Console().print(table)
+
+    @models_app.command()
+    def promote(
+        name: str = typer.Argument(..., help="Registered model name."),
+        reason: str = typer.Option("promoted from the command line", "--reason"),
+    ) -> None:
+        """challenger → champion (the old champion becomes previous)."""
+        _lifecycle("promote", name, reason)
+
+    @models_app.command()
+    def rollback(
+        name: str = typer.Argument(..., help="Registered model name."),
+        reason: str = typer.Option("rolled back from the command line", "--reason"),
+    ) -> None:
+        """previous → champion."""
+        _lifecycle("rollback", name, reason)
+
+    @models_app.command()
+    def challenger(
+        name: str = typer.Argument(..., help="Registered model name."),
+        version: str = typer.Argument(..., help="Version to put in the A/B arm."),
+        reason: str = typer.Option("set from the command line", "--reason"),
+    ) -> None:
+        """Make VERSION the challenger of NAME."""
+        _lifecycle("challenger", name, reason, version)
+
+    @models_app.command()
+    def retire(
+        name: str = typer.Argument(..., help="Registered model name."),
+        reason: str = typer.Option("retired from the command line", "--reason"),
+    ) -> None:
+        """Remove NAME's challenger."""
+        _lifecycle("retire", name, reason)
+
+
+def _lifecycle(action: str, name: str, reason: str, version: str | None = None) -> None:
+    from core.settings import load_settings
+    from models.registry import ModelRegistry
+
+    registry = ModelRegistry(load_settings().paths.mlflow_tracking_uri)
+    if action == "promote":
+        aliases = registry.promote(name, reason)
+    elif action == "rollback":
+        aliases = registry.rollback(name, reason)
+    elif action == "challenger" and version is not None:
+        aliases = registry.set_challenger(name, version, reason)
+    else:
+        aliases = registry.retire_challenger(name, reason)
+    shown = ", ".join(f"{alias}=v{v}" for alias, v in sorted(aliases.items()))
+    Console().print(f"{name}: {shown}")
+
+
+def _version_rows(tracking_uri: str) -> list[dict[str, Any]]:
+    from mlflow import MlflowClient
+
+    from models.registry import ModelRegistry
+
+    registry = ModelRegistry(tracking_uri)
+    client = MlflowClient(tracking_uri=tracking_uri)
+    rows = []
+    for name in registry.names():
+        for info in registry.versions(name):
+            metrics: dict[str, float] = {}
+            if info.run_id:
+                logged = client.get_run(info.run_id).data.metrics
+                metrics = {key: logged[f"oot_{key}"] for key in HEADLINES.get(name, ())
+                           if f"oot_{key}" in logged}
+            rows.append({
+                "name": name,
+                "version": info.version,
+                "aliases": list(info.aliases),
+                "data_window": info.tags.get("data_window", ""),
+                "data_source": info.tags.get("data_source", ""),
+                "created_at": info.created_at.isoformat(),
+                "metrics": metrics,
+            })
+    return rows
+
+
+def _targets_table(results: list[Any], latency: dict[str, float] | None) -> Table:
+    """The original plan's targets next to what was measured out of time."""
+    by_name = {r.name: r.metrics for r in results}
+    signal = by_name.get("signal_quality", {})
+    exits = by_name.get("exit_optimizer", {})
+    risk = by_name.get("risk_predictor", {})
+
+    def pct(value: float | None) -> str:
+        return "n/a" if value is None or not math.isfinite(value) else f"{value:+.1f}%"
+
+    rows = [
+        ("signal accuracy", "> 70%",
+         "n/a" if "accuracy" not in signal else f"{signal['accuracy'] * 100:.1f}% "
+         f"(majority class {signal.get('majority_accuracy', float('nan')) * 100:.1f}%)"),
+        ("win rate, gated vs ungated", "+10%",
+         pct(signal.get("win_rate_change_pts")).replace("%", " pts")
+         + f" (coverage {_fmt(signal.get('coverage_at_gate'))})"),
+        ("profit factor, gated vs ungated", "+20%", pct(signal.get("profit_factor_change_pct"))),
+        ("profit factor, model vs fixed exits", "+20%",
+         pct(exits.get("profit_factor_change_pct"))),
+        ("drawdown, gated vs ungated", "-20%", pct(signal.get("drawdown_change_pct"))),
+        ("drawdown, risk-filtered vs all", "-20%",
+         pct(risk.get("filtered_drawdown_change_pct"))),
+        ("prediction latency (4 models, 1 row)", "< 50 ms",
+         "n/a" if latency is None else
+         f"p50 {latency['p50_ms']:.2f} ms, p99 {latency['p99_ms']:.2f} ms"),
+    ]
+    table = Table(title="Seed targets vs measured (out of time)")
+    for column in ("target", "plan", "measured"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*row)
+    return table
