@@ -128,7 +128,9 @@ def run_backtest(
     feed = PrecomputedFeed(tradable, strategies, frame=frame)
     feature_seconds = time.perf_counter() - started
 
-    order = np.lexsort((frame["symbol"].to_numpy(), frame["timestamp"].to_numpy()))
+    order = np.lexsort(
+        (frame["symbol"].to_numpy(), frame["timestamp"].to_numpy(dtype="datetime64[ns]"))
+    )
     symbols = frame["symbol"].to_numpy()[order]
     timestamps = pd.DatetimeIndex(frame["timestamp"]).to_pydatetime()[order]
     columns = [

@@ -52,7 +52,7 @@ class Strategy(ABC):
         out = pd.DataFrame(
             {
                 "symbol": rows["symbol"].to_numpy(),
-                "timestamp": rows["timestamp"].to_numpy(),
+                "timestamp": rows["timestamp"].to_numpy(dtype="datetime64[ns]"),
                 "side": np.where(long_entry[picked], Side.BUY.value, Side.SELL.value),
                 "strategy": self.name,
                 "price": rows["close"].to_numpy(dtype=float),
