@@ -239,12 +239,9 @@ class AlpacaBroker:
         with self._lock:
             order_id = self._current.get(client_order_id)
         if order_id is not None:
-            raw: Any = self._call(
-                f"get order {client_order_id}", lambda: self._client.get_order_by_id(order_id)
-            )
-            return self._to_order(raw)
+            return self._order_by_id(client_order_id, order_id)
         try:
-            raw = self._client.get_order_by_client_id(client_order_id)
+            raw: Any = self._client.get_order_by_client_id(client_order_id)
         except APIError as exc:
             if exc.status_code != 404:
                 raise BrokerError(
@@ -252,20 +249,27 @@ class AlpacaBroker:
                     f"(HTTP {exc.status_code}): {_api_message(exc)}",
                     where="AlpacaBroker",
                 ) from None
-            if client_order_id.endswith((TAKE_PROFIT_SUFFIX, STOP_LOSS_SUFFIX)):
-                # A leg Alpaca named itself: find it through its parent.
-                parent = self.get_order(client_order_id[:-3])
-                if parent is not None:
-                    with self._lock:
-                        leg_id = self._current.get(client_order_id)
-                    if leg_id is not None:
-                        return self.get_order(client_order_id)
+            # A bracket leg Alpaca named itself: its parent tells us its id.
+            is_leg = client_order_id.endswith((TAKE_PROFIT_SUFFIX, STOP_LOSS_SUFFIX))
+            if is_leg and self.get_order(client_order_id[:-3]) is not None:
+                with self._lock:
+                    leg_id = self._current.get(client_order_id)
+                if leg_id is not None:
+                    return self._order_by_id(client_order_id, leg_id)
             return None
         except requests.RequestException as exc:
             raise BrokerError(
                 f"get order {client_order_id}: cannot reach {self._where} ({type(exc).__name__})",
                 where="AlpacaBroker",
             ) from None
+        with self._lock:
+            self._learn(raw)
+        return self._to_order(raw)
+
+    def _order_by_id(self, client_order_id: str, order_id: str) -> Order:
+        raw: Any = self._call(
+            f"get order {client_order_id}", lambda: self._client.get_order_by_id(order_id)
+        )
         with self._lock:
             self._learn(raw)
         return self._to_order(raw)
@@ -397,7 +401,12 @@ class AlpacaBroker:
         with self._lock:
             name = self._name(raw)
             if parent_name is None and name.endswith((TAKE_PROFIT_SUFFIX, STOP_LOSS_SUFFIX)):
-                parent_name = name[:-3] if name[:-3] in self._brackets else None
+                # A leg: its parent was seen as a bracket, or it shows the parent's class
+                # without legs of its own (how a leg looks when fetched alone).
+                is_leg = name[:-3] in self._brackets or (
+                    _value(raw.order_class) == "bracket" and not raw.legs
+                )
+                parent_name = name[:-3] if is_leg else None
         take_profit = stop_loss = None
         for leg in raw.legs or []:
             if _value(leg.type or leg.order_type) in ("stop", "stop_limit"):

@@ -99,6 +99,9 @@ class PaperVenue:
         self._clock = ReplayClock(self.opened_at)
         self._engine = MatchingEngine(config.exchange, self._clock)
         self._records: dict[str, OrderRecord] = {}
+        # What `_sync` looks at after each command: only these can change.
+        self._open_ids: set[str] = set()
+        self._awaiting_legs: set[str] = set()  # bracket entries whose legs do not exist yet
         self._by_alpaca_client_id: dict[str, str] = {}
         self._by_uuid: dict[uuid.UUID, tuple[str, int]] = {}
         self._cursor = 0
@@ -279,7 +282,10 @@ class PaperVenue:
         record = OrderRecord(order=order, created_at=now, updated_at=now, parent=parent)
         self._records[order.client_order_id] = record
         self._by_uuid[record.order_id] = (order.client_order_id, 0)
+        if order.status.is_open:
+            self._open_ids.add(order.client_order_id)
         if order.order_class in (OrderClass.BRACKET, OrderClass.OCO) and parent is None:
+            self._awaiting_legs.add(order.client_order_id)
             self._discover_legs(record, now)
         return record
 
@@ -297,11 +303,13 @@ class PaperVenue:
                 self._register(child, now, parent=parent_id)
                 legs.append(child_id)
         record.legs = tuple(legs)
+        if len(legs) >= 2:
+            self._awaiting_legs.discard(parent_id)
 
     def _snapshot(self) -> dict[str, tuple[OrderStatus, float, float | None, float | None]]:
         return {
             coid: (r.order.status, r.order.filled_qty, r.order.filled_avg_price, r.order.stop_price)
-            for coid, r in self._records.items()
+            for coid, r in ((coid, self._records[coid]) for coid in self._open_ids)
         }
 
     def _sync(
@@ -310,23 +318,24 @@ class PaperVenue:
         """Refresh every order from the engine and publish what changed, in Alpaca's terms."""
         now = self._clock.now()
         published = 0
-        for record in list(self._records.values()):
-            is_entry = record.parent is None and record.order.order_class in (
-                OrderClass.BRACKET,
-                OrderClass.OCO,
-            )
-            if is_entry and len(record.legs) < 2:
-                # children born in this step: diff them against an empty order
-                self._discover_legs(record, now)
-                for leg in record.legs:
-                    before.setdefault(leg, (OrderStatus.NEW, 0.0, None, None))
-        for coid in list(self._records):
+        for parent_id in list(self._awaiting_legs):
+            entry = self._records[parent_id]
+            if not entry.order.status.is_open and entry.order.filled_qty <= 0:
+                self._awaiting_legs.discard(parent_id)  # closed unfilled: no legs ever
+                continue
+            # children born in this step: diff them against an empty order
+            self._discover_legs(entry, now)
+            for leg in self._records[parent_id].legs:
+                before.setdefault(leg, (OrderStatus.NEW, 0.0, None, None))
+        for coid in list(self._open_ids):
             record = self._records[coid]
             current = self._engine.get_order(coid)
             if current is None:
                 continue
             previous = before.get(coid)
             record.order = current
+            if not current.status.is_open:
+                self._open_ids.discard(coid)
             if previous is None:
                 continue
             old_status, old_filled, old_avg, _ = previous
