@@ -441,6 +441,12 @@ class TradingEngine:
             self._record(signal, "model_unavailable", f"no entry on a guess: {exc}", now)
         except DataValidationError as exc:
             self._record(signal, "invalid_features", str(exc), now)
+        except Exception as exc:
+            # A broken client (a bug, an unwrapped transport error) must cost one entry,
+            # never the engine: open positions still need their stops managed.
+            self.stats.model_failures += 1
+            log.exception("model client failed on %s", signal.symbol)
+            self._record(signal, "model_error", f"{type(exc).__name__}: {exc}", now)
         return None
 
     def _enter(

@@ -87,6 +87,18 @@ def test_model_failure_means_no_entry_unless_rules_fallback() -> None:
     assert h2.journal.decisions().loc[0, "source"] == "fallback"
 
 
+def test_a_crashing_model_client_costs_the_entry_not_the_engine() -> None:
+    class Broken:
+        def decide(self, signal: object, features: object) -> object:
+            raise RuntimeError("bug in a client")
+
+    h = Harness(model=Broken())
+    h.bar(0, 100, 101, 99, 100, signal=Side.BUY)
+    h.bar(1, 100, 101, 99, 100)
+    assert list(h.journal.decisions()["action"]) == ["model_error"]
+    assert h.broker.open_orders() == []
+
+
 def test_exits_and_trailing_stops_work_while_the_model_is_down() -> None:
     model = FixedModelClient(0.9)
     h = Harness(model=model)
