@@ -269,14 +269,13 @@ class TradingService:
         return done
 
     def seconds_to_sleep(self, market: MarketClock) -> float:
-        if market.is_open:
-            return self.config.poll_seconds
-        now = datetime.now(UTC)
-        next_open = market.next_open
-        if next_open is None or next_open <= now:
-            next_open = self.calendar.next_open(now)
-        wait = (next_open - now).total_seconds()
-        return min(max(wait, self.config.poll_seconds), self.config.max_sleep_seconds)
+        return seconds_to_sleep(
+            market,
+            datetime.now(UTC),
+            poll_seconds=self.config.poll_seconds,
+            max_sleep_seconds=self.config.max_sleep_seconds,
+            calendar=self.calendar,
+        )
 
     # ------------------------------------------------------------------ the service
     async def run(self, stop: asyncio.Event) -> None:
@@ -420,6 +419,26 @@ def install_signal_handlers(stop: asyncio.Event) -> Callable[[], None]:
             loop.remove_signal_handler(signum)
 
     return remove
+
+
+def seconds_to_sleep(
+    market: MarketClock,
+    now: datetime,
+    *,
+    poll_seconds: float,
+    max_sleep_seconds: float,
+    calendar: MarketCalendar,
+) -> float:
+    """Poll while the market is open; outside sessions sleep until the next open (the
+    broker's word, else the exchange calendar's), waking at least every
+    `max_sleep_seconds` (a stop request ends any sleep at once)."""
+    if market.is_open:
+        return poll_seconds
+    next_open = market.next_open
+    if next_open is None or next_open <= now:
+        next_open = calendar.next_open(now)
+    wait = (next_open - now).total_seconds()
+    return min(max(wait, poll_seconds), max_sleep_seconds)
 
 
 def _filled_by_order(fills: pd.DataFrame) -> dict[str, float]:
