@@ -261,3 +261,14 @@ def test_restarted_exchange_replays_its_journal(bars: pd.DataFrame, tmp_path: Pa
         assert snapshot(client) == before
         # and it carries on from where it stopped
         assert client.post("/admin/advance", json={"steps": 1}).json()["steps_done"] == 7
+
+
+def test_saved_state_from_other_bars_is_refused_clearly(bars: pd.DataFrame, tmp_path: Path) -> None:
+    from core.errors import ConfigError
+
+    state = tmp_path / "exchange.db"
+    with make_client(bars, state_path=state) as client:
+        client.post("/admin/advance", json={"steps": 3})
+    later = bars[bars["timestamp"] > bars["timestamp"].min() + pd.Timedelta(days=10)]
+    with pytest.raises(ConfigError, match=r"does not fit these bars.*--fresh"):
+        make_client(later, state_path=state)

@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 
 from core.clock import ReplayClock
-from core.errors import TradewindError
+from core.errors import ConfigError, TradewindError
 from core.types import (
     Bar,
     Order,
@@ -120,7 +120,15 @@ class PaperVenue:
             for command in self._journal.replay():
                 if command.at > self._clock.now():
                     self._clock.advance_to(command.at)
-                self._apply(command.kind, command.payload)
+                try:
+                    self._apply(command.kind, command.payload)
+                except TradewindError as exc:
+                    raise ConfigError(
+                        f"the saved state {self.config.state_path} does not fit these bars "
+                        f"(command {command.seq}, {command.kind}: {exc.message}); start it with "
+                        "the same --symbols/--start as before, or with --fresh",
+                        where="paper exchange",
+                    ) from None
         finally:
             self._replaying = False
 
