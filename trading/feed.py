@@ -146,70 +146,84 @@ class PrecomputedFeed:
 
 
 class RollingFeed:
-    """Live feed: a window of recent bars per symbol; each new bar recomputes the
-    symbol's features on the window (the newest row) and its signals."""
+    """Live feed: `features.incremental.IncrementalFeatures` gives each new bar's
+    features (equal to the batch computation), and the strategies run on the symbol's
+    last two rows, which is all a signal depends on (the condition now, not on the row
+    before). Index bars (SPX, COMP, VIX; SPY too) update the market context."""
 
     def __init__(
         self,
         strategies: Sequence[Strategy],
         *,
-        window: int = 300,
+        window: int = 2_600,
         index_bars: pd.DataFrame | None = None,
         returns_window: int = 60,
     ) -> None:
+        from features.incremental import IncrementalFeatures
+
         self._strategies = list(strategies)
-        self._window = window
-        self._index_bars = index_bars
+        self._incremental = IncrementalFeatures(window=window, index_bars=index_bars)
         self._returns_window = returns_window
-        self._bars: dict[str, deque[Bar]] = {}
-        self._latest: dict[str, tuple[datetime, FeatureRow, list[Signal], np.ndarray]] = {}
+        self._recent: dict[str, deque[dict[str, object]]] = {}
+        self._closes: dict[str, deque[float]] = {}
+        self._latest: dict[str, tuple[datetime, dict[str, float], list[Signal]]] = {}
 
     def seed(self, bars: pd.DataFrame) -> None:
-        """Load history (e.g. the last `window` bars per symbol) before going live."""
-        for row in bars.sort_values(["symbol", "timestamp"]).itertuples(index=False):
-            self._bars.setdefault(str(row.symbol), deque(maxlen=self._window)).append(
-                Bar(
-                    str(row.symbol),
-                    pd.Timestamp(row.timestamp).to_pydatetime(),
-                    float(row.open),
-                    float(row.high),
-                    float(row.low),
-                    float(row.close),
-                    float(row.volume),
-                )
+        """Load history before going live: the feature windows, the trailing closes, and
+        the last row of each symbol (so the first live bar can already signal)."""
+        if bars.empty:
+            return
+        self._incremental.seed(bars)
+        tradable = bars[~bars["symbol"].isin(CONTEXT_ONLY_SYMBOLS)]
+        if tradable.empty:
+            return
+        index = bars[bars["symbol"].isin(INDEX_SYMBOLS)]
+        merged = compute_feature_frame(tradable, index if len(index) else None)
+        for symbol, rows in merged.groupby("symbol", sort=False):
+            name = str(symbol)
+            last = rows.iloc[-1].to_dict()
+            self._recent[name] = deque([last], maxlen=2)
+            self._closes[name] = deque(
+                rows["close"].to_numpy(dtype=np.float64)[-(self._returns_window + 1) :],
+                maxlen=self._returns_window + 1,
             )
 
     def set_index_bars(self, index_bars: pd.DataFrame | None) -> None:
-        self._index_bars = index_bars
+        if index_bars is not None and len(index_bars):
+            self._incremental.update_index(index_bars)
 
     def observe(self, bar: Bar) -> None:
-        window = self._bars.setdefault(bar.symbol, deque(maxlen=self._window))
-        if window and window[-1].timestamp >= bar.timestamp:
+        if bar.symbol in INDEX_SYMBOLS:
+            self._incremental.update_index(_bar_frame(bar))
+            if bar.symbol in CONTEXT_ONLY_SYMBOLS:
+                return
+        latest = self._latest.get(bar.symbol)
+        if latest is not None and latest[0] >= bar.timestamp:
             return  # a repeated or late bar changes nothing
-        window.append(bar)
-        frame = pd.DataFrame(
-            [(b.symbol, b.timestamp, b.open, b.high, b.low, b.close, b.volume) for b in window],
-            columns=list(BAR_COLUMNS),
-        )
+        features = self._incremental.update(bar)
+        row: dict[str, object] = {
+            "symbol": bar.symbol,
+            "timestamp": pd.Timestamp(bar.timestamp),
+            "open": bar.open,
+            "high": bar.high,
+            "low": bar.low,
+            "close": bar.close,
+            "volume": bar.volume,
+        }
+        row.update(features)
+        recent = self._recent.setdefault(bar.symbol, deque(maxlen=2))
+        recent.append(row)
+        frame = pd.DataFrame(list(recent))
         frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True)
-        merged = compute_feature_frame(frame, self._index_bars)
-        names = feature_columns(merged)
-        columns = {name: i for i, name in enumerate(names)}
-        last = merged[names].to_numpy(dtype=np.float64)[-1]
         signals: list[Signal] = []
         for strategy in self._strategies:
-            found = strategy.signals_frame(merged)
-            signals.extend(s for s in frame_to_signals(found) if s.timestamp == bar.timestamp)
-        close = merged["close"].to_numpy(dtype=np.float64)
-        returns = close[1:] / close[:-1] - 1.0
-        self._latest[bar.symbol] = (
-            bar.timestamp,
-            FeatureRow(columns, last),
-            signals,
-            returns[-self._returns_window :],
-        )
+            found = frame_to_signals(strategy.signals_frame(frame))
+            signals.extend(s for s in found if s.timestamp == bar.timestamp)
+        closes = self._closes.setdefault(bar.symbol, deque(maxlen=self._returns_window + 1))
+        closes.append(bar.close)
+        self._latest[bar.symbol] = (bar.timestamp, features, signals)
 
-    def features(self, symbol: str, timestamp: datetime) -> FeatureRow | None:
+    def features(self, symbol: str, timestamp: datetime) -> Mapping[str, float] | None:
         latest = self._latest.get(symbol)
         return latest[1] if latest is not None and latest[0] == timestamp else None
 
@@ -218,7 +232,21 @@ class RollingFeed:
         return latest[2] if latest is not None and latest[0] == timestamp else ()
 
     def trailing_returns(self, symbol: str, timestamp: datetime) -> np.ndarray | None:
-        latest = self._latest.get(symbol)
-        if latest is None:
+        closes = self._closes.get(symbol)
+        if closes is None or len(closes) < 2:
             return None
-        return latest[3] if latest[0] <= timestamp else None
+        values = np.fromiter(closes, dtype=np.float64)
+        return values[1:] / values[:-1] - 1.0
+
+
+CONTEXT_ONLY_SYMBOLS = frozenset({"SPX", "COMP", "VIX"})
+INDEX_SYMBOLS = frozenset({"SPX", "COMP", "VIX", "SPY"})
+
+
+def _bar_frame(bar: Bar) -> pd.DataFrame:
+    frame = pd.DataFrame(
+        [(bar.symbol, bar.timestamp, bar.open, bar.high, bar.low, bar.close, bar.volume)],
+        columns=list(BAR_COLUMNS),
+    )
+    frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True)
+    return frame
