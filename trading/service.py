@@ -128,6 +128,7 @@ class TradingService:
         self.broker_name = broker_name
         self.recovery = RecoveryReport()
         self.last_bar_time: datetime | None = None
+        self.lag_bars = 0  # bar times the broker was ahead at the last step
         self.started_at = datetime.now(UTC)
         self.state = "starting"
         self._applied_fills: set[str] = set()
@@ -244,6 +245,16 @@ class TradingService:
             return 0
         if self.last_bar_time is not None:
             bars = bars[bars["timestamp"] > pd.Timestamp(self.last_bar_time)]
+        times = bars["timestamp"].nunique()
+        self.lag_bars = times - 1
+        if times > 1 and self.state == "running":
+            # Orders decided on an old bar reach the broker at its current time, so they
+            # fill at later prices than the bar that made the decision.
+            log.warning(
+                "the broker's clock is %d bars ahead of the engine; entries decided on them "
+                "fill at later prices (replay the paper exchange slower)",
+                times - 1,
+            )
         done = 0
         for moment, group in bars.sort_values(["timestamp", "symbol"]).groupby("timestamp"):
             stamp = pd.Timestamp(moment).to_pydatetime()  # type: ignore[arg-type]
@@ -319,6 +330,7 @@ class TradingService:
             "pid": os.getpid(),
             "started_at": self.started_at.isoformat(),
             "last_bar": self.last_bar_time.isoformat() if self.last_bar_time else None,
+            "lag_bars": self.lag_bars,
             "written_at": datetime.now(UTC).isoformat(),
             "recovery": self.recovery.as_dict(),
         }
