@@ -40,7 +40,7 @@ def load(symbols: int) -> pd.DataFrame:
 def run_tradewind(bars: pd.DataFrame) -> tuple[float, float, float, int]:
     """(whole run seconds, replay seconds, feature seconds, trades)."""
     started = time.perf_counter()
-    result = run_backtest(bars, strategy="momentum")
+    result = run_backtest(bars, strategy="momentum", repair=True)
     total = time.perf_counter() - started
     return total, result.replay_seconds, result.feature_seconds, int(result.metrics["trades"])
 

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from core.bars import validate_bars
 from core.clock import ReplayClock
 from core.errors import DataValidationError
 from core.settings import Settings, load_settings
@@ -109,13 +110,19 @@ def run_backtest(
     journal_url: str = "sqlite://",
     trade_sink: TradeSink | None = None,
     exchange: SimulatedExchangeConfig | None = None,
+    repair: bool = False,
 ) -> BacktestResult:
     """Replay `bars` (bar frame; index rows are used as market context) through the
     engine. `strategy` fixes one strategy; None lets the regime selector choose.
-    Ungated by default (the rules client has no win probability anyway)."""
+    Ungated by default (the rules client has no win probability anyway). Bars are
+    validated first: a bad bar raises `DataValidationError` naming it, or with
+    `repair=True` is dropped/fixed as `core.bars.validate_bars` documents."""
     settings = settings or load_settings()
     if bars.empty:
         raise DataValidationError("no bars in the selection to backtest", where="backtest")
+    bars = validate_bars(bars, where="backtest bars", repair=repair).bars
+    if index_bars is not None and len(index_bars):
+        index_bars = validate_bars(index_bars, where="backtest index bars", repair=repair).bars
     tradable, context = split_context(bars, index_bars)
     if tradable.empty:
         raise DataValidationError(

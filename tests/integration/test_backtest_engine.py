@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from core.errors import DataValidationError
 from pipelines.cli import app
 from tests.conftest import shared_file
 from trading.backtest import run_backtest
@@ -55,7 +56,7 @@ def sp500_50() -> pd.DataFrame:
 def test_sp500_backtest_has_real_metrics_and_never_fills_on_the_signal_bar(
     sp500_50: pd.DataFrame,
 ) -> None:
-    result = run_backtest(sp500_50, strategy=None)
+    result = run_backtest(sp500_50, strategy=None, repair=True)
     metrics = result.metrics
     assert metrics["trades"] > 50
     assert metrics["symbols"] == 50
@@ -77,7 +78,7 @@ def test_sp500_backtest_has_real_metrics_and_never_fills_on_the_signal_bar(
 
 def test_later_bars_do_not_change_earlier_trades(sp500_50: pd.DataFrame) -> None:
     cut = pd.Timestamp("2016-01-01", tz="UTC")
-    base = run_backtest(sp500_50, strategy="momentum").trades
+    base = run_backtest(sp500_50, strategy="momentum", repair=True).trades
     shocked = sp500_50.copy()
     later = shocked["timestamp"] > cut
     rng = np.random.default_rng(3)
@@ -86,7 +87,7 @@ def test_later_bars_do_not_change_earlier_trades(sp500_50: pd.DataFrame) -> None
         shocked.loc[later, column] = shocked.loc[later, column] * factor
     shocked.loc[later, "high"] = shocked.loc[later, ["open", "high", "low", "close"]].max(axis=1)
     shocked.loc[later, "low"] = shocked.loc[later, ["open", "high", "low", "close"]].min(axis=1)
-    other = run_backtest(shocked, strategy="momentum").trades
+    other = run_backtest(shocked, strategy="momentum", repair=True).trades
     # A trade closed before the cut cannot have seen a bar after it.
     before = base[base["exit_time"] < cut].reset_index(drop=True)
     other_before = other[other["exit_time"] < cut].reset_index(drop=True)
@@ -94,9 +95,14 @@ def test_later_bars_do_not_change_earlier_trades(sp500_50: pd.DataFrame) -> None
     assert len(before) > 20
 
 
+def test_bad_bars_are_named_not_traded(sp500_50: pd.DataFrame) -> None:
+    with pytest.raises(DataValidationError, match="AOS"):
+        run_backtest(sp500_50[sp500_50["symbol"] == "AOS"])
+
+
 def test_backtest_is_deterministic(sp500_50: pd.DataFrame) -> None:
     subset = sp500_50[sp500_50["symbol"].isin(sorted(sp500_50["symbol"].unique())[:10])]
-    first = run_backtest(subset, strategy="breakout")
-    second = run_backtest(subset, strategy="breakout")
+    first = run_backtest(subset, strategy="breakout", repair=True)
+    second = run_backtest(subset, strategy="breakout", repair=True)
     pd.testing.assert_frame_equal(first.trades, second.trades)
     assert first.metrics["total_return"] == second.metrics["total_return"]
