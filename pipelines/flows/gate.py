@@ -1,0 +1,82 @@
+"""The market-day gate: the first task of every scheduled flow. It asks the NYSE calendar
+(exchange_calendars XNYS) whether the day, in exchange time, is a trading session, and
+when it is not, the flow stops cleanly with the reason recorded in its result and in a
+Prefect markdown artifact, so a skipped run in the UI says why it did nothing.
+
+The deployments also leave holidays out of their schedules (`pipelines/deployments.py`);
+this gate is what keeps a manual or late-registered run on a holiday from trading on
+stale data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+from prefect import task
+
+EXCHANGE = "XNYS"
+EXCHANGE_TIMEZONE = ZoneInfo("America/New_York")
+
+
+@dataclass(frozen=True, slots=True)
+class MarketDay:
+    day: date
+    is_session: bool
+    reason: str
+
+    def as_dict(self) -> dict[str, object]:
+        return {"day": self.day.isoformat(), "is_session": self.is_session, "reason": self.reason}
+
+
+def exchange_day(moment: datetime | None = None) -> date:
+    """The calendar day in New York at `moment` (now when None)."""
+    moment = moment or datetime.now(UTC)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(EXCHANGE_TIMEZONE).date()
+
+
+def market_day(day: date) -> MarketDay:
+    """Whether `day` is an NYSE session, and if not, why (weekend or holiday)."""
+    import exchange_calendars
+
+    if day.weekday() >= 5:
+        return MarketDay(day, False, f"{day.isoformat()} is a {day.strftime('%A')}: no session")
+    calendar = exchange_calendars.get_calendar(
+        EXCHANGE, start=pd.Timestamp(day) - pd.Timedelta(days=7),
+        end=pd.Timestamp(day) + pd.Timedelta(days=7),
+    )
+    if calendar.is_session(pd.Timestamp(day)):
+        return MarketDay(day, True, f"{day.isoformat()} is an {EXCHANGE} session")
+    return MarketDay(day, False, f"{day.isoformat()} is an {EXCHANGE} market holiday")
+
+
+def holidays_between(start: date, end: date) -> list[date]:
+    """Weekdays in [start, end] on which the NYSE is closed."""
+    import exchange_calendars
+
+    calendar = exchange_calendars.get_calendar(
+        EXCHANGE, start=pd.Timestamp(start), end=pd.Timestamp(end)
+    )
+    sessions = set(calendar.sessions_in_range(pd.Timestamp(start), pd.Timestamp(end)).date)
+    weekdays = pd.bdate_range(start, end).date
+    return [day for day in weekdays if day not in sessions]
+
+
+@task(name="market-day-gate", retries=0)
+def market_day_gate(as_of: str | None = None, *, flow_name: str = "flow") -> MarketDay:
+    """First task of a scheduled flow: is today (or `as_of`, an ISO date) a session?
+    Records a markdown artifact with the reason when the flow is skipped."""
+    from prefect.artifacts import create_markdown_artifact
+
+    day = date.fromisoformat(as_of) if as_of else exchange_day()
+    verdict = market_day(day)
+    if not verdict.is_session:
+        create_markdown_artifact(
+            key=f"{flow_name.replace('_', '-')}-skipped",
+            markdown=f"### {flow_name} skipped\n\n{verdict.reason}.",
+            description=f"{flow_name} did nothing: {verdict.reason}",
+        )
+    return verdict
