@@ -222,3 +222,34 @@ def test_simulated_broker_streams_updates() -> None:
         return [first.event]
 
     assert asyncio.run(collect()) == ["new"]
+
+
+def test_partial_bracket_entry_sizes_its_legs_to_the_filled_qty() -> None:
+    engine, clock = make(max_volume_fraction=0.1)
+    engine.submit(buy_bracket(qty=150, tp=200.0, sl=50.0))
+    step(engine, clock, bar(1, 100, 101, 99, 100, volume=1000))
+    legs = engine.legs("b1")
+    assert legs is not None
+    assert [leg.qty for leg in legs] == [100, 100]
+    step(engine, clock, bar(2, 100, 101, 99, 100, volume=1000))
+    legs = engine.legs("b1")
+    assert legs is not None
+    assert [leg.qty for leg in legs] == [150, 150]
+    assert engine.positions()[0].qty == 150
+
+
+def test_short_bracket_assumes_the_stop_when_both_legs_are_reached() -> None:
+    engine, clock = make(allow_short=True)
+    engine.submit(
+        Order("s1", "AAA", Side.SELL, 10, order_class=OrderClass.BRACKET,
+              take_profit_price=90.0, stop_loss_price=105.0, time_in_force=TimeInForce.GTC)
+    )  # fmt: skip
+    step(engine, clock, bar(1, 100, 101, 99, 100))
+    assert engine.positions()[0].qty == -10
+    step(engine, clock, bar(2, 100, 106, 89, 100))
+    stop = engine.get_order("s1-sl")
+    assert stop is not None
+    assert stop.status is OrderStatus.FILLED
+    assert stop.filled_avg_price == 105.0
+    assert engine.positions() == []
+    assert engine.account().equity == pytest.approx(100_000 - 50)
