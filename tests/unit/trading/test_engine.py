@@ -231,3 +231,18 @@ def test_status_reports_positions_and_breaker() -> None:
     assert status["halted"] is False
     assert status["positions"][0]["symbol"] == "AAA"  # type: ignore[index]
     assert status["last_decision"]["action"] == "entered"  # type: ignore[index]
+
+
+def test_model_regime_selects_the_strategy() -> None:
+    from core.types import Regime
+
+    h = Harness(model=FixedModelClient(0.9, regime=Regime.RANGING), strategy=None)
+    h.bar(0, 100, 101, 99, 100, signal=Side.BUY, strategy="momentum")
+    assert list(h.journal.decisions()["action"]) == ["regime_mismatch"]
+    # The model's regime now stands for the market: a momentum signal elsewhere is not
+    # even sent to the model, a mean-reversion one enters.
+    calls = h.engine.model_client.calls  # type: ignore[attr-defined]
+    h.bar(1, 50, 51, 49, 50, symbol="BBB", signal=Side.BUY, strategy="momentum")
+    assert h.engine.model_client.calls == calls  # type: ignore[attr-defined]
+    h.bar(1, 70, 71, 69, 70, symbol="CCC", signal=Side.BUY, strategy="mean_reversion")
+    assert [o.symbol for o in h.broker.open_orders()] == ["CCC"]
