@@ -25,7 +25,7 @@ import logging
 import re
 import threading
 from collections.abc import AsyncIterator, Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import requests
@@ -159,6 +159,7 @@ class AlpacaBroker:
         self._brackets: set[str] = set()  # client_order_ids of bracket entries
         self._known: dict[str, tuple[OrderStatus, float, float | None]] = {}
         self._seeded = False
+        self._changes_since: datetime | None = None  # older orders can no longer change
         self._sinks: list[tuple[asyncio.AbstractEventLoop, asyncio.Queue[OrderUpdate]]] = []
         self._stream: _CatchUpStream | None = None
         self._stream_thread: threading.Thread | None = None
@@ -215,8 +216,10 @@ class AlpacaBroker:
             )
         return positions
 
-    def _fetch_orders(self, status: QueryOrderStatus, limit: int = 500) -> list[AlpacaOrder]:
-        request = GetOrdersRequest(status=status, limit=limit, nested=True)
+    def _fetch_orders(
+        self, status: QueryOrderStatus, limit: int = 500, after: datetime | None = None
+    ) -> list[AlpacaOrder]:
+        request = GetOrdersRequest(status=status, limit=limit, nested=True, after=after)
         raw: Any = self._call(
             f"list {status.value} orders", lambda: self._client.get_orders(request)
         )
@@ -505,18 +508,32 @@ class AlpacaBroker:
                 return []
         return self._catch_up()
 
-    def recent_orders(self) -> list[tuple[Order, datetime | None]]:
-        """The recent orders and legs, each with the time of its last change."""
+    def recent_orders(self, after: datetime | None = None) -> list[tuple[Order, datetime | None]]:
+        """The open orders, plus the others submitted after `after` (all recent ones when
+        None), legs included, each with the time of its last change."""
         seen: dict[str, tuple[Order, datetime | None]] = {}
-        for status in (QueryOrderStatus.ALL, QueryOrderStatus.OPEN):
-            for parent in self._fetch_orders(status, self.config.catch_up_orders):
+        open_since: datetime | None = None
+        newest: datetime | None = None
+        for status, since in ((QueryOrderStatus.ALL, after), (QueryOrderStatus.OPEN, None)):
+            for parent in self._fetch_orders(status, self.config.catch_up_orders, since):
                 parent_order = self._to_order(parent)
+                submitted = parent.submitted_at or parent.created_at
+                newest = submitted if newest is None else max(newest, submitted)
+                legs = [
+                    self._to_order(leg, parent_order.client_order_id) for leg in parent.legs or []
+                ]
+                if parent_order.status.is_open or any(leg.status.is_open for leg in legs):
+                    open_since = submitted if open_since is None else min(open_since, submitted)
                 if parent_order.status is not OrderStatus.REPLACED:
                     seen[parent_order.client_order_id] = (parent_order, _changed_at(parent))
-                for leg in parent.legs or []:
-                    leg_order = self._to_order(leg, parent_order.client_order_id)
+                for leg_order, leg in zip(legs, parent.legs or [], strict=True):
                     if leg_order.status is not OrderStatus.REPLACED:
                         seen[leg_order.client_order_id] = (leg_order, _changed_at(leg))
+        # Only orders still open (or submitted later) can change before the next look.
+        floor = open_since or newest
+        if floor is not None:
+            with self._lock:
+                self._changes_since = floor - timedelta(seconds=1)
         return list(seen.values())
 
     def _on_connect(self) -> None:
@@ -531,7 +548,9 @@ class AlpacaBroker:
             self._deliver(update)
 
     def _catch_up(self) -> list[OrderUpdate]:
-        orders = self.recent_orders()
+        with self._lock:
+            since = self._changes_since
+        orders = self.recent_orders(since)
         updates = []
         with self._lock:
             for order, changed_at in orders:
