@@ -7,6 +7,7 @@ only translates JSON. The venue runs on one event loop, so it needs no locks."""
 
 from __future__ import annotations
 
+import bisect
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict, replace
@@ -57,8 +58,7 @@ class BarReplay:
 
     def __init__(self, bars: pd.DataFrame) -> None:
         self.steps: list[tuple[datetime, list[Bar]]] = []
-        if bars.empty:
-            return
+        self.symbols: frozenset[str] = frozenset(str(s) for s in bars["symbol"].unique())
         ordered = bars.sort_values(["timestamp", "symbol"])
         for moment, group in ordered.groupby("timestamp", sort=True):
             stamp = pd.Timestamp(moment).to_pydatetime()  # type: ignore[arg-type]
@@ -79,15 +79,11 @@ class BarReplay:
                     ],
                 )
             )
-        self.symbols = frozenset(str(s) for s in bars["symbol"].unique())
-
-    symbols: frozenset[str] = frozenset()
+        self.times = [stamp for stamp, _ in self.steps]
 
     def index_after(self, moment: datetime) -> int:
-        for index, (stamp, _) in enumerate(self.steps):
-            if stamp > moment:
-                return index
-        return len(self.steps)
+        """Index of the first step strictly after `moment`."""
+        return bisect.bisect_right(self.times, moment)
 
 
 class PaperVenue:

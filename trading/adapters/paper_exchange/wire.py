@@ -275,19 +275,6 @@ def clock_json(clock: MarketClock) -> dict[str, Any]:
     }
 
 
-def is_exit_leg(record: OrderRecord) -> bool:
-    return record.parent is not None
-
-
-def leg_kind(record: OrderRecord) -> str:
-    """`take_profit` or `stop_loss` for a bracket/oco leg."""
-    return (
-        "stop_loss"
-        if record.order.type in (OrderType.STOP, OrderType.STOP_LIMIT)
-        else "take_profit"
-    )
-
-
 __all__ = [
     "ACCOUNT_ID",
     "OrderRecord",
