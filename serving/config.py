@@ -6,6 +6,8 @@ service without arguments:
 - `TRADEWIND_AB_SHADOW` (`true`/`false`, default false): the challenger also predicts on
   champion traffic; logged, never acted on.
 - `TRADEWIND_DECISION_LOG` (path, default `<data_dir>/decisions.db`): the decision log.
+- `TRADEWIND_DECISION_LOG_FLUSH_SECONDS` (default 0.05): how long the log writer gathers
+  rows into one transaction.
 - `TRADEWIND_RELOAD_INTERVAL_SECONDS` (default 30; 0 turns polling off): how often the
   registry's aliases are checked for a hot reload."""
 
@@ -23,6 +25,7 @@ from serving.router import RoutingConfig
 SHADOW_ENV = "TRADEWIND_AB_SHADOW"
 DECISION_LOG_ENV = "TRADEWIND_DECISION_LOG"
 RELOAD_INTERVAL_ENV = "TRADEWIND_RELOAD_INTERVAL_SECONDS"
+FLUSH_ENV = "TRADEWIND_DECISION_LOG_FLUSH_SECONDS"
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -34,6 +37,7 @@ class ServiceConfig(BaseModel):
     tracking_uri: str
     decision_log: Path
     routing: RoutingConfig = RoutingConfig()
+    decision_log_flush_seconds: float = Field(0.05, ge=0)
     reload_interval_seconds: float = Field(30.0, ge=0)
     api_token: SecretStr | None = None
 
@@ -51,6 +55,7 @@ class ServiceConfig(BaseModel):
                     challenger_share=settings.models.challenger_share,
                     shadow=_flag(SHADOW_ENV),
                 ),
+                decision_log_flush_seconds=float(os.environ.get(FLUSH_ENV, "0.05")),
                 reload_interval_seconds=float(os.environ.get(RELOAD_INTERVAL_ENV, "30")),
                 api_token=settings.serving.api_token,
             )

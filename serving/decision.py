@@ -119,7 +119,9 @@ class DecisionMaker:
         versions = dict(prepared.model_set.versions)
         fhash = feature_hash([*prepared.values, prepared.atr])
         decided_at = datetime.now(UTC)
-        decision_id = _decision_id(prepared.signal_id, prepared.route.variant, versions, fhash)
+        decision_id = _decision_id(
+            prepared.signal_id, prepared.route.variant, versions, fhash, shadow_versions
+        )
         answer = DecisionOut(
             decision_id=decision_id,
             signal_id=prepared.signal_id,
@@ -261,9 +263,17 @@ def checked_values(
     return values[: len(model_set.feature_names)], values[names.index(ATR_FEATURE)]
 
 
-def _decision_id(signal_id: str, variant: str, versions: dict[str, str], fhash: str) -> str:
-    # Deterministic: the same signal, features and models give the same id, so a client
-    # retry is one decision (the log ignores the duplicate) and backtests are repeatable.
-    key = json.dumps([signal_id, variant, sorted(versions.items()), fhash])
+def _decision_id(
+    signal_id: str,
+    variant: str,
+    versions: dict[str, str],
+    fhash: str,
+    shadow_versions: dict[str, str] | None,
+) -> str:
+    # Deterministic: the same signal, features and models (shadow included) give the same
+    # id, so a client retry is one decision (the log ignores the duplicate) and backtests
+    # are repeatable.
+    shadow = sorted(shadow_versions.items()) if shadow_versions else None
+    key = json.dumps([signal_id, variant, sorted(versions.items()), fhash, shadow])
     return hashlib.sha256(key.encode()).hexdigest()[:24]
 

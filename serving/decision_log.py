@@ -4,7 +4,8 @@ join it to the trade's outcome (by `decision_id`, or by `signal_id`).
 SQLite in WAL mode, one row per decision: id, time, the signal, a hash of the feature
 vector, the outputs, the model versions, the arm, the latency and, in shadow mode, the
 challenger's outputs and versions. Writes stay off the hot path: `record()` only puts
-the row on a queue; one background thread writes batches in single transactions.
+the row on a queue; one background thread writes batches in single transactions (a batch
+gathers for up to `flush_seconds`).
 `close()` (called on graceful shutdown) drains the queue before it returns, so nothing
 recorded is lost. Several workers may share one file: WAL plus a busy timeout lets them
 write concurrently. Rows are keyed by `decision_id` and inserted with `OR IGNORE`, so a
@@ -19,6 +20,7 @@ import queue
 import sqlite3
 import struct
 import threading
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -123,7 +125,9 @@ _STOP = object()
 class DecisionLog:
     """Append-only decision log with a background writer."""
 
-    def __init__(self, path: Path, *, batch_size: int = 256) -> None:
+    def __init__(
+        self, path: Path, *, batch_size: int = 256, flush_seconds: float = 0.05
+    ) -> None:
         self.path = Path(path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -136,6 +140,7 @@ class DecisionLog:
             connection.executescript(_SCHEMA)
         self._connection = connection
         self._batch_size = batch_size
+        self._flush_seconds = flush_seconds
         self._queue: queue.Queue[object] = queue.Queue()
         self._written = 0
         self._failed = 0
@@ -187,9 +192,10 @@ class DecisionLog:
     def _run(self) -> None:
         stop = False
         while not stop:
-            item = self._queue.get()
             batch: list[DecisionRecord] = []
             events: list[threading.Event] = []
+            item = self._queue.get()
+            deadline = time.monotonic() + self._flush_seconds
             while True:
                 if item is _STOP:
                     stop = True
@@ -197,28 +203,32 @@ class DecisionLog:
                     events.append(item)
                 elif isinstance(item, DecisionRecord):
                     batch.append(item)
-                if stop or len(batch) >= self._batch_size:
+                if stop or events or len(batch) >= self._batch_size:
                     break
+                # Gather rows for up to `flush_seconds` so a burst becomes one transaction.
+                remaining = deadline - time.monotonic()
                 try:
-                    item = self._queue.get_nowait()
+                    item = (
+                        self._queue.get(timeout=remaining)
+                        if remaining > 0
+                        else self._queue.get_nowait()
+                    )
                 except queue.Empty:
                     break
-            self._write(batch)
-            for event in events:
-                event.set()
             if stop:
                 # Anything queued after the stop marker by a racing request still goes in.
-                leftovers: list[DecisionRecord] = []
                 while True:
                     try:
                         extra = self._queue.get_nowait()
                     except queue.Empty:
                         break
                     if isinstance(extra, DecisionRecord):
-                        leftovers.append(extra)
+                        batch.append(extra)
                     elif isinstance(extra, threading.Event):
-                        extra.set()
-                self._write(leftovers)
+                        events.append(extra)
+            self._write(batch)
+            for event in events:
+                event.set()
         self._connection.close()
 
     def _write(self, batch: Iterable[DecisionRecord]) -> None:

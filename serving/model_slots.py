@@ -106,6 +106,9 @@ class ModelSlots:
                 dict(served.challenger.versions) if served and served.challenger else None
             )
             if not force and served is not None and aliases == self._aliases:
+                # The registry points at what serves (again): any earlier error is over.
+                self.last_error = None
+                self.last_error_at = None
                 return ReloadResult(reloaded=False, error=None)
 
             errors: list[str] = []
@@ -117,7 +120,7 @@ class ModelSlots:
                     try:
                         champion = self._loader(self.tracking_uri, CHAMPION)
                     except Exception as exc:  # any failure to load leaves the old one serving
-                        errors.append(f"champion: {_reason(exc)}")
+                        errors.append(f"champion {_listed(wanted_champion)}: {_reason(exc)}")
             challenger = served.challenger if served else None
             if not wanted_challenger:
                 challenger = None  # challenger retired or promoted
@@ -125,7 +128,7 @@ class ModelSlots:
                 try:
                     challenger = self._loader(self.tracking_uri, CHALLENGER)
                 except Exception as exc:
-                    errors.append(f"challenger: {_reason(exc)}")
+                    errors.append(f"challenger {_listed(wanted_challenger)}: {_reason(exc)}")
             if champion is None:
                 return self._failed("; ".join(errors) or "no champion")
 
@@ -213,6 +216,10 @@ def _describe(model_set: ModelSetLike) -> dict[str, object]:
         "loaded_at": model_set.loaded_at.isoformat(),
         "request_features": request_names(model_set),
     }
+
+
+def _listed(versions: dict[str, str]) -> str:
+    return "(" + ", ".join(f"{name} v{version}" for name, version in sorted(versions.items())) + ")"
 
 
 def _reason(exc: BaseException) -> str:

@@ -72,7 +72,9 @@ class TradewindService:
         first = self.slots.reload(force=True)
         self.metrics.reloaded("ok" if first.error is None else "error")
         self.slots.start_polling(self.config.reload_interval_seconds)
-        self.log = DecisionLog(self.config.decision_log)
+        self.log = DecisionLog(
+            self.config.decision_log, flush_seconds=self.config.decision_log_flush_seconds
+        )
         self.maker = DecisionMaker(
             self.slots.current,
             ABRouter(self.config.routing),

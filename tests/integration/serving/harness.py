@@ -17,9 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+PROJECT_ROOT = Path(__file__).resolve().parents[3]
 SERVICE = "serving.service:TradewindService"
 TOKEN = "integration-test-token-7f3a"
 
@@ -263,14 +262,23 @@ def set_alias(tracking_uri: str, alias: str, versions: dict[str, str] | None) ->
             client.set_registered_model_alias(name, alias, versions[name])
 
 
-@pytest.fixture(scope="session")
-def trained_models(tmp_path_factory: pytest.TempPathFactory) -> TrainedModels:
-    """Trained once per test session; version 1 champion, version 2 a registered copy."""
-    trained = train_tiny_models(tmp_path_factory.mktemp("serving-models"))
-    for name in MODEL_NAMES:
-        register_copy(trained.tracking_uri, name)
-    return trained
-
-
 def bearer(token: str = TOKEN) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+def serve_versions(
+    server: Server, champion: dict[str, str], challenger: dict[str, str] | None
+) -> None:
+    """Point the aliases at these versions and wait until the server serves them."""
+    set_alias(server.tracking_uri, "champion", champion)
+    set_alias(server.tracking_uri, "challenger", challenger)
+    response = httpx.post(f"{server.url}/reload", json={}, headers=bearer(), timeout=120)
+    assert response.status_code == 200, response.text
+
+    def serving() -> bool:
+        status = httpx.get(f"{server.url}/models", timeout=10).json()
+        served_challenger = status["challenger"]["versions"] if status["challenger"] else None
+        return bool(status["champion"]["versions"] == champion
+                    and served_challenger == challenger)
+
+    wait_for(serving, timeout=60, what=f"champion {champion} and challenger {challenger}")
