@@ -123,3 +123,16 @@ def test_retried_submit_and_restart_never_duplicate(exchange: Exchange) -> None:
     assert stop.client_order_id == "bracket-1-sl"
     assert stop.stop_price == 25.0
     assert restarted.get_order("bracket-1-sl") == stop
+
+    # Closing the position cancels its bracket legs first, then flattens at the market.
+    closing = restarted.close_position("MSFT")
+    assert closing is not None
+    assert closing.side is Side.SELL
+    assert closing.qty == 10
+    assert {o.client_order_id for o in restarted.open_orders()} == {closing.client_order_id}
+    exchange.advance(1)
+    assert restarted.positions() == []
+    assert restarted.open_orders() == []
+    legs = {o["client_order_id"]: o["status"] for o in exchange.orders(nested="false")}
+    assert legs["bracket-1-tp"] == "canceled"
+    assert legs["bracket-1-sl~r1"] == "canceled"

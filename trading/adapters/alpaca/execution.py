@@ -338,6 +338,25 @@ class AlpacaBroker:
         return self._to_order(raw)
 
     def close_position(self, symbol: str) -> Order | None:
+        """Cancel the symbol's resting orders (bracket legs hold its shares) and flatten
+        it at the market; None when there is no position."""
+        for order in self.open_orders():
+            if order.symbol != symbol or order.broker_order_id is None:
+                continue
+            try:
+                self._client.cancel_order_by_id(order.broker_order_id)
+            except APIError as exc:
+                if exc.status_code not in (404, 422):  # gone or done meanwhile: fine
+                    raise BrokerError(
+                        f"cancel {order.client_order_id} before closing {symbol} refused by "
+                        f"{self._where} (HTTP {exc.status_code}): {_api_message(exc)}",
+                        where="AlpacaBroker",
+                    ) from None
+            except requests.RequestException as exc:
+                raise BrokerError(
+                    f"close position {symbol}: cannot reach {self._where} ({type(exc).__name__})",
+                    where="AlpacaBroker",
+                ) from None
         try:
             raw: Any = self._client.close_position(symbol)
         except APIError as exc:
