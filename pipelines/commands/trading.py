@@ -281,7 +281,7 @@ def trade(
         status_path=status_file or settings.paths.data_dir / "trade_status.json",
         poll_seconds=poll_seconds,
     )
-    service = _build_service(settings, credentials, url, strategy, config, feature_store)
+    service = build_trading_service(settings, credentials, url, strategy, config, feature_store)
     console.print(
         f"trading {', '.join(names)} on {broker}{f' at {url}' if url else ''}; "
         f"status in {config.status_path}",
@@ -300,7 +300,7 @@ def trade(
     console.print(f"stopped; {service.engine.stats.closed_trades} trades closed this run")
 
 
-def _build_service(
+def build_trading_service(
     settings: Settings,
     credentials: AlpacaCredentials,
     url: str | None,

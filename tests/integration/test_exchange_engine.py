@@ -14,7 +14,7 @@ import pytest
 
 from core.settings import AlpacaCredentials, load_settings
 from features.store import FeatureStore
-from pipelines.commands.trading import _build_service
+from pipelines.commands.trading import build_trading_service
 from tests.integration.exchange_support import (
     KEY,
     SECRET,
@@ -48,7 +48,7 @@ def exchange(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Exchan
 
 
 def build(exchange: Exchange) -> tuple[TradingService, list[ClosedTradeRecord]]:
-    service = _build_service(
+    service = build_trading_service(
         load_settings(),
         AlpacaCredentials(ALPACA_API_KEY=KEY, ALPACA_SECRET_KEY=SECRET),
         exchange.url,
