@@ -81,7 +81,12 @@ def serve(bars: pd.DataFrame, config: PaperExchangeConfig, *, bars_dir: Path | N
     host, port = listener.getsockname()[:2]
     server = uvicorn.Server(
         uvicorn.Config(
-            app, log_level="warning", access_log=False, lifespan="on", ws="websockets-sansio"
+            app,
+            log_level="warning",
+            access_log=False,
+            lifespan="on",
+            ws="websockets-sansio",
+            timeout_graceful_shutdown=3,  # open streams must not hold a shutdown up
         )
     )
     print(f"{READY_LINE} http://{host}:{port}", flush=True)
