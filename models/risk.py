@@ -6,6 +6,7 @@ the predicted p10–p90 interval (80% is the aim)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -14,10 +15,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from models.datasets import TrainingData
 from models.plots import feature_importance, predicted_vs_actual
-from models.schema import DRAWDOWN_COLUMNS, RISK_PREDICTOR, RISK_PREDICTOR_TRUSTED_TYPES
+from models.schema import (
+    DRAWDOWN_COLUMNS,
+    RISK_ONNX_FILES,
+    RISK_PREDICTOR,
+    RISK_PREDICTOR_TRUSTED_TYPES,
+)
 from models.signal_quality import change_pct
 from models.template import TrainableModel
-from models.tracker import LoggedModel, TrackedRun
+from models.tracker import LoggedModel, TrackedRun, scratch_dir
 
 
 class RiskConfig(BaseModel):
@@ -30,6 +36,15 @@ class RiskConfig(BaseModel):
     min_samples_leaf: int = Field(20, ge=1)
     lower_quantile: float = Field(0.10, gt=0, lt=0.5)
     upper_quantile: float = Field(0.90, gt=0.5, lt=1)
+
+
+def ordered_drawdowns(expected: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
+    """[expected, p10, p90] columns, with p10 ≤ expected ≤ p90 (separately fitted
+    quantile models can cross) and nothing below zero."""
+    expected = np.maximum(np.asarray(expected, dtype=np.float64).reshape(-1), 0.0)
+    lower = np.maximum(np.minimum(np.asarray(lower, dtype=np.float64).reshape(-1), expected), 0)
+    upper = np.maximum(np.asarray(upper, dtype=np.float64).reshape(-1), expected)
+    return np.column_stack([expected, lower, upper])
 
 
 class DrawdownQuantileModel:
@@ -46,10 +61,8 @@ class DrawdownQuantileModel:
 
     def predict_array(self, matrix: np.ndarray) -> np.ndarray:
         filled = self.imputer.transform(np.asarray(matrix, dtype=np.float64))
-        expected = np.maximum(self.expected.predict(filled), 0.0)
-        lower = np.maximum(np.minimum(self.lower.predict(filled), expected), 0.0)
-        upper = np.maximum(self.upper.predict(filled), expected)
-        return np.column_stack([expected, lower, upper])
+        return ordered_drawdowns(self.expected.predict(filled), self.lower.predict(filled),
+                                 self.upper.predict(filled))
 
     def predict(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
         values = X.to_numpy(dtype=np.float64) if isinstance(X, pd.DataFrame) else X
@@ -146,15 +159,41 @@ class RiskModel(TrainableModel):
 
         output = pd.DataFrame(fitted.predict_array(example.to_numpy(dtype=np.float64)),
                               columns=list(DRAWDOWN_COLUMNS))
-        return run.log_model(
-            "sklearn",
-            fitted,
-            serialization_format="skops",
-            skops_trusted_types=list(RISK_PREDICTOR_TRUSTED_TYPES),
-            signature=infer_signature(example, output),
-            input_example=example,
-            pip_requirements=[f"scikit-learn=={sklearn.__version__}", "skops"],
-        )
+        with scratch_dir() as folder:
+            extra = write_onnx(fitted, len(inputs), folder)
+            return run.log_model(
+                "sklearn",
+                fitted,
+                serialization_format="skops",
+                skops_trusted_types=list(RISK_PREDICTOR_TRUSTED_TYPES),
+                signature=infer_signature(example, output),
+                input_example=example,
+                extra_files=[str(path) for path in extra],
+                pip_requirements=[f"scikit-learn=={sklearn.__version__}", "skops",
+                                  "onnxruntime"],
+            )
+
+
+def write_onnx(fitted: DrawdownQuantileModel, n_inputs: int, folder: Path) -> list[Path]:
+    """ONNX twins of imputer + each boosted model (expected, p10, p90), for fast
+    single-row inference; empty when conversion fails (serving then uses scikit-learn)."""
+    try:
+        from skl2onnx import convert_sklearn
+        from skl2onnx.common.data_types import FloatTensorType
+        from sklearn.pipeline import Pipeline
+
+        paths = []
+        for file, booster in zip(RISK_ONNX_FILES,
+                                 (fitted.expected, fitted.lower, fitted.upper), strict=True):
+            pipeline = Pipeline([("impute", fitted.imputer), ("boost", booster)])
+            graph = convert_sklearn(
+                pipeline, initial_types=[("features", FloatTensorType([None, n_inputs]))])
+            path = folder / file
+            path.write_bytes(graph.SerializeToString())
+            paths.append(path)
+    except Exception:  # converter gaps must not block training; loading checks parity
+        return []
+    return paths
 
 
 def _target(frame: pd.DataFrame) -> str:

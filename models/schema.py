@@ -42,5 +42,7 @@ RISK_PREDICTOR_TRUSTED_TYPES: tuple[str, ...] = (
 
 # Artifacts stored next to a model (MLflow `extra_files`), read back by `models.loading`.
 ONNX_FILE = "forest.onnx"
+RISK_ONNX_FILES: tuple[str, ...] = (
+    "drawdown_expected.onnx", "drawdown_p10.onnx", "drawdown_p90.onnx")
 OOD_FILE = "ood_detector.json"
 INPUTS_FILE = "model_inputs.json"  # ordered input columns when the signature has none

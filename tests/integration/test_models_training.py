@@ -113,7 +113,8 @@ def test_model_set_predicts_right_shapes_and_ranges(
     uri, _ = trained
     model_set = load_model_set(uri, "champion")
     assert model_set.versions == dict.fromkeys(MODEL_NAMES, "1")
-    assert model_set.runtimes["signal_quality"] == "onnxruntime"  # ONNX twin matched
+    assert model_set.runtimes["signal_quality"] == "onnxruntime"  # ONNX twins matched
+    assert model_set.runtimes["risk_predictor"] == "onnxruntime"
     rows = sample_data.events.merge(sample_data.market[["timestamp",
                                                         *sample_data.market_features]],
                                     on="timestamp", how="left", suffixes=("", "_market"))
