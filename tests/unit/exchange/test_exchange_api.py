@@ -272,3 +272,43 @@ def test_saved_state_from_other_bars_is_refused_clearly(bars: pd.DataFrame, tmp_
     later = bars[bars["timestamp"] > bars["timestamp"].min() + pd.Timedelta(days=10)]
     with pytest.raises(ConfigError, match=r"does not fit these bars.*--fresh"):
         make_client(later, state_path=state)
+
+
+def test_partial_fills_are_streamed_with_their_own_quantities(bars: pd.DataFrame) -> None:
+    from trading.adapters.simulated.config import SimulatedExchangeConfig
+
+    # At most 1e-6 of a bar's volume per bar: a 50-share order fills over several bars.
+    exchange = SimulatedExchangeConfig(max_volume_fraction=1e-6)
+    with make_client(bars, exchange=exchange) as client, client.websocket_connect("/stream") as ws:
+        ws.send_json({"action": "authenticate", "data": {"key_id": "k", "secret_key": "s"}})
+        ws.receive_json()
+        ws.send_json({"action": "listen", "data": {"streams": ["trade_updates"]}})
+        ws.receive_json()
+        client.post("/admin/advance", json={"steps": 1})
+        order = {
+            "symbol": "MSFT",
+            "qty": 50,
+            "side": "buy",
+            "type": "market",
+            "time_in_force": "day",
+            "client_order_id": "big",
+        }
+        assert client.post("/v2/orders", json=order).status_code == 200
+        assert TradeUpdate(**ws.receive_json()["data"]).event == "new"
+        fills: list[TradeUpdate] = []
+        for _ in range(10):  # each bar fills a part, so each advance sends one event
+            published = client.get("/admin/state").json()["events_published"]
+            assert client.post("/admin/advance", json={"steps": 1}).json()["events_published"] > (
+                published
+            )
+            fills.append(TradeUpdate(**ws.receive_json()["data"]))
+            if fills[-1].event == "fill":
+                break
+        assert len(fills) >= 2
+        assert {u.event for u in fills[:-1]} == {"partial_fill"}
+        assert sum(u.qty or 0 for u in fills) == 50
+        cumulative = [float(u.order.filled_qty or 0) for u in fills]
+        assert cumulative == sorted(cumulative)
+        assert cumulative[-1] == 50
+        assert [u.position_qty for u in fills] == cumulative
+        assert len({u.execution_id for u in fills}) == len(fills)
