@@ -219,6 +219,9 @@ class Exchange:
     def drop_streams(self, refuse_seconds: float) -> dict[str, Any]:
         return self.admin("POST", "/admin/streams", refuse_seconds=refuse_seconds)
 
+    def accept_streams(self) -> dict[str, Any]:
+        return self.admin("POST", "/admin/streams", disconnect=False, refuse_seconds=0)
+
     def orders(self, **params: Any) -> list[dict[str, Any]]:
         answer = self._http.get(
             self.url + "/v2/orders", params={"status": "all", "limit": 500, **params}

@@ -5,8 +5,8 @@ status/after/until/nested/symbols filters, DELETE all), `/v2/orders/{id}` (GET, 
 replace, DELETE cancel), `/v2/orders:by_client_order_id`, `/v2/positions` (+ DELETE to
 close). Stream: `/stream`, Alpaca's `trade_updates` with its authenticate → listen
 handshake. Admin (tests and demos): `POST /admin/advance` replays bar steps,
-`GET /admin/state`, `POST /admin/streams` drops stream connections and can refuse new
-ones for a while (to prove clients reconnect and catch up).
+`GET /admin/state`, `POST /admin/streams` drops stream connections and refuses new ones
+for `refuse_seconds` (0 accepts again; to prove clients reconnect and catch up).
 
 Every refusal is an Alpaca-style JSON error `{"code": ..., "message": ...}` with a 4xx
 status; the venue (`venue.py`) does the work."""
@@ -56,8 +56,11 @@ class StreamHub:
     def accepting(self) -> bool:
         return asyncio.get_running_loop().time() >= self.refuse_until
 
-    async def drop_all(self, refuse_seconds: float) -> int:
-        self.refuse_until = asyncio.get_running_loop().time() + refuse_seconds
+    def refuse_for(self, seconds: float) -> None:
+        """Refuse new connections for `seconds` (0 accepts again at once)."""
+        self.refuse_until = asyncio.get_running_loop().time() + seconds
+
+    async def drop_all(self) -> int:
         dropped = 0
         for socket in list(self.sockets):
             with contextlib.suppress(Exception):
@@ -224,7 +227,8 @@ def build_app(
     async def admin_streams(request: Request) -> Response:
         body = await _json_body(request) if await request.body() else {}
         refuse = float(body.get("refuse_seconds", 0.0))
-        dropped = await hub.drop_all(refuse) if body.get("disconnect", True) else 0
+        hub.refuse_for(refuse)
+        dropped = await hub.drop_all() if body.get("disconnect", True) else 0
         return JSONResponse({"dropped": dropped, "refuse_seconds": refuse})
 
     async def stream(websocket: WebSocket) -> None:
