@@ -50,6 +50,7 @@ class TrainRequest(BaseModel):
     start: str | None = None
     end: str | None = None
     regime_horizon: int = Field(20, ge=2)
+    include_store_trades: bool = True
 
 
 @dataclass(frozen=True)
@@ -149,8 +150,10 @@ def build_dataset(
     *,
     start: str | None = None,
     regime_horizon: int = 20,
+    trades: pd.DataFrame | None = None,
 ) -> TrainingData:
-    """Features → ungated signals → labelled training data."""
+    """Features → ungated signals (+ the entries of closed trades the engine collected)
+    → labelled training data."""
     from features.compute import compute_features
     from trading.strategies import STRATEGIES
 
@@ -163,6 +166,8 @@ def build_dataset(
     )
     sides = {"buy", "sell"} if settings.risk.allow_short else {"buy"}
     signals = signals.loc[signals["side"].isin(sides)]
+    if trades is not None and len(trades):
+        signals = add_trade_events(signals, trades, stocks)
     if start is not None:
         signals = signals.loc[signals["timestamp"] >= pd.Timestamp(start, tz="UTC")]
         index = index.loc[index["timestamp"] >= pd.Timestamp(start, tz="UTC")]
@@ -176,6 +181,45 @@ def build_dataset(
     )
     return build_training_data(stocks, features, signals, index_bars=index, barrier=barrier,
                                regime_horizon=regime_horizon)
+
+
+def add_trade_events(
+    signals: pd.DataFrame, trades: pd.DataFrame, bars: pd.DataFrame
+) -> pd.DataFrame:
+    """The signals plus one event per closed trade of the feature store: its signal bar is
+    the last bar before the entry fill. Trades are relabelled with the same triple barrier
+    on the bars (one label definition for every row); a trade whose signal is already
+    among the strategy signals is not counted twice."""
+    known = trades.loc[trades["symbol"].isin(set(bars["symbol"]))]
+    if known.empty:
+        return signals
+    entries = pd.DataFrame({
+        "symbol": known["symbol"].astype(str).to_numpy(),
+        "entry_time": pd.to_datetime(known["entry_time"], utc=True).to_numpy(),
+        "side": known["side"].astype(str).str.lower().to_numpy(),
+        "strategy": known["strategy"].astype(str).to_numpy(),
+    }).sort_values("entry_time")
+    stamps = bars[["symbol", "timestamp"]].sort_values("timestamp")
+    located = pd.merge_asof(
+        entries, stamps.rename(columns={"timestamp": "signal_time"}),
+        left_on="entry_time", right_on="signal_time", by="symbol",
+        allow_exact_matches=False, direction="backward",
+    ).dropna(subset=["signal_time"])
+    events = pd.DataFrame({
+        "symbol": located["symbol"], "timestamp": located["signal_time"],
+        "side": located["side"], "strategy": located["strategy"],
+        "price": float("nan"), "reason": "closed trade",
+    })
+    combined = pd.concat([signals, events], ignore_index=True)
+    return combined.drop_duplicates(subset=["symbol", "timestamp", "side", "strategy"])
+
+
+def store_trades(settings: Settings) -> pd.DataFrame | None:
+    """Closed trades collected in the feature store, if any."""
+    from features.store import FeatureStore
+
+    trades = FeatureStore(settings.paths).read_trades()
+    return trades if len(trades) else None
 
 
 def train_models(
@@ -226,8 +270,11 @@ def run_training(
     say(f"loading bars from {request.source}")
     stocks, index = load_bars(request, settings)
     say(f"computing features and signals for {stocks['symbol'].nunique()} symbols")
+    trades = store_trades(settings) if request.include_store_trades else None
+    if trades is not None:
+        say(f"{len(trades)} closed trades from the feature store")
     data = build_dataset(stocks, index, settings, start=request.start,
-                         regime_horizon=request.regime_horizon)
+                         regime_horizon=request.regime_horizon, trades=trades)
     say(f"{len(data.events)} labelled signals, {len(data.market)} market days "
         f"(index {data.index_symbol})")
     results = train_models(data, request.models, settings, source=request.source,

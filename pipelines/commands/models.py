@@ -50,6 +50,9 @@ def register(app: typer.Typer) -> None:
             None, "--max-symbols", help="Use the first N stocks (alphabetical)."),
         start: str | None = typer.Option(None, "--start", help="First signal date (YYYY-MM-DD)."),
         end: str | None = typer.Option(None, "--end", help="Last bar date (YYYY-MM-DD)."),
+        store_trades: bool = typer.Option(
+            True, "--store-trades/--no-store-trades",
+            help="Add the closed trades collected in the feature store as events."),
         as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
     ) -> None:
         """Train the models on real bars, log them to MLflow and register them (the
@@ -62,7 +65,7 @@ def register(app: typer.Typer) -> None:
         request = TrainRequest(
             models=names, source=source, index_source=index_source,
             symbols=tuple(symbols) if symbols else None, max_symbols=max_symbols,
-            start=start, end=end,
+            start=start, end=end, include_store_trades=store_trades,
         )
         settings = load_settings()
         console = Console(stderr=as_json)
@@ -90,16 +93,20 @@ def register(app: typer.Typer) -> None:
             }
             typer.echo(json.dumps(payload, indent=2, default=str))
             return
-        table = Table(title=f"Out-of-time metrics ({source}, {len(report.data.events)} signals)")
-        for column in ("model", "version", "aliases", "seconds", "metrics"):
+        table = Table(title=f"Out-of-time metrics ({source}, {len(report.data.events)} "
+                            f"signals, {len(report.data.market)} market days)")
+        for column in ("model", "version", "aliases", "seconds", "metric", "value"):
             table.add_column(column)
         for result in report.results:
-            metrics = ", ".join(
-                f"{key}={_fmt(result.metrics.get(key))}" for key in HEADLINES[result.name]
-            )
             own = sorted(a for a, v in result.aliases.items() if v == result.version)
-            table.add_row(result.name, result.version, ",".join(own),
-                          f"{result.seconds:.1f}", metrics)
+            for position, key in enumerate(HEADLINES[result.name]):
+                first = position == 0
+                table.add_row(
+                    result.name if first else "", result.version if first else "",
+                    ",".join(own) if first else "", f"{result.seconds:.1f}" if first else "",
+                    key, _fmt(result.metrics.get(key)),
+                    end_section=position == len(HEADLINES[result.name]) - 1,
+                )
         console.print(table)
         console.print(_targets_table(report.results, latency))
 
