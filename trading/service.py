@@ -251,7 +251,7 @@ class TradingService:
             # Orders decided on an old bar reach the broker at its current time, so they
             # fill at later prices than the bar that made the decision.
             log.warning(
-                "the broker's clock is %d bars ahead of the engine; entries decided on them "
+                "the broker's clock is %d bar(s) ahead of the engine; entries decided on them "
                 "fill at later prices (replay the paper exchange slower)",
                 times - 1,
             )

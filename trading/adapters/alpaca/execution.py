@@ -110,6 +110,11 @@ class AlpacaBrokerConfig(BaseModel):
     reconnect_max_backoff_seconds: float = Field(30.0, gt=0)
 
 
+class _DropReconnectNoise(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "websocket error" not in record.getMessage()
+
+
 class _CatchUpStream(TradingStream):
     """alpaca-py's `TradingStream`, plus a hook run after every (re)connection."""
 
@@ -503,14 +508,21 @@ class AlpacaBroker:
         with self._lock:
             stream, thread = self._stream, self._stream_thread
             self._stream = self._stream_thread = None
-        if stream is not None and stream._loop is not None:
-            with contextlib.suppress(Exception):
-                stream.stop()
-                # alpaca-py checks its stop flag only between 5 s receive timeouts;
-                # closing the socket ends the wait now.
-                asyncio.run_coroutine_threadsafe(stream.close(), stream._loop).result(timeout=5)
-        if thread is not None:
-            thread.join(timeout=10)
+        # alpaca-py logs the socket we close on purpose as a "websocket error".
+        sdk_log = logging.getLogger("alpaca.trading.stream")
+        quiet = _DropReconnectNoise()
+        sdk_log.addFilter(quiet)
+        try:
+            if stream is not None and stream._loop is not None:
+                with contextlib.suppress(Exception):
+                    stream.stop()
+                    # alpaca-py checks its stop flag only between 5 s receive timeouts;
+                    # closing the socket ends the wait now.
+                    asyncio.run_coroutine_threadsafe(stream.close(), stream._loop).result(timeout=5)
+            if thread is not None:
+                thread.join(timeout=10)
+        finally:
+            sdk_log.removeFilter(quiet)
 
     def _seed(self) -> None:
         for order, _ in self.recent_orders():
