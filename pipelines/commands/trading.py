@@ -232,8 +232,12 @@ def paper_exchange(
 
 def trade(
     broker: Annotated[
-        str, typer.Option(help="alpaca (paper unless told otherwise) or paper-exchange.")
-    ] = "paper-exchange",
+        str | None,
+        typer.Option(
+            help="alpaca (paper unless told otherwise) or paper-exchange "
+            "(default: settings.broker.kind, paper-exchange unless it says alpaca)."
+        ),
+    ] = None,
     symbols: Annotated[
         str | None, typer.Option(help="Comma-separated symbols (default: settings.symbols).")
     ] = None,
@@ -265,6 +269,8 @@ def trade(
 
     settings = load_settings()
     names = _symbol_tuple(symbols) or tuple(s.upper() for s in settings.symbols)
+    if broker is None:
+        broker = "alpaca" if settings.broker.kind == "alpaca" else "paper-exchange"
     if broker not in ("alpaca", "paper-exchange"):
         raise ConfigError(f"unknown --broker {broker!r}; use alpaca or paper-exchange")
     credentials = AlpacaCredentials()
