@@ -1,4 +1,5 @@
-"""`tradewind demo`: the end-to-end run on the embedded real data."""
+"""`tradewind demo`: the end-to-end run on the embedded real data (ingest → collect trades
+→ train → serve → trade with retraining and A/B → report)."""
 
 from __future__ import annotations
 
@@ -7,3 +8,21 @@ import typer
 
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the `tradewind` app."""
+
+    @app.command()
+    def demo(
+        symbols: list[str] | None = typer.Option(
+            None, "--symbols", help="Stocks to trade (default: AAPL MSFT IBM GOOG)."
+        ),
+        quick: bool = typer.Option(
+            False, "--quick", help="Fewer symbols and years (about a third of the time)."
+        ),
+        port: int = typer.Option(0, "--port", help="Model service port (0: a free one)."),
+    ) -> None:
+        """Run the whole platform offline on the sample data and write reports/demo/."""
+        from pipelines.demo import DemoPlan, run_demo
+
+        plan = DemoPlan.quick() if quick else DemoPlan.full()
+        if symbols:
+            plan = plan.model_copy(update={"symbols": [s.upper() for s in symbols]})
+        run_demo(plan, port=port or None)

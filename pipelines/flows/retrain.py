@@ -164,7 +164,8 @@ def out_of_time_rows(
         thresholds = RegimeThresholds(data.regime_horizon).fit(before)
         codes = thresholds.classify(window)
         labels = pd.DataFrame({"regime": [REGIME_COLUMNS[c] if c >= 0 else None for c in codes]})
-        return window, labels
+        # Only the numeric model inputs: the loaders convert the whole frame to floats.
+        return window[list(data.market_features)], labels
     names = data.labels
     rows = data.events
     window = rows[rows["timestamp"] >= oot_start].reset_index(drop=True)
@@ -176,7 +177,8 @@ def out_of_time_rows(
             "drawdown_pct": window[names["drawdown"]].astype(float),
         }
     )
-    return window, labels
+    # Only the numeric model inputs: the loaders convert the whole frame to floats.
+    return window[list(data.signal_features)], labels
 
 
 def _run_oot_start(tracking_uri: str, run_id: str) -> pd.Timestamp:
@@ -363,7 +365,20 @@ def retrain_flow(
     wanted = list(symbols or settings.symbols)
     data = prepare_training_data(wanted, train_start, as_of, overrides)
     names = list(models or MODEL_ORDER)
-    candidates = {name: train_one(name, data, False, overrides, source) for name in names}
+    candidates: dict[str, dict[str, Any]] = {}
+    failed: dict[str, str] = {}
+    for name in names:
+        # A model that cannot be trained on this window (e.g. too few wins for its
+        # calibration folds) is recorded and skipped; the other candidates still compete.
+        outcome: Any = train_one(name, data, False, overrides, source, return_state=True)
+        if outcome.is_completed():
+            candidates[name] = outcome.result()
+        else:
+            failed[name] = str(outcome.message or outcome.name)[:500]
+            logger.warning("%s: candidate not trained: %s", name, failed[name])
+    if not candidates:
+        summary.update(action="failed", reason="no candidate could be trained", failed=failed)
+        return summary
     context = {
         "trigger": trigger,
         "as_of": as_of or datetime.now(tz=UTC).isoformat(),
@@ -377,8 +392,11 @@ def retrain_flow(
         journal,
         {"last_as_of": as_of or context["as_of"], "mlflow_run_id": compared["run_id"]},
     )
+    for name, why in failed.items():
+        registered[name] = {"registered": False, "reason": f"candidate not trained: {why}"}
     challengers = {n: r["version"] for n, r in registered.items() if r.get("registered")}
     summary.update(
+        failed=failed,
         action="challenger" if challengers else "not_registered",
         challengers=challengers,
         comparisons=compared["comparisons"],

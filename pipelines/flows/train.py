@@ -73,39 +73,26 @@ def code_version() -> str:
 def build_training_set(
     settings: Settings, symbols: list[str], start: str | None, end: str | None
 ) -> Any:
-    """`TrainingData` for [start, end] from the offline bar store."""
-    from models.datasets import build_training_data
-    from pipelines.flows.collect_trades import _utc, load_window_bars
-    from trading.backtest import split_context
-    from trading.feed import compute_feature_frame
-    from trading.strategies import STRATEGIES
+    """`TrainingData` for [start, end] from the offline bar store and the feature store's
+    closed trades, through MODELS' dataset builder (`pipelines.training`). Nothing after
+    `end` is used: bars are read up to `end`, and only trades that closed by `end` join
+    (the store may hold later trades from an earlier run)."""
+    from pipelines.training import TrainRequest, build_dataset, load_bars, store_trades
 
-    bars, index_bars = load_window_bars(settings, symbols, start, end)
-    tradable, context = split_context(bars, index_bars)
+    request = TrainRequest(source="store", symbols=tuple(symbols), start=start, end=end)
+    stocks, index = load_bars(request, settings)
+    trades = store_trades(settings)
+    if trades is not None and end is not None:
+        closed = pd.to_datetime(trades["exit_time"], utc=True) <= _utc_stamp(end)
+        trades = trades.loc[closed] if closed.any() else None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        frame = compute_feature_frame(tradable, context)
-    signals = pd.concat(
-        [strategy.signals_frame(frame) for strategy in STRATEGIES.values()], ignore_index=True
-    )
-    begin, finish = _utc(start), _utc(end)
-    if begin is not None:
-        signals = signals[signals["timestamp"] >= begin]
-        frame_window = frame[frame["timestamp"] >= begin]
-    else:
-        frame_window = frame
-    if finish is not None:
-        signals = signals[signals["timestamp"] <= finish]
-        frame_window = frame_window[frame_window["timestamp"] <= finish]
-    if signals.empty:
-        raise DataValidationError(
-            f"no strategy signals in {start}..{end} for {', '.join(symbols)}", where="train"
-        )
-    signals = signals.sort_values(["timestamp", "symbol", "strategy"], kind="stable")
-    features = frame_window.drop(columns=["open", "high", "low", "close", "volume"])
-    return build_training_data(
-        tradable, features, signals.reset_index(drop=True), index_bars=context
-    )
+        return build_dataset(stocks, index, settings, start=start, trades=trades)
+
+
+def _utc_stamp(value: str) -> pd.Timestamp:
+    stamp = pd.Timestamp(value)
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
 
 
 @task(cache_policy=NO_CACHE, task_run_name="training-set-{start}-{end}")

@@ -1,0 +1,348 @@
+"""The `demo` flow: the stages of `tradewind demo` (see `pipelines/demo.py`) as one parent
+Prefect flow whose stages are the platform's own flows (ingest, collect_trades, train,
+retrain, evaluate_ab) run as subflows, plus tasks for the model service, the two replays
+and the report."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from core.settings import load_settings
+from pipelines.demo import (
+    DemoPlan,
+    Narrator,
+    closed_trades_since,
+    month_starts,
+    summary_table,
+    where_to_look,
+)
+from pipelines.runtime import ModelService
+
+_console: Console | None = None
+
+
+def set_console(console: Console) -> None:
+    global _console
+    _console = console
+
+
+@task(cache_policy=NO_CACHE, task_run_name="start-model-service")
+def start_service(port: int, overrides: dict[str, Any], demo_dir: str) -> ModelService:
+    """`tradewind serve` as a child process on the demo's stores; waits until ready."""
+    paths = overrides["paths"]
+    env = {
+        "TRADEWIND_PATHS__DATA_DIR": paths["data_dir"],
+        "TRADEWIND_PATHS__MLFLOW_TRACKING_URI": paths["mlflow_tracking_uri"],
+        "TRADEWIND_PATHS__MLFLOW_ARTIFACT_ROOT": paths["mlflow_artifact_root"],
+        "TRADEWIND_MODELS__CHALLENGER_SHARE": str(overrides["models"]["challenger_share"]),
+        "TRADEWIND_DECISION_LOG": str(Path(demo_dir) / "decisions.db"),
+        "TRADEWIND_RELOAD_INTERVAL_SECONDS": "0",  # the demo reloads explicitly
+        "TRADEWIND_SERVING__WORKERS": "1",
+    }
+    service = ModelService(port, log_path=Path(demo_dir) / "service.log", env=env)
+    service.start()
+    return service
+
+
+@task(cache_policy=NO_CACHE, task_run_name="baseline-replay")
+def baseline_replay(
+    plan: dict[str, Any], overrides: dict[str, Any], demo_dir: str
+) -> dict[str, Any]:
+    """The same years replayed ungated with the rules client: the baseline."""
+    from pipelines.flows.collect_trades import ReplaySession, load_window_bars
+
+    settings = load_settings(**overrides)
+    bars, index_bars = load_window_bars(
+        settings, plan["symbols"], plan["trade_start"], plan["trade_end"]
+    )
+    session = ReplaySession(
+        settings,
+        bars,
+        index_bars,
+        pd.Timestamp(plan["trade_start"], tz="UTC"),
+        journal_url=f"sqlite:///{Path(demo_dir) / 'baseline_journal.db'}",
+    )
+    session.run_until(None)
+    session.finish()
+    return {
+        "metrics": session.metrics(),
+        "equity": session.journal.equity(),
+        "trades": session.journal.trades(),
+    }
+
+
+@task(cache_policy=NO_CACHE, task_run_name="store-closed-trades")
+def store_closed(records: list[Any], overrides: dict[str, Any]) -> int:
+    from pipelines.flows.collect_trades import store_trades, trade_frame
+
+    return int(store_trades.fn(trade_frame(records), overrides)) if records else 0
+
+
+@task(cache_policy=NO_CACHE, task_run_name="trade-until-{until}")
+def trade_step(session: Any, until: str) -> int:
+    return int(session.run_until(pd.Timestamp(until)))
+
+
+@flow(name="demo", log_prints=True)
+def demo_flow(plan: dict[str, Any], port: int, demo_dir: str) -> dict[str, Any]:
+    """Ingest → collect → train → serve → trade with retraining and A/B → report."""
+    from pipelines.flows.collect_trades import collect_trades_flow
+    from pipelines.flows.ingest import ingest_flow
+    from pipelines.flows.train import train_flow
+
+    started = time.perf_counter()
+    console = _console or Console()
+    chosen = DemoPlan.model_validate(plan)
+    settings = load_settings()
+    demo_path = Path(demo_dir)
+    endpoint = f"http://127.0.0.1:{port}"
+    overrides = chosen.overrides(settings, demo_path, endpoint)
+    story = Narrator(console)
+    console.print(
+        f"[bold]Tradewind demo[/] on {', '.join(chosen.symbols)}: train {chosen.history_start}"
+        f"..{chosen.train_end}, trade {chosen.trade_start}..{chosen.trade_end}.\n"
+        f"   demo settings: gate {chosen.win_probability_gate}, challenger share "
+        f"{chosen.challenger_share:.0%}, retrain every {chosen.retrain_every_trades} closed "
+        f"trades or every {chosen.retrain_schedule_months} months, margin "
+        f"{chosen.promotion_margin:.0%}, A/B from {chosen.min_trades_per_arm} trades per arm."
+    )
+
+    with story.stage(1, "Ingest sample bars, compute and materialize features"):
+        ingested = ingest_flow(source="sample", symbols=chosen.symbols, overrides=overrides)
+        story.say(
+            f"{ingested['bars']['rows_written']} bars of {len(ingested['bars']['symbols'])} "
+            f"series in the bar store; {ingested['features']['rows']} feature rows × "
+            f"{ingested['features']['columns']} features written to Feast and materialized"
+        )
+
+    with story.stage(2, "Collect trades with the ungated engine over the training years"):
+        collected = collect_trades_flow(
+            start=chosen.history_start,
+            end=chosen.train_end,
+            symbols=chosen.symbols,
+            journal_name="demo_collect.db",
+            overrides=overrides,
+        )
+        story.say(
+            f"{collected['trades']} closed trades ({collected['written']} new in the store's "
+            f"trade collection); win rate {collected['metrics']['win_rate']:.1%}"
+        )
+
+    with story.stage(3, "Train and register the four models"):
+        trained = train_flow(
+            start=chosen.history_start,
+            end=chosen.train_end,
+            symbols=chosen.symbols,
+            make_champion=True,
+            overrides=overrides,
+        )
+        for name, info in trained["models"].items():
+            key = {
+                "signal_quality": "roc_auc",
+                "exit_optimizer": "stop_loss_mae",
+                "regime_classifier": "macro_f1",
+                "risk_predictor": "mae",
+            }[name]
+            story.say(
+                f"{name}: v{info['version']} champion; out-of-time {key} "
+                f"{info['metrics'].get(key, float('nan')):.3f}"
+            )
+            story.event(
+                pd.Timestamp(chosen.train_end, tz="UTC"),
+                "champion",
+                name,
+                f"v{info['version']} trained",
+            )
+
+    with story.stage(4, "Start the BentoML model service"):
+        service = start_service(port, overrides, demo_dir)
+        story.say(f"serving at {service.url} (log: {service.log_path})")
+
+    try:
+        with story.stage(5, "Trade the later years through the service, with retraining and A/B"):
+            loop = trade_with_learning(chosen, overrides, service, demo_path, story)
+            baseline = baseline_replay(plan, overrides, demo_dir)
+            story.say(
+                f"baseline (ungated): {baseline['metrics']['trades']} trades; model-gated: "
+                f"{loop['metrics']['trades']} trades"
+            )
+    finally:
+        service.stop()
+
+    with story.stage(6, "Write the report"):
+        from pipelines.demo_report import build_report
+        from pipelines.report import write_report
+
+        report = build_report(
+            chosen,
+            overrides,
+            baseline,
+            loop,
+            trained,
+            story,
+            demo_path,
+            wall_seconds=time.perf_counter() - started,
+        )
+        json_path, html_path = write_report(
+            report, Path(overrides["paths"]["reports_dir"]) / "demo"
+        )
+        console.print(summary_table(report))
+    seconds = time.perf_counter() - started
+    report["run"]["wall_seconds"] = seconds
+    json_path.write_text(
+        json.dumps(json.loads(json_path.read_text()) | {"run": report["run"]}, indent=2)
+    )
+    where_to_look(console, json_path, html_path, seconds)
+    return report
+
+
+def trade_with_learning(
+    plan: DemoPlan,
+    overrides: dict[str, Any],
+    service: ModelService,
+    demo_dir: Path,
+    story: Narrator,
+) -> dict[str, Any]:
+    """The gated engine over the trade window, month by month, consulting the service;
+    between months the retrain triggers are checked and `evaluate_ab` runs."""
+    from pipelines.flows.collect_trades import ReplaySession, load_window_bars
+    from pipelines.flows.evaluate_ab import evaluate_ab_flow
+    from pipelines.flows.retrain import retrain_flow
+    from serving.client import HttpModelClient
+
+    settings = load_settings(**overrides)
+    bars, index_bars = load_window_bars(settings, plan.symbols, plan.trade_start, plan.trade_end)
+    client = HttpModelClient(service.url, timeout=5.0, retries=2)
+    session = ReplaySession(
+        settings,
+        bars,
+        index_bars,
+        pd.Timestamp(plan.trade_start, tz="UTC"),
+        model_client=client,
+        gate_enabled=True,
+        journal_url=settings.paths.journal_url,
+        journal_batch=1,
+    )
+    months = month_starts(plan.trade_start, session.last_timestamp)
+    last_retrain: pd.Timestamp | None = None
+    last_scheduled = pd.Timestamp(plan.trade_start, tz="UTC")
+    retrains: list[dict[str, Any]] = []
+    evaluations: list[dict[str, Any]] = []
+    stored = 0
+    progress = Progress(
+        TextColumn("   trading"),
+        BarColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=story.console,
+        transient=True,
+    )
+    with progress:
+        bar = progress.add_task("", total=len(months))
+        for index, boundary in enumerate(months):
+            trade_step(session, boundary.isoformat())
+            now = min(boundary, pd.Timestamp(session.last_timestamp)) if session.done else boundary
+            as_of = (now - pd.Timedelta(seconds=1)).isoformat()
+            progress.update(
+                bar, advance=1, description=f"{boundary.date()}  trades {len(session.records)}"
+            )
+            if session.records[stored:]:
+                store_closed(session.records[stored:], overrides)
+                stored = len(session.records)
+            # Retrain triggers: N closed trades since the last retrain (from the journal),
+            # or the schedule; both capped so the demo stays within its time budget.
+            if len(retrains) < plan.max_retrains and not session.done:
+                since = closed_trades_since(session.journal, last_retrain, now.to_pydatetime())
+                scheduled = now >= last_scheduled + pd.DateOffset(
+                    months=plan.retrain_schedule_months
+                )
+                trigger = (
+                    "trades"
+                    if since >= plan.retrain_every_trades
+                    else ("schedule" if scheduled else None)
+                )
+                if trigger is not None:
+                    progress.stop()
+                    story.say(
+                        f"[bold]{now.date()}[/]: retrain ({trigger}: {since} trades closed "
+                        "since the last one)"
+                    )
+                    result = retrain_flow(
+                        as_of=as_of,
+                        trigger=trigger,
+                        train_start=plan.history_start,
+                        symbols=plan.symbols,
+                        journal_url=settings.paths.journal_url,
+                        overrides=overrides,
+                    )
+                    last_retrain = now
+                    if trigger == "schedule":
+                        last_scheduled = now
+                    retrains.append(result | {"at": now.isoformat()})
+                    story.event(now, "retrain", "", f"{trigger}: {since} trades")
+                    for name, comparison in result.get("comparisons", {}).items():
+                        registered = result["registered"][name]
+                        action = "challenger" if registered.get("registered") else "not_registered"
+                        story.event(now, action, name, registered["reason"][:160])
+                        shown = (
+                            f"[green]challenger v{registered['version']}[/]"
+                            if registered.get("registered")
+                            else "not registered"
+                        )
+                        story.say(f"  {name}: {shown} — {comparison['reason'][:110]}")
+                    if result.get("challengers"):
+                        service.reload()
+                        story.say(
+                            f"  service reloaded: challenger arm now serves {result['challengers']}"
+                        )
+                    progress.start()
+            if (index + 1) % plan.ab_every_months == 0 or session.done:
+                verdict = evaluate_ab_flow(
+                    as_of=as_of,
+                    alpha=plan.alpha,
+                    min_trades_per_arm=plan.min_trades_per_arm,
+                    max_trades_per_arm=plan.max_trades_per_arm,
+                    decision_log=str(demo_dir / "decisions.db"),
+                    overrides=overrides,
+                )
+                evaluations.append(verdict | {"at": now.isoformat()})
+                if verdict["action"] in ("promote", "retire", "rollback"):
+                    progress.stop()
+                    story.event(
+                        now,
+                        verdict["action"],
+                        ",".join(verdict.get("moves", {})) or "all",
+                        verdict["reason"][:200],
+                    )
+                    story.say(
+                        f"[bold]{now.date()}[/]: A/B verdict [magenta]{verdict['action']}[/] "
+                        f"(applied={verdict['applied']}): {verdict['reason'][:150]}"
+                    )
+                    if verdict.get("applied"):
+                        service.reload()
+                    progress.start()
+            if session.done:
+                break
+    session.finish()
+    if session.records[stored:]:
+        store_closed(session.records[stored:], overrides)
+    return {
+        "metrics": session.metrics(),
+        "equity": session.journal.equity(),
+        "trades": session.journal.trades(),
+        "decisions": session.journal.decisions(),
+        "records": session.records,
+        "retrains": retrains,
+        "evaluations": evaluations,
+        "stats": session.engine.stats,
+        "models_at_end": service.models(),
+    }
