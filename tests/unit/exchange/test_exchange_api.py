@@ -312,3 +312,49 @@ def test_partial_fills_are_streamed_with_their_own_quantities(bars: pd.DataFrame
         assert cumulative[-1] == 50
         assert [u.position_qty for u in fills] == cumulative
         assert len({u.execution_id for u in fills}) == len(fills)
+
+
+def test_oco_exit_pair_cancels_the_other_leg(bars: pd.DataFrame) -> None:
+    aapl = bars[bars["symbol"] == "AAPL"].reset_index(drop=True)
+    with make_client(bars) as client:
+        client.post("/admin/advance", json={"steps": 1})
+        buy = {
+            "symbol": "AAPL",
+            "qty": 10,
+            "side": "buy",
+            "type": "market",
+            "time_in_force": "day",
+            "client_order_id": "held",
+        }
+        client.post("/v2/orders", json=buy)
+        client.post("/admin/advance", json={"steps": 1})  # bar 1: bought at the open
+        # An exit pair for the shares held: the target is reached on bar 2, the stop is not.
+        target = round(float(aapl.loc[2, "high"]) - 0.01, 2)
+        stop = round(float(aapl.loc[2, "low"]) * 0.9, 2)
+        oco = {
+            "symbol": "AAPL",
+            "qty": 10,
+            "side": "sell",
+            "type": "limit",
+            "time_in_force": "gtc",
+            "order_class": "oco",
+            "client_order_id": "exit",
+            "take_profit": {"limit_price": target},
+            "stop_loss": {"stop_price": stop},
+        }
+        placed = client.post("/v2/orders", json=oco)
+        assert placed.status_code == 200, placed.text
+        order = Order(**placed.json())
+        assert order.order_class == "oco"
+        assert order.legs is not None
+        assert [(leg.type, float(leg.stop_price or 0)) for leg in order.legs] == [("stop", stop)]
+        wrong = client.post("/v2/orders", json={**oco, "client_order_id": "x", "type": "market"})
+        assert wrong.json()["message"] == "oco orders must be of type limit"
+
+        client.post("/admin/advance", json={"steps": 1})
+        done = Order(**client.get(f"/v2/orders/{order.id}").json())
+        assert done.status == "filled"
+        assert float(done.filled_avg_price or 0) >= target
+        assert done.legs is not None
+        assert done.legs[0].status == "canceled"
+        assert client.get("/v2/positions").json() == []

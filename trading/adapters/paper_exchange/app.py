@@ -37,9 +37,7 @@ Handler = Callable[[Request], Awaitable[Response]]
 
 _TIME_IN_FORCE = {"day": TimeInForce.DAY, "gtc": TimeInForce.GTC}
 _ORDER_TYPES = {t.value: t for t in OrderType}
-# Alpaca's stand-alone `oco` (an exit pair for a position held) has no counterpart in the
-# matching engine, whose OCO legs are always born from a bracket entry.
-_ORDER_CLASSES = {"simple": OrderClass.SIMPLE, "bracket": OrderClass.BRACKET}
+_ORDER_CLASSES = {"simple": OrderClass.SIMPLE, "bracket": OrderClass.BRACKET, "oco": OrderClass.OCO}
 
 
 def _error(status: int, message: str) -> JSONResponse:
@@ -391,16 +389,19 @@ def parse_order_request(body: dict[str, Any]) -> Order:
     order_class = _ORDER_CLASSES.get(str(body.get("order_class") or "simple"))
     if order_class is None:
         raise ExchangeRejection(
-            422, f"order_class {body.get('order_class')!r} is not supported here (simple, bracket)"
+            422, f"order_class {body.get('order_class')!r} is not one of simple, bracket, oco"
         )
     limit_price = _price(body.get("limit_price"), "limit_price")
     stop_price = _price(body.get("stop_price"), "stop_price")
-    if order_type in (OrderType.LIMIT, OrderType.STOP_LIMIT) and limit_price is None:
+    needs_limit = order_type in (OrderType.LIMIT, OrderType.STOP_LIMIT)
+    if needs_limit and limit_price is None and order_class is not OrderClass.OCO:
         raise ExchangeRejection(422, f"limit_price is required for {order_type.value} orders")
     if order_type in (OrderType.STOP, OrderType.STOP_LIMIT) and stop_price is None:
         raise ExchangeRejection(422, f"stop_price is required for {order_type.value} orders")
     take_profit_price = stop_loss_price = None
-    if order_class is OrderClass.BRACKET:
+    if order_class is OrderClass.OCO and order_type is not OrderType.LIMIT:
+        raise ExchangeRejection(422, "oco orders must be of type limit")
+    if order_class in (OrderClass.BRACKET, OrderClass.OCO):
         take_profit = body.get("take_profit") or {}
         stop_loss = body.get("stop_loss") or {}
         take_profit_price = _price(take_profit.get("limit_price"), "take_profit.limit_price")
@@ -411,12 +412,13 @@ def parse_order_request(body: dict[str, Any]) -> Order:
                 f"{order_class.value} orders require take_profit.limit_price "
                 "and stop_loss.stop_price",
             )
-        direction = 1 if side == "buy" else -1
-        if direction * (take_profit_price - stop_loss_price) <= 0:
+        # A bracket's exits protect a position it opens; an oco's, one already held.
+        long_exits = (side == "buy") == (order_class is OrderClass.BRACKET)
+        if (take_profit_price - stop_loss_price) * (1 if long_exits else -1) <= 0:
             raise ExchangeRejection(
                 422,
                 f"take_profit.limit_price {take_profit_price} must be "
-                f"{'above' if direction > 0 else 'below'} stop_loss.stop_price {stop_loss_price}",
+                f"{'above' if long_exits else 'below'} stop_loss.stop_price {stop_loss_price}",
             )
     client_order_id = body.get("client_order_id") or str(uuid.uuid4())
     if not isinstance(client_order_id, str) or len(client_order_id) > 128:

@@ -98,6 +98,7 @@ class PaperVenue:
         # What `_sync` looks at after each command: only these can change.
         self._open_ids: set[str] = set()
         self._awaiting_legs: set[str] = set()  # bracket entries whose legs do not exist yet
+        self._oco_siblings: dict[str, str] = {}  # stand-alone OCO: each order -> the other
         self._by_alpaca_client_id: dict[str, str] = {}
         self._by_uuid: dict[uuid.UUID, tuple[str, int]] = {}
         self._cursor = 0
@@ -222,8 +223,60 @@ class PaperVenue:
     def _apply_submit(self, order: Order) -> OrderRecord:
         now = self._clock.now()
         before = self._snapshot()
+        if order.order_class is OrderClass.OCO:
+            return self._apply_submit_oco(order, now, before)
+        accepted = self._engine_submit(replace(order, created_at=order.created_at or now))
+        record = self._register(accepted, now)
+        self._publish_order_event("new", record)
+        self._sync(before)
+        return record
+
+    def _apply_submit_oco(
+        self,
+        order: Order,
+        now: datetime,
+        before: dict[str, tuple[OrderStatus, float, float | None, float | None]],
+    ) -> OrderRecord:
+        """Alpaca's stand-alone OCO (an exit pair for a position held): a limit order at
+        the take-profit with a stop leg `<id>-sl`; the venue cancels one when the other
+        fills (the matching engine's own OCO legs belong to brackets)."""
+        take_profit = replace(
+            order,
+            type=OrderType.LIMIT,
+            limit_price=order.take_profit_price,
+            stop_price=None,
+            created_at=now,
+        )
+        stop_loss = Order(
+            client_order_id=f"{order.client_order_id}-sl",
+            symbol=order.symbol,
+            side=order.side,
+            qty=order.qty,
+            type=OrderType.STOP,
+            stop_price=order.stop_loss_price,
+            time_in_force=order.time_in_force,
+            order_class=OrderClass.OCO,
+            parent_client_order_id=order.client_order_id,
+            created_at=now,
+        )
+        parent = self._engine_submit(take_profit)
         try:
-            accepted = self._engine.submit(replace(order, created_at=order.created_at or now))
+            leg = self._engine_submit(stop_loss)
+        except ExchangeRejection:
+            self._engine.cancel(parent.client_order_id)
+            raise
+        record = self._register(parent, now)
+        self._register(leg, now, parent=parent.client_order_id)
+        record.legs = (leg.client_order_id,)
+        self._oco_siblings[parent.client_order_id] = leg.client_order_id
+        self._oco_siblings[leg.client_order_id] = parent.client_order_id
+        self._publish_order_event("new", record)
+        self._sync(before)
+        return record
+
+    def _engine_submit(self, order: Order) -> Order:
+        try:
+            accepted = self._engine.submit(order)
         except TradewindError as exc:
             raise ExchangeRejection(
                 422 if exc.http_status >= 500 else exc.http_status, exc.message
@@ -234,10 +287,7 @@ class PaperVenue:
             # Alpaca refuses such orders outright (403) instead of booking them.
             reason = self._engine.rejection_reason(order.client_order_id) or "order rejected"
             raise ExchangeRejection(403, reason)
-        record = self._register(accepted, now)
-        self._publish_order_event("new", record)
-        self._sync(before)
-        return record
+        return accepted
 
     def _apply_cancel(self, client_order_id: str) -> None:
         before = self._snapshot()
@@ -288,7 +338,7 @@ class PaperVenue:
         self._by_uuid[record.order_id] = (order.client_order_id, 0)
         if order.status.is_open:
             self._open_ids.add(order.client_order_id)
-        if order.order_class in (OrderClass.BRACKET, OrderClass.OCO) and parent is None:
+        if order.order_class is OrderClass.BRACKET and parent is None:
             self._awaiting_legs.add(order.client_order_id)
             self._discover_legs(record, now)
         return record
@@ -331,6 +381,16 @@ class PaperVenue:
             self._discover_legs(entry, now)
             for leg in self._records[parent_id].legs:
                 before.setdefault(leg, (OrderStatus.NEW, 0.0, None, None))
+        for coid, sibling in list(self._oco_siblings.items()):
+            previous_fill = before.get(coid, (OrderStatus.NEW, 0.0, None, None))[1]
+            current_order = self._engine.get_order(coid)
+            other = self._engine.get_order(sibling)
+            if current_order is None or other is None:
+                continue
+            if current_order.filled_qty > previous_fill + 1e-12 and other.status.is_open:
+                self._engine.cancel(sibling)  # one-cancels-other
+            if not current_order.status.is_open and not other.status.is_open:
+                self._oco_siblings.pop(coid, None)
         for coid in list(self._open_ids):
             record = self._records[coid]
             current = self._engine.get_order(coid)
