@@ -14,7 +14,7 @@ import pytest
 
 from core.errors import BrokerError, ConfigError
 from core.settings import AlpacaCredentials
-from core.types import Order, OrderClass, OrderType, Side
+from core.types import Order, OrderClass, OrderType, Side, TimeInForce
 from tests.integration.exchange_support import (
     ADMIN_HEADERS,
     KEY,
@@ -124,7 +124,25 @@ def test_retried_submit_and_restart_never_duplicate(exchange: Exchange) -> None:
     assert stop.stop_price == 25.0
     assert restarted.get_order("bracket-1-sl") == stop
 
-    # Closing the position cancels its bracket legs first, then flattens at the market.
+    # An OCO exit pair over the same shares goes through too (and is canceled on close).
+    exit_pair = restarted.submit(
+        Order(
+            "exit-pair",
+            "MSFT",
+            Side.SELL,
+            10,
+            type=OrderType.LIMIT,
+            time_in_force=TimeInForce.GTC,
+            order_class=OrderClass.OCO,
+            take_profit_price=45.0,
+            stop_loss_price=15.0,
+        )
+    )
+    assert exit_pair.order_class is OrderClass.OCO
+    assert exit_pair.stop_loss_price == 15.0
+    assert restarted.get_order("exit-pair-sl") is not None
+
+    # Closing the position cancels its resting orders first, then flattens at the market.
     closing = restarted.close_position("MSFT")
     assert closing is not None
     assert closing.side is Side.SELL

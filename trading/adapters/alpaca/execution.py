@@ -667,6 +667,20 @@ def _order_request(order: Order) -> OrderRequest:
         common["order_class"] = AlpacaOrderClass.BRACKET
         common["take_profit"] = TakeProfitRequest(limit_price=_round_price(order.take_profit_price))
         common["stop_loss"] = StopLossRequest(stop_price=_round_price(order.stop_loss_price))
+    if order.order_class is OrderClass.OCO:
+        # An exit pair for shares held: a limit at the take-profit plus a stop leg.
+        if order.take_profit_price is None or order.stop_loss_price is None:
+            raise BrokerError(
+                f"oco order {order.client_order_id} needs take_profit_price and stop_loss_price",
+                where="AlpacaBroker.submit",
+            )
+        return LimitOrderRequest(
+            limit_price=_round_price(order.take_profit_price),
+            order_class=AlpacaOrderClass.OCO,
+            take_profit=TakeProfitRequest(limit_price=_round_price(order.take_profit_price)),
+            stop_loss=StopLossRequest(stop_price=_round_price(order.stop_loss_price)),
+            **common,
+        )
     try:
         if order.type is OrderType.MARKET:
             return MarketOrderRequest(**common)
