@@ -345,10 +345,14 @@ def build_app(
     async def not_allowed(request: Request, exc: Exception) -> Response:
         return _error(405, f"method {request.method} not allowed on {request.url.path}")
 
+    async def internal_error(request: Request, exc: Exception) -> Response:
+        # Still Alpaca's shape, so clients report it instead of failing to parse it.
+        return _error(500, f"internal error in the paper exchange: {type(exc).__name__}: {exc}")
+
     return Starlette(
         routes=routes,
         lifespan=lifespan,
-        exception_handlers={404: not_found, 405: not_allowed},
+        exception_handlers={404: not_found, 405: not_allowed, Exception: internal_error},
     )
 
 
