@@ -208,7 +208,9 @@ def test_kill_after_submit_and_after_fill(exchange: Exchange, service: Service) 
     status = service.status()
     assert status is not None
     assert status["service"]["recovery"]["missed_fills"] == []
+    assert status["service"]["recovery"]["adopted"] == ["AAPL"]
     assert [p["symbol"] for p in status["positions"]] == ["AAPL"]
+    assert status["positions"][0]["stop_price"] is not None  # its stop leg re-attached
     assert_consistent(exchange)
     for _ in range(6):
         service.advance()
