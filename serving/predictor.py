@@ -90,8 +90,25 @@ class ModelOutputs:
 def feature_frame(model_set: ModelSetLike, values: Sequence[float]) -> pd.DataFrame:
     """One-row frame in the models' column order (values already ordered)."""
     return pd.DataFrame(
-        np.asarray(values, dtype=np.float64).reshape(1, -1), columns=model_set.feature_names
+        np.asarray(values, dtype=np.float64).reshape(1, -1), columns=_columns(model_set)
     )
+
+
+# One columns Index per served model set: pandas keeps its hash table on the Index object,
+# so reusing it makes each model's column lookup on the one-row frame a cache hit instead
+# of a rebuild (about 0.1 ms per model per request).
+_COLUMN_CACHE: dict[int, tuple[ModelSetLike, pd.Index]] = {}
+
+
+def _columns(model_set: ModelSetLike) -> pd.Index:
+    cached = _COLUMN_CACHE.get(id(model_set))
+    if cached is not None and cached[0] is model_set:
+        return cached[1]
+    if len(_COLUMN_CACHE) > 16:  # old sets after many reloads
+        _COLUMN_CACHE.clear()
+    columns = pd.Index(model_set.feature_names)
+    _COLUMN_CACHE[id(model_set)] = (model_set, columns)
+    return columns
 
 
 def win_probability(model_set: ModelSetLike, X: pd.DataFrame) -> float:

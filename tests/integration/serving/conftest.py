@@ -12,6 +12,7 @@ from tests.integration.serving.harness import (
     TOKEN,
     Server,
     TrainedModels,
+    fill_online_store,
     register_copy,
     set_alias,
     train_tiny_models,
@@ -45,6 +46,7 @@ def serving_server(
             "TRADEWIND_RELOAD_INTERVAL_SECONDS": "1",
         },
     )
+    fill_online_store(server.workdir / "data", trained_models.features)
     with server.running():
         yield server
 

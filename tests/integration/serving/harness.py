@@ -143,6 +143,7 @@ class TrainedModels:
     requests: list[dict[str, Any]]
     bars: Any  # pd.DataFrame: the tradable bars
     index_bars: Any  # pd.DataFrame: SPX
+    features: Any  # pd.DataFrame: compute_features of the bars
 
 
 MODEL_NAMES = ("signal_quality", "exit_optimizer", "regime_classifier", "risk_predictor")
@@ -220,7 +221,7 @@ def train_tiny_models(root: Path) -> TrainedModels:
                 },
             }
         )
-    return TrainedModels(tracking_uri, root, requests, stocks, index_bars)
+    return TrainedModels(tracking_uri, root, requests, stocks, index_bars, features)
 
 
 def register_copy(tracking_uri: str, name: str, of_version: str = "1") -> str:
@@ -282,3 +283,15 @@ def serve_versions(
                     and served_challenger == challenger)
 
     wait_for(serving, timeout=60, what=f"champion {champion} and challenger {challenger}")
+
+
+def fill_online_store(data_dir: Path, features: Any) -> None:
+    """Write the features to a Feast store under `data_dir` and materialize them, as the
+    feature pipeline does, so `/decide` without features has something to read."""
+    from core.settings import PathSettings
+    from features.store import FeatureStore
+
+    store = FeatureStore(PathSettings(data_dir=data_dir))
+    store.apply()
+    store.write_features(features)
+    store.materialize()

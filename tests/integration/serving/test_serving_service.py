@@ -11,6 +11,7 @@ from typing import Any
 
 import bentoml
 import httpx
+import pandas as pd
 import pytest
 
 from core.types import Side, Signal
@@ -257,3 +258,34 @@ def test_the_http_client_decides_like_the_service(
     assert decision.source == "http"
     assert decision.model_versions in (V1, V2)
     assert decision.win_probability is not None
+
+
+def test_without_features_the_online_store_supplies_them(
+    http: httpx.Client, trained_models: TrainedModels
+) -> None:
+    features = trained_models.features
+    latest = features[features["symbol"] == "MSFT"].iloc[-1]
+    request = {
+        "signal": {
+            "symbol": "MSFT", "side": "buy", "strategy": "momentum",
+            "timestamp": latest["timestamp"].isoformat(), "price": 27.0,
+        }
+    }
+    answer = http.post("/decide", json=request)
+    assert answer.status_code == 200, answer.text
+    decision = answer.json()
+    # Exits are placed with the store's latest ATR for the symbol.
+    assert decision["stop_loss_price"] == pytest.approx(
+        27.0 - decision["stop_loss_atr"] * float(latest["atr_14"])
+    )
+    explicit = {**request, "features": {
+        name: (None if pd.isna(latest[name]) else float(latest[name]))
+        for name in features.columns if name not in ("symbol", "timestamp")
+    }}
+    assert http.post("/decide", json=explicit).json()["win_probability"] == pytest.approx(
+        decision["win_probability"]
+    )
+    unknown = {"signal": {**request["signal"], "symbol": "ZZZZ"}}
+    refused = http.post("/decide", json=unknown)
+    assert refused.status_code == 404
+    assert "ZZZZ" in refused.text
