@@ -29,6 +29,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import signal
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -39,7 +40,7 @@ from typing import Any, Protocol
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-from core.clock import ReplayClock
+from core.clock import Clock, ReplayClock, WallClock
 from core.errors import BrokerError, DataSourceError
 from core.types import (
     Bar,
@@ -117,6 +118,7 @@ class TradingService:
         config: ServiceConfig,
         calendar: MarketCalendar | None = None,
         broker_name: str = "alpaca",
+        wall_clock: Clock | None = None,
     ) -> None:
         self.engine = engine
         self.broker = broker
@@ -133,6 +135,7 @@ class TradingService:
         self.state = "starting"
         self._applied_fills: set[str] = set()
         self._crash_at = os.environ.get(CRASH_ENV) or None
+        self._wall: Clock = wall_clock or WallClock()
 
     # ------------------------------------------------------------------ start-up
     def warm_up(self) -> None:
@@ -145,6 +148,7 @@ class TradingService:
             end=now,
             timeframe=self.config.timeframe,
         )
+        history = self._final(history)
         if not history.empty:
             self.feed.seed(history)
             self.last_bar_time = pd.Timestamp(history["timestamp"].max()).to_pydatetime()
@@ -245,6 +249,9 @@ class TradingService:
             return 0
         if self.last_bar_time is not None:
             bars = bars[bars["timestamp"] > pd.Timestamp(self.last_bar_time)]
+        bars = self._final(bars)
+        if bars.empty:
+            return 0
         times = bars["timestamp"].nunique()
         self.lag_bars = times - 1
         if times > 1 and self.state == "running":
@@ -346,6 +353,17 @@ class TradingService:
         os.replace(temporary, path)
 
     # ------------------------------------------------------------------ helpers
+    def _final(self, bars: pd.DataFrame) -> pd.DataFrame:
+        """Only bars that can no longer change (today's daily bar waits for the close)."""
+        if bars.empty:
+            return bars
+        now = self._wall.now()
+        keep = [
+            bar_is_final(pd.Timestamp(t).to_pydatetime(), self.config.timeframe, now, self.calendar)
+            for t in bars["timestamp"]
+        ]
+        return bars[keep]
+
     def _follow(self, moment: datetime) -> None:
         if moment > self.clock.now():
             self.clock.advance_to(moment)
@@ -451,6 +469,29 @@ def seconds_to_sleep(
         next_open = calendar.next_open(now)
     wait = (next_open - now).total_seconds()
     return min(max(wait, poll_seconds), max_sleep_seconds)
+
+
+_TIMEFRAME = re.compile(r"^(\d*)(Min|Hour|Day)$")
+
+
+def bar_is_final(
+    timestamp: datetime, timeframe: str, now: datetime, calendar: MarketCalendar
+) -> bool:
+    """Whether a bar stamped `timestamp` (its start) can no longer change at `now` (real
+    time): a daily bar once its session has closed, an intraday bar once its span is over.
+    Replayed history is final; live, today's daily bar waits for the close."""
+    match = _TIMEFRAME.match(timeframe)
+    count = int(match.group(1) or 1) if match else 1
+    unit = match.group(2) if match else "Day"
+    if unit != "Day":
+        span = timedelta(minutes=count) if unit == "Min" else timedelta(hours=count)
+        return timestamp + span <= now
+    if now - timestamp > timedelta(days=count + 1):
+        return True
+    day = calendar.session_date(timestamp)
+    if not calendar.is_session(day):
+        return True  # no session that day: nothing more will trade
+    return calendar.session_bounds(day)[1] <= now
 
 
 def _filled_by_order(fills: pd.DataFrame) -> dict[str, float]:

@@ -72,3 +72,19 @@ def test_the_exchange_replays_at_its_own_pace(bars: pd.DataFrame) -> None:
         clock = client.get("/v2/clock").json()
         assert clock["is_open"]
         assert clock["timestamp"] == state["timestamp"] or clock["timestamp"] > state["timestamp"]
+
+
+def test_only_final_bars_are_traded() -> None:
+    from trading.service import bar_is_final
+
+    calendar = MarketCalendar()
+    today = datetime(2024, 7, 3, 4, 0, tzinfo=UTC)  # the daily bar of Wed 3 July (half day)
+    during = datetime(2024, 7, 3, 16, 30, tzinfo=UTC)  # 12:30 in New York
+    after_early_close = datetime(2024, 7, 3, 17, 5, tzinfo=UTC)  # closed at 13:00
+    assert not bar_is_final(today, "1Day", during, calendar)
+    assert bar_is_final(today, "1Day", after_early_close, calendar)
+    assert bar_is_final(datetime(2010, 2, 26, 5, 0, tzinfo=UTC), "1Day", during, calendar)
+    minute = datetime(2024, 7, 3, 16, 29, tzinfo=UTC)
+    assert not bar_is_final(minute, "1Min", minute + timedelta(seconds=59), calendar)
+    assert bar_is_final(minute, "1Min", minute + timedelta(minutes=1), calendar)
+    assert not bar_is_final(minute, "1Hour", minute + timedelta(minutes=59), calendar)
