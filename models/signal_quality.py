@@ -110,7 +110,13 @@ class SignalQualityModel(TrainableModel):
         calibrated = CalibratedClassifierCV(FrozenEstimator(forest), method=method)
         calibrated.fit(X[calib_rows], y[calib_rows])
         ood = OutOfDistributionDetector().fit(X.to_numpy(), inputs)
-        return _Fitted(calibrated, forest, ood)
+        fitted = _Fitted(calibrated, forest, ood)
+        # A ranking gate fitted on the training window: the probability above which the
+        # best fifth of the calibration slice's signals fell (reported next to the 0.65
+        # gate, which a weak model may never reach).
+        fitted.top_fifth_threshold = float(
+            np.quantile(fitted.win_probability(X[calib_rows]), 0.8))
+        return fitted
 
     def evaluate(
         self, fitted: Any, test: pd.DataFrame, inputs: list[str], data: TrainingData
@@ -149,6 +155,24 @@ class SignalQualityModel(TrainableModel):
                 float(drawdown.mean()),
             ),
             "mean_probability": float(probability.mean()),
+            **self._gate_metrics("top_fifth", probability >= fitted.top_fifth_threshold,
+                                 won, net, drawdown),
+        }
+
+    @staticmethod
+    def _gate_metrics(
+        prefix: str, gated: np.ndarray, won: np.ndarray, net: np.ndarray, drawdown: np.ndarray
+    ) -> dict[str, float]:
+        if not gated.any():
+            return {f"{prefix}_coverage": 0.0}
+        return {
+            f"{prefix}_coverage": float(gated.mean()),
+            f"{prefix}_win_rate_change_pts": (float(won[gated].mean()) - float(won.mean()))
+            * 100.0,
+            f"{prefix}_profit_factor_change_pct": change_pct(profit_factor(net[gated]),
+                                                             profit_factor(net)),
+            f"{prefix}_drawdown_change_pct": change_pct(float(drawdown[gated].mean()),
+                                                        float(drawdown.mean())),
         }
 
     def figures(
@@ -199,6 +223,7 @@ class _Fitted:
         self.calibrated = calibrated
         self.forest = forest
         self.ood = ood
+        self.top_fifth_threshold = 1.0
 
     def win_probability(self, X: pd.DataFrame) -> np.ndarray:
         return np.asarray(self.calibrated.predict_proba(X.astype("float64"))[:, 1])

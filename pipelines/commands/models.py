@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from typing import Any
 
 import typer
@@ -12,13 +13,29 @@ from rich.console import Console
 from rich.table import Table
 
 HEADLINES: dict[str, tuple[str, ...]] = {
-    "signal_quality": ("roc_auc", "accuracy", "brier", "precision_at_gate",
-                       "coverage_at_gate", "win_rate_change_pts", "profit_factor_change_pct"),
-    "exit_optimizer": ("stop_loss_mae", "take_profit_mae", "model_profit_factor",
-                       "fixed_profit_factor", "profit_factor_change_pct"),
+    "signal_quality": (
+        "roc_auc",
+        "accuracy",
+        "majority_accuracy",
+        "brier",
+        "log_loss",
+        "precision_at_gate",
+        "coverage_at_gate",
+        "win_rate_change_pts",
+        "profit_factor_change_pct",
+        "top_fifth_coverage",
+        "top_fifth_win_rate_change_pts",
+        "top_fifth_profit_factor_change_pct",
+    ),
+    "exit_optimizer": (
+        "stop_loss_mae",
+        "take_profit_mae",
+        "model_profit_factor",
+        "fixed_profit_factor",
+        "profit_factor_change_pct",
+    ),
     "regime_classifier": ("accuracy", "macro_f1", "majority_accuracy"),
-    "risk_predictor": ("mae", "baseline_mae", "interval_coverage",
-                       "filtered_drawdown_change_pct"),
+    "risk_predictor": ("mae", "baseline_mae", "interval_coverage", "filtered_drawdown_change_pct"),
 }
 
 
@@ -30,29 +47,39 @@ def _fmt(value: float | None) -> str:
 
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the `tradewind` app."""
-    models_app = typer.Typer(help="Registered models: list, promote, roll back.",
-                             no_args_is_help=True)
+    models_app = typer.Typer(
+        help="Registered models: list, promote, roll back.", no_args_is_help=True
+    )
     app.add_typer(models_app, name="models")
 
     @app.command()
     def train(
         model: list[str] = typer.Option(
-            ["all"], "--model", "-m",
+            ["all"],
+            "--model",
+            "-m",
             help="all, signal_quality, exit_optimizer, regime_classifier, risk_predictor "
-                 "(repeatable)."),
+            "(repeatable).",
+        ),
         source: str = typer.Option(
-            "sample", "--source", help="sample | store | a parquet/CSV file or folder."),
+            "sample", "--source", help="sample | store | a parquet/CSV file or folder."
+        ),
         index_source: str | None = typer.Option(
-            None, "--index-source",
-            help="File/folder with the index series (SPX/SPY/COMP) when not in --source."),
+            None,
+            "--index-source",
+            help="File/folder with the index series (SPX/SPY/COMP) when not in --source.",
+        ),
         symbols: list[str] | None = typer.Option(None, "--symbol", help="Stocks (repeatable)."),
         max_symbols: int | None = typer.Option(
-            None, "--max-symbols", help="Use the first N stocks (alphabetical)."),
+            None, "--max-symbols", help="Use the first N stocks (alphabetical)."
+        ),
         start: str | None = typer.Option(None, "--start", help="First signal date (YYYY-MM-DD)."),
         end: str | None = typer.Option(None, "--end", help="Last bar date (YYYY-MM-DD)."),
         store_trades: bool = typer.Option(
-            True, "--store-trades/--no-store-trades",
-            help="Add the closed trades collected in the feature store as events."),
+            True,
+            "--store-trades/--no-store-trades",
+            help="Add the closed trades collected in the feature store as events.",
+        ),
         as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
     ) -> None:
         """Train the models on real bars, log them to MLflow and register them (the
@@ -61,15 +88,23 @@ def register(app: typer.Typer) -> None:
         from models.registry import MODEL_NAMES
         from pipelines.training import TrainRequest, measure_latency, run_training
 
+        # MLflow draws a progress bar per artifact it re-reads while logging: noise here.
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
         names = MODEL_NAMES if "all" in model else tuple(dict.fromkeys(model))
         request = TrainRequest(
-            models=names, source=source, index_source=index_source,
-            symbols=tuple(symbols) if symbols else None, max_symbols=max_symbols,
-            start=start, end=end, include_store_trades=store_trades,
+            models=names,
+            source=source,
+            index_source=index_source,
+            symbols=tuple(symbols) if symbols else None,
+            max_symbols=max_symbols,
+            start=start,
+            end=end,
+            include_store_trades=store_trades,
         )
         settings = load_settings()
         console = Console(stderr=as_json)
         with console.status("training…") as status:
+
             def progress(message: str) -> None:
                 status.update(message)
                 console.log(message)
@@ -85,16 +120,24 @@ def register(app: typer.Typer) -> None:
                 "events": len(report.data.events),
                 "market_days": len(report.data.market),
                 "models": [
-                    {"name": r.name, "version": r.version, "aliases": r.aliases,
-                     "seconds": r.seconds, "window": r.window, "out_of_time": r.metrics}
+                    {
+                        "name": r.name,
+                        "version": r.version,
+                        "aliases": r.aliases,
+                        "seconds": r.seconds,
+                        "window": r.window,
+                        "out_of_time": r.metrics,
+                    }
                     for r in report.results
                 ],
                 "latency_ms": latency,
             }
             typer.echo(json.dumps(payload, indent=2, default=str))
             return
-        table = Table(title=f"Out-of-time metrics ({source}, {len(report.data.events)} "
-                            f"signals, {len(report.data.market)} market days)")
+        table = Table(
+            title=f"Out-of-time metrics ({source}, {len(report.data.events)} "
+            f"signals, {len(report.data.market)} market days)"
+        )
         for column in ("model", "version", "aliases", "seconds", "metric", "value"):
             table.add_column(column)
         for result in report.results:
@@ -102,9 +145,12 @@ def register(app: typer.Typer) -> None:
             for position, key in enumerate(HEADLINES[result.name]):
                 first = position == 0
                 table.add_row(
-                    result.name if first else "", result.version if first else "",
-                    ",".join(own) if first else "", f"{result.seconds:.1f}" if first else "",
-                    key, _fmt(result.metrics.get(key)),
+                    result.name if first else "",
+                    result.version if first else "",
+                    ",".join(own) if first else "",
+                    f"{result.seconds:.1f}" if first else "",
+                    key,
+                    _fmt(result.metrics.get(key)),
                     end_section=position == len(HEADLINES[result.name]) - 1,
                 )
         console.print(table)
@@ -125,9 +171,14 @@ def register(app: typer.Typer) -> None:
         for column in ("model", "version", "aliases", "data window", "created", "metrics"):
             table.add_column(column)
         for row in rows:
-            table.add_row(row["name"], row["version"], ",".join(row["aliases"]),
-                          row["data_window"], row["created_at"][:19],
-                          ", ".join(f"{k}={_fmt(v)}" for k, v in row["metrics"].items()))
+            table.add_row(
+                row["name"],
+                row["version"],
+                ",".join(row["aliases"]),
+                row["data_window"],
+                row["created_at"][:19],
+                ", ".join(f"{k}={_fmt(v)}" for k, v in row["metrics"].items()),
+            )
         Console().print(table)
 
     @models_app.command()
@@ -194,17 +245,22 @@ def _version_rows(tracking_uri: str) -> list[dict[str, Any]]:
             metrics: dict[str, float] = {}
             if info.run_id:
                 logged = client.get_run(info.run_id).data.metrics
-                metrics = {key: logged[f"oot_{key}"] for key in HEADLINES.get(name, ())
-                           if f"oot_{key}" in logged}
-            rows.append({
-                "name": name,
-                "version": info.version,
-                "aliases": list(info.aliases),
-                "data_window": info.tags.get("data_window", ""),
-                "data_source": info.tags.get("data_source", ""),
-                "created_at": info.created_at.isoformat(),
-                "metrics": metrics,
-            })
+                metrics = {
+                    key: logged[f"oot_{key}"]
+                    for key in HEADLINES.get(name, ())
+                    if f"oot_{key}" in logged
+                }
+            rows.append(
+                {
+                    "name": name,
+                    "version": info.version,
+                    "aliases": list(info.aliases),
+                    "data_window": info.tags.get("data_window", ""),
+                    "data_source": info.tags.get("data_source", ""),
+                    "created_at": info.created_at.isoformat(),
+                    "metrics": metrics,
+                }
+            )
     return rows
 
 
@@ -219,21 +275,47 @@ def _targets_table(results: list[Any], latency: dict[str, float] | None) -> Tabl
         return "n/a" if value is None or not math.isfinite(value) else f"{value:+.1f}%"
 
     rows = [
-        ("signal accuracy", "> 70%",
-         "n/a" if "accuracy" not in signal else f"{signal['accuracy'] * 100:.1f}% "
-         f"(majority class {signal.get('majority_accuracy', float('nan')) * 100:.1f}%)"),
-        ("win rate, gated vs ungated", "+10%",
-         pct(signal.get("win_rate_change_pts")).replace("%", " pts")
-         + f" (coverage {_fmt(signal.get('coverage_at_gate'))})"),
+        (
+            "signal accuracy",
+            "> 70%",
+            "n/a"
+            if "accuracy" not in signal
+            else f"{signal['accuracy'] * 100:.1f}% "
+            f"(majority class {signal.get('majority_accuracy', float('nan')) * 100:.1f}%)",
+        ),
+        (
+            "win rate, gated vs ungated",
+            "+10%",
+            pct(signal.get("win_rate_change_pts")).replace("%", " pts")
+            + f" (coverage {_fmt(signal.get('coverage_at_gate'))})",
+        ),
         ("profit factor, gated vs ungated", "+20%", pct(signal.get("profit_factor_change_pct"))),
-        ("profit factor, model vs fixed exits", "+20%",
-         pct(exits.get("profit_factor_change_pct"))),
+        ("profit factor, model vs fixed exits", "+20%", pct(exits.get("profit_factor_change_pct"))),
+        (
+            "win rate, top-fifth gate vs ungated",
+            "+10%",
+            pct(signal.get("top_fifth_win_rate_change_pts")).replace("%", " pts")
+            + f" (coverage {_fmt(signal.get('top_fifth_coverage'))})",
+        ),
+        (
+            "profit factor, top-fifth gate vs ungated",
+            "+20%",
+            pct(signal.get("top_fifth_profit_factor_change_pct")),
+        ),
         ("drawdown, gated vs ungated", "-20%", pct(signal.get("drawdown_change_pct"))),
-        ("drawdown, risk-filtered vs all", "-20%",
-         pct(risk.get("filtered_drawdown_change_pct"))),
-        ("prediction latency (4 models, 1 row)", "< 50 ms",
-         "n/a" if latency is None else
-         f"p50 {latency['p50_ms']:.2f} ms, p99 {latency['p99_ms']:.2f} ms"),
+        (
+            "drawdown, top-fifth gate vs ungated",
+            "-20%",
+            pct(signal.get("top_fifth_drawdown_change_pct")),
+        ),
+        ("drawdown, risk-filtered vs all", "-20%", pct(risk.get("filtered_drawdown_change_pct"))),
+        (
+            "prediction latency (4 models, 1 row)",
+            "< 50 ms",
+            "n/a"
+            if latency is None
+            else f"p50 {latency['p50_ms']:.2f} ms, p99 {latency['p99_ms']:.2f} ms",
+        ),
     ]
     table = Table(title="Seed targets vs measured (out of time)")
     for column in ("target", "plan", "measured"):
