@@ -125,15 +125,30 @@ class ModelSet:
             raise DataValidationError(f"non-numeric feature values: {exc}", where=where) from None
 
 
-def load_model_set(tracking_uri: str, alias: str = "champion") -> ModelSet:
+def load_model_set(
+    tracking_uri: str, alias: str = "champion", *, fallback_alias: str | None = None
+) -> ModelSet:
     """Load `models:/<name>@<alias>` of the four models from one MLflow store.
+
+    With `fallback_alias`, a model without `alias` is taken at `fallback_alias` instead
+    (a challenger arm where only some models have a challenger: the others serve their
+    champion); at least one model must carry `alias` itself.
 
     Raises `NotFoundError` when a model or alias is missing and `ModelUnavailableError`
     when a registered model cannot be read."""
     from models.registry import MODEL_NAMES, ModelRegistry
 
     registry = ModelRegistry(tracking_uri)
-    versions = {name: registry.version_of(name, alias) for name in MODEL_NAMES}
+    if fallback_alias is None:
+        versions = {name: registry.version_of(name, alias) for name in MODEL_NAMES}
+    else:
+        current = {name: registry.aliases(name) for name in MODEL_NAMES}
+        if not any(alias in found for found in current.values()):
+            raise NotFoundError(f"no model has a '{alias}' version", where="registry")
+        versions = {
+            name: found[alias] if alias in found else registry.version_of(name, fallback_alias)
+            for name, found in current.items()
+        }
     loaders: dict[str, Callable[[Path, str, list[str]], tuple[Predict, str]]] = {
         SIGNAL_QUALITY: _signal_quality,
         EXIT_OPTIMIZER: _exit_optimizer,

@@ -37,7 +37,9 @@ class ReloadResult:
 def default_loader(tracking_uri: str, alias: str) -> ModelSetLike:
     from models.loading import load_model_set
 
-    return load_model_set(tracking_uri, alias=alias)
+    # The challenger arm: challenger versions where a model has one, champion elsewhere.
+    fallback = None if alias == CHAMPION else CHAMPION
+    return load_model_set(tracking_uri, alias=alias, fallback_alias=fallback)
 
 
 def default_alias_reader(tracking_uri: str) -> dict[str, dict[str, str]]:
