@@ -63,6 +63,8 @@ def _workers() -> int:
     workers=_workers(),
     traffic={"timeout": 30, "concurrency": 64},
     threads=4,
+    # Probes and scrapes every few seconds would drown the access log; decisions stay in it.
+    logging={"access": {"enabled": True, "skip_paths": ["/readyz", "/livez", "/metrics"]}},
 )
 class TradewindService:
     def __init__(self) -> None:

@@ -4,7 +4,6 @@ service (`serving.service:TradewindService`) with `bentoml serve`."""
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -47,10 +46,8 @@ def register(app: typer.Typer) -> None:
         env.setdefault("BENTOML_DO_NOT_TRACK", "true")
         command = serve_command(host or settings.serving.host, chosen_port)
         try:
-            completed = subprocess.run(command, env=env, check=False)
-        except KeyboardInterrupt:  # the child got the same Ctrl-C and shuts down cleanly
-            raise typer.Exit(0) from None
+            # Become `bentoml serve` (exec, not a child): signals such as the SIGTERM of a
+            # graceful stop reach it directly, and its exit code is the command's.
+            os.execve(sys.executable, command, env)
         except OSError as exc:
             raise ConfigError(f"cannot start bentoml serve: {exc}", where="serve") from None
-        if completed.returncode not in (0, -2, 130):
-            raise typer.Exit(completed.returncode)

@@ -48,6 +48,7 @@ class Server:
     workdir: Path
     env: dict[str, str] = field(default_factory=dict)
     port: int = field(default_factory=free_port)
+    workers: int | None = None  # set: start through `tradewind serve --workers N`
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -80,10 +81,15 @@ class Server:
                 **self.env,
             }
         )
+        command = [sys.executable, "-m", "bentoml", "serve", SERVICE, "--host", "127.0.0.1",
+                   "--port", str(self.port), "--working-dir", str(PROJECT_ROOT)]
+        if self.workers is not None:
+            command = [sys.executable, "-c", "from pipelines.cli import main; main()", "serve",
+                       "--host", "127.0.0.1", "--port", str(self.port),
+                       "--workers", str(self.workers)]
         with self.log_file.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "bentoml", "serve", SERVICE, "--host", "127.0.0.1",
-                 "--port", str(self.port), "--working-dir", str(PROJECT_ROOT)],
+                command,
                 stdout=log, stderr=subprocess.STDOUT, env=env, cwd=self.workdir,
                 start_new_session=True,
             )

@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from serving.decision_log import read_decisions
+from serving.router import bucket
 from tests.integration.serving.harness import (
     MODEL_NAMES,
     Server,
@@ -147,29 +148,38 @@ def test_polling_finds_alias_changes_without_a_reload_call(
     wait_for(lambda: _champion(server) == new, timeout=60, what="the poller to swap models")
 
 
-def test_a_graceful_stop_loses_no_decision(
+def test_two_workers_route_alike_and_a_graceful_stop_loses_no_decision(
     trained_models: TrainedModels,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
-    set_alias(trained_models.tracking_uri, "challenger", None)
+    """`tradewind serve --workers 2`: both workers route every signal to the same arm and
+    write one shared log; the log writers hold rows for a minute, so only the shutdown
+    flush can have written them."""
+    uri = trained_models.tracking_uri
+    set_alias(uri, "champion", dict.fromkeys(MODEL_NAMES, "1"))
+    set_alias(uri, "challenger", dict.fromkeys(MODEL_NAMES, "2"))
     service = Server(
-        trained_models.tracking_uri,
+        uri,
         tmp_path_factory.mktemp("serving-stop"),
-        # The writer holds rows for a minute: only the shutdown flush can write them.
         env={"TRADEWIND_RELOAD_INTERVAL_SECONDS": "0",
              "TRADEWIND_DECISION_LOG_FLUSH_SECONDS": "60"},
+        workers=2,
     )
     service.start()
+    answers = []
     try:
-        with httpx.Client(base_url=service.url, timeout=30) as client:
-            ids = [
-                client.post("/decide", json=request).json()["decision_id"]
-                for request in trained_models.requests[:150]
-            ]
-            assert client.get("/models").json()["decision_log"]["written"] == 0
+        for request in trained_models.requests[:120]:
+            # A new connection each time, so both workers take requests.
+            response = httpx.post(f"{service.url}/decide", json=request, timeout=30)
+            assert response.status_code == 200, response.text
+            answers.append(response.json())
     finally:
         code = service.stop()
     assert code == 0
+    for answer in answers:
+        expected = "challenger" if bucket(answer["signal_id"]) < 0.2 else "champion"
+        assert answer["variant"] == expected
+    assert any(a["variant"] == "challenger" for a in answers)
     logged = read_decisions(service.decision_log)
-    assert set(ids) <= set(logged["decision_id"])
-    assert len(logged) == len(set(ids))
+    assert set(logged["decision_id"]) == {a["decision_id"] for a in answers}
+    assert len(logged) == len(answers)
