@@ -115,17 +115,18 @@ def feature_windows(
 
 
 def _fill_position_features(frame: pd.DataFrame, names: list[str]) -> pd.DataFrame:
-    """Model inputs that exist only at decision time, set to a flat book's values."""
+    """The model inputs only (numeric), those that exist only at decision time set to a
+    flat book's values."""
     missing = [name for name in names if name not in frame.columns]
     if not missing:
-        return frame
+        return frame[names]
     from features.position import PortfolioState, position_features
 
     flat = position_features(PortfolioState(equity=1.0, cash=1.0, buying_power=1.0))
     filled = frame.copy()
     for name in missing:
         filled[name] = float(flat.get(name, 0.0))
-    return filled
+    return filled[names]
 
 
 @task(name="champion-predictions", retries=1, retry_delay_seconds=3, cache_policy=NO_CACHE)
@@ -169,22 +170,35 @@ def _alerts_for(
 
     created = when.to_pydatetime()
     alerts = []
+    # Major drift pages per feature (deduplicated per feature); moderate drift is one
+    # low-priority summary, so a volatile week does not bury the console in alerts.
+    moderate = []
     for row in drift.itertuples(index=False):
-        if row.status == DriftStatus.MAJOR:
-            priority = Priority.HIGH
-        elif row.status == DriftStatus.MODERATE:
-            priority = Priority.LOW
-        else:
+        if row.status == DriftStatus.MODERATE:
+            moderate.append(str(row.feature))
+        if row.status != DriftStatus.MAJOR:
             continue
         alerts.append(
             Alert(
                 key=f"drift:{row.feature}",
-                priority=priority,
-                title=f"{row.status} drift in {row.feature}",
+                priority=Priority.HIGH,
+                title=f"major drift in {row.feature}",
                 message=f"PSI {row.psi:.3f}, KS {row.ks_statistic:.3f} (p={row.ks_pvalue:.2g})",
                 source="monitor.feature_drift",
                 created_at=created,
                 details={"psi": row.psi, "ks": row.ks_statistic, "pvalue": row.ks_pvalue},
+            )
+        )
+    if moderate:
+        alerts.append(
+            Alert(
+                key="drift:moderate",
+                priority=Priority.LOW,
+                title=f"moderate drift in {len(moderate)} features",
+                message=", ".join(moderate[:10]) + (" …" if len(moderate) > 10 else ""),
+                source="monitor.feature_drift",
+                created_at=created,
+                details={"features": moderate},
             )
         )
     for label, result in prediction.items():
@@ -244,15 +258,15 @@ def _summary_markdown(report: dict[str, Any], drift: pd.DataFrame) -> str:
         "|---|---|",
     ]
     for label, result in report["prediction_drift"].items():
-        lines.append(
-            f"| prediction drift ({label}) | PSI {result['psi']}, {result['status']} |"
-        )
+        lines.append(f"| prediction drift ({label}) | PSI {result['psi']}, {result['status']} |")
     calibration = report["calibration"]
     lines.append(f"| calibration (ECE, {calibration['trades']} trades) | {calibration['ece']} |")
     latency = report["latency"]
     lines.append(f"| decision latency p50 / p99 | {latency['p50_ms']} / {latency['p99_ms']} ms |")
-    lines.append(f"| alerts sent / suppressed | {report['alerts']['sent']} / "
-                 f"{report['alerts']['suppressed']} |")
+    lines.append(
+        f"| alerts sent / suppressed | {report['alerts']['sent']} / "
+        f"{report['alerts']['suppressed']} |"
+    )
     return "\n".join(lines)
 
 
@@ -307,8 +321,9 @@ def monitor_flow(
     monitored = [name for name in champion["features"] if name in reference_rows.columns]
     skipped = [name for name in champion["features"] if name not in reference_rows.columns]
     if not monitored:
-        raise ConfigError("none of the champion's features can be computed from bars",
-                          where="monitor")
+        raise ConfigError(
+            "none of the champion's features can be computed from bars", where="monitor"
+        )
     drift = feature_drift(reference_rows, current_rows, monitored)
     create_table_artifact(
         key="feature-drift",
@@ -320,8 +335,10 @@ def monitor_flow(
     prediction: dict[str, dict[str, Any]] = {}
     model_result = prediction_drift(predictions["reference"], predictions["current"])
     prediction["model_on_recent_bars"] = {
-        "psi": model_result.psi, "ks": model_result.ks_statistic,
-        "pvalue": model_result.ks_pvalue, "status": model_result.status.value,
+        "psi": model_result.psi,
+        "ks": model_result.ks_statistic,
+        "pvalue": model_result.ks_pvalue,
+        "status": model_result.status.value,
         "current_n": model_result.current_n,
     }
     log_path = str(decision_log_path(settings, decision_log))
@@ -329,17 +346,17 @@ def monitor_flow(
     start, end = (_utc(value) for value in windows["current_window"])
     served_window = decisions
     if not decisions.empty:
-        in_window = (decisions["signal_timestamp"] > start) & (
-            decisions["signal_timestamp"] <= end
-        )
+        in_window = (decisions["signal_timestamp"] > start) & (decisions["signal_timestamp"] <= end)
         served_window = decisions[in_window]
         served = served_window["outputs"].map(
             lambda out: float(out.get("win_probability", np.nan)) if out else np.nan
         )
         served_result = prediction_drift(predictions["reference"], served.to_numpy())
         prediction["served"] = {
-            "psi": served_result.psi, "ks": served_result.ks_statistic,
-            "pvalue": served_result.ks_pvalue, "status": served_result.status.value,
+            "psi": served_result.psi,
+            "ks": served_result.ks_statistic,
+            "pvalue": served_result.ks_pvalue,
+            "status": served_result.status.value,
             "current_n": served_result.current_n,
         }
     latency = latency_summary(
@@ -362,8 +379,13 @@ def monitor_flow(
     )
     dispatched = AlertDispatcher.from_config(alert_config).dispatch(
         _alerts_for(
-            drift, prediction, {"ece": calibration_result.ece, "trades": calibration["trades"]},
-            latency, ece_limit=ece_limit, latency_p99_limit_ms=latency_p99_limit_ms, when=end,
+            drift,
+            prediction,
+            {"ece": calibration_result.ece, "trades": calibration["trades"]},
+            latency,
+            ece_limit=ece_limit,
+            latency_p99_limit_ms=latency_p99_limit_ms,
+            when=end,
         )
     )
     report: dict[str, Any] = {
@@ -393,10 +415,9 @@ def monitor_flow(
     path.write_text(json.dumps(report, indent=2, default=str), encoding="utf-8")
     report["report_path"] = str(path)
     create_markdown_artifact(
-        key="monitor-summary", markdown=_summary_markdown(report, drift),
+        key="monitor-summary",
+        markdown=_summary_markdown(report, drift),
         description="drift, calibration and latency",
     )
-    logger.info(
-        "monitor: %s; alerts %s", report["drift_counts"], dispatched.summary()
-    )
+    logger.info("monitor: %s; alerts %s", report["drift_counts"], dispatched.summary())
     return report
