@@ -135,7 +135,7 @@ class FeatureStore:
         for folder, schema in ((self.bar_dir, _bar_schema()), (self.trade_dir, _trade_schema())):
             folder.mkdir(parents=True, exist_ok=True)
             marker = folder / SCHEMA_FILE
-            if not marker.exists():
+            if not any(folder.glob("*.parquet")):
                 _atomic_write(schema.empty_table(), marker)
 
     def objects(self) -> RepoObjects:
@@ -380,16 +380,27 @@ class FeatureStore:
         for column in OUTCOME_COLUMNS:
             rows[column] = outcomes[column].to_numpy()
         rows[EVENT_TIMESTAMP] = pd.to_datetime(rows["exit_time"], utc=True)
-        table = _conform(rows, _trade_schema())
+        # The schema's columns get fixed types; any other column the caller sends (model
+        # context such as variant, win_probability, decision_id) is kept as it is.
+        fixed = _conform(rows, _trade_schema()).to_pandas()
+        extras = [c for c in rows.columns if c not in fixed.columns]
+        new = pd.concat([fixed, rows[extras].reset_index(drop=True)], axis=1)
+        for column in extras:
+            if new[column].dtype == object:
+                new[column] = new[column].map(lambda v: None if v is None else str(v))
         path = self.trade_dir / TRADE_FILE
-        ids = table["trade_id"]
-        new_count = len(rows)
+        new_count = len(new)
         if path.exists():
-            old = pq.read_table(path, schema=_trade_schema())
-            already = pc.is_in(old["trade_id"], value_set=ids)
-            new_count -= int(pc.sum(already).as_py() or 0)
-            table = pa.concat_tables([old.filter(pc.invert(already)), table])
-        _atomic_write(table.sort_by([(EVENT_TIMESTAMP, "ascending")]), path)
+            old = pq.read_table(path).to_pandas()
+            already = old["trade_id"].isin(new["trade_id"])
+            new_count -= int(already.sum())
+            kept = old.loc[~already]
+            new = pd.concat([kept, new], ignore_index=True) if len(kept) else new
+        new = new.sort_values(EVENT_TIMESTAMP, kind="stable").reset_index(drop=True)
+        _atomic_write(pa.Table.from_pandas(new, preserve_index=False), path)
+        marker = self.trade_dir / SCHEMA_FILE
+        if marker.exists():  # readers of the folder now see one schema only
+            marker.unlink()
         return new_count
 
     def read_trades(self) -> pd.DataFrame:

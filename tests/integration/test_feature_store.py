@@ -163,3 +163,33 @@ def test_trade_collection_is_idempotent_with_entry_features_and_labels(
     # Entry features are the ones known before the entry (the previous session's close).
     assert long["rsi_14"] == store.read_features(["AAPL"])["rsi_14"].iloc[499]
     assert set(MODEL_FEATURES) <= set(stored.columns)
+
+
+def test_trades_keep_the_callers_model_context(store: FeatureStore, bars: pd.DataFrame) -> None:
+    aapl = bars.loc[bars["symbol"] == "AAPL"].reset_index(drop=True)
+    trade = pd.DataFrame(
+        {
+            "trade_id": ["ctx-1"],
+            "symbol": ["AAPL"],
+            "side": ["buy"],
+            "qty": [1.0],
+            "entry_time": [aapl["timestamp"].iloc[600] + pd.Timedelta(hours=15)],
+            "entry_price": [aapl["open"].iloc[600]],
+            "exit_time": [aapl["timestamp"].iloc[605] + pd.Timedelta(hours=20)],
+            "exit_price": [aapl["close"].iloc[605]],
+            "max_favorable_excursion": [1.5],
+            "max_adverse_excursion": [0.5],
+            "variant": ["challenger"],
+            "win_probability": [0.71],
+            "decision_id": [None],
+        }
+    )
+    store.write_trades(trade)
+    store.write_trades(trade)
+    stored = store.read_trades().set_index("trade_id")
+    assert stored.index.is_unique
+    row = stored.loc["ctx-1"]
+    assert row["variant"] == "challenger"
+    assert row["win_probability"] == pytest.approx(0.71)
+    assert row["mfe_price"] == pytest.approx(1.5)
+    assert np.isnan(row["max_drawdown_pct"])  # no bars given: not guessed
