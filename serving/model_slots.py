@@ -126,7 +126,11 @@ class ModelSlots:
             challenger = served.challenger if served else None
             if not wanted_challenger:
                 challenger = None  # challenger retired or promoted
-            elif force or challenger is None or _changed(have_challenger, wanted_challenger):
+            elif (
+                force
+                or challenger is None
+                or have_challenger != _challenger_arm(aliases)
+            ):
                 try:
                     challenger = self._loader(self.tracking_uri, CHALLENGER)
                 except Exception as exc:
@@ -202,6 +206,16 @@ class ModelSlots:
 
 def _alias_versions(aliases: dict[str, dict[str, str]], alias: str) -> dict[str, str]:
     return {name: found[alias] for name, found in aliases.items() if alias in found}
+
+
+def _challenger_arm(aliases: dict[str, dict[str, str]]) -> dict[str, str]:
+    """What the challenger arm serves: each model's challenger, or its champion where it
+    has none (the loader's fallback), so a champion move reloads the arm too."""
+    return {
+        name: found.get(CHALLENGER, found[CHAMPION])
+        for name, found in aliases.items()
+        if CHALLENGER in found or CHAMPION in found
+    }
 
 
 def _changed(have: dict[str, str] | None, wanted: dict[str, str]) -> bool:

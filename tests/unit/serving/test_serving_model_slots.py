@@ -35,7 +35,12 @@ class FakeRegistry:
         version = self.aliases["signal_quality"][alias]
         if version in self.broken:
             raise ModelUnavailableError(f"cannot load version {version}", where="signal_quality")
-        return FormulaModelSet(version)
+        model_set = FormulaModelSet(version)
+        # Like models.loading's fallback: the challenger arm takes champions where needed.
+        model_set.versions = {
+            name: found.get(alias, found["champion"]) for name, found in self.aliases.items()
+        }
+        return model_set
 
 
 @pytest.fixture
@@ -129,3 +134,19 @@ def test_passwords_in_the_tracking_uri_are_not_reported(registry: FakeRegistry) 
     slots = ModelSlots("postgresql://tradewind:hunter2@db:5432/mlflow",
                        loader=registry.load, alias_reader=registry.read)
     assert "hunter2" not in str(slots.status())
+
+
+def test_a_partial_challenger_arm_follows_champion_moves(registry: FakeRegistry) -> None:
+    slots = _slots(registry)
+    registry.aliases["signal_quality"]["challenger"] = "2"  # only one model has a challenger
+    slots.reload()
+    arm = slots.current().challenger
+    assert arm is not None
+    assert arm.versions["signal_quality"] == "2"
+    assert arm.versions["risk_predictor"] == "1"
+    registry.aliases["risk_predictor"]["champion"] = "3"
+    assert slots.reload().reloaded
+    arm = slots.current().challenger
+    assert arm is not None
+    assert arm.versions["risk_predictor"] == "3"
+    assert arm.versions["signal_quality"] == "2"
