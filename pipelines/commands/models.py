@@ -177,7 +177,7 @@ def register(app: typer.Typer) -> None:
                 ",".join(row["aliases"]),
                 row["data_window"],
                 row["created_at"][:19],
-                ", ".join(f"{k}={_fmt(v)}" for k, v in row["metrics"].items()),
+                ", ".join(f"{k}={_fmt(v)}" for k, v in list(row["metrics"].items())[:3]),
             )
         Console().print(table)
 
