@@ -154,7 +154,16 @@ class DecisionLog:
     def record(self, record: DecisionRecord) -> None:
         """Queue one decision for writing; returns at once."""
         if self._closed:
-            raise ConfigError("the decision log is closed", where="decision log")
+            # A request still in flight while the service stops: write it here and now
+            # rather than lose it (slow, but it only happens during shutdown).
+            connection = _connect(self.path)
+            try:
+                with connection:
+                    connection.execute(_INSERT, record.row())
+                self._written += 1
+            finally:
+                connection.close()
+            return
         self._queue.put(record)
 
     # -- lifecycle -----------------------------------------------------------------

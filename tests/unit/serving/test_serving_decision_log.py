@@ -76,3 +76,11 @@ def test_two_writers_share_one_file(tmp_path: Path) -> None:
 def test_feature_hash_is_stable_and_order_sensitive() -> None:
     assert feature_hash([1.0, 2.0]) == feature_hash([1.0, 2.0])
     assert feature_hash([1.0, 2.0]) != feature_hash([2.0, 1.0])
+
+
+def test_a_decision_recorded_after_close_is_still_written(tmp_path: Path) -> None:
+    log = DecisionLog(tmp_path / "decisions.db")
+    log.record(_record(1))
+    log.close()
+    log.record(_record(2))  # a request that finished during shutdown
+    assert set(read_decisions(tmp_path / "decisions.db")["decision_id"]) == {"d000001", "d000002"}
