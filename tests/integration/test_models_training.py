@@ -194,3 +194,25 @@ def test_models_list_command_shows_the_champions(
     assert sorted(rows["name"]) == sorted(MODEL_NAMES)
     assert all(aliases == ["champion"] for aliases in rows["aliases"])
     assert all(window for window in rows["data_window"])
+
+
+def test_fitted_state_comes_from_the_training_rows_only(sample_data: TrainingData) -> None:
+    from models.labels import RegimeThresholds
+
+    market = sample_data.market.sort_values("timestamp").reset_index(drop=True)
+    train = market.iloc[: len(market) // 2]
+    fitted = RegimeModel(RegimeConfig(hidden=(8,), max_epochs=3, patience=2)).fit(
+        train, sample_data.market_features, seed=1)
+    own = RegimeThresholds(20).fit(train).as_dict()
+    everything = RegimeThresholds(20).fit(market).as_dict()
+    assert fitted.thresholds.as_dict() == own
+    assert own != everything  # so the check above would notice a leak
+
+    events = sample_data.events.sort_values("timestamp").reset_index(drop=True)
+    early = events.iloc[: len(events) // 2]
+    signal = SignalQualityModel(SignalQualityConfig(n_estimators=5, max_depth=3)).fit(
+        early, sample_data.signal_features, seed=1)
+    medians = early[sample_data.signal_features].median().fillna(0.0).to_numpy()
+    assert np.allclose(signal.ood.median_, medians, equal_nan=True)
+    later = events[sample_data.signal_features].median().fillna(0.0).to_numpy()
+    assert not np.allclose(signal.ood.median_, later)
