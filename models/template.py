@@ -69,14 +69,22 @@ class WalkForwardSplit(BaseModel):
             folds.append(Fold(number, train, test))
         oot_test = np.flatnonzero(stamps >= distinct[oot_at])
         oot = Fold(0, self._train_before(stamps, ends, distinct, oot_at), oot_test)
-        for fold in [*folds, oot]:
-            if len(fold.train) < self.min_train_rows or len(fold.test) == 0:
-                raise DataValidationError(
-                    f"fold {fold.number or 'out-of-time'} has {len(fold.train)} training and "
-                    f"{len(fold.test)} test rows after purging (need ≥ {self.min_train_rows})",
-                    where="walk-forward split",
-                )
-        return folds, oot
+        if len(oot.train) < self.min_train_rows:
+            raise DataValidationError(
+                f"the out-of-time fit has {len(oot.train)} training rows after purging "
+                f"(need ≥ {self.min_train_rows})",
+                where="walk-forward split",
+            )
+        # Early folds of a short history can be too small to fit: they are skipped (the
+        # fold numbers logged say which ran), as long as one development fold remains.
+        usable = [f for f in folds if len(f.train) >= self.min_train_rows and len(f.test)]
+        if not usable:
+            raise DataValidationError(
+                f"no development fold has {self.min_train_rows} training rows after purging "
+                f"({len(stamps)} rows over {len(distinct)} timestamps)",
+                where="walk-forward split",
+            )
+        return usable, oot
 
     def _train_before(
         self, stamps: np.ndarray, ends: np.ndarray, distinct: np.ndarray, test_pos: int

@@ -74,9 +74,17 @@ def test_split_rejects_unsorted_or_tiny_input() -> None:
     rows = _rows(days=10)
     with pytest.raises(DataValidationError, match="sorted"):
         WalkForwardSplit().split(rows["timestamp"][::-1], rows["label_end"][::-1])
-    with pytest.raises(DataValidationError, match="training"):
+    with pytest.raises(DataValidationError, match="training rows"):
         WalkForwardSplit(n_folds=4, min_train_rows=100).split(rows["timestamp"],
                                                               rows["label_end"])
+
+
+def test_folds_too_small_to_fit_are_skipped() -> None:
+    rows = _rows(days=60)
+    folds, oot = WalkForwardSplit(n_folds=4, min_train_rows=40).split(rows["timestamp"],
+                                                                      rows["label_end"])
+    assert [fold.number for fold in folds] == [2, 3, 4]  # fold 1 trains on 15 rows
+    assert all(len(fold.train) >= 40 for fold in [*folds, oot])
 
 
 class _RecordingModel(TrainableModel):
