@@ -228,29 +228,76 @@ class FeatureStore:
             return con.execute(f"SELECT * FROM {source} ORDER BY symbol, timestamp").df()
 
     # --- online ----------------------------------------------------------------------------
-    def materialize(self, end: datetime | None = None) -> None:
-        """Load the latest values up to `end` (default now) into the online store."""
+    def materialize(
+        self, end: datetime | None = None, *, engine: Literal["duckdb", "feast"] = "duckdb"
+    ) -> dict[str, int]:
+        """Load each symbol's latest values up to `end` (default now) into the online
+        store; returns rows written per feature view.
+
+        The default engine selects the latest row per symbol with DuckDB and writes it
+        through Feast's `write_to_online_store` (the same SQLite online store and
+        registry; the same answer as Feast's materialization). `engine="feast"` runs
+        Feast's own materialization, which reads every offline row through dask: 10 min
+        for the 496k-row S&P 500 set here, against seconds (see
+        benchmarks/bench_features_online.py)."""
         store = self.feast()
         end = end or datetime.now(UTC)
+        if engine == "feast":
+            return self._materialize_with_feast(end)
+        from features.repo.definitions import (
+            BAR_VIEW,
+            BAR_VIEW_FEATURES,
+            MARKET_VIEW,
+            MARKET_VIEW_FEATURES,
+            TRADE_OUTCOME_COLUMNS,
+            TRADE_VIEW,
+        )
+
+        moment = pd.Timestamp(end).tz_convert("UTC") if pd.Timestamp(end).tzinfo else (
+            pd.Timestamp(end).tz_localize("UTC")
+        )
+        latest_bars = self._latest_rows(self._bar_glob(), moment)
+        trade_glob = f"read_parquet('{self.trade_dir.as_posix()}/*.parquet', union_by_name=true)"
+        latest_trades = self._latest_rows(trade_glob, moment)
+        written: dict[str, int] = {}
+        plan = (
+            (BAR_VIEW, latest_bars, BAR_VIEW_FEATURES),
+            (MARKET_VIEW, latest_bars, MARKET_VIEW_FEATURES),
+            (TRADE_VIEW, latest_trades, ("trade_id", *TRADE_OUTCOME_COLUMNS)),
+        )
+        for view, rows, names in plan:
+            if rows.empty:
+                written[view] = 0
+                continue
+            frame = rows.loc[:, ["symbol", EVENT_TIMESTAMP, *names]]
+            store.write_to_online_store(view, df=frame)
+            written[view] = len(frame)
+        return written
+
+    def _latest_rows(self, source: str, moment: pd.Timestamp) -> pd.DataFrame:
+        query = f"""
+            SELECT * FROM {source}
+            WHERE {EVENT_TIMESTAMP} <= ?
+            QUALIFY row_number() OVER (PARTITION BY symbol ORDER BY {EVENT_TIMESTAMP} DESC) = 1
+        """
+        with self._duckdb() as con:
+            return con.execute(query, [moment.to_pydatetime()]).df()
+
+    def _materialize_with_feast(self, end: datetime) -> dict[str, int]:
+        store = self.feast()
         views = store.list_feature_views()
         if views and all(view.materialization_intervals for view in views):
             store.materialize_incremental(end_date=end)
-            return
+            return {view.name: -1 for view in views}
         # First run: Feast would start one year back for views without a TTL; start at
         # the oldest stored value instead so every symbol's latest row is loaded.
         with self._duckdb() as con:
             oldest = con.execute(
                 f"SELECT min({EVENT_TIMESTAMP}) FROM {self._bar_glob()}"
             ).fetchone()
-            trade_oldest = con.execute(
-                f"SELECT min({EVENT_TIMESTAMP}) FROM "
-                f"read_parquet('{self.trade_dir.as_posix()}/*.parquet')"
-            ).fetchone()
-        candidates = [
-            pd.Timestamp(value[0]) for value in (oldest, trade_oldest) if value and value[0]
-        ]
-        start = min(candidates).to_pydatetime() if candidates else end
+        start = pd.Timestamp(oldest[0]).to_pydatetime() if oldest and oldest[0] else end
         store.materialize(start_date=min(start, end), end_date=end)
+        return {view.name: -1 for view in views}
 
     def online_features(self, symbol: str) -> dict[str, float]:
         """The latest bar and market features of a symbol, in one online read."""

@@ -210,6 +210,26 @@ def _gap_problem(timestamps_ns: np.ndarray, daily: bool) -> str | None:
     )
 
 
+def _bad_print_problem(close: np.ndarray, stamps_ns: np.ndarray) -> str | None:
+    """A close that jumps 30%+ and comes straight back is most likely a bad print (a
+    spin-off or split jumps once and stays). Only reported: flagging it in the features
+    would need the next bar, which is lookahead; repair it upstream
+    (`core.bars.validate_bars(repair=True)`)."""
+    if len(close) < 3:
+        return None
+    moves = np.log(close[1:] / close[:-1])
+    spikes = np.flatnonzero(
+        (np.abs(moves[:-1]) > 0.3) & (np.abs(moves[1:]) > 0.3) & (moves[:-1] * moves[1:] < 0)
+    )
+    if len(spikes) == 0:
+        return None
+    first = pd.Timestamp(int(stamps_ns[spikes[0] + 1]), tz="UTC")
+    return (
+        f"{len(spikes)} probable bad print(s) (a 30%+ move reversed on the next bar), the "
+        f"first at {first.isoformat()}; features around it use the printed price"
+    )
+
+
 def technical_features(
     bars: pd.DataFrame, *, bars_per_year: float | None = None
 ) -> tuple[pd.DataFrame, list[FeatureWarning]]:
@@ -244,6 +264,9 @@ def technical_features(
         gap = _gap_problem(stamps[rows], daily)
         if gap:
             problems.append(gap)
+        spike = _bad_print_problem(arrays["close"][rows], stamps[rows])
+        if spike:
+            problems.append(spike)
         if problems:
             found.append(FeatureWarning(symbol, tuple(problems)))
         if len(rows) == 0:

@@ -117,16 +117,19 @@ def register(app: typer.Typer) -> None:
     @group.command("materialize")
     def materialize(
         end: datetime | None = typer.Option(None, "--end", help="Up to this time (UTC)."),
+        feast_engine: bool = typer.Option(
+            False, "--feast-engine", help="Use Feast's own (much slower) materialization."
+        ),
     ) -> None:
-        """Load the latest features into the online store (SQLite)."""
+        """Load each symbol's latest features into the online store (SQLite)."""
         from core.settings import load_settings
         from features.store import FeatureStore
 
         store = FeatureStore(load_settings().paths)
         store.apply()
         moment = pd.Timestamp(end).tz_localize("UTC").to_pydatetime() if end else None
-        store.materialize(moment)
-        console.print(f"materialized: {store.summary()}")
+        written = store.materialize(moment, engine="feast" if feast_engine else "duckdb")
+        console.print(f"materialized {written}; offline store: {store.summary()}")
 
     @group.command("online")
     def online(symbol: str = typer.Argument(..., help="Ticker")) -> None:

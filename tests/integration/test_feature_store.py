@@ -193,3 +193,42 @@ def test_trades_keep_the_callers_model_context(store: FeatureStore, bars: pd.Dat
     assert row["win_probability"] == pytest.approx(0.71)
     assert row["mfe_price"] == pytest.approx(1.5)
     assert np.isnan(row["max_drawdown_pct"])  # no bars given: not guessed
+
+
+def test_materialize_up_to_a_time_and_trade_outcomes_online(
+    store: FeatureStore, bars: pd.DataFrame
+) -> None:
+    stored = store.read_features(["XOM"])
+    xom = bars.loc[bars["symbol"] == "XOM"].reset_index(drop=True)
+    trade = pd.DataFrame(
+        {
+            "trade_id": ["online-1"],
+            "symbol": ["XOM"],
+            "side": ["buy"],
+            "qty": [3.0],
+            "entry_time": [xom["timestamp"].iloc[-5] + pd.Timedelta(hours=15)],
+            "entry_price": [xom["open"].iloc[-5]],
+            "exit_time": [xom["timestamp"].iloc[-2] + pd.Timedelta(hours=20)],
+            "exit_price": [xom["close"].iloc[-2]],
+        }
+    )
+    store.write_trades(trade, bars)
+    cutoff = stored["event_timestamp"].iloc[700]
+    try:
+        store.materialize(cutoff.to_pydatetime())
+        assert store.online_features("XOM")["rsi_14"] == stored["rsi_14"].iloc[700]
+    finally:
+        written = store.materialize()
+    assert written["bar_features"] == len(SYMBOLS)
+    assert store.online_features("XOM")["rsi_14"] == stored["rsi_14"].iloc[-1]
+    answer = (
+        store.feast()
+        .get_online_features(
+            features=["trade_outcomes:return_pct", "trade_outcomes:trade_id"],
+            entity_rows=[{"symbol": "XOM"}],
+        )
+        .to_dict()
+    )
+    assert answer["trade_id"][0] == "online-1"
+    expected = xom["close"].iloc[-2] / xom["open"].iloc[-5] - 1
+    assert answer["return_pct"][0] == pytest.approx(expected)
