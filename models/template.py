@@ -226,7 +226,7 @@ def train_model(
         })
         fold_metrics = []
         for fold in folds:
-            say(f"{model.name}: fold {fold.number}/{len(folds)}")
+            say(f"{model.name}: fold {fold.number}/{context.split.n_folds}")
             fitted = model.fit(rows.iloc[fold.train], inputs, context.seed)
             metrics = model.evaluate(fitted, rows.iloc[fold.test], inputs, data)
             fold_metrics.append(metrics)
