@@ -57,8 +57,10 @@ def holidays_between(start: date, end: date) -> list[date]:
     """Weekdays in [start, end] on which the NYSE is closed."""
     import exchange_calendars
 
+    # A week of margin: the calendar's bounds must be sessions, `start`/`end` may not be.
+    margin = pd.Timedelta(days=7)
     calendar = exchange_calendars.get_calendar(
-        EXCHANGE, start=pd.Timestamp(start), end=pd.Timestamp(end)
+        EXCHANGE, start=pd.Timestamp(start) - margin, end=pd.Timestamp(end) + margin
     )
     sessions = set(calendar.sessions_in_range(pd.Timestamp(start), pd.Timestamp(end)).date)
     weekdays = pd.bdate_range(start, end).date
