@@ -67,12 +67,12 @@ class DemoPlan(BaseModel):
     win_probability_gate: float = Field(0.50, ge=0, le=1)
     challenger_share: float = Field(0.5, ge=0, le=1)
     retrain_every_trades: int = Field(10, ge=1)
-    retrain_schedule_months: int = Field(12, ge=1)  # scheduled retrain cadence (replay time)
+    retrain_schedule_months: int = Field(6, ge=1)  # scheduled retrain cadence (replay time)
     max_retrains: int = Field(2, ge=1)
     promotion_margin: float = Field(0.05, ge=0)
     ab_every_months: int = Field(3, ge=1)
-    min_trades_per_arm: int = Field(3, ge=2)
-    max_trades_per_arm: int = Field(5, ge=2)
+    min_trades_per_arm: int = Field(2, ge=2)
+    max_trades_per_arm: int = Field(2, ge=2)
     alpha: float = Field(0.05, gt=0, lt=1)
 
     @classmethod
@@ -89,8 +89,6 @@ class DemoPlan(BaseModel):
             trade_end="2011-12-31",
             retrain_schedule_months=6,
             max_retrains=1,
-            min_trades_per_arm=2,
-            max_trades_per_arm=3,
         )
 
     def overrides(self, settings: Settings, demo_dir: Path, endpoint: str | None) -> dict[str, Any]:
