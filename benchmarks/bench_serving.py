@@ -207,6 +207,7 @@ def main() -> None:
 
     work = Path(tempfile.mkdtemp(prefix="tradewind-bench-serving-"))
     tracking_uri = f"sqlite:///{work / 'mlflow.db'}"
+    print(f"load average at the start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     print(f"training the four models on real sample data into {work} ...", flush=True)
     started = time.perf_counter()
     trained = train_tiny_models(work)
@@ -289,6 +290,8 @@ def main() -> None:
         stop(process)
 
     report(rows)
+    print(f"\nmachine: {os.cpu_count()} cores; load average (1, 5, 15 min) at the end: "
+          f"{', '.join(f'{x:.1f}' for x in os.getloadavg())} (shared machine: tails move with it)")
     print("\nwhere the in-process time goes (p50 / p99 ms per call, one row):")
     for name, samples in parts.items():
         p50, p99 = percentiles(samples)

@@ -7,7 +7,9 @@ sticky champion/challenger routing, shadow mode, a decision log and hot reload.
   `/risk` — one model each. Body: `{"signal": {...}, "features": {...}}`; `features` may
   be left out, then the symbol's latest online features are used.
 - `GET /models` — versions, aliases, A/B share, load and swap times, last reload error.
-- `POST /reload` — check the registry now and swap in changed models.
+- `POST /reload` — check the registry now and swap in changed models (with several
+  workers, the worker that takes the call reloads at once; the others within one polling
+  interval, `TRADEWIND_RELOAD_INTERVAL_SECONDS`).
 - BentoML's `/readyz` (ready once a champion is loaded), `/livez`, `/metrics`.
 
 Bad input is answered 400 (shape, types, NaN/inf, side, price: BentoML's pydantic check
@@ -18,6 +20,7 @@ registry by alias when the worker starts."""
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -84,6 +87,9 @@ class TradewindService:
             observer=self.metrics,
         )
         self.online = OnlineFeatures()
+        # Everything loaded so far (libraries, models) lives as long as the worker: move it
+        # out of the collector's sight so full collections stop scanning it mid-request.
+        gc.freeze()
 
     # -- health --------------------------------------------------------------------------
     def __is_ready__(self) -> bool:
