@@ -157,19 +157,27 @@ def compare_arms(
 def apply_moves(
     tracking_uri: str, action: str, reason: str, aliases: dict[str, dict[str, str]]
 ) -> dict[str, dict[str, str]]:
-    """Move the aliases of every model concerned; returns the new aliases per model."""
+    """Move the aliases of every model concerned; returns the new aliases per model.
+
+    Each move happens only if the alias still points at the version that was evaluated:
+    a challenger registered by a retrain after the comparison is never promoted unseen,
+    and a retried task does not move anything twice."""
     from models.registry import ModelRegistry
 
     registry = ModelRegistry(tracking_uri)
     moved: dict[str, dict[str, str]] = {}
-    if action == Verdict.PROMOTE:
-        for name in sorted(aliases.get("challenger", {})):
+    alias = "previous" if action == Verdict.ROLLBACK else "challenger"
+    for name, evaluated in sorted(aliases.get(alias, {}).items()):
+        if registry.aliases(name).get(alias) != evaluated:
+            get_run_logger().warning(
+                "%s: %s is no longer v%s; not moved", name, alias, evaluated
+            )
+            continue
+        if action == Verdict.PROMOTE:
             moved[name] = registry.promote(name, reason)
-    elif action == Verdict.RETIRE:
-        for name in sorted(aliases.get("challenger", {})):
+        elif action == Verdict.RETIRE:
             moved[name] = registry.retire_challenger(name, reason)
-    elif action == Verdict.ROLLBACK:
-        for name in sorted(aliases.get("previous", {})):
+        elif action == Verdict.ROLLBACK:
             moved[name] = registry.rollback(name, reason)
     return moved
 
