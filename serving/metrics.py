@@ -72,7 +72,7 @@ def service_metrics() -> ServiceMetrics:
             ),
             "reloads": Counter(
                 "tradewind_model_reloads_total",
-                "Model reload attempts, by outcome",
+                "Model set swaps and failed reloads (polled or POST /reload), by outcome",
                 ["outcome"],
             ),
         }

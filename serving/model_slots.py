@@ -59,8 +59,10 @@ class ModelSlots:
         *,
         loader: Loader = default_loader,
         alias_reader: AliasReader = default_alias_reader,
+        on_reload: Callable[[ReloadResult], None] | None = None,
     ) -> None:
         self.tracking_uri = tracking_uri
+        self._on_reload = on_reload
         self._loader = loader
         self._alias_reader = alias_reader
         self._served: ServedModels | None = None
@@ -94,6 +96,12 @@ class ModelSlots:
     # -- reloading ---------------------------------------------------------------------
     def reload(self, *, force: bool = False) -> ReloadResult:
         """Check the registry's aliases and load what changed (everything if `force`)."""
+        result = self._reload(force=force)
+        if self._on_reload is not None and (result.reloaded or result.error):
+            self._on_reload(result)
+        return result
+
+    def _reload(self, *, force: bool) -> ReloadResult:
         with self._lock:
             self.last_check_at = datetime.now(UTC)
             try:

@@ -73,9 +73,13 @@ class TradewindService:
     def __init__(self) -> None:
         self.config = ServiceConfig.from_env()
         self.metrics = service_metrics()
-        self.slots = ModelSlots(self.config.tracking_uri)
-        first = self.slots.reload(force=True)
-        self.metrics.reloaded("ok" if first.error is None else "error")
+        self.slots = ModelSlots(
+            self.config.tracking_uri,
+            on_reload=lambda result: self.metrics.reloaded(
+                "error" if result.error else "swapped"
+            ),
+        )
+        self.slots.reload(force=True)
         self.slots.start_polling(self.config.reload_interval_seconds)
         self.log = DecisionLog(
             self.config.decision_log, flush_seconds=self.config.decision_log_flush_seconds
@@ -196,7 +200,6 @@ class TradewindService:
     @bentoml.api(route="/reload")
     def reload(self) -> dict[str, Any]:
         result = self.slots.reload(force=False)
-        self.metrics.reloaded("ok" if result.error is None else "error")
         served = self.slots.served
         return ReloadOut(
             reloaded=result.reloaded,

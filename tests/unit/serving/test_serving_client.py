@@ -145,3 +145,25 @@ def test_a_garbled_answer_is_unavailable_not_a_crash() -> None:
 
     with pytest.raises(ModelUnavailableError, match="not a decision"):
         _client(service).decide(SIGNAL, {})
+
+
+def test_after_a_reload_the_client_learns_the_new_feature_set_once() -> None:
+    accepted = [["rsi_14"]]
+    sent: list[dict[str, object]] = []
+
+    def service(request: httpx.Request) -> httpx.Response:
+        if request.method == "GET":
+            return httpx.Response(200, json={"accepted_features": accepted[0]})
+        body = json.loads(request.content)
+        sent.append(body["features"])
+        if "news_count_1d" not in body["features"]:
+            return httpx.Response(422, json={"error": "feature 'news_count_1d' is missing",
+                                             "field": "features.news_count_1d"})
+        return httpx.Response(200, json=_answer())
+
+    client = _client(service)
+    client._accepted_features()  # learned before the reload: rsi_14 only
+    accepted[0] = ["rsi_14", "news_count_1d"]  # the service swapped in models needing more
+    decision = client.decide(SIGNAL, {"rsi_14": 70.0, "news_count_1d": 3.0})
+    assert decision.decision_id == "abc"
+    assert sent == [{"rsi_14": 70.0}, {"rsi_14": 70.0, "news_count_1d": 3.0}]
