@@ -18,6 +18,7 @@ a `previous` alias is rolled back."""
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -49,6 +50,16 @@ ab_outcomes = Table(
     Column("details", Text, nullable=False),  # JSON: per-arm metrics, tests, registry moves
     Column("mlflow_run_id", String(64)),
 )
+
+
+def _logger() -> Any:
+    """The run logger inside a flow or task run (shown in the UI), else the module's."""
+    from prefect.exceptions import MissingContextError
+
+    try:
+        return get_run_logger()
+    except MissingContextError:
+        return logging.getLogger(__name__)
 
 
 def _settings(overrides: dict[str, Any] | None) -> Settings:
@@ -169,7 +180,7 @@ def apply_moves(
     alias = "previous" if action == Verdict.ROLLBACK else "challenger"
     for name, evaluated in sorted(aliases.get(alias, {}).items()):
         if registry.aliases(name).get(alias) != evaluated:
-            get_run_logger().warning(
+            _logger().warning(
                 "%s: %s is no longer v%s; not moved", name, alias, evaluated
             )
             continue

@@ -267,6 +267,13 @@ def test_clearly_worse_challenger_is_retired_and_dry_run_moves_nothing(
     assert not dry["applied"]
     assert stores.aliases("signal_quality") == {"champion": "1", "challenger": "2"}
 
+    # a move decided on a challenger that has since been replaced is not applied
+    from pipelines.flows.evaluate_ab import apply_moves
+
+    stale = {"challenger": {"signal_quality": "9"}}
+    assert apply_moves.fn(stores.tracking_uri, "promote", "stale", stale) == {}
+    assert stores.aliases("signal_quality") == {"champion": "1", "challenger": "2"}
+
     result = stores.evaluate()
     assert result["action"] == "retire", result["reason"]
     assert result["applied"]
