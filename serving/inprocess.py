@@ -4,7 +4,8 @@ It implements `trading.ports.ModelClient` structurally with the same `DecisionMa
 service runs (same feature checks, same sticky A/B routing, same shadow mode, same
 decision log rows), so a backtest in process and a backtest against the running service
 take the same decisions. Bad features raise `core.errors.DataValidationError` naming the
-feature; a model that fails raises `ModelUnavailableError`."""
+feature; a model that fails raises `ModelUnavailableError`; an out-of-distribution
+decision raises `OutOfDistributionError` (the engine's fallback applies), as over HTTP."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from serving.decision import DecisionMaker, ServedModels
 from serving.decision_log import DecisionLog
 from serving.predictor import ModelSetLike
 from serving.router import ABRouter, RoutingConfig
-from serving.schemas import to_decision
+from serving.schemas import OutOfDistributionError, to_decision
 
 
 class InProcessModelClient:
@@ -29,7 +30,9 @@ class InProcessModelClient:
         *,
         routing: RoutingConfig | None = None,
         decision_log: Path | DecisionLog | None = None,
+        ood_fallback: bool = True,
     ) -> None:
+        self.ood_fallback = ood_fallback
         self._served = ServedModels(champion=model_set, challenger=challenger)
         if isinstance(decision_log, Path):
             decision_log = DecisionLog(decision_log)
@@ -44,7 +47,10 @@ class InProcessModelClient:
         accepted = self._served.accepted
         taken = {name: value for name, value in features.items() if name in accepted}
         answer = self._maker.decide(signal, taken)
-        return to_decision(answer, signal, source="inprocess")
+        decision = to_decision(answer, signal, source="inprocess")
+        if decision.out_of_distribution and self.ood_fallback:
+            raise OutOfDistributionError(decision)
+        return decision
 
     def swap(self, model_set: ModelSetLike, challenger: ModelSetLike | None = None) -> None:
         """Serve other model sets from the next decision on (atomic)."""

@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, Strict
 
-from core.errors import DataValidationError
+from core.errors import DataValidationError, ModelUnavailableError
 from core.types import Decision, Regime, Side, Signal
 
 # A feature value: a finite JSON number (int or float), or `null` for a value that is
@@ -250,3 +250,17 @@ def to_decision(answer: DecisionOut, signal: Signal, *, source: str) -> Decision
 
 
 _REGIMES = frozenset(regime.value for regime in Regime)
+
+
+class OutOfDistributionError(ModelUnavailableError):
+    """The models answered, but the signal's features lie outside what they were trained
+    on: the engine's fallback policy applies instead of the answer. `decision` keeps the
+    answer (logged by the service, with its id) for the journal and for diagnosis."""
+
+    def __init__(self, decision: Decision) -> None:
+        super().__init__(
+            f"features of {decision.signal.symbol} at {decision.signal.timestamp.isoformat()} "
+            f"are out of the training distribution (decision {decision.decision_id})",
+            where="out_of_distribution",
+        )
+        self.decision = decision

@@ -229,11 +229,11 @@ def test_the_engine_backtests_through_the_service(
         )
     decisions = result.journal.decisions()
     consulted = decisions[decisions["source"] == "http"]
-    assert result.stats.model_failures == 0
     assert len(consulted) > 0
     versions = consulted["model_versions"].map(json.loads)
     assert all(v in (V1, V2) for v in versions)
     assert set(consulted["variant"]) <= {"champion", "challenger"}
+    assert not consulted["out_of_distribution"].any()
     for row in consulted.itertuples():
         expected = "challenger" if bucket(row.signal_id) < 0.2 else "champion"
         assert row.variant == expected
@@ -243,6 +243,14 @@ def test_the_engine_backtests_through_the_service(
         lambda: wanted <= set(read_decisions(server.decision_log)["decision_id"]),
         timeout=30, what="the engine's decisions in the service log",
     )
+    # No failures: the only signals without a model decision are out-of-distribution ones,
+    # which the OOD gate hands to the engine's fallback policy.
+    unavailable = decisions[decisions["action"] == "model_unavailable"]
+    assert result.stats.model_failures == len(unavailable)
+    log = read_decisions(server.decision_log)
+    flagged = set(log.loc[log["out_of_distribution"], "signal_id"])
+    assert set(unavailable["signal_id"]) <= flagged
+    assert all("out of the training distribution" in r for r in unavailable["reason"])
 
 
 def test_the_http_client_decides_like_the_service(

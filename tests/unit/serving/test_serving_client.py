@@ -18,6 +18,7 @@ import pytest
 from core.errors import ModelUnavailableError
 from core.types import Side, Signal
 from serving.client import CircuitBreaker, HttpModelClient, ModelRequestRejected
+from serving.schemas import OutOfDistributionError
 
 SIGNAL = Signal("AAPL", Side.BUY, datetime(2024, 1, 2, 15, 30, tzinfo=UTC), "momentum", 100.0)
 
@@ -167,3 +168,16 @@ def test_after_a_reload_the_client_learns_the_new_feature_set_once() -> None:
     decision = client.decide(SIGNAL, {"rsi_14": 70.0, "news_count_1d": 3.0})
     assert decision.decision_id == "abc"
     assert sent == [{"rsi_14": 70.0}, {"rsi_14": 70.0, "news_count_1d": 3.0}]
+
+
+def test_an_out_of_distribution_answer_raises_for_the_engines_fallback() -> None:
+    def service(request: httpx.Request) -> httpx.Response:
+        if request.method == "GET":
+            return httpx.Response(200, json={"accepted_features": ["rsi_14"]})
+        return httpx.Response(200, json={**_answer(), "out_of_distribution": True})
+
+    with pytest.raises(OutOfDistributionError) as caught:
+        _client(service).decide(SIGNAL, {"rsi_14": 1e9})
+    assert isinstance(caught.value, ModelUnavailableError)
+    assert caught.value.decision.variant == "challenger"
+    assert _client(service, ood_fallback=False).decide(SIGNAL, {}).out_of_distribution

@@ -14,6 +14,7 @@ from serving.decision_log import read_decisions
 from serving.inprocess import InProcessModelClient
 from serving.predictor import exit_prices
 from serving.router import ABRouter, RoutingConfig, bucket
+from serving.schemas import OutOfDistributionError
 from tests.unit.serving.fakes import FormulaModelSet, features
 
 
@@ -56,9 +57,16 @@ def test_a_stop_never_goes_to_or_below_zero() -> None:
     assert levels.stop_loss_price > 0
 
 
-def test_out_of_distribution_rows_are_flagged() -> None:
-    client = InProcessModelClient(FormulaModelSet())
-    assert client.decide(_signal(), features(rsi_14=99.5)).out_of_distribution
+def test_out_of_distribution_decisions_go_to_the_engines_fallback() -> None:
+    with pytest.raises(OutOfDistributionError) as caught:
+        InProcessModelClient(FormulaModelSet()).decide(_signal(), features(rsi_14=99.5))
+    assert isinstance(caught.value, ModelUnavailableError)
+    assert caught.value.decision.out_of_distribution
+    assert caught.value.decision.decision_id in str(caught.value)
+    flagged = InProcessModelClient(FormulaModelSet(), ood_fallback=False).decide(
+        _signal(), features(rsi_14=99.5)
+    )
+    assert flagged.out_of_distribution
 
 
 def test_bad_features_raise_a_validation_error_naming_the_feature() -> None:
