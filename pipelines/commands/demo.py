@@ -15,7 +15,7 @@ def register(app: typer.Typer) -> None:
             None, "--symbols", help="Stocks to trade (default: AAPL MSFT IBM GOOG)."
         ),
         quick: bool = typer.Option(
-            False, "--quick", help="Fewer symbols and years (about a third of the time)."
+            False, "--quick", help="Fewer years and a single retrain (the test suite runs this)."
         ),
         port: int = typer.Option(0, "--port", help="Model service port (0: a free one)."),
     ) -> None:
