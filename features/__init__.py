@@ -1,1 +1,4 @@
-"""Tradewind features."""
+"""Tradewind features: the catalogue (`catalogue`), pure transforms from bars to features
+(`technical`, `market`, `sentiment`, `temporal`, `position`; batch `compute`, live
+`incremental`), the symbol → sector map (`sectors`), trade outcome labels (`outcomes`),
+the bar store (`bar_store`) and the Feast feature store (`store`, `repo/`)."""
