@@ -99,22 +99,24 @@ def decisions_per_arm(decision_log: Path, journal_decisions: pd.DataFrame) -> di
     return {"service": service, "engine": engine}
 
 
-def feature_importance(
+def champion_on_trading_window(
     tracking_uri: str, settings: Any, plan: Any, top: int = 25
-) -> dict[str, float]:
-    """Permutation importance of the champion signal_quality on the trading window."""
+) -> tuple[dict[str, float], dict[str, Any]]:
+    """The final champion signal_quality on the trading window's labelled signal events
+    (out of time for every version trained before it): permutation importance and the
+    calibration table of its win probability."""
     from models.loading import load_model_set
     from pipelines.flows.train import build_training_set
 
     try:
         data = build_training_set(settings, plan.symbols, plan.trade_start, plan.trade_end)
     except Exception:  # too few events in a tiny window: the report simply omits the plot
-        return {}
+        return {}, {}
     model_set = load_model_set(tracking_uri, "champion")
     won = data.events[data.labels["won"]].to_numpy(dtype=float)
     events = data.events[list(data.signal_features)]
     if len(events) < 10:
-        return {}
+        return {}, {}
 
     def log_loss(frame: pd.DataFrame) -> float:
         p = np.clip(model_set.win_probability(frame), 1e-6, 1 - 1e-6)
@@ -129,7 +131,13 @@ def feature_importance(
         shuffled[name] = rng.permutation(shuffled[name].to_numpy())
         scores[name] = log_loss(shuffled) - base
     ranked = sorted(scores.items(), key=lambda item: item[1], reverse=True)[:top]
-    return {name: float(value) for name, value in ranked}
+    calibration: dict[str, Any] = dict(
+        calibration_table(
+            model_set.win_probability(events).tolist(), won.astype(bool).tolist(), bins=8
+        )
+    )
+    calibration["events"] = len(events)
+    return {name: float(value) for name, value in ranked}, calibration
 
 
 def build_report(
@@ -150,9 +158,11 @@ def build_report(
     evaluations = loop["evaluations"]
     applied = [e for e in evaluations if e.get("applied")]
     records = [r for r in loop["records"] if r.win_probability is not None]
-    calibration = calibration_table(
+    closed_calibration = calibration_table(
         [r.win_probability for r in records], [bool(r.trade.is_win) for r in records], bins=5
     )
+    importance, calibration = champion_on_trading_window(tracking_uri, settings, plan)
+    calibration["closed_trades"] = closed_calibration
     groups: dict[str, int] = {}
     for spec in CATALOGUE:
         groups[spec.group] = groups.get(spec.group, 0) + 1
@@ -217,6 +227,6 @@ def build_report(
         "ab": ab,
         "features": {"count": len(CATALOGUE), "bar_features": len(BAR_FEATURES), "groups": groups},
         "calibration": calibration,
-        "feature_importance": feature_importance(tracking_uri, settings, plan),
+        "feature_importance": importance,
         "service_models_at_end": loop.get("models_at_end"),
     }

@@ -211,7 +211,9 @@ def _plots(report: Mapping[str, Any]) -> dict[str, str]:
         )
         ax.set_xlabel("predicted win probability")
         ax.set_ylabel("observed win rate")
-        ax.set_title("Calibration on closed trades (out of time)")
+        ax.set_title(
+            f"Champion calibration, trading window ({calibration.get('events', '?')} signals)"
+        )
         ax.legend()
         plots["calibration"] = _figure_png(fig)
 
@@ -220,7 +222,7 @@ def _plots(report: Mapping[str, Any]) -> dict[str, str]:
         top = sorted(importance.items(), key=lambda item: item[1], reverse=True)[:20][::-1]
         fig, ax = plt.subplots(figsize=(7, 5.5))
         ax.barh([name for name, _ in top], [value for _, value in top])
-        ax.set_title("signal_quality: top feature importances")
+        ax.set_title("signal_quality champion: permutation importance (log-loss increase)")
         plots["importance"] = _figure_png(fig)
 
     timeline = report.get("ab", {}).get("timeline", [])
@@ -246,12 +248,15 @@ def _plots(report: Mapping[str, Any]) -> dict[str, str]:
         }
         for event in timeline:
             action = str(event.get("action"))
+            # Rejected candidates as crosses under the challengers' dots at the same date.
             ax.scatter(
                 pd.Timestamp(event["at"]),
-                lanes.get(action, 0),
+                lanes.get(action, 0) - (0.15 if action == "not_registered" else 0.0),
                 color=colours.get(action, "black"),
+                marker="x" if action == "not_registered" else "o",
                 s=40,
                 label=action,
+                zorder=3 if action == "challenger" else 2,
             )
         handles, labels = ax.get_legend_handles_labels()
         unique = dict(zip(labels, handles, strict=True))
