@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -72,6 +73,7 @@ class ModelSlots:
         self.last_error_at: datetime | None = None
         self.last_check_at: datetime | None = None
         self.reloads = 0
+        self.load_seconds: dict[str, float] = {}  # alias → seconds its last load took
         self._stop = threading.Event()
         self._poller: threading.Thread | None = None
 
@@ -128,7 +130,7 @@ class ModelSlots:
                     errors.append("champion: no model has a 'champion' alias (train first)")
                 else:
                     try:
-                        champion = self._loader(self.tracking_uri, CHAMPION)
+                        champion = self._timed(CHAMPION)
                     except Exception as exc:  # any failure to load leaves the old one serving
                         errors.append(f"champion {_listed(wanted_champion)}: {_reason(exc)}")
             challenger = served.challenger if served else None
@@ -140,7 +142,7 @@ class ModelSlots:
                 or have_challenger != _challenger_arm(aliases)
             ):
                 try:
-                    challenger = self._loader(self.tracking_uri, CHALLENGER)
+                    challenger = self._timed(CHALLENGER)
                 except Exception as exc:
                     errors.append(f"challenger {_listed(wanted_challenger)}: {_reason(exc)}")
             if champion is None:
@@ -166,6 +168,12 @@ class ModelSlots:
             self.last_error = None
             self.last_error_at = None
             return ReloadResult(reloaded=changed, error=None)
+
+    def _timed(self, alias: str) -> ModelSetLike:
+        started = time.perf_counter()
+        model_set = self._loader(self.tracking_uri, alias)
+        self.load_seconds[alias] = round(time.perf_counter() - started, 3)
+        return model_set
 
     def start_polling(self, interval_seconds: float) -> None:
         """Check the aliases every `interval_seconds` in a daemon thread (0: never)."""
@@ -196,6 +204,7 @@ class ModelSlots:
             "champion": _describe(served.champion) if served else None,
             "challenger": _describe(served.challenger) if served and served.challenger else None,
             "swapped_at": served.loaded_at.isoformat() if served else None,
+            "load_seconds": dict(self.load_seconds),
             "registry_aliases": self._aliases,
             "reloads": self.reloads,
             "last_check_at": self.last_check_at.isoformat() if self.last_check_at else None,
@@ -239,6 +248,7 @@ def _describe(model_set: ModelSetLike) -> dict[str, object]:
         "versions": dict(model_set.versions),
         "loaded_at": model_set.loaded_at.isoformat(),
         "request_features": request_names(model_set),
+        "runtimes": dict(getattr(model_set, "runtimes", {}) or {}),
     }
 
 
