@@ -5,7 +5,7 @@
   arm so each branch of the rule is reached: keep collecting → promote → forced degradation
   → rollback, and a clearly worse challenger → retire.
 - monitor: the four real models trained by the `train` flow on the embedded sample bars
-  (2004 – March 2011), then drift, calibration and latency on the last 120 days of 2011.
+  (2006 – March 2011), then drift, calibration and latency on the last 120 days of 2011.
 - optimize: a short seeded Optuna search on the same bars; the proposal file.
 - deploy: `tradewind deploy` in a subprocess registers every deployment with the harness's
   API, with exchange-time schedules that skip NYSE holidays.
@@ -284,12 +284,12 @@ def test_clearly_worse_challenger_is_retired_and_dry_run_moves_nothing(
 
 # -- monitor, optimize ------------------------------------------------------------------
 
-SYMBOLS = ["AAPL", "MSFT", "IBM", "GOOG"]
+SYMBOLS = ["AAPL", "MSFT"]
 
 
 @pytest.fixture(scope="module")
 def trained(prefect_harness: None, tmp_path_factory: pytest.TempPathFactory) -> Stores:
-    """Sample bars 2004–2011 in the bar store and the four models trained on 2004–2011Q1."""
+    """Sample bars 2005–2011 in the bar store and the four models trained on 2006–2011Q1."""
     from features.bar_store import BarStore
     from pipelines.flows.train import train_flow
     from trading.adapters.sample.data import SampleMarketData
@@ -298,11 +298,11 @@ def trained(prefect_harness: None, tmp_path_factory: pytest.TempPathFactory) -> 
     bars = SampleMarketData().history(None)
     keep = (
         bars["symbol"].isin([*SYMBOLS, "SPX", "COMP", "VIX"])
-        & (bars["timestamp"] >= "2004-01-01")
+        & (bars["timestamp"] >= "2005-01-01")
         & (bars["timestamp"] < "2012-01-01")
     )
     BarStore(stores.root / "data" / "bars").write(bars[keep])
-    train_flow(start="2004-01-01", end="2011-03-31", symbols=SYMBOLS, overrides=stores.overrides)
+    train_flow(start="2006-01-01", end="2011-03-31", symbols=SYMBOLS, overrides=stores.overrides)
     return stores
 
 
@@ -345,7 +345,7 @@ def test_monitor_reports_drift_calibration_latency_and_deduplicates_alerts(
         decision_log=str(stores.decision_log),
     )
     assert report["champion"]["version"] == "1"
-    assert report["reference_window"][0].startswith("2004")
+    assert report["reference_window"][0].startswith("2006")
     assert report["current_window"][1].startswith("2011-12")
     drift = {row["feature"]: row for row in report["drift"]}
     assert report["features_monitored"] == len(drift) > 40
