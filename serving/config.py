@@ -55,12 +55,26 @@ class ServiceConfig(BaseModel):
                     challenger_share=settings.models.challenger_share,
                     shadow=_flag(SHADOW_ENV),
                 ),
-                decision_log_flush_seconds=float(os.environ.get(FLUSH_ENV, "0.05")),
-                reload_interval_seconds=float(os.environ.get(RELOAD_INTERVAL_ENV, "30")),
+                decision_log_flush_seconds=_seconds(FLUSH_ENV, 0.05),
+                reload_interval_seconds=_seconds(RELOAD_INTERVAL_ENV, 30.0),
                 api_token=settings.serving.api_token,
             )
         except (ValidationError, ValueError) as exc:
             raise ConfigError(f"invalid serving configuration: {exc}", where="serving") from None
+
+
+def _seconds(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:
+        raise ConfigError(f"{name} must be a number of seconds >= 0, got {raw!r}",
+                          where="serving")
+    return value
 
 
 def _flag(name: str) -> bool:
