@@ -450,6 +450,7 @@ def test_deploy_registers_every_flow_with_exchange_time_schedules(
     env.update(
         {
             "PREFECT_API_URL": api_url,
+            "PREFECT_RUNNER_POLL_FREQUENCY": "1",
             "PYTHONPATH": str(project),
             "TRADEWIND_PATHS__DATA_DIR": str(tmp_path / "data"),
             "TRADEWIND_PATHS__REPORTS_DIR": str(tmp_path / "reports"),
@@ -476,6 +477,22 @@ def test_deploy_registers_every_flow_with_exchange_time_schedules(
                 }
             time.sleep(0.5)  # polling the API with a deadline
         assert set(deployments) == expected
+        # runnable: a run of the monitor deployment (as the UI's "Run" button makes it) is
+        # picked up by the serving process; on a holiday it skips cleanly
+        with get_client(sync_client=True) as client:
+            run = client.create_flow_run_from_deployment(
+                deployments["monitor"].id,
+                parameters={"as_of": "2026-11-26T15:00:00", "market_days_only": True},
+            )
+            final = None
+            while time.monotonic() < deadline + 60:
+                state = client.read_flow_run(run.id).state
+                if state is not None and state.is_final():
+                    final = state
+                    break
+                time.sleep(0.5)  # polling the run's state with a deadline
+        assert final is not None
+        assert final.is_completed(), final
     finally:
         os.killpg(process.pid, signal.SIGINT)
         try:
