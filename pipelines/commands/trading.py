@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -16,6 +16,7 @@ from core.errors import ConfigError
 if TYPE_CHECKING:  # the exchange section's types; imported lazily at run time
     from core.settings import AlpacaCredentials, Settings
     from trading.engine import ClosedTradeRecord, TradeSink
+    from trading.ports import ModelClient
     from trading.service import ServiceConfig, TradingService
 
 console = Console()
@@ -60,9 +61,17 @@ def backtest(
     repair: Annotated[
         bool, typer.Option(help="Repair bad bars (drop/fill, reported) instead of failing.")
     ] = True,
+    model_endpoint: Annotated[
+        str | None,
+        typer.Option(
+            help="URL of a running model service (`tradewind serve`); every signal consults "
+            "it and entries are gated on its win probability. Default: rules, ungated."
+        ),
+    ] = None,
 ) -> None:
-    """Replay historical bars through the trading engine (simulated broker, rules client,
-    ungated) and print trades, win rate, profit factor, Sharpe, max drawdown, exposure."""
+    """Replay historical bars through the trading engine (simulated broker) and print
+    trades, win rate, profit factor, Sharpe, max drawdown, exposure. Without
+    --model-endpoint the rules client decides and nothing is gated."""
     from core.settings import load_settings
     from trading.backtest import run_backtest
     from trading.report import METRIC_KEYS, write_html, write_json
@@ -70,8 +79,10 @@ def backtest(
     settings = load_settings()
     wanted = [s.strip().upper() for s in symbols.split(",") if s.strip()] if symbols else None
     bars, index_bars, repairs = _load_bars(source, path, wanted, start, end, index_path, repair)
+    client = _model_client(settings, model_endpoint) if model_endpoint else None
     result = run_backtest(bars, index_bars=index_bars, settings=settings, strategy=strategy,
-                          journal_url=journal)  # fmt: skip
+                          journal_url=journal, model_client=client,
+                          gate_enabled=client is not None)  # fmt: skip
     metrics = result.metrics
 
     table = Table(title=f"backtest · {metrics['strategy']} · {source}")
@@ -340,16 +351,7 @@ def build_trading_service(
     market_data = AlpacaMarketData(AlpacaDataConfig(data_url=url), credentials, clock=clock)
     strategies = [get_strategy(strategy)] if strategy else list(STRATEGIES.values())
     feed = RollingFeed(strategies)
-    model_client: Any = RulesModelClient(settings.risk)
-    if settings.serving.endpoint:
-        from serving.client import HttpModelClient
-
-        token = settings.serving.api_token
-        model_client = HttpModelClient(
-            settings.serving.endpoint,
-            timeout=settings.serving.timeout_seconds,
-            token=token.get_secret_value() if token else None,
-        )
+    model_client = _model_client(settings, settings.serving.endpoint)
     engine = TradingEngine(
         broker=engine_broker,
         model_client=model_client,
@@ -409,3 +411,20 @@ def _moment(value: str | None, option: str) -> datetime | None:
     except ValueError:
         raise ConfigError(f"{option} {value!r} is not an ISO date or time") from None
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _model_client(settings: Settings, endpoint: str | None) -> ModelClient:
+    """The engine's model client: the HTTP service when an endpoint is given, else the
+    rules client (fixed 2×/3× ATR exits, no win probability)."""
+    from trading.rules_client import RulesModelClient
+
+    if not endpoint:
+        return RulesModelClient(settings.risk)
+    from serving.client import HttpModelClient
+
+    token = settings.serving.api_token
+    return HttpModelClient(
+        endpoint,
+        timeout=settings.serving.timeout_seconds,
+        token=token.get_secret_value() if token else None,
+    )

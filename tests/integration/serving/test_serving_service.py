@@ -297,3 +297,27 @@ def test_without_features_the_online_store_supplies_them(
     refused = http.post("/decide", json=unknown)
     assert refused.status_code == 404
     assert "ZZZZ" in refused.text
+
+
+def test_the_backtest_command_consults_the_service(
+    server: Server, trained_models: TrainedModels, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pipelines.cli import main
+
+    bars = trained_models.bars
+    window = pd.concat([bars[bars["timestamp"] >= "2011-01-01"], trained_models.index_bars])
+    window.to_parquet(tmp_path / "bars.parquet")
+    monkeypatch.setenv("TRADEWIND_API_TOKEN", TOKEN)
+    before = len(read_decisions(server.decision_log))
+    out = tmp_path / "backtest.json"
+    with pytest.raises(SystemExit) as finished:
+        main(["backtest", "--source", "parquet", "--path", str(tmp_path / "bars.parquet"),
+              "--model-endpoint", server.url, "--json", str(out)])  # fmt: skip
+    assert finished.value.code == 0
+    report = json.loads(out.read_text())
+    assert report["trades"] >= 0
+    assert report["equity_curve"]
+    wait_for(
+        lambda: len(read_decisions(server.decision_log)) > before,
+        timeout=30, what="the command's decisions in the service log",
+    )
