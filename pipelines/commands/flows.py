@@ -176,7 +176,12 @@ def register(app: typer.Typer) -> None:
                                      help="momentum, mean_reversion or breakout."),
         seed: int | None = typer.Option(None, "--seed", help="Sampler seed (default: settings)."),
         out_of_time_fraction: float = typer.Option(
-            0.25, "--out-of-time-fraction", help="Share of the history held out."
+            0.25, "--out-of-time-fraction",
+            help="Share of the history held out when the champion's window is not used.",
+        ),
+        champion_window: bool = typer.Option(
+            True, "--champion-window/--no-champion-window",
+            help="Search on the champion's training window (default when there is one).",
         ),
     ) -> None:
         """Search strategy parameters on the training window, evaluate once out of time,
@@ -184,7 +189,11 @@ def register(app: typer.Typer) -> None:
         from pipelines.flows.optimize import optimize_flow
 
         proposal = _run(optimize_flow, strategy=strategy, trials=trials, seed=seed,
-                        out_of_time_fraction=out_of_time_fraction)
+                        out_of_time_fraction=out_of_time_fraction,
+                        use_champion_window=champion_window)
+        windows = proposal["windows"]
+        console.print(f"in sample {windows['in_sample'][0][:10]} → {windows['in_sample'][1][:10]}, "
+                      f"out of time → {windows['out_of_time'][1][:10]} ({windows['source']})")
         table = Table(title=f"{strategy}: default vs proposed")
         for column in ("metric", "default IS", "proposed IS", "default OOT", "proposed OOT"):
             table.add_column(column)

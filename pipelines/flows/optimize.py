@@ -10,6 +10,10 @@ simulated broker and the rules client, ungated), so costs, risk limits and exits
 ones live trading uses. Features are computed once over the whole history (warm
 lookbacks); every trial only rebuilds the strategy's signals and replays the in-sample bars.
 
+The in-sample window is the champion signal_quality model's training window when there is a
+champion (its run tags), else all but the last `out_of_time_fraction` of the stored bars;
+the out-of-time window runs from its end to the last bar.
+
 Objective: the in-sample annualised Sharpe ratio of the equity curve. A trial with fewer
 than `min_trades` closed trades scores `-1 + trades / min_trades` (below any real Sharpe
 worth having), so the search cannot win by barely trading."""
@@ -108,6 +112,14 @@ def strategy_params(trial: Any, strategy: str) -> dict[str, Any]:
         params[name] = trial.suggest_float(name, low, high)
     params["max_holding_bars"] = trial.suggest_int("max_holding_bars", *HOLDING_SPACE)
     return params
+
+
+def as_trial_values(strategy: str, params: dict[str, Any]) -> dict[str, Any]:
+    """Parameters in the search space's own coordinates (momentum searches the gap)."""
+    values = dict(params)
+    if strategy == "momentum":
+        values["slow_gap"] = values.pop("slow") - values["fast"]
+    return values
 
 
 def default_params(strategy: str, settings: Settings) -> dict[str, Any]:
@@ -246,6 +258,17 @@ def objective_value(metrics: dict[str, Any], min_trades: int) -> float:
     return float(sharpe) if sharpe is not None and np.isfinite(sharpe) else -1.0
 
 
+def _champion_window(tracking_uri: str) -> dict[str, Any] | None:
+    """The champion's training window (start, end of the fitted rows), or None without one."""
+    from core.errors import NotFoundError
+    from pipelines.flows.monitor import champion_training_window
+
+    try:
+        return dict(champion_training_window.fn(tracking_uri))
+    except NotFoundError:
+        return None
+
+
 @task(name="load-optimization-bars", retries=2, retry_delay_seconds=3)
 def load_bars(symbols: list[str], timeframe: str, overrides: dict[str, Any]) -> pd.DataFrame:
     """Stored bars of the symbols plus the index series (market context)."""
@@ -267,8 +290,11 @@ def load_bars(symbols: list[str], timeframe: str, overrides: dict[str, Any]) -> 
 @task(name="optuna-search", cache_policy=NO_CACHE)
 def search(
     replayer: Replayer, strategy: str, window: Window, trials: int, seed: int, min_trades: int,
+    start_from: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """TPE search on the in-sample window; the out-of-time window is not touched."""
+    """TPE search on the in-sample window; the out-of-time window is not touched. The first
+    trial is `start_from` (today's parameters) when given, so the proposal is never worse
+    in sample than what runs now."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -278,6 +304,8 @@ def search(
         sampler=optuna.samplers.TPESampler(seed=seed),
         study_name=f"optimize-{strategy}",
     )
+    if start_from is not None:
+        study.enqueue_trial(as_trial_values(strategy, start_from), skip_if_exists=True)
 
     def objective(trial: optuna.Trial) -> float:
         params = strategy_params(trial, strategy)
@@ -351,6 +379,7 @@ def optimize_flow(
     test_end: str | None = None,
     out_of_time_fraction: float = 0.25,
     min_trades: int = 20,
+    use_champion_window: bool = True,
     market_days_only: bool = False,
     overrides: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
@@ -378,13 +407,23 @@ def optimize_flow(
     seed = settings.seed if seed is None else seed
     bars = load_bars(list(symbols or settings.symbols), timeframe, overrides)
     replayer = Replayer(bars, settings)
+    window_source = "explicit dates" if train_start or train_end else (
+        f"last {out_of_time_fraction:.0%} of the history out of time"
+    )
+    if use_champion_window and not (train_start or train_end):
+        champion = _champion_window(settings.paths.mlflow_tracking_uri)
+        if champion is not None:
+            train_start, train_end = champion["start"], champion["end"]
+            window_source = (
+                f"the champion signal_quality v{champion['version']} training window"
+            )
     window = split_window(
         replayer.frame["timestamp"], train_start=train_start, train_end=train_end,
         test_end=test_end, out_of_time_fraction=out_of_time_fraction,
     )
-    found = search(replayer, strategy, window, trials, seed, min_trades)
-    best = found["params"]
     baseline_params = default_params(strategy, settings)
+    found = search(replayer, strategy, window, trials, seed, min_trades, baseline_params)
+    best = found["params"]
     out_of_time = replayer.run(strategy, best, *window.out_of_time, include_end=True)
     baseline = {
         "params": baseline_params,
@@ -393,6 +432,12 @@ def optimize_flow(
             strategy, baseline_params, *window.out_of_time, include_end=True
         ),
     }
+    proposed_sharpe = out_of_time.get("sharpe")
+    default_sharpe = baseline["out_of_time"].get("sharpe")
+    better_out_of_time = (
+        proposed_sharpe is not None and default_sharpe is not None
+        and proposed_sharpe > default_sharpe
+    )
     created = datetime.now(UTC)
     folder = settings.paths.reports_dir / "optimization"
     folder.mkdir(parents=True, exist_ok=True)
@@ -403,6 +448,11 @@ def optimize_flow(
             "strategy": strategy,
             "created_at": created.isoformat(),
             "status": "proposed (not applied)",
+            "recommendation": (
+                "consider accepting: better out-of-time Sharpe than the current parameters"
+                if better_out_of_time
+                else "keep the current parameters: the proposal does not beat them out of time"
+            ),
             "objective": "in-sample annualised Sharpe; penalised below "
             f"{min_trades} closed trades",
             "sampler": "optuna TPESampler",
@@ -410,6 +460,7 @@ def optimize_flow(
             "trials": trials,
             "symbols": sorted(replayer.tradable["symbol"].unique().tolist()),
             "windows": {
+                "source": window_source,
                 "in_sample": [str(window.in_sample[0]), str(window.in_sample[1])],
                 "out_of_time": [str(window.out_of_time[0]), str(window.out_of_time[1])],
             },

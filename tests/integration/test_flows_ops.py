@@ -383,7 +383,12 @@ def test_monitor_reports_drift_calibration_latency_and_deduplicates_alerts(
 
 def test_optimize_writes_a_seeded_proposal_and_applies_nothing(trained: Stores) -> None:
     from core.settings import load_settings
-    from pipelines.flows.optimize import EXIT_SPACE, optimize_flow, read_proposal
+    from pipelines.flows.optimize import (
+        EXIT_SPACE,
+        objective_value,
+        optimize_flow,
+        read_proposal,
+    )
 
     parameters: dict[str, Any] = {
         "strategy": "momentum",
@@ -403,6 +408,9 @@ def test_optimize_writes_a_seeded_proposal_and_applies_nothing(trained: Stores) 
         assert low <= params[name] <= high
     in_sample, out_of_time = proposal["windows"]["in_sample"], proposal["windows"]["out_of_time"]
     assert in_sample[1] == out_of_time[0]  # out of time starts where the search stopped
+    # the search ran on the champion's training window (from its MLflow run tags)
+    assert "champion signal_quality v1" in proposal["windows"]["source"]
+    assert in_sample[0].startswith("2006")
     for block in (
         proposal["in_sample"],
         proposal["out_of_time"],
@@ -410,6 +418,12 @@ def test_optimize_writes_a_seeded_proposal_and_applies_nothing(trained: Stores) 
     ):
         assert {"trades", "win_rate", "sharpe", "max_drawdown", "total_return"} <= set(block)
     assert len(proposal["history"]) == 4
+    # today's parameters are the first trial, so the proposal never loses in sample
+    assert proposal["history"][0]["fast"] == 9
+    assert objective_value(proposal["in_sample"], 20) >= objective_value(
+        proposal["baseline"]["in_sample"], 20
+    )
+    assert proposal["recommendation"].startswith(("consider accepting", "keep the current"))
     assert load_settings(**trained.overrides).risk.stop_loss_atr == 2.0  # nothing applied
 
 
