@@ -172,14 +172,15 @@ def run_demo(
     # The demo's own journal, decision log and loop state start afresh on every run.
     shutil.rmtree(demo_dir, ignore_errors=True)
     demo_dir.mkdir(parents=True, exist_ok=True)
-    from pipelines.flows.retrain import write_state
-
-    # The retrain trigger counts trades since the last retrain of this journal: a fresh
-    # journal starts with a fresh count.
-    write_state(settings, f"sqlite:///{(demo_dir / 'journal.db').resolve()}", {})
     (settings.paths.data_dir / "loop").mkdir(parents=True, exist_ok=True)
     with use_prefect_home(settings.paths.data_dir, console_level="WARNING"):
+        # Imported only now: Prefect reads its settings (database, console level) on import.
         from pipelines.flows.demo_flow import demo_flow, set_console
+        from pipelines.flows.retrain import write_state
+
+        # The retrain trigger counts trades since the last retrain of this journal: a fresh
+        # journal starts with a fresh count.
+        write_state(settings, f"sqlite:///{(demo_dir / 'journal.db').resolve()}", {})
 
         set_console(console)
         port = port or free_port()
