@@ -161,10 +161,12 @@ class FeatureStore:
         self.feast().apply(self.objects().all())  # type: ignore[arg-type]
 
     # --- offline writes ----------------------------------------------------------------
-    def write_features(self, frame: pd.DataFrame) -> int:
+    def write_features(self, frame: pd.DataFrame, *, daily: bool | None = None) -> int:
         """Upsert computed features (`symbol, timestamp` + bar features) into the offline
         files, one atomic file per symbol; writing the same rows twice changes nothing.
-        Returns the number of rows written."""
+        `daily` says whether the rows are daily bars (their features become known at the
+        session close); by default it is inferred from the bar spacing. Returns the
+        number of rows written."""
         missing = [c for c in ("symbol", "timestamp") if c not in frame.columns]
         unknown = [c for c in BAR_FEATURES if c not in frame.columns]
         if missing or len(unknown) == len(BAR_FEATURES):
@@ -174,11 +176,7 @@ class FeatureStore:
                 where="FeatureStore.write_features",
             )
         self._ensure_layout()
-        rows = frame.copy()
-        rows["timestamp"] = pd.to_datetime(rows["timestamp"], utc=True)
-        if EVENT_TIMESTAMP not in rows.columns:
-            daily = periods_per_year(rows["timestamp"]) <= 252.0
-            rows[EVENT_TIMESTAMP] = decision_times(rows["timestamp"], daily=daily)
+        rows = self._with_availability(frame, daily)
         schema = _bar_schema()
         written = 0
         for symbol, group in rows.groupby("symbol", sort=False):
@@ -198,19 +196,25 @@ class FeatureStore:
             written += len(group)
         return written
 
-    def push(self, frame: pd.DataFrame, *, offline: bool = True) -> int:
+    def _with_availability(self, frame: pd.DataFrame, daily: bool | None) -> pd.DataFrame:
+        rows = frame.copy()
+        rows["timestamp"] = pd.to_datetime(rows["timestamp"], utc=True)
+        if EVENT_TIMESTAMP not in rows.columns:
+            if daily is None:
+                daily = periods_per_year(rows["timestamp"]) <= 252.0
+            rows[EVENT_TIMESTAMP] = decision_times(rows["timestamp"], daily=daily)
+        return rows
+
+    def push(self, frame: pd.DataFrame, *, offline: bool = True, daily: bool | None = None) -> int:
         """Fresh values from the engine: online through Feast's push source and, when
-        `offline`, into the offline files (idempotent)."""
+        `offline`, into the offline files (idempotent). A single row cannot show its bar
+        spacing: pass `daily=False` for intraday bars."""
         from feast.data_source import PushMode
 
         from features.repo.definitions import BAR_PUSH
 
-        written = self.write_features(frame) if offline else 0
-        rows = frame.copy()
-        rows["timestamp"] = pd.to_datetime(rows["timestamp"], utc=True)
-        if EVENT_TIMESTAMP not in rows.columns:
-            daily = periods_per_year(rows["timestamp"]) <= 252.0
-            rows[EVENT_TIMESTAMP] = decision_times(rows["timestamp"], daily=daily)
+        written = self.write_features(frame, daily=daily) if offline else 0
+        rows = self._with_availability(frame, daily)
         table = _conform(rows, _bar_schema()).to_pandas()
         self.feast().push(BAR_PUSH, table, to=PushMode.ONLINE)
         return written or len(rows)
