@@ -175,6 +175,11 @@ def demo_flow(plan: dict[str, Any], port: int, demo_dir: str) -> dict[str, Any]:
                 f"baseline (ungated): {baseline['metrics']['trades']} trades; model-gated: "
                 f"{loop['metrics']['trades']} trades"
             )
+            actions = loop["decisions"]["action"].value_counts().to_dict()
+            story.say(
+                "what the engine did with the service's answers: "
+                + ", ".join(f"{count} {action}" for action, count in actions.items())
+            )
     finally:
         service.stop()
 
