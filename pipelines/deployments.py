@@ -58,13 +58,28 @@ class FlowSchedule:
         days = ",".join(_CRON_DAY[day] for day in self.days)
         if self.days == WEEKDAYS:
             days = "1-5"
-        return f"{self.minute} {','.join(str(h) for h in self.hours)} * * {days}"
+        return f"{self.minute} {_cron_field(self.hours)} * * {days}"
 
     def run_times(self, day: date) -> list[datetime]:
         """Local (naive, exchange time) run times on `day`, if the spec runs that weekday."""
         if self.minute is None or list(_CRON_DAY)[day.weekday()] not in self.days:
             return []
         return [datetime(day.year, day.month, day.day, hour, self.minute) for hour in self.hours]  # noqa: DTZ001
+
+
+def _cron_field(values: tuple[int, ...]) -> str:
+    """Cron's compact form: consecutive runs as ranges (10,11,12,16 → 10-12,16)."""
+    parts: list[str] = []
+    ordered = sorted(values)
+    start = previous = ordered[0]
+    for value in [*ordered[1:], None]:
+        if value is not None and value == previous + 1:
+            previous = value
+            continue
+        parts.append(str(start) if start == previous else f"{start}-{previous}")
+        if value is not None:
+            start = previous = value
+    return ",".join(parts)
 
 
 SESSION_HOURS = (10, 11, 12, 13, 14, 15, 16)  # 16:xx picks up the closing bar

@@ -27,11 +27,16 @@ def test_every_flow_has_a_deployment_and_the_stated_cadence() -> None:
         "monitor",
         "optimize",
     }
-    assert _spec("ingest").cron == "5 10,11,12,13,14,15,16 * * 1-5"
-    assert _spec("monitor").cron == "20 10,11,12,13,14,15,16 * * 1-5"
+    assert _spec("ingest").cron == "5 10-16 * * 1-5"
+    assert _spec("monitor").cron == "20 10-16 * * 1-5"
     assert _spec("retrain").cron == "15 17 * * 1-5"  # after the 16:00 close
     assert _spec("optimize").cron == "30 18 * * 5"
     assert _spec("train").cron is None
+
+
+def test_cron_hours_are_compacted_into_ranges() -> None:
+    spec = FlowSchedule("x", "m", "d", 0, (9, 10, 11, 14, 16, 17))
+    assert spec.cron == "0 9-11,14,16-17 * * 1-5"
 
 
 def test_nyse_holidays_come_from_the_exchange_calendar() -> None:
