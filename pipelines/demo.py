@@ -154,6 +154,7 @@ def _quiet() -> None:
     """Library chatter (feature NaN warnings, MLflow download bars) off the terminal."""
     warnings.simplefilter("ignore")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
     os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
     import logging
 
