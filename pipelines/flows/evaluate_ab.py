@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -60,6 +61,17 @@ def _logger() -> Any:
         return get_run_logger()
     except MissingContextError:
         return logging.getLogger(__name__)
+
+
+def _json_safe(value: Any) -> Any:
+    """NaN/inf become None, so the stored JSON is strict (MLflow's viewer, other readers)."""
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def _settings(overrides: dict[str, Any] | None) -> Settings:
@@ -214,7 +226,7 @@ def record_mlflow(
     with tracker.run(AB_EXPERIMENT, run_name, tags) as run:
         run.log_params(summary["params"])
         run.log_metrics(summary["metrics"])
-        run.log_dict(summary, "ab_verdict.json")
+        run.log_dict(_json_safe(summary), "ab_verdict.json")
         return run.run_id
 
 
@@ -240,7 +252,7 @@ def record_journal(journal_url: str, summary: dict[str, Any], mlflow_run_id: str
                     champion_trades=int(summary["counts"].get("champion_same_period",
                                                               summary["counts"]["champion_all"])),
                     challenger_trades=int(summary["counts"]["challenger"]),
-                    details=json.dumps(summary, default=str),
+                    details=json.dumps(_json_safe(summary), default=str, allow_nan=False),
                     mlflow_run_id=mlflow_run_id,
                 )
             )

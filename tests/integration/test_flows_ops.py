@@ -240,6 +240,12 @@ def test_keep_collecting_then_promote_then_rollback(prefect_harness: None, tmp_p
     assert list(outcomes["verdict"]) == ["keep_collecting", "promote", "rollback"]
     assert list(outcomes["applied"]) == [0, 1, 1]
     assert outcomes["mlflow_run_id"].tolist() == [run.info.run_id for run in runs]
+
+    def strict(constant: str) -> None:
+        raise AssertionError(f"{constant} in stored JSON")
+
+    details = [json.loads(text, parse_constant=strict) for text in outcomes["details"]]
+    assert details[1]["arms"]["challenger"]["trades"] == 60
     alerts = [
         json.loads(line)
         for line in (tmp_path / "data" / "monitoring" / "alerts.jsonl").read_text().splitlines()
