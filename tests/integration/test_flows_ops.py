@@ -555,3 +555,73 @@ def test_deploy_registers_every_flow_with_exchange_time_schedules(
     assert all(moment.date() != holidays[0] for moment in local)
     assert {moment.hour for moment in local} == set(range(10, 17))
     assert {moment.minute for moment in local} == {5}
+
+
+def test_ui_serves_prefect_and_mlflow_on_the_project_stores_and_stops_on_ctrl_c(
+    tmp_path: Path,
+) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    from pipelines.runtime import free_port
+
+    project = Path(__file__).resolve().parents[2]
+    prefect_port, mlflow_port = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TRADEWIND_", "PREFECT_"))}
+    env["PYTHONPATH"] = str(project)
+    output = (tmp_path / "ui.log").open("wb")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from pipelines.cli import main; main(['ui', "
+            f"'--prefect-port', '{prefect_port}', '--mlflow-port', '{mlflow_port}'])",
+        ],
+        cwd=tmp_path,
+        env=env,
+        stdout=output,
+        stderr=subprocess.STDOUT,
+    )
+    urls = {
+        "prefect": f"http://127.0.0.1:{prefect_port}/api/health",
+        "mlflow": f"http://127.0.0.1:{mlflow_port}/health",
+    }
+
+    def answering() -> set[str]:
+        up = set()
+        for name, url in urls.items():
+            try:
+                if httpx.get(url, timeout=2.0).status_code == 200:
+                    up.add(name)
+            except httpx.HTTPError:
+                pass
+        return up
+
+    try:
+        deadline = time.monotonic() + 150
+        while answering() != set(urls) and time.monotonic() < deadline:
+            assert process.poll() is None, (tmp_path / "ui.log").read_text()
+            time.sleep(0.5)  # polling the two servers with a deadline
+        assert answering() == set(urls)
+        record = json.loads((tmp_path / "data" / "prefect" / "server.json").read_text())
+        assert record["api_url"] == f"http://127.0.0.1:{prefect_port}/api"
+        assert (tmp_path / "data" / "prefect" / "prefect.db").is_file()
+        assert (tmp_path / "mlruns" / "mlflow.db").is_file()
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+        output.close()
+    deadline = time.monotonic() + 30
+    while answering() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert answering() == set()
+    assert not (tmp_path / "data" / "prefect" / "server.json").exists()
