@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -99,6 +101,36 @@ def build_engine(
     return engine, matching
 
 
+def replay(
+    engine: TradingEngine,
+    matching: MatchingEngine,
+    clock: ReplayClock,
+    symbols: Sequence[str],
+    timestamps: Sequence[datetime],
+    columns: Sequence[np.ndarray],
+) -> None:
+    """Drive the engine bar by bar, in time order: the exchange matches resting orders on
+    the bar first (fills only on prices it reached), then the engine sees the bar and may
+    signal; order updates reach the engine as they happen. `columns` are open, high, low,
+    close and volume aligned with `symbols` and `timestamps`."""
+    updates: deque[OrderUpdate] = deque()
+    matching.subscribe(updates.append)
+    current = None
+    for symbol, timestamp, o, h, low, c, v in zip(symbols, timestamps, *columns, strict=True):
+        if timestamp != current:
+            current = timestamp
+            clock.advance_to(timestamp)
+            engine.advance(timestamp)
+        bar = Bar(str(symbol), timestamp, o, h, low, c, v)
+        matching.on_bar(bar)
+        while updates:
+            engine.on_order_update(updates.popleft())
+        engine.on_bar(bar)
+        while updates:
+            engine.on_order_update(updates.popleft())
+    engine.finish()
+
+
 def run_backtest(
     bars: pd.DataFrame,
     *,
@@ -158,24 +190,8 @@ def run_backtest(
         trade_sink=trade_sink,
         exchange=exchange,
     )
-    updates: deque[OrderUpdate] = deque()
-    matching.subscribe(updates.append)
-
     started = time.perf_counter()
-    current = None
-    for symbol, timestamp, o, h, low, c, v in zip(symbols, timestamps, *columns, strict=True):
-        if timestamp != current:
-            current = timestamp
-            clock.advance_to(timestamp)
-            engine.advance(timestamp)
-        bar = Bar(symbol, timestamp, o, h, low, c, v)
-        matching.on_bar(bar)
-        while updates:
-            engine.on_order_update(updates.popleft())
-        engine.on_bar(bar)
-        while updates:
-            engine.on_order_update(updates.popleft())
-    engine.finish()
+    replay(engine, matching, clock, symbols, timestamps, columns)
     replay_seconds = time.perf_counter() - started
 
     equity = journal.equity()

@@ -21,7 +21,6 @@ worth having), so the search cannot win by barely trading."""
 from __future__ import annotations
 
 import json
-from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -197,8 +196,7 @@ class Replayer:
         *, include_end: bool = False,
     ) -> dict[str, Any]:
         from core.clock import ReplayClock
-        from core.types import Bar
-        from trading.backtest import build_engine
+        from trading.backtest import build_engine, replay
         from trading.feed import PrecomputedFeed
         from trading.journal import Journal
         from trading.report import compute_metrics
@@ -219,26 +217,9 @@ class Replayer:
             settings=settings, clock=clock, feed=feed, strategy=strategy, model_client=None,
             journal=journal, gate_enabled=False, trade_sink=None, exchange=None,
         )
-        updates: deque[Any] = deque()
-        matching.subscribe(updates.append)
-        current = None
         columns = [rows[c].to_numpy(dtype=np.float64) for c in ("open", "high", "low", "close",
                                                                  "volume")]
-        for symbol, timestamp, o, h, low, c, v in zip(
-            rows["symbol"].to_numpy(), timestamps, *columns, strict=True
-        ):
-            if timestamp != current:
-                current = timestamp
-                clock.advance_to(timestamp)
-                engine.advance(timestamp)
-            bar = Bar(str(symbol), timestamp, o, h, low, c, v)
-            matching.on_bar(bar)
-            while updates:
-                engine.on_order_update(updates.popleft())
-            engine.on_bar(bar)
-            while updates:
-                engine.on_order_update(updates.popleft())
-        engine.finish()
+        replay(engine, matching, clock, rows["symbol"].to_numpy(), timestamps, columns)
         metrics = compute_metrics(
             journal.equity(), journal.trades(), starting_equity=matching.config.starting_cash,
             bars_per_year=252.0,
