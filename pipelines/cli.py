@@ -8,6 +8,7 @@ import sys
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from core.errors import TradewindError
 from pipelines.commands import data, demo, features, flows, models, serving, trading
@@ -50,5 +51,5 @@ def main(argv: list[str] | None = None) -> None:
     try:
         app(args=argv)
     except TradewindError as exc:
-        _err.print(f"[bold red]error:[/] {exc}", highlight=False)
+        _err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
         sys.exit(2)

@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from core.errors import DataValidationError, NotFoundError
@@ -84,7 +85,7 @@ def register(app: typer.Typer) -> None:
             f"{frame['symbol'].nunique()} symbols → {output_path}"
         )
         for item in result.warnings:
-            console.print(f"[yellow]warning:[/] {item.message}", highlight=False)
+            console.print(f"[yellow]warning:[/] {escape(item.message)}", highlight=False)
         if store:
             from core.settings import load_settings
             from features.store import FeatureStore
