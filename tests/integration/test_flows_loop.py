@@ -165,7 +165,9 @@ def test_retrain_better_candidate_becomes_challenger(loop_store: dict[str, Any])
     loop_store["state"]["challengers"] = result["challengers"]
 
 
-def test_ab_promotes_then_forced_degradation_rolls_back(loop_store: dict[str, Any]) -> None:
+def test_ab_retires_on_thin_evidence_then_degradation_rolls_back(
+    loop_store: dict[str, Any],
+) -> None:
     """Both arms trade through the engine (the in-process client with the service's
     routing and decision log), then OPERATIONS' evaluate_ab decides."""
     from core.settings import load_settings
