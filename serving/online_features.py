@@ -46,9 +46,8 @@ class OnlineFeatures:
         with self._lock:
             if self._store is None:
                 # Imported here: only a request without features needs Feast in the worker.
-                from features.store import FeatureStore
-
                 from core.settings import load_settings
+                from features.store import FeatureStore
 
                 self._store = FeatureStore(load_settings().paths)
             return self._store
