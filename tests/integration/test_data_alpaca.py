@@ -7,20 +7,15 @@ from __future__ import annotations
 import logging
 import math
 import socket
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
 import pytest
-import uvicorn
-from starlette.applications import Starlette
 
 from core.errors import AuthenticationError, DataSourceError
 from core.settings import AlpacaCredentials
 from features.bar_store import BarStore
+from tests.integration.local_server import serve_app
 from trading.adapters.alpaca.config import AlpacaDataConfig
 from trading.adapters.alpaca.data import AlpacaMarketData
 from trading.adapters.paper_exchange.data_api import DataApiConfig, build_data_app
@@ -32,28 +27,7 @@ KEY, SECRET = "test-key-id", "test-secret-0123456789"
 CREDENTIALS = AlpacaCredentials(ALPACA_API_KEY=KEY, ALPACA_SECRET_KEY=SECRET)
 
 
-@contextmanager
-def running(app: Starlette) -> Iterator[str]:
-    """Serve `app` with uvicorn on a free 127.0.0.1 port in a thread; yield its URL."""
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(128)
-    port = listener.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    ready = threading.Event()
-    while not server.started:
-        assert thread.is_alive(), "uvicorn stopped before it started"
-        assert time.monotonic() < deadline, "uvicorn did not start within 30 s"
-        ready.wait(0.01)  # poll the condition
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        listener.close()
+running = serve_app
 
 
 @pytest.fixture(scope="module")
