@@ -26,6 +26,7 @@ import re
 import threading
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any, TypeVar
 
 import requests
@@ -69,6 +70,13 @@ from trading.ports import Account, MarketClock, OrderUpdate
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+
+class _Refused:
+    """What a `recover` hook returns when the API error it saw is a real refusal."""
+
+
+REFUSED = _Refused()
 
 TAKE_PROFIT_SUFFIX = "-tp"
 STOP_LOSS_SUFFIX = "-sl"
@@ -175,10 +183,22 @@ class AlpacaBroker:
         return f"AlpacaBroker(url={self._where!r}, paper={self._paper})"
 
     # ------------------------------------------------------------------ REST calls
-    def _call(self, what: str, action: Callable[[], T]) -> T:
+    def _call(
+        self,
+        what: str,
+        action: Callable[[], T],
+        recover: Callable[[APIError], T | _Refused] | None = None,
+    ) -> T:
+        """Run one REST call, turning every failure into a BrokerError that says what was
+        asked and why it failed. `recover` may answer an API error the caller expects
+        (an order already there, a position already gone) instead of raising."""
         try:
             return action()
         except APIError as exc:
+            if recover is not None:
+                answer = recover(exc)
+                if not isinstance(answer, _Refused):
+                    return answer
             raise BrokerError(
                 f"{what} refused by {self._where} (HTTP {exc.status_code}): {_api_message(exc)}",
                 where="AlpacaBroker",
@@ -293,26 +313,22 @@ class AlpacaBroker:
 
     def submit(self, order: Order) -> Order:
         request = _order_request(order)
-        try:
-            raw: Any = self._client.submit_order(request)
-        except APIError as exc:
+
+        def already_submitted(exc: APIError) -> Any:
+            # Submitted before (a retry, or a restart): the order that exists wins.
             if exc.status_code == 422 and "client_order_id" in _api_message(exc):
-                # Submitted before (a retry, or a restart): the order that exists wins.
                 existing = self.get_order(order.client_order_id)
                 if existing is not None:
                     return existing
-            raise BrokerError(
-                f"submit {order.client_order_id} ({order.side.value} {order.qty:g} "
-                f"{order.symbol}) refused by {self._where} (HTTP {exc.status_code}): "
-                f"{_api_message(exc)}",
-                where="AlpacaBroker",
-            ) from None
-        except requests.RequestException as exc:
-            raise BrokerError(
-                f"submit {order.client_order_id}: cannot reach {self._where} "
-                f"({type(exc).__name__})",
-                where="AlpacaBroker",
-            ) from None
+            return REFUSED
+
+        raw: Any = self._call(
+            f"submit {order.client_order_id} ({order.side.value} {order.qty:g} {order.symbol})",
+            lambda: self._client.submit_order(request),
+            already_submitted,
+        )
+        if isinstance(raw, Order):
+            return raw
         with self._lock:
             self._learn(raw)
         return self._to_order(raw)
@@ -345,38 +361,25 @@ class AlpacaBroker:
     def close_position(self, symbol: str) -> Order | None:
         """Cancel the symbol's resting orders (bracket legs hold its shares) and flatten
         it at the market; None when there is no position."""
+
+        def gone_or_done(exc: APIError) -> Any:
+            return None if exc.status_code in (404, 422) else REFUSED
+
         for order in self.open_orders():
             if order.symbol != symbol or order.broker_order_id is None:
                 continue
-            try:
-                self._client.cancel_order_by_id(order.broker_order_id)
-            except APIError as exc:
-                if exc.status_code not in (404, 422):  # gone or done meanwhile: fine
-                    raise BrokerError(
-                        f"cancel {order.client_order_id} before closing {symbol} refused by "
-                        f"{self._where} (HTTP {exc.status_code}): {_api_message(exc)}",
-                        where="AlpacaBroker",
-                    ) from None
-            except requests.RequestException as exc:
-                raise BrokerError(
-                    f"close position {symbol}: cannot reach {self._where} ({type(exc).__name__})",
-                    where="AlpacaBroker",
-                ) from None
-        try:
-            raw: Any = self._client.close_position(symbol)
-        except APIError as exc:
-            if exc.status_code == 404:
-                return None
-            raise BrokerError(
-                f"close position {symbol} refused by {self._where} (HTTP {exc.status_code}): "
-                f"{_api_message(exc)}",
-                where="AlpacaBroker",
-            ) from None
-        except requests.RequestException as exc:
-            raise BrokerError(
-                f"close position {symbol}: cannot reach {self._where} ({type(exc).__name__})",
-                where="AlpacaBroker",
-            ) from None
+            self._call(
+                f"cancel {order.client_order_id} before closing {symbol}",
+                partial(self._client.cancel_order_by_id, order.broker_order_id),
+                gone_or_done,  # gone or done meanwhile: fine
+            )
+        raw: Any = self._call(
+            f"close position {symbol}",
+            lambda: self._client.close_position(symbol),
+            lambda exc: None if exc.status_code == 404 else REFUSED,
+        )
+        if raw is None:
+            return None
         with self._lock:
             self._learn(raw)
         return self._to_order(raw)
