@@ -48,7 +48,7 @@ from core.types import (
     TimeInForce,
     Trade,
 )
-from trading.calendar import MarketCalendar
+from core.calendar import MarketCalendar
 from trading.feed import FeatureRow, MarketFeed
 from trading.journal import DecisionRecord, Journal
 from trading.ports import Broker, ModelClient, OrderUpdate

@@ -11,7 +11,7 @@ from typing import Protocol
 
 import pandas as pd
 
-from core.types import Decision, Fill, Order, OrderStatus, Position, Signal
+from core.types import Decision, Fill, MarketClock, Order, OrderStatus, Position, Signal
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,14 +20,6 @@ class Account:
     cash: float
     buying_power: float
     currency: str = "USD"
-
-
-@dataclass(frozen=True, slots=True)
-class MarketClock:
-    timestamp: datetime
-    is_open: bool
-    next_open: datetime | None
-    next_close: datetime | None
 
 
 @dataclass(frozen=True, slots=True)

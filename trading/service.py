@@ -45,6 +45,7 @@ from core.errors import BrokerError, DataSourceError
 from core.types import (
     Bar,
     Fill,
+    MarketClock,
     Order,
     OrderClass,
     OrderStatus,
@@ -53,10 +54,10 @@ from core.types import (
     Side,
     TimeInForce,
 )
-from trading.calendar import MarketCalendar
+from core.calendar import MarketCalendar
 from trading.engine import TradingEngine
 from trading.feed import RollingFeed
-from trading.ports import Account, Broker, MarketClock, MarketData, OrderUpdate
+from trading.ports import Account, Broker, MarketData, OrderUpdate
 
 log = logging.getLogger(__name__)
 

@@ -57,6 +57,7 @@ from core.errors import BrokerError
 from core.settings import AlpacaCredentials
 from core.types import (
     Fill,
+    MarketClock,
     Order,
     OrderClass,
     OrderStatus,
@@ -65,7 +66,7 @@ from core.types import (
     Side,
     TimeInForce,
 )
-from trading.ports import Account, MarketClock, OrderUpdate
+from trading.ports import Account, OrderUpdate
 
 log = logging.getLogger(__name__)
 

@@ -20,6 +20,7 @@ from core.clock import ReplayClock
 from core.errors import ConfigError, TradewindError
 from core.types import (
     Bar,
+    MarketClock,
     Order,
     OrderClass,
     OrderStatus,
@@ -40,7 +41,6 @@ from trading.adapters.paper_exchange.wire import (
     replaced_order_json,
 )
 from trading.adapters.simulated.matching import MatchingEngine
-from trading.ports import MarketClock
 
 EventListener = Callable[[dict[str, Any]], None]
 
