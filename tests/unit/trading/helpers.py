@@ -13,7 +13,7 @@ from core.clock import ReplayClock
 from core.errors import ModelUnavailableError
 from core.types import Bar, Decision, Regime, Side, Signal
 from trading.adapters.simulated import MatchingEngine, SimulatedBroker, SimulatedExchangeConfig
-from trading.calendar import MarketCalendar
+from core.calendar import MarketCalendar
 from trading.engine import ClosedTradeRecord, EngineConfig, TradingEngine
 from trading.journal import Journal
 from trading.ports import OrderUpdate

@@ -8,7 +8,7 @@ import pytest
 
 from core.errors import DataValidationError
 from core.types import Regime, Side, Signal
-from trading.calendar import MarketCalendar
+from core.calendar import MarketCalendar
 from trading.rules_client import RulesModelClient
 from trading.selector import StrategySelector, rule_regime
 
