@@ -32,8 +32,6 @@ SECTORS: tuple[str, ...] = (
     "Utilities",
 )
 
-INDEX_SYMBOLS: frozenset[str] = frozenset({"SPX", "COMP", "VIX", "SPY"})
-
 _MAP_FILE = Path(__file__).with_name("sectors.csv")
 
 

@@ -40,6 +40,7 @@ from typing import Any, Protocol
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
+from core.calendar import MarketCalendar
 from core.clock import Clock, ReplayClock, WallClock
 from core.errors import BrokerError, DataSourceError
 from core.types import (
@@ -54,7 +55,6 @@ from core.types import (
     Side,
     TimeInForce,
 )
-from core.calendar import MarketCalendar
 from trading.engine import TradingEngine
 from trading.feed import RollingFeed
 from trading.ports import Account, Broker, MarketData, OrderUpdate

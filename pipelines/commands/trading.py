@@ -15,7 +15,7 @@ from core.errors import ConfigError
 
 if TYPE_CHECKING:  # the exchange section's types; imported lazily at run time
     from core.settings import AlpacaCredentials, Settings
-    from trading.engine import ClosedTradeRecord, TradeSink
+    from trading.closed_trades import ClosedTradeRecord, TradeSink
     from trading.ports import ModelClient
     from trading.service import ServiceConfig, TradingService
 
