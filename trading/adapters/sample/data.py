@@ -95,8 +95,8 @@ class SampleMarketData:
     def history(
         self,
         symbols: Sequence[str] | None = None,
-        start: datetime | None = None,
-        end: datetime | None = None,
+        start: datetime | date | str | None = None,
+        end: datetime | date | str | None = None,
         timeframe: str = DAILY,
     ) -> pd.DataFrame:
         """Daily bars of `symbols` (all sample symbols when None), start/end inclusive."""
