@@ -51,7 +51,7 @@ def utc_datetime(value: TimeLike | None) -> datetime | None:
     """`value` as a tz-aware UTC `datetime` (naive means UTC); None stays None."""
     if value is None:
         return None
-    if isinstance(value, datetime) and not isinstance(value, pd.Timestamp):
+    if isinstance(value, datetime):  # a pd.Timestamp stays one
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
     return utc_timestamp(value).to_pydatetime()
 

@@ -36,6 +36,7 @@ import pyarrow.parquet as pq
 
 from core.errors import DataValidationError, NotFoundError
 from core.settings import PathSettings
+from core.utc import utc_timestamp
 from features.catalogue import BAR_FEATURES, MODEL_FEATURES
 from features.outcomes import OUTCOME_COLUMNS, check_trades, trade_outcomes
 from features.technical import periods_per_year
@@ -257,9 +258,7 @@ class FeatureStore:
             TRADE_VIEW,
         )
 
-        moment = pd.Timestamp(end).tz_convert("UTC") if pd.Timestamp(end).tzinfo else (
-            pd.Timestamp(end).tz_localize("UTC")
-        )
+        moment = utc_timestamp(end)
         latest_bars = self._latest_rows(self._bar_glob(), moment)
         trade_glob = f"read_parquet('{self.trade_dir.as_posix()}/*.parquet', union_by_name=true)"
         latest_trades = self._latest_rows(trade_glob, moment)
