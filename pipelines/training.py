@@ -213,7 +213,7 @@ def store_trades(settings: Settings) -> pd.DataFrame | None:
     """Closed trades collected in the feature store, if any."""
     from features.store import FeatureStore
 
-    trades = FeatureStore(settings.paths).read_trades()
+    trades = FeatureStore(settings.paths, settings.feature_store).read_trades()
     return trades if len(trades) else None
 
 

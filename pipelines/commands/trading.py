@@ -387,7 +387,7 @@ def _feature_store_sink(settings: Settings) -> TradeSink:
     from features.store import FeatureStore
     from trading.closed_trades import trades_frame
 
-    store = FeatureStore(settings.paths)
+    store = FeatureStore(settings.paths, settings.feature_store)
     log = logging.getLogger("tradewind.trade")
 
     def sink(record: ClosedTradeRecord) -> None:

@@ -20,6 +20,8 @@ from trading.backtest import ReplaySession, load_window_bars
 from trading.closed_trades import trades_frame
 
 DEFAULT_JOURNAL = "collect_trades.db"
+# The demo flow imports the old name from here; repointed to trades_frame after the merge.
+trade_frame = trades_frame
 
 
 def journal_url_for(settings: Settings, name: str) -> str:
@@ -69,7 +71,7 @@ def store_trades(trades: pd.DataFrame, overrides: dict[str, Any]) -> int:
     if trades.empty:
         return 0
     settings = load_settings(**overrides)
-    return int(FeatureStore(settings.paths).write_trades(trades))
+    return int(FeatureStore(settings.paths, settings.feature_store).write_trades(trades))
 
 
 @flow(name="collect_trades", log_prints=True)

@@ -115,7 +115,7 @@ def materialize_features(features: pd.DataFrame, overrides: dict[str, Any]) -> d
     from features.store import FeatureStore
 
     settings = load_settings(**overrides)
-    store = FeatureStore(settings.paths)
+    store = FeatureStore(settings.paths, settings.feature_store)
     store.apply()
     store.write_features(features)
     store.materialize()
