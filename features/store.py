@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 
 from core.errors import ConfigError, DataValidationError
 from core.settings import FeatureStoreSettings, PathSettings
-from core.utc import utc_now
+from core.utc import utc_datetime, utc_now
 from features.feast_repo import FeastRepo
 from features.offline_store import (
     OFFLINE_STORES,
@@ -119,8 +119,8 @@ class FeatureStore:
     def materialize(
         self, end: datetime | None = None, *, engine: str | None = None
     ) -> dict[str, int]:
-        """Load each symbol's latest values up to `end` (default now) into the online
-        store; returns rows written per feature view. `engine` names another offline
+        """Load each symbol's latest values up to `end` (default now; naive means UTC)
+        into the online store; returns rows written per feature view. `engine` names another offline
         store type for this call (kept for `tradewind features materialize
         --feast-engine` until it passes a config)."""
         self.files.ensure_layout()
@@ -129,7 +129,7 @@ class FeatureStore:
         offline = self.offline
         if engine is not None and engine != self.config.offline_store.type:
             offline = _backend(engine, OFFLINE_STORES, "offline store")(self.files, self.repo)
-        return offline.materialize(self.online, end or utc_now())
+        return offline.materialize(self.online, utc_datetime(end) if end else utc_now())
 
     def push(self, frame: pd.DataFrame, *, offline: bool = True, daily: bool | None = None) -> int:
         """Fresh values from the engine: online and, when `offline`, into the offline files
