@@ -19,7 +19,7 @@ import pandas as pd
 
 from core.errors import ConfigError, DataValidationError
 from core.types import MarketClock
-from core.utc import require_aware
+from core.utc import require_aware, utc_datetime
 
 EXCHANGE = "XNYS"
 EXCHANGE_TZ = ZoneInfo("America/New_York")
@@ -90,7 +90,7 @@ class MarketCalendar:
     def session_date(self, moment: datetime) -> date:
         """The session date a bar timestamp belongs to (see the module docstring)."""
         require_aware(moment, where="calendar")
-        utc = moment.astimezone(UTC)
+        utc = utc_datetime(moment)
         if utc.time() == time(0, 0):
             return utc.date()
         return utc.astimezone(EXCHANGE_TZ).date()
