@@ -9,27 +9,22 @@ decision has to be made. Its back end is a type string
 
 Every back end answers the same questions the same way (one conformance suite runs over
 all of them): `write` the latest rows of a feature view, `push` fresh bar-feature rows
-(both bar views), and `latest(symbol)` — the online-feature reader — gives every bar
-feature of the catalogue in catalogue order, NaN where unknown, and `NotFoundError` for a
-symbol it has never seen. A later write of a symbol replaces the earlier one."""
+(both bar views), and `online_features(symbol)` — what serving's `OnlineFeatureReader`
+port asks — gives every bar feature of the catalogue in catalogue order, NaN where
+unknown, and `NotFoundError` for a symbol it has never seen. A later write of a symbol
+replaces the earlier one."""
 
 from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar
 
 import pandas as pd
 
 from core.errors import NotFoundError
 from features.catalogue import BAR_FEATURES
 from features.feast_repo import FeastRepo
-
-
-class OnlineFeatureReader(Protocol):
-    """What a decision needs from the online store: a symbol's latest features."""
-
-    def latest(self, symbol: str) -> dict[str, float]: ...
 
 
 class OnlineStore(ABC):
@@ -46,7 +41,7 @@ class OnlineStore(ABC):
         bar features) into both bar views."""
 
     @abstractmethod
-    def latest(self, symbol: str) -> dict[str, float]:
+    def online_features(self, symbol: str) -> dict[str, float]:
         """Every bar feature of the symbol's latest row (see the module)."""
 
 
@@ -77,7 +72,7 @@ class SqliteOnlineStore(OnlineStore):
 
         self.repo.store().push(BAR_PUSH, rows, to=PushMode.ONLINE)
 
-    def latest(self, symbol: str) -> dict[str, float]:
+    def online_features(self, symbol: str) -> dict[str, float]:
         from features.repo.definitions import feature_refs
 
         answer = self.repo.store().get_online_features(
@@ -108,7 +103,7 @@ class MemoryOnlineStore(OnlineStore):
         for view in (BAR_VIEW, MARKET_VIEW):
             self.write(view, rows)
 
-    def latest(self, symbol: str) -> dict[str, float]:
+    def online_features(self, symbol: str) -> dict[str, float]:
         from features.repo.definitions import BAR_VIEW, MARKET_VIEW, MARKET_VIEW_FEATURES
 
         market = set(MARKET_VIEW_FEATURES)

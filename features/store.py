@@ -142,7 +142,7 @@ class FeatureStore:
 
     def online_features(self, symbol: str) -> dict[str, float]:
         """The latest bar and market features of a symbol, in one online read."""
-        return self.online.latest(symbol)
+        return self.online.online_features(symbol)
 
     # --- trade collection ----------------------------------------------------------------
     def write_trades(self, trades: pd.DataFrame, bars: pd.DataFrame | None = None) -> int:

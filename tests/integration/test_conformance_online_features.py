@@ -1,5 +1,5 @@
-"""One conformance suite for the online-feature reader (`OnlineStore.latest`, what a
-decision reads when its request carries no features), run over every back end: Feast's
+"""One conformance suite for the online-feature reader (`OnlineStore.online_features`,
+what a decision reads when its request carries no features), run over every back end: Feast's
 SQLite online store filled by the DuckDB materialization, the same filled by Feast's own
 materialization, and the in-process memory store. Features are computed from real bars
 (the embedded sample's AAPL and MSFT with the S&P 500 index, 2008-2010)."""
@@ -74,12 +74,12 @@ def test_the_reader_gives_each_symbols_latest_row(
     store: FeatureStore, features: pd.DataFrame
 ) -> None:
     for symbol in ("AAPL", "MSFT"):
-        same(store.online.latest(symbol), features[features["symbol"] == symbol].iloc[-1])
+        same(store.online.online_features(symbol), features[features["symbol"] == symbol].iloc[-1])
 
 
 def test_a_symbol_never_written_is_not_found(store: FeatureStore) -> None:
     with pytest.raises(NotFoundError, match="NOPE"):
-        store.online.latest("NOPE")
+        store.online.online_features("NOPE")
 
 
 def test_materializing_up_to_a_time_gives_the_row_known_then(
@@ -90,9 +90,9 @@ def test_materializing_up_to_a_time_gives_the_row_known_then(
     cutoff = store.read_features(["MSFT"])["event_timestamp"].iloc[400]
     store.materialize(cutoff.to_pydatetime())
     msft = features[features["symbol"] == "MSFT"].reset_index(drop=True)
-    same(store.online.latest("MSFT"), msft.iloc[400])
+    same(store.online.online_features("MSFT"), msft.iloc[400])
     store.materialize()  # materialization moves forward to now
-    same(store.online.latest("MSFT"), msft.iloc[-1])
+    same(store.online.online_features("MSFT"), msft.iloc[-1])
 
 
 def test_a_push_replaces_the_latest_values(store: FeatureStore, features: pd.DataFrame) -> None:
@@ -101,7 +101,7 @@ def test_a_push_replaces_the_latest_values(store: FeatureStore, features: pd.Dat
     fresh["rsi_14"] = 42.5
     fresh["mkt_trend"] = -1.0
     store.push(fresh, offline=False)
-    got = store.online.latest("AAPL")
+    got = store.online.online_features("AAPL")
     assert got["rsi_14"] == 42.5
     assert got["mkt_trend"] == -1.0
-    same(store.online.latest("MSFT"), features[features["symbol"] == "MSFT"].iloc[-1])
+    same(store.online.online_features("MSFT"), features[features["symbol"] == "MSFT"].iloc[-1])
