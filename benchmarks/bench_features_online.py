@@ -26,10 +26,12 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from core.settings import PathSettings  # noqa: E402
+from core.settings import FeatureStoreSettings, PathSettings, StoreBackend  # noqa: E402
 from core.types import BAR_COLUMNS  # noqa: E402
+from features.catalogue import BAR_FEATURES  # noqa: E402
 from features.compute import compute_feature_set  # noqa: E402
 from features.incremental import IncrementalFeatures  # noqa: E402
+from features.repo.definitions import feature_refs  # noqa: E402
 from features.store import FeatureStore  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
@@ -87,7 +89,8 @@ def main() -> None:
         small.materialize()
         small_ours_s = time.perf_counter() - started
         started = time.perf_counter()
-        small.materialize(engine="feast")
+        feast_offline = FeatureStoreSettings(offline_store=StoreBackend(type="feast"))
+        FeatureStore(small.paths, feast_offline).materialize()
         small_feast_s = time.perf_counter() - started
         print(
             f"materialize {len(subset):,} rows ({args.materialize_symbols} symbols): "
@@ -96,13 +99,7 @@ def main() -> None:
             f"{small_feast_s / small_ours_s:.0f}x"
         )
         feast = store.feast()
-        refs = store._online_refs(
-            "bar_features",
-            "market_context",
-            tuple(
-                c for c in features.columns if c.startswith(("mkt_", "sector_", "beta_", "corr_"))
-            ),
-        )
+        refs = feature_refs(BAR_FEATURES)
         print(
             f"online store: {len(symbols)} symbols x {len(refs)} features, "
             f"materialized in {materialize_s:.1f} s; {args.reads:,} reads"

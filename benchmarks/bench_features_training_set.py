@@ -28,7 +28,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from core.settings import PathSettings  # noqa: E402
+from core.settings import FeatureStoreSettings, PathSettings, StoreBackend  # noqa: E402
 from core.types import BAR_COLUMNS  # noqa: E402
 from features.catalogue import BAR_FEATURES  # noqa: E402
 from features.compute import compute_feature_set  # noqa: E402
@@ -105,9 +105,11 @@ def main() -> None:
         store.apply()
         small, large = (int(n) for n in str(args.feast_events).split(","))
         feast_times: dict[int, float] = {}
+        feast_offline = FeatureStoreSettings(offline_store=StoreBackend(type="feast"))
+        feast_store = FeatureStore(store.paths, feast_offline)
         for count in (small, large):
             started = time.perf_counter()
-            feast = store.training_set(events.head(count), engine="feast")
+            feast = feast_store.training_set(events.head(count))
             feast_times[count] = time.perf_counter() - started
         feast_same = np.allclose(
             feast[list(BAR_FEATURES)].to_numpy(dtype=float),

@@ -57,6 +57,7 @@ import pandas as pd
 
 from core.errors import DataValidationError
 from core.types import BAR_COLUMNS
+from core.utc import utc_timestamp
 
 PRICE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close")
 VALUE_COLUMNS: tuple[str, ...] = (*PRICE_COLUMNS, "volume")
@@ -180,7 +181,7 @@ def time_bound(value: datetime | date | str | None, *, end: bool = False) -> pd.
         day = stamp.tz_localize(None).normalize() + pd.Timedelta(days=int(end))
         edge = day.tz_localize(MARKET_TIMEZONE).tz_convert("UTC")
         return edge - pd.Timedelta(1, "ns") if end else edge
-    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+    return utc_timestamp(stamp)
 
 
 def _to_utc(values: pd.Series) -> pd.Series:

@@ -3,10 +3,11 @@ handed to the engine differs."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Protocol
 
 from core.errors import DataValidationError
+from core.utc import require_aware, utc_now
 
 
 class Clock(Protocol):
@@ -19,21 +20,21 @@ class WallClock:
     """The machine's clock, in UTC."""
 
     def now(self) -> datetime:
-        return datetime.now(UTC)
+        return utc_now()
 
 
 class ReplayClock:
     """A clock moved forward by the replay; it never goes back."""
 
     def __init__(self, start: datetime) -> None:
-        _require_aware(start)
+        require_aware(start, where="ReplayClock")
         self._now = start
 
     def now(self) -> datetime:
         return self._now
 
     def advance_to(self, moment: datetime) -> None:
-        _require_aware(moment)
+        require_aware(moment, where="ReplayClock.advance_to")
         if moment < self._now:
             raise DataValidationError(
                 f"replay clock cannot go back from {self._now.isoformat()} to {moment.isoformat()}",
@@ -41,10 +42,3 @@ class ReplayClock:
             )
         self._now = moment
 
-
-def _require_aware(moment: datetime) -> None:
-    if moment.tzinfo is None:
-        raise DataValidationError(
-            f"timestamp {moment.isoformat()} has no time zone; Tradewind needs tz-aware UTC",
-            where="clock",
-        )

@@ -87,6 +87,22 @@ class ServingSettings(_Section):
     api_token: SecretStr | None = None  # TRADEWIND_SERVING__API_TOKEN or TRADEWIND_API_TOKEN
 
 
+class StoreBackend(_Section):
+    """One back end of the feature store, named by its type (`features.store` knows the
+    types and refuses others)."""
+
+    type: str
+
+
+class FeatureStoreSettings(_Section):
+    """Which back ends the feature store runs on (`TRADEWIND_FEATURE_STORE__...`):
+    point-in-time joins and materialization reads (`duckdb`, or Feast's own `feast`
+    file offline store), and the online store (`sqlite` through Feast, or `memory`)."""
+
+    offline_store: StoreBackend = StoreBackend(type="duckdb")
+    online_store: StoreBackend = StoreBackend(type="sqlite")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="TRADEWIND_",
@@ -100,6 +116,7 @@ class Settings(BaseSettings):
     risk: RiskSettings = RiskSettings()
     models: ModelGateSettings = ModelGateSettings()
     serving: ServingSettings = ServingSettings()
+    feature_store: FeatureStoreSettings = FeatureStoreSettings()
     symbols: list[str] = Field(default_factory=lambda: ["AAPL", "MSFT", "IBM", "GOOG"])
     seed: int = 42
 

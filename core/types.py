@@ -1,6 +1,6 @@
 """Domain types shared by every package: bars, signals, orders, fills, positions,
-closed trades and model decisions. Plain frozen dataclasses: cheap on the engine's hot
-path, hashable, and free of I/O."""
+closed trades, model decisions, the market clock and the naming of bracket legs. Plain
+frozen dataclasses: cheap on the engine's hot path, hashable, and free of I/O."""
 
 from __future__ import annotations
 
@@ -58,11 +58,47 @@ class OrderStatus(StrEnum):
         return self in (OrderStatus.NEW, OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED)
 
 
+class BracketLeg(StrEnum):
+    """The two exit legs of a bracket entry. Every venue names them `<entry id><suffix>`
+    (`tw-abc-tp`, `tw-abc-sl`), so the engine knows a fill's exit reason by its order id."""
+
+    TAKE_PROFIT = "-tp"
+    STOP_LOSS = "-sl"
+
+    def leg_id(self, entry_id: str) -> str:
+        """The client order id of this leg of the entry `entry_id`."""
+        return entry_id + self.value
+
+    @classmethod
+    def of(cls, client_order_id: str) -> BracketLeg | None:
+        """Which leg `client_order_id` names, or None for an entry or a plain order."""
+        for leg in cls:
+            if client_order_id.endswith(leg.value):
+                return leg
+        return None
+
+    @classmethod
+    def entry_id(cls, client_order_id: str) -> str | None:
+        """The entry a leg id belongs to, or None when the id names no leg."""
+        leg = cls.of(client_order_id)
+        return None if leg is None else client_order_id[: -len(leg.value)]
+
+
 class Regime(StrEnum):
     TRENDING = "trending"
     RANGING = "ranging"
     VOLATILE = "volatile"
     CALM = "calm"
+
+
+@dataclass(frozen=True, slots=True)
+class MarketClock:
+    """The market's state at a moment, as a broker's clock reports it."""
+
+    timestamp: datetime
+    is_open: bool
+    next_open: datetime | None
+    next_close: datetime | None
 
 
 @dataclass(frozen=True, slots=True)

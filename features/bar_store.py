@@ -36,6 +36,7 @@ import pyarrow.parquet as pq
 from core.bars import DAILY, check_timeframe, empty_bars, time_bound, validate_bars
 from core.errors import DataValidationError
 from core.types import BAR_COLUMNS
+from core.utc import utc_timestamp
 
 _SYMBOL = re.compile(r"^[A-Za-z0-9^][A-Za-z0-9._\-^=]{0,31}$")
 SCHEMA = pa.schema(
@@ -245,9 +246,7 @@ def _file_extent(path: Path) -> tuple[int, pd.Timestamp | None, pd.Timestamp | N
             table = pq.read_table(path, columns=["timestamp"])
             stamps = table.column("timestamp").to_pandas()
             return len(stamps), stamps.min(), stamps.max()
-        low, high = pd.Timestamp(stats.min), pd.Timestamp(stats.max)
-        low = low.tz_localize("UTC") if low.tzinfo is None else low
-        high = high.tz_localize("UTC") if high.tzinfo is None else high
+        low, high = utc_timestamp(stats.min), utc_timestamp(stats.max)
         first = low if first is None else min(first, low)
         last = high if last is None else max(last, high)
     return metadata.num_rows, first, last

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from core.symbols import CONTEXT_ONLY_SYMBOLS, MARKET_CONTEXT_SYMBOLS
 from features.catalogue import BAR_FEATURES
 from features.data_quality import FeatureWarning, issue, merge_warnings
 from features.market import market_features
@@ -27,9 +28,6 @@ from features.technical import (
 )
 from features.temporal import decision_times, temporal_features
 
-CONTEXT_ONLY_SYMBOLS: frozenset[str] = frozenset({"SPX", "COMP", "VIX"})
-INDEX_IN_FILE: frozenset[str] = frozenset({"SPY", "SPX", "COMP", "VIX"})
-
 
 @dataclass(frozen=True)
 class FeatureSet:
@@ -40,7 +38,7 @@ class FeatureSet:
 def split_index(bars: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """(tradable bars, index bars found in the same frame or None)."""
     symbols = bars["symbol"].astype(str)
-    index_rows = symbols.isin(INDEX_IN_FILE)
+    index_rows = symbols.isin(MARKET_CONTEXT_SYMBOLS)
     if not index_rows.any():
         return bars, None
     tradable = bars.loc[~symbols.isin(CONTEXT_ONLY_SYMBOLS)]

@@ -24,9 +24,10 @@ import numpy as np
 import pandas as pd
 
 from core.errors import DataValidationError
+from core.symbols import MARKET_CONTEXT_SYMBOLS
 from core.types import BAR_COLUMNS, Bar
 from features.catalogue import BAR_FEATURES
-from features.compute import INDEX_IN_FILE, compute_feature_set
+from features.compute import compute_feature_set
 from features.data_quality import FeatureWarning
 from features.market import _breadth
 from features.sectors import sector_ids
@@ -101,7 +102,7 @@ class IncrementalFeatures:
         """Load history (any number of symbols); only the trailing window is kept. Index
         series (SPY, SPX, COMP, VIX) in the frame also become the index window."""
         frame = sort_bars(bars, "IncrementalFeatures.seed")
-        index_rows = frame["symbol"].isin(INDEX_IN_FILE)
+        index_rows = frame["symbol"].isin(MARKET_CONTEXT_SYMBOLS)
         if index_rows.any() and self._index is None:
             self.update_index(frame.loc[index_rows])
         for symbol, group in frame.groupby("symbol", sort=False):

@@ -14,13 +14,13 @@ import numpy as np
 import pandas as pd
 import talib
 
+from core.symbols import INDEX_PREFERENCE, MARKET_CONTEXT_SYMBOLS, VOLATILITY_INDEX
 from features.catalogue import feature_names
 from features.data_quality import FeatureWarning
-from features.sectors import INDEX_SYMBOLS, sector_ids
+from features.sectors import sector_ids
 from features.technical import bad_bar_mask, symbol_slices
 
 MARKET_COLUMNS: tuple[str, ...] = tuple(feature_names("market"))
-INDEX_PREFERENCE: tuple[str, ...] = ("SPX", "SPY", "COMP")
 BETA_WINDOW = 60
 VOL_TREND_WINDOW = 20
 
@@ -58,9 +58,9 @@ def pick_index(index_bars: pd.DataFrame) -> tuple[str | None, bool]:
     present = set(index_bars["symbol"].astype(str).unique())
     chosen = next((name for name in INDEX_PREFERENCE if name in present), None)
     if chosen is None:
-        others = sorted(present - {"VIX"})
+        others = sorted(present - {VOLATILITY_INDEX})
         chosen = others[0] if others else None
-    return chosen, "VIX" in present
+    return chosen, VOLATILITY_INDEX in present
 
 
 def _clean_series(index_bars: pd.DataFrame, symbol: str, daily: bool) -> pd.DataFrame:
@@ -114,7 +114,7 @@ def index_table(
     level, trend = realized.copy(), proxy_trend
     is_vix = np.zeros(len(close))
     if has_vix:
-        vix = _clean_series(index_bars, "VIX", daily)
+        vix = _clean_series(index_bars, VOLATILITY_INDEX, daily)
         vix_close = vix["close"].to_numpy(dtype=np.float64) / 100.0
         vix_trend = _ratio(vix_close, talib.SMA(vix_close, VOL_TREND_WINDOW)) - 1.0
         vix_table = pd.DataFrame({"key": vix["key"], "vix": vix_close, "vix_trend": vix_trend})
@@ -155,7 +155,7 @@ def _group_mean(keys: np.ndarray, values: np.ndarray, weights: np.ndarray) -> np
 def _breadth(technical: pd.DataFrame) -> pd.DataFrame:
     """Breadth per timestamp over the universe (index series excluded): one row per
     distinct timestamp, indexed by it."""
-    universe = technical.loc[~technical["symbol"].isin(INDEX_SYMBOLS)]
+    universe = technical.loc[~technical["symbol"].isin(MARKET_CONTEXT_SYMBOLS)]
     stamps = np.asarray(universe["timestamp"].array.asi8)
     positions, distinct = pd.factorize(stamps, sort=False)
     size = len(distinct)

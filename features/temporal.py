@@ -7,18 +7,16 @@ the open is regular and a bar at the close is post-market. A daily bar stands fo
 whole session and is known at the close: it is `regular`, in the last bucket, with
 `minutes_since_open` equal to the session's length. Daily bars are placed on their UTC
 date (sources stamp a session at 00:00, 04:00/05:00 or at the close, all that date).
-Holidays and early closes come from the calendar; the calendar is built for whole years
-so a truncated history sees the same sessions ahead (no accidental lookahead)."""
+Holidays and early closes come from the exchange calendar (`core.calendar`), built for
+whole years so a truncated history sees the same sessions ahead (no accidental lookahead)."""
 
 from __future__ import annotations
-
-from functools import lru_cache
 
 import exchange_calendars as xcals
 import numpy as np
 import pandas as pd
 
-from core.errors import ConfigError
+from core.calendar import calendar_for_years
 from features.catalogue import feature_names
 
 TEMPORAL_COLUMNS: tuple[str, ...] = tuple(feature_names("temporal"))
@@ -26,23 +24,10 @@ EXTENDED_HOURS_START = pd.Timedelta(hours=4)  # 04:00 exchange time
 EXTENDED_HOURS_END = pd.Timedelta(hours=20)  # 20:00 exchange time
 
 
-@lru_cache(maxsize=8)
-def exchange_calendar(name: str, first_year: int, last_year: int) -> xcals.ExchangeCalendar:
-    try:
-        return xcals.get_calendar(
-            name, start=f"{first_year}-01-01", end=f"{last_year}-12-31"
-        )
-    except Exception as exc:  # exchange_calendars raises several unrelated types
-        raise ConfigError(
-            f"cannot build exchange calendar '{name}' for {first_year}-{last_year}: {exc}",
-            where="features.temporal",
-        ) from None
-
-
 def _calendar_for(timestamps: pd.Series, name: str) -> xcals.ExchangeCalendar:
     first = int(timestamps.min().year) - 1
     last = int(timestamps.max().year) + 1
-    return exchange_calendar(name, first, last)
+    return calendar_for_years(name, first, last)
 
 
 def session_dates(timestamps: pd.Series, *, daily: bool, tz: str) -> pd.Series:

@@ -21,13 +21,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from core.errors import ConfigError, DataValidationError
 from core.settings import Settings
+from core.symbols import MARKET_CONTEXT_SYMBOLS
 from models.datasets import TrainingData, build_training_data
 from models.labels import TripleBarrier
 from models.registry import MODEL_NAMES, ModelRegistry
 from models.template import TrainableModel, TrainingContext, TrainingResult, WalkForwardSplit
 from models.tracker import MlflowTracker
 
-INDEX_SYMBOLS: frozenset[str] = frozenset({"SPX", "COMP", "VIX", "SPY"})
 TARGETS: dict[str, str] = {
     "signal accuracy": "> 70%",
     "win rate change (gated vs ungated)": "+10%",
@@ -96,11 +96,11 @@ def load_bars(request: TrainRequest, settings: Settings) -> tuple[pd.DataFrame, 
     bars = _read_source(request.source, settings, request.end)
     if request.index_source is not None:
         index = _read_source(request.index_source, settings, request.end)
-        index = index.loc[index["symbol"].isin(INDEX_SYMBOLS)]
+        index = index.loc[index["symbol"].isin(MARKET_CONTEXT_SYMBOLS)]
     else:
-        index = bars.loc[bars["symbol"].isin(INDEX_SYMBOLS)]
+        index = bars.loc[bars["symbol"].isin(MARKET_CONTEXT_SYMBOLS)]
     # Index series are market context, not trade candidates (unless asked for by name).
-    names = sorted(set(bars["symbol"].unique()) - INDEX_SYMBOLS)
+    names = sorted(set(bars["symbol"].unique()) - MARKET_CONTEXT_SYMBOLS)
     if request.symbols:
         wanted = [s.upper() for s in request.symbols]
         unknown = sorted(set(wanted) - set(bars["symbol"].unique()))
@@ -117,23 +117,18 @@ def load_bars(request: TrainRequest, settings: Settings) -> tuple[pd.DataFrame, 
 
 
 def _read_source(source: str, settings: Settings, end: str | None) -> pd.DataFrame:
-    if source == "sample":
-        from trading.adapters.sample.data import SampleMarketData
+    """Bars up to `end` from `source`: `sample`, `store`, or a bar file/folder (repaired)."""
+    from trading.adapters.registry import SourceContext, market_data
 
-        return SampleMarketData().history(end=end)  # type: ignore[arg-type]
-    if source == "store":
-        from features.bar_store import BarStore
-
-        return BarStore(settings.paths.bars_dir).read(end=end)
-    from trading.adapters.files.data import FileMarketData
-
-    path = Path(source)
-    if not path.exists():
+    if source not in ("sample", "store") and not Path(source).exists():
         raise ConfigError(
             f"--source must be 'sample', 'store' or an existing file/folder; got {source}",
             where="train",
         )
-    return FileMarketData(path, repair=True).history_check(end=end).bars
+    config = {"type": source} if source in ("sample", "store") else {
+        "type": "files", "path": Path(source), "repair": True
+    }
+    return market_data(config, SourceContext.from_settings(settings)).history(end=end)
 
 
 def _float_bars(frame: pd.DataFrame) -> pd.DataFrame:
@@ -218,7 +213,7 @@ def store_trades(settings: Settings) -> pd.DataFrame | None:
     """Closed trades collected in the feature store, if any."""
     from features.store import FeatureStore
 
-    trades = FeatureStore(settings.paths).read_trades()
+    trades = FeatureStore(settings.paths, settings.feature_store).read_trades()
     return trades if len(trades) else None
 
 

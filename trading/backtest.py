@@ -1,11 +1,18 @@
-"""Backtests: the live trading engine replayed over historical bars.
+"""The one replay of the trading engine over historical bars. Backtests, trade collection
+(the closed trades the learning loop learns from) and strategy optimization all run it.
 
-The replay is the only thing that differs from live trading: a `ReplayClock` moved bar
-by bar, a `SimulatedBroker` whose matching engine sees each bar before the engine does
-(so orders placed on bar t's close fill from bar t+1), and a `PrecomputedFeed` whose
-features and signals are computed vectorized once. The engine object, its risk manager,
-sizer, selector, stops and journal are the ones `tradewind trade` runs.
-"""
+What differs from live trading is only what is plugged in: a `ReplayClock` moved bar by
+bar, a `SimulatedBroker` whose matching engine sees each bar before the engine does (so
+orders placed on bar t's close fill from bar t+1), and a `PrecomputedFeed` whose
+features and signals are computed vectorized once. The engine, its risk manager, sizer,
+selector, stops and journal are the ones `tradewind trade` runs.
+
+- `ReplayMarket`: bars split into tradable bars and market context (`core.symbols`) with
+  their features, computed once over the whole history (features are causal, so bars
+  before a window only warm the indicators up). Several replays may share one.
+- `Replay`: the engine over the market's bars inside [start, end], in time order,
+  steppable (`run_until`), collecting closed trades.
+- `run_backtest`: validate the bars, replay them all, report the metrics."""
 
 from __future__ import annotations
 
@@ -21,11 +28,15 @@ import pandas as pd
 
 from core.bars import validate_bars
 from core.clock import ReplayClock
-from core.errors import DataValidationError
+from core.errors import ConfigError, DataValidationError
 from core.settings import Settings, load_settings
+from core.symbols import CONTEXT_ONLY_SYMBOLS, split_context
 from core.types import Bar
+from core.utc import TimeLike, utc_timestamp
 from trading.adapters.simulated import MatchingEngine, SimulatedBroker, SimulatedExchangeConfig
-from trading.engine import EngineConfig, EngineStats, TradeSink, TradingEngine
+from trading.adapters.store.data import StoreMarketData
+from trading.closed_trades import ClosedTradeRecord, TradeSink
+from trading.engine import EngineConfig, EngineStats, TradingEngine
 from trading.feed import PrecomputedFeed, compute_feature_frame
 from trading.journal import Journal
 from trading.ports import ModelClient, OrderUpdate
@@ -34,38 +45,35 @@ from trading.risk import RiskConfig, RiskManager
 from trading.rules_client import RulesModelClient
 from trading.selector import StrategySelector
 from trading.sizing import PositionSizer, SizingConfig
-from trading.strategies import STRATEGIES, get_strategy
+from trading.strategies import STRATEGIES, Strategy, get_strategy
 
-CONTEXT_ONLY = frozenset({"SPX", "COMP", "VIX"})
-INDEX_SYMBOLS = frozenset({"SPX", "COMP", "VIX", "SPY"})
+WARMUP_DAYS = 400  # calendar days of history before a window: EMA(200) and friends warm up
+BAR_VALUES: tuple[str, ...] = ("open", "high", "low", "close", "volume")
 
 
 @dataclass(frozen=True)
-class BacktestResult:
-    metrics: dict[str, Any]
-    equity: pd.DataFrame  # timestamp, equity, cash, positions_value, open_positions, halted
-    trades: pd.DataFrame
-    stats: EngineStats
-    journal: Journal
-    bars: int
-    replay_seconds: float
-    feature_seconds: float
+class ReplayMarket:
+    """Tradable bars, market context, and the bars merged with their features."""
 
+    tradable: pd.DataFrame
+    context: pd.DataFrame | None
+    frame: pd.DataFrame  # one row per tradable bar: bars + features, by symbol then time
 
-def split_context(
-    bars: pd.DataFrame, index_bars: pd.DataFrame | None = None
-) -> tuple[pd.DataFrame, pd.DataFrame | None]:
-    """(tradable bars, market-context bars). SPX, COMP and VIX are context only; SPY is
-    tradable and also context when no other index is given."""
-    symbols = bars["symbol"].astype(str)
-    in_file = bars[symbols.isin(INDEX_SYMBOLS)]
-    tradable = bars[~symbols.isin(CONTEXT_ONLY)].reset_index(drop=True)
-    context = [frame for frame in (index_bars, in_file) if frame is not None and len(frame)]
-    if not context:
-        return tradable, None
-    merged = pd.concat(context, ignore_index=True)
-    merged = merged.drop_duplicates(["symbol", "timestamp"]).sort_values(["symbol", "timestamp"])
-    return tradable, merged.reset_index(drop=True)
+    @classmethod
+    def from_bars(
+        cls, bars: pd.DataFrame, index_bars: pd.DataFrame | None = None
+    ) -> ReplayMarket:
+        """Split `bars` (index rows are market context) and compute every feature once."""
+        tradable, context = split_context(bars, index_bars)
+        if tradable.empty:
+            raise DataValidationError(
+                "only index series in the selection; nothing tradable to replay", where="replay"
+            )
+        return cls(tradable, context, compute_feature_frame(tradable, context))
+
+    def feed(self, strategies: Sequence[Strategy]) -> PrecomputedFeed:
+        """The features of every bar and the signals of `strategies` on them."""
+        return PrecomputedFeed(self.tradable, strategies, frame=self.frame)
 
 
 def build_engine(
@@ -80,6 +88,9 @@ def build_engine(
     trade_sink: TradeSink | None,
     exchange: SimulatedExchangeConfig | None,
 ) -> tuple[TradingEngine, MatchingEngine]:
+    """The live engine on a simulated exchange, configured from `settings`."""
+    from features.sectors import sector_of
+
     matching = MatchingEngine(
         exchange or SimulatedExchangeConfig.from_settings(settings.broker), clock
     )
@@ -96,39 +107,231 @@ def build_engine(
         config=EngineConfig.from_settings(settings, gate_enabled=gate_enabled),
         fallback_client=RulesModelClient(settings.risk, source="fallback"),
         trade_sink=trade_sink,
-        sector_of=_sector_lookup(),
+        sector_of=sector_of,
     )
     return engine, matching
 
 
-def replay(
-    engine: TradingEngine,
-    matching: MatchingEngine,
-    clock: ReplayClock,
+class Replay:
+    """The engine over a market's bars inside [start, end] (`include_end=False`: up to
+    end, excluded), bar by bar in time order: the exchange matches resting orders on the
+    bar first (fills only on prices it reached), then the engine sees the bar and may
+    signal; order updates reach the engine as they happen.
+
+    `strategy` fixes one strategy for the regime selector (None lets it choose);
+    `strategies` are the instances whose signals the feed carries (default: the named
+    registered strategy, or all of them). Closed trades are kept in `records` and handed
+    to `trade_sink` as well."""
+
+    def __init__(
+        self,
+        market: ReplayMarket,
+        settings: Settings,
+        *,
+        strategy: str | None = None,
+        strategies: Sequence[Strategy] | None = None,
+        start: TimeLike | None = None,
+        end: TimeLike | None = None,
+        include_end: bool = True,
+        model_client: ModelClient | None = None,
+        gate_enabled: bool = False,
+        journal: Journal | None = None,
+        trade_sink: TradeSink | None = None,
+        exchange: SimulatedExchangeConfig | None = None,
+    ) -> None:
+        if strategies is None:
+            strategies = [get_strategy(strategy)] if strategy else list(STRATEGIES.values())
+        self.market = market
+        self.records: list[ClosedTradeRecord] = []
+        self._sink = trade_sink
+        self._symbols, self._timestamps, self._columns = _window(
+            market.frame, utc_timestamp(start), utc_timestamp(end), include_end
+        )
+        self._cursor = 0
+        self._current: datetime | None = None
+        self.feed = market.feed(strategies)
+        self.clock = ReplayClock(self._timestamps[0])
+        self.journal = journal or Journal("sqlite://", batch_size=5_000)
+        self.engine, self.matching = build_engine(
+            settings=settings,
+            clock=self.clock,
+            feed=self.feed,
+            strategy=strategy,
+            model_client=model_client,
+            journal=self.journal,
+            gate_enabled=gate_enabled,
+            trade_sink=self._collect,
+            exchange=exchange,
+        )
+        self._updates: deque[OrderUpdate] = deque()
+        self.matching.subscribe(self._updates.append)
+
+    def _collect(self, record: ClosedTradeRecord) -> None:
+        self.records.append(record)
+        if self._sink is not None:
+            self._sink(record)
+
+    @property
+    def bars(self) -> int:
+        return len(self._symbols)
+
+    @property
+    def done(self) -> bool:
+        return self._cursor >= len(self._symbols)
+
+    @property
+    def now(self) -> datetime | None:
+        return self._current
+
+    @property
+    def first_timestamp(self) -> datetime:
+        return self._timestamps[0]
+
+    @property
+    def last_timestamp(self) -> datetime:
+        return self._timestamps[-1]
+
+    def session_dates(self) -> pd.DatetimeIndex:
+        return pd.DatetimeIndex(pd.unique(pd.Series(self._timestamps))).sort_values()
+
+    def run_until(self, moment: TimeLike | None = None) -> int:
+        """Replay every bar with timestamp < `moment` (all when None); returns the number
+        of trades closed during this step."""
+        limit = utc_timestamp(moment)
+        closed_before = len(self.records)
+        engine, matching, updates, clock = self.engine, self.matching, self._updates, self.clock
+        start = self._cursor
+        rows = zip(
+            self._symbols[start:],
+            self._timestamps[start:],
+            *(column[start:] for column in self._columns),
+            strict=True,
+        )
+        for symbol, timestamp, o, h, low, c, v in rows:
+            if limit is not None and timestamp >= limit:
+                break
+            if timestamp != self._current:
+                self._current = timestamp
+                clock.advance_to(timestamp)
+                engine.advance(timestamp)
+            bar = Bar(str(symbol), timestamp, o, h, low, c, v)
+            matching.on_bar(bar)
+            while updates:
+                engine.on_order_update(updates.popleft())
+            engine.on_bar(bar)
+            while updates:
+                engine.on_order_update(updates.popleft())
+            self._cursor += 1
+        self.journal.flush()
+        return len(self.records) - closed_before
+
+    def finish(self) -> None:
+        """Mark the last equity point and write the journal."""
+        self.engine.finish()
+
+    def metrics(self, bars_per_year: float = 252.0) -> dict[str, Any]:
+        """The run's figures (`trading.report.compute_metrics`) from its journal."""
+        return compute_metrics(
+            self.journal.equity(),
+            self.journal.trades(),
+            starting_equity=self.matching.config.starting_cash,
+            bars_per_year=bars_per_year,
+        )
+
+
+class ReplaySession(Replay):
+    """Trade collection: the engine with every strategy over `bars` (index rows and
+    `index_bars` are context) from `start` on; earlier bars only warm the features up.
+    Journaled to `journal_url`."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        bars: pd.DataFrame,
+        index_bars: pd.DataFrame | None,
+        start: TimeLike,
+        *,
+        model_client: ModelClient | None = None,
+        gate_enabled: bool = False,
+        journal_url: str = "sqlite://",
+        journal_batch: int = 2_000,
+    ) -> None:
+        super().__init__(
+            ReplayMarket.from_bars(bars, index_bars),
+            settings,
+            start=start,
+            model_client=model_client,
+            gate_enabled=gate_enabled,
+            journal=Journal(journal_url, batch_size=journal_batch),
+        )
+
+
+def _window(
+    frame: pd.DataFrame,
+    start: pd.Timestamp | None,
+    end: pd.Timestamp | None,
+    include_end: bool,
+) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+    """(symbols, timestamps, open/high/low/close/volume) of the rows in the window,
+    ordered by time then symbol."""
+    stamps = frame["timestamp"]
+    inside = np.ones(len(frame), dtype=bool)
+    if start is not None:
+        inside &= (stamps >= start).to_numpy()
+    if end is not None:
+        inside &= ((stamps <= end) if include_end else (stamps < end)).to_numpy()
+    rows = frame[inside]
+    if rows.empty:
+        raise DataValidationError(
+            f"no bars between {start or 'the start'} and {end or 'the end'} to replay",
+            where="replay",
+        )
+    order = np.lexsort(
+        (rows["symbol"].to_numpy(), rows["timestamp"].to_numpy(dtype="datetime64[ns]"))
+    )
+    symbols = rows["symbol"].to_numpy()[order]
+    timestamps = pd.DatetimeIndex(rows["timestamp"]).to_pydatetime()[order]
+    columns = [rows[name].to_numpy(dtype=np.float64)[order] for name in BAR_VALUES]
+    return symbols, timestamps, columns
+
+
+def load_window_bars(
+    settings: Settings,
     symbols: Sequence[str],
-    timestamps: Sequence[datetime],
-    columns: Sequence[np.ndarray],
-) -> None:
-    """Drive the engine bar by bar, in time order: the exchange matches resting orders on
-    the bar first (fills only on prices it reached), then the engine sees the bar and may
-    signal; order updates reach the engine as they happen. `columns` are open, high, low,
-    close and volume aligned with `symbols` and `timestamps`."""
-    updates: deque[OrderUpdate] = deque()
-    matching.subscribe(updates.append)
-    current = None
-    for symbol, timestamp, o, h, low, c, v in zip(symbols, timestamps, *columns, strict=True):
-        if timestamp != current:
-            current = timestamp
-            clock.advance_to(timestamp)
-            engine.advance(timestamp)
-        bar = Bar(str(symbol), timestamp, o, h, low, c, v)
-        matching.on_bar(bar)
-        while updates:
-            engine.on_order_update(updates.popleft())
-        engine.on_bar(bar)
-        while updates:
-            engine.on_order_update(updates.popleft())
-    engine.finish()
+    start: TimeLike | None,
+    end: TimeLike | None,
+    *,
+    warmup_days: int = WARMUP_DAYS,
+) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """(tradable bars, context-only index bars) from the offline bar store, from
+    `warmup_days` before `start` to `end`."""
+    source = StoreMarketData(settings.paths.bars_dir)
+    stored = set(source.symbols())
+    wanted = [s for s in symbols if s in stored and s not in CONTEXT_ONLY_SYMBOLS]
+    if not wanted:
+        raise ConfigError(
+            f"no stored bars for {', '.join(symbols)}; run `tradewind ingest` first",
+            where="replay",
+        )
+    begin = utc_timestamp(start)
+    first = None if begin is None else (begin - pd.Timedelta(days=warmup_days)).to_pydatetime()
+    last = None if end is None else utc_timestamp(end).to_pydatetime()
+    bars = source.history(wanted, first, last)
+    indices = sorted(stored & CONTEXT_ONLY_SYMBOLS)
+    index_bars = source.history(indices, first, last) if indices else None
+    return bars, index_bars
+
+
+@dataclass(frozen=True)
+class BacktestResult:
+    metrics: dict[str, Any]
+    equity: pd.DataFrame  # timestamp, equity, cash, positions_value, open_positions, halted
+    trades: pd.DataFrame
+    stats: EngineStats
+    journal: Journal
+    bars: int
+    replay_seconds: float
+    feature_seconds: float
 
 
 def run_backtest(
@@ -155,73 +358,48 @@ def run_backtest(
     bars = validate_bars(bars, where="backtest bars", repair=repair).bars
     if index_bars is not None and len(index_bars):
         index_bars = validate_bars(index_bars, where="backtest index bars", repair=repair).bars
-    tradable, context = split_context(bars, index_bars)
-    if tradable.empty:
-        raise DataValidationError(
-            "only index series in the selection; nothing tradable to backtest", where="backtest"
-        )
-    strategies = [get_strategy(strategy)] if strategy else list(STRATEGIES.values())
 
     started = time.perf_counter()
-    frame = compute_feature_frame(tradable, context)
-    feed = PrecomputedFeed(tradable, strategies, frame=frame)
-    feature_seconds = time.perf_counter() - started
-
-    order = np.lexsort(
-        (frame["symbol"].to_numpy(), frame["timestamp"].to_numpy(dtype="datetime64[ns]"))
-    )
-    symbols = frame["symbol"].to_numpy()[order]
-    timestamps = pd.DatetimeIndex(frame["timestamp"]).to_pydatetime()[order]
-    columns = [
-        frame[c].to_numpy(dtype=np.float64)[order]
-        for c in ("open", "high", "low", "close", "volume")
-    ]
-
-    clock = ReplayClock(timestamps[0])
-    journal = Journal(journal_url, batch_size=5_000)
-    engine, matching = build_engine(
-        settings=settings,
-        clock=clock,
-        feed=feed,
+    market = ReplayMarket.from_bars(bars, index_bars)
+    replay = Replay(
+        market,
+        settings,
         strategy=strategy,
         model_client=model_client,
-        journal=journal,
         gate_enabled=gate_enabled,
+        journal=Journal(journal_url, batch_size=5_000),
         trade_sink=trade_sink,
         exchange=exchange,
     )
+    feature_seconds = time.perf_counter() - started
     started = time.perf_counter()
-    replay(engine, matching, clock, symbols, timestamps, columns)
+    replay.run_until(None)
+    replay.finish()
     replay_seconds = time.perf_counter() - started
 
-    equity = journal.equity()
-    trades = journal.trades()
-    metrics = compute_metrics(
-        equity,
-        trades,
-        starting_equity=matching.config.starting_cash,
-        bars_per_year=_bars_per_year(frame["timestamp"]),
-    )
+    frame = market.frame
+    metrics = replay.metrics(bars_per_year=_bars_per_year(frame["timestamp"]))
+    stats = replay.engine.stats
     metrics.update(
         {
             "bars": len(frame),
             "symbols": int(frame["symbol"].nunique()),
-            "start": timestamps[0].isoformat(),
-            "end": timestamps[-1].isoformat(),
+            "start": replay.first_timestamp.isoformat(),
+            "end": replay.last_timestamp.isoformat(),
             "strategy": strategy or "auto",
-            "signals": engine.stats.signals,
-            "entries": engine.stats.entries,
-            "risk_rejections": dict(sorted(engine.stats.rejections_by_rule.items())),
-            "open_positions_at_end": len(engine.open_positions),
+            "signals": stats.signals,
+            "entries": stats.entries,
+            "risk_rejections": dict(sorted(stats.rejections_by_rule.items())),
+            "open_positions_at_end": len(replay.engine.open_positions),
             "bars_per_second": len(frame) / replay_seconds if replay_seconds > 0 else None,
         }
     )
     return BacktestResult(
         metrics=metrics,
-        equity=equity,
-        trades=trades,
-        stats=engine.stats,
-        journal=journal,
+        equity=replay.journal.equity(),
+        trades=replay.journal.trades(),
+        stats=stats,
+        journal=replay.journal,
         bars=len(frame),
         replay_seconds=replay_seconds,
         feature_seconds=feature_seconds,
@@ -237,9 +415,3 @@ def _bars_per_year(timestamps: pd.Series) -> float:
         return 252.0
     per_day = pd.Timedelta(hours=6.5) / spacing
     return float(252.0 * per_day)
-
-
-def _sector_lookup() -> Any:
-    from features.sectors import sector_of
-
-    return sector_of

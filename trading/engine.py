@@ -15,22 +15,23 @@ model service: exits never depend on it. When the model client fails, no entry i
 on a guess, unless `fallback="rules"` names the rules client as the fallback.
 
 Order updates (from the broker's stream, or the replay) come in through
-`on_order_update`: fills build positions; a position back to zero is a closed `Trade`,
-journaled and handed to the `TradeSink` (the feature store's trade collection)."""
+`on_order_update`: fills go to the `PositionBook`; a position back to zero is a closed
+`Trade`, journaled and handed to the `TradeSink` (the feature store's trade collection).
+Entries between submission and fill wait in `PendingEntries`; `reconcile` (start-up
+recovery) is `trading.recovery`."""
 
 from __future__ import annotations
 
-import json
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Literal, Protocol
+from typing import Literal
 
 import numpy as np
-import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
+from core.calendar import MarketCalendar
 from core.clock import Clock
 from core.errors import BrokerError, DataValidationError, ModelUnavailableError
 from core.settings import Settings
@@ -42,16 +43,18 @@ from core.types import (
     OrderClass,
     OrderStatus,
     OrderType,
-    Position,
     Side,
     Signal,
     TimeInForce,
     Trade,
 )
-from trading.calendar import MarketCalendar
+from trading.closed_trades import ClosedTradeRecord, TradeSink
 from trading.feed import FeatureRow, MarketFeed
 from trading.journal import DecisionRecord, Journal
+from trading.pending_entries import EntryPlan, PendingEntries, entry_order_id
 from trading.ports import Broker, ModelClient, OrderUpdate
+from trading.position_book import ClosedPosition, OpenPosition, PositionBook
+from trading.recovery import reconcile
 from trading.risk import Holding, Portfolio, Proposal, ReturnsLookup, RiskManager, Verdict
 from trading.selector import StrategySelector
 from trading.sizing import PositionSizer, SizeRequest
@@ -60,9 +63,6 @@ from trading.stops import TrailingStop
 log = logging.getLogger(__name__)
 
 ATR_FEATURE = "atr_14"
-ENTRY_PREFIX = "tw-"
-STOP_LEG_SUFFIX = "-sl"
-TAKE_PROFIT_LEG_SUFFIX = "-tp"
 
 
 class EngineConfig(BaseModel):
@@ -88,96 +88,6 @@ class EngineConfig(BaseModel):
         }
         values.update(overrides)
         return cls.model_validate(values)
-
-
-@dataclass(frozen=True, slots=True)
-class ClosedTradeRecord:
-    """A closed trade with what the store needs to learn from it."""
-
-    trade: Trade
-    entry_features: dict[str, float]
-    variant: str
-    model_versions: dict[str, str]
-    win_probability: float | None
-    regime: str | None
-
-    def to_row(self) -> dict[str, object]:
-        """One flat row: the trade, its decision, and its entry features by name (the
-        shape `FeatureStore.write_trades` takes, one frame row per trade)."""
-        trade = self.trade
-        row: dict[str, object] = dict(self.entry_features)
-        row.update(
-            {
-                "trade_id": trade.trade_id,
-                "symbol": trade.symbol,
-                "side": trade.side.value,
-                "qty": trade.qty,
-                "entry_time": trade.entry_time,
-                "entry_price": trade.entry_price,
-                "exit_time": trade.exit_time,
-                "exit_price": trade.exit_price,
-                "strategy": trade.strategy,
-                "exit_reason": trade.exit_reason,
-                "commission": trade.commission,
-                "pnl": trade.pnl,
-                "max_favorable_excursion": trade.max_favorable_excursion,
-                "max_adverse_excursion": trade.max_adverse_excursion,
-                "decision_id": trade.decision_id,
-                "variant": self.variant,
-                "model_versions": json.dumps(dict(sorted(self.model_versions.items()))),
-                "win_probability": self.win_probability,
-                "regime": self.regime,
-            }
-        )
-        return row
-
-
-def trades_frame(records: Sequence[ClosedTradeRecord]) -> pd.DataFrame:
-    """Closed-trade records as the frame the feature store's trade collection takes."""
-    frame = pd.DataFrame([record.to_row() for record in records])
-    for column in ("entry_time", "exit_time"):
-        if column in frame:
-            frame[column] = pd.to_datetime(frame[column], utc=True)
-    return frame
-
-
-class TradeSink(Protocol):
-    """Where closed trades go besides the journal (the feature store's trade collection)."""
-
-    def __call__(self, record: ClosedTradeRecord, /) -> None: ...
-
-
-@dataclass(slots=True)
-class _EntryPlan:
-    signal: Signal
-    decision: Decision
-    features: dict[str, float]
-    qty: float
-
-
-@dataclass(slots=True)
-class _OpenPosition:
-    symbol: str
-    side: Side
-    qty: float
-    entry_price: float
-    entry_time: datetime
-    trade_id: str
-    strategy: str
-    decision: Decision | None
-    features: dict[str, float]
-    stop_order_id: str | None
-    stop_price: float | None
-    entry_qty: float = 0.0
-    commission: float = 0.0
-    exit_qty: float = 0.0
-    exit_value: float = 0.0
-    bars_held: int = 0
-    max_favorable: float = 0.0
-    max_adverse: float = 0.0
-    stop_moved: bool = False
-    exit_reason: str | None = None
-    last_price: float = 0.0
 
 
 @dataclass(slots=True)
@@ -228,9 +138,8 @@ class TradingEngine:
         self._sector_of = sector_of or (lambda _symbol: "unknown")
         self.trailing = TrailingStop(self.config.trailing_stop_atr)
         self.stats = EngineStats()
-        self._positions: dict[str, _OpenPosition] = {}
-        self._plans: dict[str, _EntryPlan] = {}  # entry client_order_id → plan
-        self._pending: dict[str, str] = {}  # symbol → entry client_order_id not yet filled
+        self.book = PositionBook()
+        self.pending = PendingEntries()
         self._last_price: dict[str, float] = {}
         self._current: datetime | None = None
         self._session: date | None = None
@@ -245,7 +154,7 @@ class TradingEngine:
         self.stats.bars += 1
         self.feed.observe(bar)
         self._last_price[bar.symbol] = bar.close
-        position = self._positions.get(bar.symbol)
+        position = self.book.mark(bar)
         if position is not None:
             self._manage(position, bar)
         signals = self.feed.signals(bar.symbol, bar.timestamp)
@@ -281,21 +190,13 @@ class TradingEngine:
             equity=account.equity,
             cash=account.cash,
             positions_value=account.equity - account.cash,
-            open_positions=len(self._positions),
+            open_positions=len(self.book),
             halted=self.risk.halted,
         )
 
     # ================================================================== open positions
-    def _manage(self, position: _OpenPosition, bar: Bar) -> None:
-        position.bars_held += 1
-        position.last_price = bar.close
-        sign = position.side.sign
-        favorable = ((bar.high if sign > 0 else bar.low) - position.entry_price) * sign
-        adverse = (position.entry_price - (bar.low if sign > 0 else bar.high)) * sign
-        if favorable > position.max_favorable:
-            position.max_favorable = favorable
-        if adverse > position.max_adverse:
-            position.max_adverse = adverse
+    def _manage(self, position: OpenPosition, bar: Bar) -> None:
+        """Exits of an open position the book has marked with this bar."""
         if position.exit_reason is not None:
             return  # an exit is on its way
         if position.bars_held >= self.config.max_holding_bars:
@@ -323,7 +224,7 @@ class TradingEngine:
 
     def request_exit(self, symbol: str, reason: str) -> Order | None:
         """Flatten a position at the market (its bracket legs are canceled first)."""
-        position = self._positions.get(symbol)
+        position = self.book.get(symbol)
         if position is None or position.exit_reason is not None:
             return None
         try:
@@ -341,7 +242,7 @@ class TradingEngine:
     def on_signal(self, signal: Signal) -> None:
         self.stats.signals += 1
         now = self.clock.now()
-        position = self._positions.get(signal.symbol)
+        position = self.book.get(signal.symbol)
         if position is not None:
             if (
                 self.config.exit_on_opposite_signal
@@ -457,7 +358,7 @@ class TradingEngine:
         qty: float,
         now: datetime,
     ) -> None:
-        client_order_id = f"{ENTRY_PREFIX}{signal.signal_id}"
+        client_order_id = entry_order_id(signal)
         order = Order(
             client_order_id=client_order_id,
             symbol=signal.symbol,
@@ -471,8 +372,7 @@ class TradingEngine:
             created_at=now,
         )
         snapshot = features.to_dict() if isinstance(features, FeatureRow) else dict(features)
-        self._plans[client_order_id] = _EntryPlan(signal, decision, snapshot, float(qty))
-        self._pending[signal.symbol] = client_order_id
+        self.pending.add(client_order_id, EntryPlan(signal, decision, snapshot, float(qty)))
         # Intent first: a crash after the submit finds the order in the journal, and the
         # deterministic client_order_id makes the resubmission a no-op at the broker.
         record = self._record(
@@ -482,22 +382,17 @@ class TradingEngine:
         try:
             placed = self.broker.submit(order)
         except BrokerError as exc:
-            self._forget_entry(client_order_id)
+            self.pending.forget(client_order_id)
             self._reject(signal, Verdict(False, "broker", str(exc)), decision, now)
             return
         self.journal.record_order(placed, decision_id=record.decision_id, at=now)
         if placed.status is OrderStatus.REJECTED:
-            self._forget_entry(client_order_id)
+            self.pending.forget(client_order_id)
             self._reject(
                 signal, Verdict(False, "broker", "the broker rejected the order"), decision, now
             )
             return
         self.stats.entries += 1
-
-    def _forget_entry(self, client_order_id: str) -> None:
-        plan = self._plans.pop(client_order_id, None)
-        if plan is not None and self._pending.get(plan.signal.symbol) == client_order_id:
-            del self._pending[plan.signal.symbol]
 
     # ================================================================== order updates
     def on_order_update(self, update: OrderUpdate) -> None:
@@ -508,97 +403,24 @@ class TradingEngine:
             self._apply_fill(order, update.fill)
             return
         if update.status in (OrderStatus.CANCELED, OrderStatus.REJECTED, OrderStatus.EXPIRED):
-            if self._pending.get(order.symbol) == order.client_order_id:
-                self._forget_entry(order.client_order_id)
-            position = self._positions.get(order.symbol)
+            if self.pending.is_waiting(order.symbol, order.client_order_id):
+                self.pending.forget(order.client_order_id)
+            position = self.book.get(order.symbol)
             if position is not None and order.client_order_id == position.stop_order_id:
                 position.stop_order_id = None
 
     def _apply_fill(self, order: Order, fill: Fill) -> None:
         self.journal.record_fill(fill)
-        position = self._positions.get(fill.symbol)
-        if position is None or position.side is fill.side:
-            self._add_to_position(position, order, fill)
-        else:
-            self._reduce_position(position, order, fill)
+        plan = self.pending.plan(order.client_order_id)
+        result = self.book.apply_fill(order, fill, plan.intent if plan else None)
+        if result.added and order.status is OrderStatus.FILLED:
+            self.pending.filled(fill.symbol, order.client_order_id)
+        self.journal.record_position(result.position, fill.timestamp)
+        if result.closed is not None:
+            self._closed(result.closed)
 
-    def _add_to_position(self, position: _OpenPosition | None, order: Order, fill: Fill) -> None:
-        plan = self._plans.get(order.client_order_id)
-        if position is None:
-            decision = plan.decision if plan else None
-            position = _OpenPosition(
-                symbol=fill.symbol,
-                side=fill.side,
-                qty=0.0,
-                entry_price=fill.price,
-                entry_time=fill.timestamp,
-                trade_id=order.client_order_id,
-                strategy=plan.signal.strategy if plan else "external",
-                decision=decision,
-                features=plan.features if plan else {},
-                stop_order_id=(
-                    order.client_order_id + STOP_LEG_SUFFIX
-                    if order.order_class is OrderClass.BRACKET
-                    else None
-                ),
-                stop_price=order.stop_loss_price,
-                last_price=fill.price,
-            )
-            self._positions[fill.symbol] = position
-        total = position.qty + fill.qty
-        position.entry_price = (position.entry_price * position.qty + fill.price * fill.qty) / total
-        position.qty = total
-        position.entry_qty += fill.qty
-        position.commission += fill.commission
-        if order.status is OrderStatus.FILLED:
-            self._plans.pop(order.client_order_id, None)
-            if self._pending.get(fill.symbol) == order.client_order_id:
-                del self._pending[fill.symbol]
-        self.journal.record_position(
-            Position(
-                fill.symbol, position.qty * position.side.sign, position.entry_price, fill.price
-            ),
-            fill.timestamp,
-        )
-
-    def _reduce_position(self, position: _OpenPosition, order: Order, fill: Fill) -> None:
-        qty = min(fill.qty, position.qty)
-        position.qty -= qty
-        position.exit_qty += qty
-        position.exit_value += qty * fill.price
-        position.commission += fill.commission
-        if order.client_order_id.endswith(TAKE_PROFIT_LEG_SUFFIX):
-            reason = "take_profit"
-        elif order.client_order_id.endswith(STOP_LEG_SUFFIX):
-            reason = "trailing_stop" if position.stop_moved else "stop_loss"
-        else:
-            reason = position.exit_reason or "exit"
-        self.journal.record_position(
-            Position(
-                fill.symbol, position.qty * position.side.sign, position.entry_price, fill.price
-            ),
-            fill.timestamp,
-        )
-        if position.qty > 1e-9:
-            return
-        del self._positions[fill.symbol]
-        decision = position.decision
-        trade = Trade(
-            trade_id=position.trade_id,
-            symbol=position.symbol,
-            side=position.side,
-            qty=position.exit_qty,
-            entry_time=position.entry_time,
-            entry_price=position.entry_price,
-            exit_time=fill.timestamp,
-            exit_price=position.exit_value / position.exit_qty,
-            strategy=position.strategy,
-            exit_reason=reason,
-            commission=position.commission,
-            max_favorable_excursion=position.max_favorable,
-            max_adverse_excursion=position.max_adverse,
-            decision_id=decision.decision_id if decision else None,
-        )
+    def _closed(self, closed: ClosedPosition) -> None:
+        trade, decision = closed.trade, closed.position.decision
         self.closed_trades.append(trade)
         self.stats.closed_trades += 1
         self.sizer.streak.record(trade.is_win)
@@ -607,7 +429,7 @@ class TradingEngine:
             self.trade_sink(
                 ClosedTradeRecord(
                     trade=trade,
-                    entry_features=position.features,
+                    entry_features=closed.position.features,
                     variant=decision.variant if decision else "none",
                     model_versions=dict(decision.model_versions) if decision else {},
                     win_probability=decision.win_probability if decision else None,
@@ -617,100 +439,32 @@ class TradingEngine:
 
     # ================================================================== recovery
     def reconcile(self) -> dict[str, list[str]]:
-        """Align the engine with the broker at start-up: adopt positions the engine does
-        not know, re-attach their stop legs, re-register pending entries, and write the
-        broker's state of every order the journal still thinks is open (vanished orders
-        are marked canceled). Submits nothing."""
-        now = self.clock.now()
-        adopted: list[str] = []
-        open_orders = {o.client_order_id: o for o in self.broker.open_orders()}
-        for broker_position in self.broker.positions():
-            if broker_position.symbol in self._positions or broker_position.qty == 0:
-                continue
-            side = Side.BUY if broker_position.qty > 0 else Side.SELL
-            stop = next(
-                (
-                    o
-                    for o in open_orders.values()
-                    if o.symbol == broker_position.symbol
-                    and o.type in (OrderType.STOP, OrderType.STOP_LIMIT)
-                ),
-                None,
-            )
-            entry_id = (
-                stop.parent_client_order_id
-                if stop is not None and stop.parent_client_order_id
-                else f"adopted-{broker_position.symbol}"
-            )
-            self._positions[broker_position.symbol] = _OpenPosition(
-                symbol=broker_position.symbol,
-                side=side,
-                qty=abs(broker_position.qty),
-                entry_price=broker_position.avg_entry_price,
-                entry_time=now,
-                trade_id=entry_id,
-                strategy="adopted",
-                decision=None,
-                features={},
-                stop_order_id=stop.client_order_id if stop else None,
-                stop_price=stop.stop_price if stop else None,
-                entry_qty=abs(broker_position.qty),
-            )
-            adopted.append(broker_position.symbol)
-        pending: list[str] = []
-        for order in open_orders.values():
-            if (
-                order.client_order_id.startswith(ENTRY_PREFIX)
-                and order.parent_client_order_id is None
-                and order.symbol not in self._positions
-            ):
-                self._pending[order.symbol] = order.client_order_id
-                pending.append(order.client_order_id)
-        vanished: list[str] = []
-        journal_open = self.journal.orders(open_only=True)
-        for client_order_id in journal_open["client_order_id"]:
-            if client_order_id in open_orders:
-                continue
-            current = self.broker.get_order(client_order_id)
-            if current is None:
-                vanished.append(client_order_id)
-                stale = self.journal.frame("orders")
-                row = stale[stale["client_order_id"] == client_order_id].iloc[0]
-                self.journal.record_order(
-                    Order(
-                        client_order_id=client_order_id,
-                        symbol=str(row["symbol"]),
-                        side=Side(row["side"]),
-                        qty=float(row["qty"]),
-                        type=OrderType(row["type"]),
-                        status=OrderStatus.CANCELED,
-                        order_class=OrderClass(row["order_class"]),
-                    ),
-                    at=now,
-                )
-            else:
-                self.journal.record_order(current, at=now)
-        self.journal.flush()
-        return {"adopted": adopted, "pending": pending, "vanished": vanished}
+        """Align the engine with the broker at start-up (`trading.recovery.reconcile`):
+        adopted positions, re-registered pending entries, vanished orders. Submits
+        nothing."""
+        return reconcile(
+            broker=self.broker,
+            journal=self.journal,
+            book=self.book,
+            pending=self.pending,
+            now=self.clock.now(),
+        ).as_dict()
 
     # ================================================================== helpers
     def _portfolio(self, equity: float, buying_power: float) -> Portfolio:
         holdings = {
-            symbol: Holding(
-                symbol,
-                p.qty * p.side.sign,
-                self._last_price.get(symbol, p.entry_price),
-                self._sector_of(symbol),
+            p.symbol: Holding(
+                p.symbol,
+                p.signed_qty,
+                self._last_price.get(p.symbol, p.entry_price),
+                self._sector_of(p.symbol),
             )
-            for symbol, p in self._positions.items()
+            for p in self.book
         }
-        pending = {}
-        for symbol, client_order_id in self._pending.items():
-            plan = self._plans.get(client_order_id)
-            if plan is not None:
-                pending[symbol] = Holding(
-                    symbol, plan.qty, plan.signal.price, self._sector_of(symbol)
-                )
+        pending = {
+            symbol: Holding(symbol, plan.qty, plan.signal.price, self._sector_of(symbol))
+            for symbol, plan in self.pending.waiting()
+        }
         return Portfolio(equity, buying_power, holdings, pending)
 
     def _returns_lookup(self, at: datetime) -> ReturnsLookup:
@@ -789,7 +543,7 @@ class TradingEngine:
                     "strategy": p.strategy,
                     "bars_held": p.bars_held,
                 }
-                for p in self._positions.values()
+                for p in self.book
             ],
             "open_orders": [o.client_order_id for o in self.broker.open_orders()],
             "last_decision": None
@@ -806,7 +560,7 @@ class TradingEngine:
 
     @property
     def open_positions(self) -> dict[str, float]:
-        return {s: p.qty * p.side.sign for s, p in self._positions.items()}
+        return self.book.signed_quantities()
 
 
 def _exit_problem(signal: Signal, decision: Decision) -> str:

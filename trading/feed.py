@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from core.errors import DataValidationError
+from core.symbols import CONTEXT_ONLY_SYMBOLS, MARKET_CONTEXT_SYMBOLS
 from core.types import BAR_COLUMNS, Bar, Signal
 from trading.strategies import Strategy, frame_to_signals
 
@@ -177,7 +178,7 @@ class RollingFeed:
         tradable = bars[~bars["symbol"].isin(CONTEXT_ONLY_SYMBOLS)]
         if tradable.empty:
             return
-        index = bars[bars["symbol"].isin(INDEX_SYMBOLS)]
+        index = bars[bars["symbol"].isin(MARKET_CONTEXT_SYMBOLS)]
         merged = compute_feature_frame(tradable, index if len(index) else None)
         for symbol, rows in merged.groupby("symbol", sort=False):
             name = str(symbol)
@@ -193,7 +194,7 @@ class RollingFeed:
             self._incremental.update_index(index_bars)
 
     def observe(self, bar: Bar) -> None:
-        if bar.symbol in INDEX_SYMBOLS:
+        if bar.symbol in MARKET_CONTEXT_SYMBOLS:
             self._incremental.update_index(_bar_frame(bar))
             if bar.symbol in CONTEXT_ONLY_SYMBOLS:
                 return
@@ -237,10 +238,6 @@ class RollingFeed:
             return None
         values = np.fromiter(closes, dtype=np.float64)
         return values[1:] / values[:-1] - 1.0
-
-
-CONTEXT_ONLY_SYMBOLS = frozenset({"SPX", "COMP", "VIX"})
-INDEX_SYMBOLS = frozenset({"SPX", "COMP", "VIX", "SPY"})
 
 
 def _bar_frame(bar: Bar) -> pd.DataFrame:

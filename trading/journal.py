@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import pandas as pd
@@ -40,6 +40,7 @@ from sqlalchemy.pool import StaticPool
 
 from core.errors import ConfigError
 from core.types import Decision, Fill, Order, Position, Trade
+from core.utc import utc_datetime, utc_now
 
 metadata = MetaData()
 
@@ -249,8 +250,8 @@ class Journal:
             "status": order.status.value,
             "filled_qty": float(order.filled_qty),
             "filled_avg_price": order.filled_avg_price,
-            "created_at": _utc(order.created_at),
-            "updated_at": _utc(at or order.created_at or datetime.now(UTC)),
+            "created_at": utc_datetime(order.created_at),
+            "updated_at": utc_datetime(at or order.created_at or utc_now()),
             "decision_id": decision_id,
         }
         if decision_id is None:
@@ -271,7 +272,7 @@ class Journal:
                 "qty": float(fill.qty),
                 "price": float(fill.price),
                 "commission": float(fill.commission),
-                "timestamp": _utc(fill.timestamp),
+                "timestamp": utc_datetime(fill.timestamp),
             },
         )
 
@@ -284,7 +285,7 @@ class Journal:
                 "qty": float(position.qty),
                 "avg_entry_price": float(position.avg_entry_price),
                 "market_price": position.market_price,
-                "updated_at": _utc(at),
+                "updated_at": utc_datetime(at),
             },
         )
 
@@ -296,9 +297,9 @@ class Journal:
                 "symbol": trade.symbol,
                 "side": trade.side.value,
                 "qty": float(trade.qty),
-                "entry_time": _utc(trade.entry_time),
+                "entry_time": utc_datetime(trade.entry_time),
                 "entry_price": float(trade.entry_price),
-                "exit_time": _utc(trade.exit_time),
+                "exit_time": utc_datetime(trade.exit_time),
                 "exit_price": float(trade.exit_price),
                 "strategy": trade.strategy,
                 "exit_reason": trade.exit_reason,
@@ -320,7 +321,7 @@ class Journal:
                 "signal_id": record.signal_id,
                 "symbol": record.symbol,
                 "side": record.side,
-                "signal_time": _utc(record.signal_time),
+                "signal_time": utc_datetime(record.signal_time),
                 "strategy": record.strategy,
                 "price": float(record.price),
                 "win_probability": decision.win_probability if decision else None,
@@ -338,7 +339,7 @@ class Journal:
                 "reason": record.reason,
                 "qty": record.qty,
                 "client_order_id": record.client_order_id,
-                "decided_at": _utc(record.decided_at),
+                "decided_at": utc_datetime(record.decided_at),
             },
         )
 
@@ -354,7 +355,7 @@ class Journal:
                 "strategy": strategy,
                 "rule": rule,
                 "reason": reason,
-                "timestamp": _utc(at),
+                "timestamp": utc_datetime(at),
             },
         )
 
@@ -371,7 +372,7 @@ class Journal:
         self._put(
             "equity_curve",
             {
-                "timestamp": _utc(at),
+                "timestamp": utc_datetime(at),
                 "equity": float(equity),
                 "cash": float(cash),
                 "positions_value": float(positions_value),
@@ -524,14 +525,6 @@ def _make_engine(url: str, echo: bool) -> Engine:
 
         return engine
     return create_engine(url, echo=echo, pool_pre_ping=True)
-
-
-def _utc(moment: datetime | None) -> datetime | None:
-    if moment is None:
-        return None
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
 
 
 def journal_rows(journal: Journal, table_name: str) -> Iterable[dict[str, Any]]:

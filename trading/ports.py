@@ -6,12 +6,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Protocol
 
 import pandas as pd
 
-from core.types import Decision, Fill, Order, OrderStatus, Position, Signal
+from core.bars import BarCheck
+from core.types import Decision, Fill, MarketClock, Order, OrderStatus, Position, Signal
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,14 +21,6 @@ class Account:
     cash: float
     buying_power: float
     currency: str = "USD"
-
-
-@dataclass(frozen=True, slots=True)
-class MarketClock:
-    timestamp: datetime
-    is_open: bool
-    next_open: datetime | None
-    next_close: datetime | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,15 +66,28 @@ class Broker(Protocol):
 
 
 class MarketData(Protocol):
-    """Bars in the bar schema: symbol, timestamp (UTC), open, high, low, close, volume."""
+    """Bars in the bar schema: symbol, timestamp (UTC), open, high, low, close, volume,
+    sorted by symbol and time. `symbols=None` means every symbol the source has (a source
+    that cannot list its symbols raises `DataSourceError`); start and end are inclusive,
+    a bare date meaning that whole New York day (`core.bars.time_bound`)."""
 
     def history(
         self,
         symbols: Sequence[str] | None = None,
-        start: datetime | None = None,
-        end: datetime | None = None,
+        start: datetime | date | str | None = None,
+        end: datetime | date | str | None = None,
         timeframe: str = "1Day",
     ) -> pd.DataFrame: ...
+
+    def history_check(
+        self,
+        symbols: Sequence[str] | None = None,
+        start: datetime | date | str | None = None,
+        end: datetime | date | str | None = None,
+        timeframe: str = "1Day",
+    ) -> BarCheck:
+        """The same bars, with what validation repaired and the jump warnings."""
+        ...
 
 
 class ModelClient(Protocol):

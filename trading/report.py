@@ -1,19 +1,29 @@
-"""Backtest metrics and reports: the numbers (trades, win rate, profit factor, Sharpe,
-max drawdown, exposure, total return), a JSON file with those keys plus the equity
-curve, and an HTML page with the equity and drawdown plots (PNG embedded as base64)."""
+"""Backtest reports: the metrics of a run (trades, win rate, profit factor, Sharpe, max
+drawdown, exposure, total return; each figure defined once in `core.performance`), a
+JSON file with those keys plus the equity curve, and an HTML page with the equity and
+drawdown plots (PNG embedded as base64)."""
 
 from __future__ import annotations
 
 import base64
 import html
 import io
-import json
 import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from core.performance import (
+    drawdowns,
+    equity_returns,
+    max_drawdown,
+    profit_factor,
+    sharpe_ratio,
+    win_rate,
+)
+from core.strict_json import dumps_strict
 
 METRIC_KEYS: tuple[str, ...] = (
     "trades",
@@ -33,31 +43,25 @@ def compute_metrics(
     starting_equity: float,
     bars_per_year: float = 252.0,
 ) -> dict[str, Any]:
-    """Metrics of one run. `equity` has timestamp, equity, positions_value; `trades` has
-    pnl. Sharpe is annualized from per-timestamp returns (risk-free rate 0); max drawdown
-    is a positive fraction; exposure is the mean share of equity held in positions;
-    profit factor is None when there is no losing trade."""
+    """Metrics of one run, by the conventions of `core.performance`. `equity` has
+    timestamp, equity, positions_value; `trades` has pnl. Sharpe is annualized from
+    per-timestamp returns of the curve that starts at `starting_equity`; max drawdown is a
+    positive fraction; exposure is the mean share of equity held in positions; profit
+    factor is None (JSON has no infinity) when there is no losing trade."""
     count = len(trades)
     pnl = trades["pnl"].to_numpy(dtype=float) if count else np.array([])
-    wins = pnl[pnl > 0]
-    losses = pnl[pnl <= 0]
-    gross_loss = -losses.sum()
     values = equity["equity"].to_numpy(dtype=float) if len(equity) else np.array([])
     curve = np.concatenate(([starting_equity], values))
-    returns = curve[1:] / curve[:-1] - 1.0 if len(curve) > 1 else np.array([])
-    std = returns.std(ddof=1) if len(returns) > 1 else 0.0
-    sharpe = float(returns.mean() / std * math.sqrt(bars_per_year)) if std > 0 else 0.0
-    peak = np.maximum.accumulate(curve)
-    drawdown = 1.0 - curve / peak
+    factor = profit_factor(pnl)
     exposure = (
         float(np.mean(equity["positions_value"].abs().to_numpy() / values)) if len(values) else 0.0
     )
     return {
         "trades": int(count),
-        "win_rate": float(len(wins) / count) if count else 0.0,
-        "profit_factor": float(wins.sum() / gross_loss) if gross_loss > 0 else None,
-        "sharpe": sharpe,
-        "max_drawdown": float(drawdown.max()) if len(drawdown) else 0.0,
+        "win_rate": win_rate(pnl),
+        "profit_factor": factor if math.isfinite(factor) else None,
+        "sharpe": sharpe_ratio(equity_returns(curve), bars_per_year),
+        "max_drawdown": max_drawdown(curve),
         "exposure": exposure,
         "total_return": float(curve[-1] / starting_equity - 1.0),
         "final_equity": float(curve[-1]),
@@ -72,8 +76,9 @@ def compute_metrics(
 
 
 def drawdown_series(equity: pd.DataFrame) -> pd.Series:
+    """The equity curve's drawdown at each point (positive fractions, `core.performance`)."""
     values = equity["equity"].astype(float)
-    return 1.0 - values / values.cummax()
+    return pd.Series(drawdowns(values.to_numpy()), index=values.index, name="drawdown")
 
 
 def write_json(path: Path, metrics: dict[str, Any], equity: pd.DataFrame) -> Path:
@@ -85,7 +90,7 @@ def write_json(path: Path, metrics: dict[str, Any], equity: pd.DataFrame) -> Pat
         for ts, value, dd in zip(equity["timestamp"], equity["equity"], drawdown, strict=True)
     ]
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(payload, indent=2, allow_nan=False, default=_json_default))
+    path.write_text(dumps_strict(payload, indent=2))
     return path
 
 
@@ -159,10 +164,3 @@ def _format(value: Any) -> str:
         return value.isoformat()
     return str(value)
 
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, np.integer | np.floating):
-        return value.item()
-    if isinstance(value, pd.Timestamp):
-        return value.isoformat()
-    raise TypeError(f"cannot write {type(value).__name__} to JSON")

@@ -40,11 +40,13 @@ from typing import Any, Protocol
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
+from core.calendar import MarketCalendar
 from core.clock import Clock, ReplayClock, WallClock
 from core.errors import BrokerError, DataSourceError
 from core.types import (
     Bar,
     Fill,
+    MarketClock,
     Order,
     OrderClass,
     OrderStatus,
@@ -53,10 +55,9 @@ from core.types import (
     Side,
     TimeInForce,
 )
-from trading.calendar import MarketCalendar
 from trading.engine import TradingEngine
 from trading.feed import RollingFeed
-from trading.ports import Account, Broker, MarketClock, MarketData, OrderUpdate
+from trading.ports import Account, Broker, MarketData, OrderUpdate
 
 log = logging.getLogger(__name__)
 

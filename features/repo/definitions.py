@@ -44,6 +44,13 @@ BAR_VIEW_FEATURES: tuple[str, ...] = tuple(
 MARKET_VIEW_FEATURES: tuple[str, ...] = tuple(feature_names("market"))
 
 
+def feature_refs(names: tuple[str, ...] | list[str]) -> list[str]:
+    """Feast references (`view:feature`) of bar features: market features live in the
+    market view, every other bar feature in the bar view."""
+    market = set(MARKET_VIEW_FEATURES)
+    return [f"{MARKET_VIEW if name in market else BAR_VIEW}:{name}" for name in names]
+
+
 @dataclass(frozen=True)
 class RepoObjects:
     symbol: Entity

@@ -3,7 +3,7 @@ marked below, `paper-exchange` and `trade` (EXCHANGE)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -15,7 +15,7 @@ from core.errors import ConfigError
 
 if TYPE_CHECKING:  # the exchange section's types; imported lazily at run time
     from core.settings import AlpacaCredentials, Settings
-    from trading.engine import ClosedTradeRecord, TradeSink
+    from trading.closed_trades import ClosedTradeRecord, TradeSink
     from trading.ports import ModelClient
     from trading.service import ServiceConfig, TradingService
 
@@ -124,28 +124,27 @@ def _load_bars(
 ) -> tuple[object, object, int]:
     import pandas as pd
 
-    if source == "sample":
-        from trading.adapters.sample.data import SampleMarketData
+    from core.symbols import CONTEXT_ONLY_SYMBOLS
+    from trading.adapters.registry import market_data
+    from trading.adapters.sample.data import SYMBOLS as SAMPLE_SYMBOLS
 
-        sample = SampleMarketData()
-        wanted = None
+    wanted = symbols
+    if source == "sample":
+        config: dict[str, object] = {"type": "sample"}
         if symbols is not None:
             # The index series come along as market context.
-            wanted = sorted(set(symbols) | ({"SPX", "COMP", "VIX"} & set(sample.symbols())))
-        check = sample.history_check(wanted, start, end)
+            wanted = sorted(set(symbols) | (CONTEXT_ONLY_SYMBOLS & set(SAMPLE_SYMBOLS)))
     elif source == "parquet":
         if path is None:
             raise ConfigError("--source parquet needs --path FILE_OR_FOLDER", where="backtest")
-        from trading.adapters.files.data import FileMarketData
-
-        check = FileMarketData(path, repair=repair).history_check(symbols, start, end)
+        config = {"type": "parquet", "path": path, "repair": repair}
     else:
         raise ConfigError(f"unknown --source '{source}'; use sample or parquet", where="backtest")
+    check = market_data(config).history_check(wanted, start, end)
     index_bars: pd.DataFrame | None = None
     if index_path is not None:
-        from trading.adapters.files.data import FileMarketData
-
-        index_bars = FileMarketData(index_path, repair=repair).history_check(None, start, end).bars
+        index_source = market_data({"type": "files", "path": index_path, "repair": repair})
+        index_bars = index_source.history_check(None, start, end).bars
     if check.bars.empty:
         raise ConfigError(
             f"no bars for symbols={symbols or 'all'} between {start or 'the start'} and "
@@ -329,9 +328,9 @@ def build_trading_service(
     service. `url` points both at the local paper exchange; None means Alpaca."""
     from core.clock import ReplayClock
     from features.sectors import sector_of
-    from trading.adapters.alpaca.config import AlpacaDataConfig
-    from trading.adapters.alpaca.data import AlpacaMarketData
     from trading.adapters.alpaca.execution import AlpacaBroker, AlpacaBrokerConfig
+    from trading.adapters.registry import SourceContext
+    from trading.adapters.registry import market_data as build_market_data
     from trading.engine import EngineConfig, TradingEngine
     from trading.feed import RollingFeed
     from trading.journal import Journal
@@ -348,7 +347,9 @@ def build_trading_service(
     point = crash_point()
     engine_broker = CrashingBroker(alpaca, point) if point else alpaca
     clock = ReplayClock(alpaca.market_clock().timestamp)
-    market_data = AlpacaMarketData(AlpacaDataConfig(data_url=url), credentials, clock=clock)
+    market_data = build_market_data(
+        {"type": "alpaca", "data_url": url}, SourceContext(credentials=credentials, clock=clock)
+    )
     strategies = [get_strategy(strategy)] if strategy else list(STRATEGIES.values())
     feed = RollingFeed(strategies)
     model_client = _model_client(settings, settings.serving.endpoint)
@@ -384,14 +385,14 @@ def _feature_store_sink(settings: Settings) -> TradeSink:
 
     from core.errors import TradewindError
     from features.store import FeatureStore
-    from pipelines.flows.collect_trades import trade_frame
+    from trading.closed_trades import trades_frame
 
-    store = FeatureStore(settings.paths)
+    store = FeatureStore(settings.paths, settings.feature_store)
     log = logging.getLogger("tradewind.trade")
 
     def sink(record: ClosedTradeRecord) -> None:
         try:
-            store.write_trades(trade_frame([record]))
+            store.write_trades(trades_frame([record]))
         except (TradewindError, OSError, ValueError) as exc:
             log.warning("trade %s not written to the feature store: %s", record.trade.trade_id, exc)
 
@@ -406,11 +407,13 @@ def _symbol_tuple(symbols: str | None) -> tuple[str, ...] | None:
 def _moment(value: str | None, option: str) -> datetime | None:
     if value is None:
         return None
+    from core.utc import utc_datetime
+
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         raise ConfigError(f"{option} {value!r} is not an ISO date or time") from None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    return utc_datetime(moment)
 
 
 def _model_client(settings: Settings, endpoint: str | None) -> ModelClient:

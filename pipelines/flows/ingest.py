@@ -9,7 +9,6 @@ settings overrides in `load_settings(**overrides)` form."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,39 +17,24 @@ from prefect import flow, get_run_logger, task
 
 from core.errors import ConfigError
 from core.settings import Settings, load_settings
-
-INDEX_SYMBOLS: frozenset[str] = frozenset({"SPX", "COMP", "VIX", "SPY"})
-SOURCES = ("sample", "parquet", "csv", "alpaca")
-
-
-def _timestamp(value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    stamp = pd.Timestamp(value)
-    return (
-        stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
-    ).to_pydatetime()
+from core.symbols import MARKET_CONTEXT_SYMBOLS
+from core.utc import utc_datetime
+from trading.adapters.registry import SOURCES, SourceContext
+from trading.adapters.registry import market_data as build_market_data
+from trading.ports import MarketData
 
 
-def market_data(source: str, settings: Settings, path: str | None = None) -> Any:
-    """The `MarketData` adapter for a source name."""
-    if source == "sample":
-        from trading.adapters.sample.data import SampleMarketData
-
-        return SampleMarketData()
-    if source in ("parquet", "csv"):
-        if path is None:
-            raise ConfigError(f"--source {source} needs --path", where="ingest")
-        from trading.adapters.files.data import FileMarketData
-
-        return FileMarketData(Path(path))
-    if source == "alpaca":
-        from trading.adapters.alpaca.data import AlpacaMarketData
-
-        return AlpacaMarketData()
-    raise ConfigError(
-        f"unknown source '{source}' (choose one of {', '.join(SOURCES)})", where="ingest"
-    )
+def market_data(source: str, settings: Settings, path: str | None = None) -> MarketData:
+    """The `MarketData` adapter for a source type (`trading.adapters.registry`); `path`
+    is where a file source reads."""
+    if source in ("parquet", "csv", "files") and path is None:
+        raise ConfigError(f"--source {source} needs --path", where="ingest")
+    if source not in SOURCES:
+        raise ConfigError(
+            f"unknown source '{source}' (choose one of {', '.join(SOURCES)})", where="ingest"
+        )
+    fields = {"path": Path(path)} if path is not None else {}
+    return build_market_data({"type": source, **fields}, SourceContext.from_settings(settings))
 
 
 @task(retries=3, retry_delay_seconds=[2, 10, 30], task_run_name="fetch-{source}-bars")
@@ -67,15 +51,17 @@ def fetch_bars(
     settings = load_settings(**overrides)
     data = market_data(source, settings, path)
     wanted = (
-        list(dict.fromkeys([*symbols, *sorted(INDEX_SYMBOLS)])) if source == "sample" else symbols
+        list(dict.fromkeys([*symbols, *sorted(MARKET_CONTEXT_SYMBOLS)]))
+        if source == "sample"
+        else symbols
     )
     if source == "sample":
         # The sample source knows which of the index symbols it ships; ask for all its data
         # and keep the requested stocks plus every index series.
-        frame = data.history(None, _timestamp(start), _timestamp(end), timeframe)
+        frame = data.history(None, utc_datetime(start), utc_datetime(end), timeframe)
         frame = frame[frame["symbol"].isin(wanted)]
     else:
-        frame = data.history(symbols or None, _timestamp(start), _timestamp(end), timeframe)
+        frame = data.history(symbols or None, utc_datetime(start), utc_datetime(end), timeframe)
     get_run_logger().info("fetched %d bars of %d symbols", len(frame), frame["symbol"].nunique())
     return frame.reset_index(drop=True)
 
@@ -107,13 +93,13 @@ def build_features(symbols: list[str], timeframe: str, overrides: dict[str, Any]
     settings = load_settings(**overrides)
     store = BarStore(settings.paths.bars_dir)
     stored = set(store.symbols(timeframe))
-    stocks = [s for s in symbols if s in stored and s not in INDEX_SYMBOLS]
+    stocks = [s for s in symbols if s in stored and s not in MARKET_CONTEXT_SYMBOLS]
     if not stocks:
         raise ConfigError(
             f"no bars stored for {', '.join(symbols) or 'any symbol'} ({timeframe}); ingest first",
             where="ingest",
         )
-    indices = sorted(stored & INDEX_SYMBOLS)
+    indices = sorted(stored & MARKET_CONTEXT_SYMBOLS)
     bars = store.read(symbols=stocks, timeframe=timeframe)
     index_bars = store.read(symbols=indices, timeframe=timeframe) if indices else None
     features = compute_features(bars, index_bars)
@@ -129,7 +115,7 @@ def materialize_features(features: pd.DataFrame, overrides: dict[str, Any]) -> d
     from features.store import FeatureStore
 
     settings = load_settings(**overrides)
-    store = FeatureStore(settings.paths)
+    store = FeatureStore(settings.paths, settings.feature_store)
     store.apply()
     store.write_features(features)
     store.materialize()

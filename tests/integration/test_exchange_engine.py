@@ -22,7 +22,7 @@ from tests.integration.exchange_support import (
     sample_bars,
     write_store,
 )
-from trading.engine import ClosedTradeRecord
+from trading.closed_trades import ClosedTradeRecord
 from trading.service import ServiceConfig, TradingService
 
 pytestmark = pytest.mark.integration

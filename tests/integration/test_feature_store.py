@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.settings import PathSettings
+from core.settings import FeatureStoreSettings, PathSettings, StoreBackend
 from core.types import BAR_COLUMNS
 from features.catalogue import BAR_FEATURES, MODEL_FEATURES
 from features.compute import compute_feature_set
@@ -19,6 +19,7 @@ from features.store import FeatureStore
 
 pytestmark = pytest.mark.integration
 SYMBOLS = ["AAPL", "XOM", "JPM"]
+FEAST_OFFLINE = FeatureStoreSettings(offline_store=StoreBackend(type="feast"))
 
 
 @pytest.fixture(scope="module")
@@ -114,7 +115,7 @@ def test_duckdb_join_agrees_with_feast_file_store(store: FeatureStore) -> None:
         }
     )
     ours = store.training_set(events)
-    feast = store.training_set(events, engine="feast")
+    feast = FeatureStore(store.paths, FEAST_OFFLINE).training_set(events)
     pd.testing.assert_frame_equal(
         ours.loc[:, BAR_FEATURES], feast.loc[:, BAR_FEATURES], check_dtype=False
     )

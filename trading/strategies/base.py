@@ -13,6 +13,7 @@ import pandas as pd
 
 from core.errors import DataValidationError
 from core.types import Side, Signal
+from trading.strategies.search import StrategyConfig
 
 SIGNAL_COLUMNS: tuple[str, ...] = ("symbol", "timestamp", "side", "strategy", "price", "reason")
 
@@ -23,6 +24,8 @@ class Strategy(ABC):
 
     name: ClassVar[str]
     required_columns: ClassVar[tuple[str, ...]]
+    config_type: ClassVar[type[StrategyConfig]]  # its config, with its search space
+    config: StrategyConfig
 
     def signals_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Signals for every row of `frame` (bars + features of one or more symbols,

@@ -7,19 +7,24 @@ from typing import ClassVar
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from trading.strategies.base import Strategy
+from trading.strategies.search import FloatRange, SearchParameter, StrategyConfig
 
 
-class BreakoutConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class BreakoutConfig(StrategyConfig):
     volume_multiple: float = Field(2.0, gt=0)
+
+    search_space: ClassVar[tuple[SearchParameter, ...]] = (
+        FloatRange("volume_multiple", 1.0, 3.5),
+    )
 
 
 class BreakoutStrategy(Strategy):
     name: ClassVar[str] = "breakout"
+    config_type: ClassVar[type[StrategyConfig]] = BreakoutConfig
+    config: BreakoutConfig
     required_columns: ClassVar[tuple[str, ...]] = (
         "high_20_dist",
         "low_20_dist",

@@ -7,23 +7,29 @@ from typing import ClassVar
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from trading.strategies.base import Strategy
+from trading.strategies.search import FloatRange, SearchParameter, StrategyConfig
 
 
-class MeanReversionConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class MeanReversionConfig(StrategyConfig):
     oversold: float = Field(30.0, ge=0, le=100)
     overbought: float = Field(70.0, ge=0, le=100)
     # %B below this is "below the lower band" (0 = on the band).
     lower_band_pct_b: float = 0.0
     upper_band_pct_b: float = 1.0
 
+    search_space: ClassVar[tuple[SearchParameter, ...]] = (
+        FloatRange("oversold", 15.0, 40.0),
+        FloatRange("overbought", 60.0, 85.0),
+    )
+
 
 class MeanReversionStrategy(Strategy):
     name: ClassVar[str] = "mean_reversion"
+    config_type: ClassVar[type[StrategyConfig]] = MeanReversionConfig
+    config: MeanReversionConfig
     required_columns: ClassVar[tuple[str, ...]] = ("rsi_14", "bb_pct_b_20")
 
     def __init__(self, config: MeanReversionConfig | None = None) -> None:

@@ -4,20 +4,38 @@ entry, a cross down a short entry (taken only when shorting is allowed)."""
 from __future__ import annotations
 
 import itertools
-from typing import ClassVar
+from collections.abc import Mapping
+from typing import Any, ClassVar, Self
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from trading.strategies.base import Strategy
+from trading.strategies.search import IntRange, SearchParameter, StrategyConfig
 
 
-class MomentumConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class MomentumConfig(StrategyConfig):
     fast: int = Field(9, ge=2)
     slow: int = Field(21, ge=3)
+
+    # The gap, not `slow`, is searched: every sample then has fast < slow.
+    search_space: ClassVar[tuple[SearchParameter, ...]] = (
+        IntRange("fast", 5, 20),
+        IntRange("slow_gap", 5, 40),
+    )
+
+    @classmethod
+    def tuned_fields(cls) -> tuple[str, ...]:
+        return ("fast", "slow")
+
+    @classmethod
+    def from_search(cls, values: Mapping[str, Any]) -> Self:
+        fast = values["fast"]
+        return cls(fast=fast, slow=fast + values["slow_gap"])
+
+    def search_values(self) -> dict[str, Any]:
+        return {"fast": self.fast, "slow_gap": self.slow - self.fast}
 
     @model_validator(mode="after")
     def _fast_below_slow(self) -> MomentumConfig:
@@ -28,6 +46,8 @@ class MomentumConfig(BaseModel):
 
 class MomentumStrategy(Strategy):
     name: ClassVar[str] = "momentum"
+    config_type: ClassVar[type[StrategyConfig]] = MomentumConfig
+    config: MomentumConfig
     required_columns: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, config: MomentumConfig | None = None) -> None:

@@ -10,11 +10,11 @@ import pandas as pd
 import pytest
 from starlette.testclient import TestClient
 
+from core.calendar import MarketCalendar
+from core.types import MarketClock
 from trading.adapters.paper_exchange.app import build_app
 from trading.adapters.paper_exchange.config import PaperExchangeConfig
 from trading.adapters.paper_exchange.venue import PaperVenue
-from trading.calendar import MarketCalendar
-from trading.ports import MarketClock
 from trading.service import _fills_since_flat, seconds_to_sleep
 
 NOW = datetime(2024, 7, 3, 15, 0, tzinfo=UTC)  # a Wednesday, 11:00 in New York

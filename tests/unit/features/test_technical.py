@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -92,9 +94,40 @@ def test_values_match_talib_and_definitions() -> None:
         frame["volume_ratio_20"], bars["volume"] / mean_volume, rtol=1e-9, equal_nan=True
     )
     np.testing.assert_allclose(frame["return_5"], bars["close"].pct_change(5), equal_nan=True)
-    assert frame["rsi_14"].between(0, 100).all() or frame["rsi_14"].isna().any()
+    assert frame["rsi_14"].iloc[:14].isna().all()
+    assert frame["rsi_14"].iloc[14:].between(0, 100).all()
     assert frame["adx_14"].dropna().between(0, 100).all()
     assert frame["realized_vol_20"].dropna().between(0.05, 0.5).all()  # ~16% annualized walk
+
+
+def wilder_rsi(closes: list[float], period: int = 14) -> list[float]:
+    """RSI by hand, as Wilder defined it: the first averages are plain means of the first
+    `period` gains and losses, later ones are smoothed as (previous * (n - 1) + new) / n."""
+    changes = [after - before for before, after in itertools.pairwise(closes)]
+    gains = [max(change, 0.0) for change in changes]
+    losses = [max(-change, 0.0) for change in changes]
+    average_gain = sum(gains[:period]) / period
+    average_loss = sum(losses[:period]) / period
+    values = [float("nan")] * period
+    for i in range(period, len(closes)):
+        if i > period:
+            average_gain = (average_gain * (period - 1) + gains[i - 1]) / period
+            average_loss = (average_loss * (period - 1) + losses[i - 1]) / period
+        values.append(100.0 - 100.0 / (1.0 + average_gain / average_loss))
+    return values
+
+
+def test_rsi_is_wilders_rsi_on_real_closes() -> None:
+    from trading.adapters.sample.data import SampleMarketData
+
+    bars = SampleMarketData().history(["AAPL"], "2010-01-01", "2010-03-31")
+    assert len(bars) == 61
+    frame, _ = technical_features(bars)
+    expected = wilder_rsi(bars["close"].tolist())
+    np.testing.assert_allclose(frame["rsi_14"], expected, rtol=1e-9, equal_nan=True)
+    assert frame["rsi_14"].iloc[:14].isna().all()
+    # AAPL fell through late January 2010 and recovered in March: the RSI says so.
+    assert frame["rsi_14"].iloc[20] < 40 < 60 < frame["rsi_14"].iloc[-1]
 
 
 def test_bad_bars_give_nan_and_one_warning_per_symbol() -> None:

@@ -9,12 +9,13 @@ from datetime import UTC, date, datetime
 
 import numpy as np
 
+from core.calendar import MarketCalendar
 from core.clock import ReplayClock
 from core.errors import ModelUnavailableError
 from core.types import Bar, Decision, Regime, Side, Signal
 from trading.adapters.simulated import MatchingEngine, SimulatedBroker, SimulatedExchangeConfig
-from trading.calendar import MarketCalendar
-from trading.engine import ClosedTradeRecord, EngineConfig, TradingEngine
+from trading.closed_trades import ClosedTradeRecord
+from trading.engine import EngineConfig, TradingEngine
 from trading.journal import Journal
 from trading.ports import OrderUpdate
 from trading.risk import RiskConfig, RiskManager

@@ -10,7 +10,8 @@ import pytest
 
 from core.errors import BrokerError
 from core.types import Order, Side
-from trading.engine import EngineConfig, trades_frame
+from trading.closed_trades import trades_frame
+from trading.engine import EngineConfig
 from trading.risk import RiskConfig
 from trading.sizing import SizingConfig
 

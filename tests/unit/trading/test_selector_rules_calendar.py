@@ -6,9 +6,9 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
+from core.calendar import MarketCalendar
 from core.errors import DataValidationError
 from core.types import Regime, Side, Signal
-from trading.calendar import MarketCalendar
 from trading.rules_client import RulesModelClient
 from trading.selector import StrategySelector, rule_regime
 

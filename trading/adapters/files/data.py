@@ -110,8 +110,8 @@ class FileMarketData:
     def history(
         self,
         symbols: Sequence[str] | None = None,
-        start: datetime | None = None,
-        end: datetime | None = None,
+        start: datetime | date | str | None = None,
+        end: datetime | date | str | None = None,
         timeframe: str = DAILY,
     ) -> pd.DataFrame:
         return self.history_check(symbols, start, end, timeframe).bars

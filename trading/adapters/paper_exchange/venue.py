@@ -20,6 +20,8 @@ from core.clock import ReplayClock
 from core.errors import ConfigError, TradewindError
 from core.types import (
     Bar,
+    BracketLeg,
+    MarketClock,
     Order,
     OrderClass,
     OrderStatus,
@@ -40,7 +42,6 @@ from trading.adapters.paper_exchange.wire import (
     replaced_order_json,
 )
 from trading.adapters.simulated.matching import MatchingEngine
-from trading.ports import MarketClock
 
 EventListener = Callable[[dict[str, Any]], None]
 
@@ -248,7 +249,7 @@ class PaperVenue:
             created_at=now,
         )
         stop_loss = Order(
-            client_order_id=f"{order.client_order_id}-sl",
+            client_order_id=BracketLeg.STOP_LOSS.leg_id(order.client_order_id),
             symbol=order.symbol,
             side=order.side,
             qty=order.qty,
@@ -348,8 +349,8 @@ class PaperVenue:
         an engine may create them at submission or when the entry fills."""
         parent_id = record.order.client_order_id
         legs = list(record.legs)
-        for suffix in ("-tp", "-sl"):
-            child_id = f"{parent_id}{suffix}"
+        for leg in BracketLeg:
+            child_id = leg.leg_id(parent_id)
             if child_id in self._records:
                 continue
             child = self._engine.get_order(child_id)

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from core.types import Order, OrderClass, OrderStatus, OrderType, Position
-from trading.ports import Account, MarketClock
+from core.types import MarketClock, Order, OrderClass, OrderStatus, OrderType, Position
+from trading.ports import Account
 
 # Every id the exchange hands out is derived from the order's identity, so a restarted
 # exchange gives the same ids back without storing them.

@@ -32,9 +32,10 @@ import pandas as pd
 
 from core.bars import DAILY, BarCheck, check_timeframe, time_bound, validate_bars
 from core.errors import DataSourceError, NotFoundError
+from core.symbols import CONTEXT_ONLY_SYMBOLS
 
 STOCKS: tuple[str, ...] = ("AAPL", "FB", "GOOG", "IBM", "MSFT")
-INDEXES: tuple[str, ...] = ("COMP", "SPX", "VIX")
+INDEXES: tuple[str, ...] = tuple(sorted(CONTEXT_ONLY_SYMBOLS))  # what the arch files give
 SYMBOLS: tuple[str, ...] = STOCKS + INDEXES
 
 
@@ -94,8 +95,8 @@ class SampleMarketData:
     def history(
         self,
         symbols: Sequence[str] | None = None,
-        start: datetime | None = None,
-        end: datetime | None = None,
+        start: datetime | date | str | None = None,
+        end: datetime | date | str | None = None,
         timeframe: str = DAILY,
     ) -> pd.DataFrame:
         """Daily bars of `symbols` (all sample symbols when None), start/end inclusive."""

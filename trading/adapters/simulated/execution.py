@@ -8,9 +8,9 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 
-from core.types import Order, OrderType, Position, Side, TimeInForce
+from core.types import MarketClock, Order, OrderType, Position, Side, TimeInForce
 from trading.adapters.simulated.matching import MatchingEngine
-from trading.ports import Account, MarketClock, OrderUpdate
+from trading.ports import Account, OrderUpdate
 
 SessionClock = Callable[[datetime], MarketClock]
 

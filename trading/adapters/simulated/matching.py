@@ -45,6 +45,7 @@ from core.clock import Clock
 from core.errors import BrokerError, DataValidationError, NotFoundError
 from core.types import (
     Bar,
+    BracketLeg,
     Fill,
     Order,
     OrderClass,
@@ -58,9 +59,6 @@ from trading.adapters.simulated.config import SimulatedExchangeConfig
 from trading.ports import Account, OrderUpdate
 
 Listener = Callable[[OrderUpdate], None]
-
-TAKE_PROFIT_SUFFIX = "-tp"
-STOP_LOSS_SUFFIX = "-sl"
 
 
 @dataclass(slots=True)
@@ -430,7 +428,7 @@ class MatchingEngine:
             return []
         exit_side = entry.side.opposite
         take_profit = Order(
-            client_order_id=entry.client_order_id + TAKE_PROFIT_SUFFIX,
+            client_order_id=BracketLeg.TAKE_PROFIT.leg_id(entry.client_order_id),
             symbol=entry.symbol,
             side=exit_side,
             qty=entry.filled_qty,
@@ -445,7 +443,7 @@ class MatchingEngine:
         )
         stop_loss = replace(
             take_profit,
-            client_order_id=entry.client_order_id + STOP_LOSS_SUFFIX,
+            client_order_id=BracketLeg.STOP_LOSS.leg_id(entry.client_order_id),
             type=OrderType.STOP,
             limit_price=None,
             stop_price=entry.stop_loss_price,

@@ -1,7 +1,9 @@
-"""The market calendar: NYSE sessions, early closes and holidays from
-`exchange_calendars` (XNYS), answered in exchange time (America/New_York) or UTC.
+"""The exchange calendar: NYSE (XNYS) sessions, early closes and holidays from
+`exchange_calendars`, answered in exchange time (America/New_York) or UTC. The one place
+Tradewind builds a calendar: the engine and the market-day gate ask `MarketCalendar`;
+the vectorized temporal features take the underlying schedule from `exchange_calendar`.
 
-The engine asks it whether the market is open, when it opens or closes next, and which
+The engine asks whether the market is open, when it opens or closes next, and which
 session a bar belongs to. Daily bars are labelled at 00:00 UTC of their session date (the
 convention of every data source here), so a midnight-UTC timestamp names its own date;
 any other timestamp belongs to the session of its New York date."""
@@ -16,24 +18,42 @@ import exchange_calendars as xcals
 import pandas as pd
 
 from core.errors import ConfigError, DataValidationError
-from trading.ports import MarketClock
+from core.types import MarketClock
+from core.utc import require_aware, utc_datetime
 
+EXCHANGE = "XNYS"
 EXCHANGE_TZ = ZoneInfo("America/New_York")
 _CALENDAR_START = "1995-01-01"
 
 
-@lru_cache(maxsize=4)
-def _calendar(name: str) -> xcals.ExchangeCalendar:
+@lru_cache(maxsize=8)
+def exchange_calendar(
+    name: str = EXCHANGE, start: str = _CALENDAR_START, end: str | None = None
+) -> xcals.ExchangeCalendar:
+    """The `exchange_calendars` calendar `name` from `start` to `end` (the library's
+    default horizon when None), built once per bounds."""
     try:
-        return xcals.get_calendar(name, start=_CALENDAR_START)
-    except Exception as exc:  # the library raises its own InvalidCalendarName
-        raise ConfigError(f"unknown exchange calendar '{name}': {exc}", where="calendar") from None
+        return xcals.get_calendar(name, start=start, end=end)
+    except Exception as exc:  # the library raises several unrelated types
+        raise ConfigError(
+            f"cannot build exchange calendar '{name}' from {start} to {end or 'its horizon'}: "
+            f"{exc}",
+            where="calendar",
+        ) from None
+
+
+def calendar_for_years(name: str, first_year: int, last_year: int) -> xcals.ExchangeCalendar:
+    """The calendar over whole years: a history truncated mid-year sees the same sessions
+    ahead (no accidental lookahead through the calendar's bounds)."""
+    return exchange_calendar(name, f"{first_year}-01-01", f"{last_year}-12-31")
 
 
 class MarketCalendar:
-    def __init__(self, name: str = "XNYS") -> None:
+    """Sessions and the market clock of one exchange (XNYS by default)."""
+
+    def __init__(self, name: str = EXCHANGE) -> None:
         self.name = name
-        self._cal = _calendar(name)
+        self._cal = exchange_calendar(name)
 
     # ------------------------------------------------------------------ sessions
     def is_session(self, day: date) -> bool:
@@ -62,25 +82,30 @@ class MarketCalendar:
         """A weekday without a session."""
         return day.weekday() < 5 and not self.is_session(day)
 
+    def holidays(self, start: date, end: date) -> list[date]:
+        """Weekdays in [start, end] without a session."""
+        sessions = set(self.sessions(start, end))
+        return [day for day in pd.bdate_range(start, end).date if day not in sessions]
+
     def session_date(self, moment: datetime) -> date:
         """The session date a bar timestamp belongs to (see the module docstring)."""
-        _require_aware(moment)
-        utc = moment.astimezone(UTC)
+        require_aware(moment, where="calendar")
+        utc = utc_datetime(moment)
         if utc.time() == time(0, 0):
             return utc.date()
         return utc.astimezone(EXCHANGE_TZ).date()
 
     # ------------------------------------------------------------------ the clock
     def is_open(self, moment: datetime) -> bool:
-        _require_aware(moment)
+        require_aware(moment, where="calendar")
         return bool(self._cal.is_open_on_minute(pd.Timestamp(moment).tz_convert(UTC)))
 
     def next_open(self, moment: datetime) -> datetime:
-        _require_aware(moment)
+        require_aware(moment, where="calendar")
         return self._cal.next_open(pd.Timestamp(moment).tz_convert(UTC)).to_pydatetime()
 
     def next_close(self, moment: datetime) -> datetime:
-        _require_aware(moment)
+        require_aware(moment, where="calendar")
         return self._cal.next_close(pd.Timestamp(moment).tz_convert(UTC)).to_pydatetime()
 
     def market_clock(self, moment: datetime) -> MarketClock:
@@ -99,7 +124,7 @@ class MarketCalendar:
         return max(0.0, (self.next_open(moment) - moment).total_seconds())
 
     def in_exchange_time(self, moment: datetime) -> datetime:
-        _require_aware(moment)
+        require_aware(moment, where="calendar")
         return moment.astimezone(EXCHANGE_TZ)
 
     def previous_session(self, day: date) -> date:
@@ -114,10 +139,3 @@ class MarketCalendar:
         if not self.is_session(day):
             raise DataValidationError(f"{day} is not a {self.name} session", where="calendar")
 
-
-def _require_aware(moment: datetime) -> None:
-    if moment.tzinfo is None:
-        raise DataValidationError(
-            f"timestamp {moment.isoformat()} has no time zone; the calendar needs tz-aware",
-            where="calendar",
-        )

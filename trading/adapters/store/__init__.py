@@ -1,0 +1,1 @@
+"""Market data from Tradewind's own offline bar store (`features.bar_store`)."""
