@@ -4,7 +4,8 @@ a small frozen config whose `type` names it, and `market_data(config)` builds th
 
 | type | source | config |
 |---|---|---|
-| `sample` | real daily bars shipped in PyPI packages | `adjustment` |
+| `sample` | real daily bars shipped in PyPI packages (5 stocks) | `adjustment` |
+| `sp500` | the vendored 405-symbol S&P 500 daily set, 2013–2018 | — |
 | `parquet`, `csv`, `files` | a user's bar file or folder | `path`, `repair`, `formats` |
 | `alpaca` | Alpaca's historical bars | `AlpacaDataConfig` + `repair` |
 | `store` | Tradewind's offline bar store | `bars_dir` (default: the data dir's) |
@@ -37,6 +38,12 @@ class SampleSource(BaseModel):
     adjustment: Literal["all", "raw"] = "all"
 
 
+class SP500Source(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: Literal["sp500"] = "sp500"
+
+
 class FileSource(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -58,7 +65,7 @@ class StoreSource(BaseModel):
     bars_dir: Path | None = None  # None: the context's (the settings' data dir)
 
 
-SourceConfig = SampleSource | FileSource | AlpacaSource | StoreSource
+SourceConfig = SampleSource | SP500Source | FileSource | AlpacaSource | StoreSource
 
 
 @dataclass(frozen=True)
@@ -78,6 +85,12 @@ def _sample(config: SampleSource, context: SourceContext) -> MarketData:
     from trading.adapters.sample.data import SampleMarketData
 
     return SampleMarketData(config.adjustment)
+
+
+def _sp500(config: SP500Source, context: SourceContext) -> MarketData:
+    from trading.adapters.sp500.data import SP500MarketData
+
+    return SP500MarketData()
 
 
 def _files(config: FileSource, context: SourceContext) -> MarketData:
@@ -112,6 +125,7 @@ class SourceType:
 
 SOURCES: dict[str, SourceType] = {
     "sample": SourceType(SampleSource, _sample),
+    "sp500": SourceType(SP500Source, _sp500),
     "parquet": SourceType(FileSource, _files),
     "csv": SourceType(FileSource, _files),
     "files": SourceType(FileSource, _files),

@@ -87,3 +87,11 @@ def test_unknown_symbols_are_named(market: SP500MarketData) -> None:
 def test_other_timeframes_are_refused(market: SP500MarketData) -> None:
     with pytest.raises(DataSourceError, match="daily only"):
         market.history(timeframe="1Min")
+
+
+def test_the_registry_builds_it_by_type_string() -> None:
+    from trading.adapters.registry import market_data
+
+    source = market_data("sp500")
+    assert isinstance(source, SP500MarketData)
+    assert "SPX" in source.symbols()
