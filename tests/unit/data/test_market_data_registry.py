@@ -42,7 +42,7 @@ def test_an_existing_path_means_the_files_there(tmp_path: Path) -> None:
 
 
 def test_unknown_types_and_fields_are_config_errors() -> None:
-    with pytest.raises(ConfigError, match="unknown market-data source 'nope'.*sample"):
+    with pytest.raises(ConfigError, match=r"unknown market-data source 'nope'.*sample"):
         source_config("nope")
     with pytest.raises(ConfigError, match="source parquet: path"):
         source_config("parquet")
@@ -66,4 +66,4 @@ def test_each_type_builds_its_adapter(tmp_path: Path) -> None:
     assert alpaca.config.data_url == "http://127.0.0.1:1"
     with pytest.raises(ConfigError, match="bars_dir"):
         market_data("store")
-    assert set(SOURCES) == {"sample", "parquet", "csv", "files", "alpaca", "store"}
+    assert set(SOURCES) == {"sample", "sp500", "parquet", "csv", "files", "alpaca", "store"}
