@@ -7,13 +7,15 @@ the predicted p10–p90 interval (80% is the aim)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
+from models.comparison import ComparisonMetric
 from models.datasets import TrainingData
+from models.metrics import mean_absolute_error
 from models.plots import feature_importance, predicted_vs_actual
 from models.schema import (
     DRAWDOWN_COLUMNS,
@@ -24,6 +26,9 @@ from models.schema import (
 from models.signal_quality import change_pct
 from models.template import TrainableModel
 from models.tracker import LoggedModel, TrackedRun, scratch_dir
+
+if TYPE_CHECKING:
+    from models.loading import ModelSet
 
 
 class RiskConfig(BaseModel):
@@ -73,6 +78,12 @@ class RiskModel(TrainableModel):
     name: ClassVar[str] = RISK_PREDICTOR
     headline_metrics: ClassVar[tuple[str, ...]] = (
         "mae", "baseline_mae", "interval_coverage", "filtered_drawdown_change_pct",
+    )
+    comparison_metric: ClassVar[ComparisonMetric] = ComparisonMetric(
+        "drawdown_mae",
+        greater_is_better=False,
+        model_type="regressor",
+        description="MAE of the expected drawdown vs the realized drawdown",
     )
 
     def __init__(self, config: RiskConfig | None = None) -> None:
@@ -149,6 +160,23 @@ class RiskModel(TrainableModel):
                 actual, predicted[:, 0], "Max adverse excursion, out of time",
                 lower=predicted[:, 1], upper=predicted[:, 2]),
         }
+
+    def comparison_frame(
+        self, model_set: ModelSet, data: TrainingData, out_of_time_start: pd.Timestamp
+    ) -> pd.DataFrame:
+        window = data.events_from(out_of_time_start)
+        realized = window[data.labels["drawdown"]].astype(float)
+        expected = model_set.drawdown(window[list(data.signal_features)])
+        known = realized.notna().to_numpy()
+        return pd.DataFrame(
+            {
+                "prediction": expected["expected_drawdown_pct"].to_numpy()[known],
+                "target": realized.to_numpy(dtype=float)[known],
+            }
+        )
+
+    def comparison_score(self, predictions: pd.Series, targets: pd.Series) -> float:
+        return mean_absolute_error(predictions, targets)
 
     def log_model(
         self, run: TrackedRun, fitted: Any, example: pd.DataFrame, inputs: list[str],

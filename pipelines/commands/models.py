@@ -85,8 +85,10 @@ def register(app: typer.Typer) -> None:
         """Train the models on real bars, log them to MLflow and register them (the
         first version of each model becomes champion)."""
         from core.settings import load_settings
+        from models.latency import measure_latency
+        from models.loading import load_model_set
         from models.registry import MODEL_NAMES
-        from pipelines.training import TrainRequest, measure_latency, run_training
+        from pipelines.training import TrainRequest, run_training
 
         # MLflow draws a progress bar per artifact it re-reads while logging: noise here.
         os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
@@ -113,7 +115,9 @@ def register(app: typer.Typer) -> None:
             latency = None
             if set(MODEL_NAMES) <= {r.name for r in report.results}:
                 status.update("measuring single-row latency")
-                latency = measure_latency(settings.paths.mlflow_tracking_uri)
+                latency = measure_latency(
+                    load_model_set(settings.paths.mlflow_tracking_uri, "champion")
+                )
         if as_json:
             payload = {
                 "source": source,
@@ -233,18 +237,17 @@ def _lifecycle(action: str, name: str, reason: str, version: str | None = None) 
 
 
 def _version_rows(tracking_uri: str) -> list[dict[str, Any]]:
-    from mlflow import MlflowClient
-
     from models.registry import ModelRegistry
+    from models.tracker import RunReader
 
     registry = ModelRegistry(tracking_uri)
-    client = MlflowClient(tracking_uri=tracking_uri)
+    runs = RunReader(tracking_uri)
     rows = []
     for name in registry.names():
         for info in registry.versions(name):
             metrics: dict[str, float] = {}
             if info.run_id:
-                logged = client.get_run(info.run_id).data.metrics
+                logged = runs.metrics(info.run_id)
                 metrics = {
                     key: logged[f"oot_{key}"]
                     for key in HEADLINES.get(name, ())
