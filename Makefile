@@ -33,11 +33,11 @@ lint: $(STAMP)  ## ruff
 	$(BIN)/ruff check .
 
 typecheck: $(STAMP)  ## mypy over the packages
-	$(BIN)/mypy core features models serving trading pipelines
+	$(BIN)/mypy core features models monitoring serving trading pipelines
 
 test: $(STAMP)  ## Lint, type-check and run the test suite
 	$(BIN)/ruff check .
-	$(BIN)/mypy core features models serving trading pipelines
+	$(BIN)/mypy core features models monitoring serving trading pipelines
 	$(BIN)/pytest -q
 
 unit: $(STAMP)  ## Unit tests only

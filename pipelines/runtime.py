@@ -19,7 +19,7 @@ from pathlib import Path
 
 import httpx
 
-from core.errors import ConfigError, ModelUnavailableError
+from core.errors import ModelUnavailableError
 
 
 def prefect_home(data_dir: Path) -> Path:
@@ -166,7 +166,14 @@ class ModelService:
         self.stop()
 
 
-def require_file(path: Path, what: str) -> Path:
-    if not path.exists():
-        raise ConfigError(f"{what} not found at {path}", where="demo")
-    return path
+def reload_service(endpoint: str | None, token: str | None) -> str:
+    """Ask a running model service to pick up the new aliases now (it also polls); says
+    what happened."""
+    if not endpoint:
+        return "no service endpoint configured; the service picks up aliases when it polls"
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    try:
+        response = httpx.post(f"{endpoint.rstrip('/')}/reload", headers=headers, timeout=30.0)
+    except httpx.HTTPError as exc:
+        return f"service reload failed: {exc}"
+    return f"service reload answered HTTP {response.status_code}"

@@ -49,7 +49,7 @@ def load_window_bars(
     """(tradable bars, index bars) from the offline store, from `warmup_days` before
     `start` to `end`."""
     from features.bar_store import BarStore
-    from pipelines.flows.ingest import INDEX_SYMBOLS
+    from features.sectors import INDEX_SYMBOLS
 
     store = BarStore(settings.paths.bars_dir)
     stored = set(store.symbols("1Day"))

@@ -18,18 +18,14 @@ from prefect import flow, get_run_logger, task
 
 from core.errors import ConfigError
 from core.settings import Settings, load_settings
+from features.sectors import INDEX_SYMBOLS
+from pipelines.params import utc_timestamp
 
-INDEX_SYMBOLS: frozenset[str] = frozenset({"SPX", "COMP", "VIX", "SPY"})
 SOURCES = ("sample", "parquet", "csv", "alpaca")
 
 
 def _timestamp(value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    stamp = pd.Timestamp(value)
-    return (
-        stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
-    ).to_pydatetime()
+    return None if value is None else utc_timestamp(value).to_pydatetime()
 
 
 def market_data(source: str, settings: Settings, path: str | None = None) -> Any:

@@ -15,15 +15,8 @@ import pytest
 from rich.console import Console
 
 from core.errors import ConfigError
-from pipelines.monitoring.alerts import (
-    Alert,
-    AlertConfig,
-    AlertDispatcher,
-    ConsoleSink,
-    JsonLinesSink,
-    Priority,
-    WebhookSink,
-)
+from monitoring.alerts import Alert, AlertConfig, AlertDispatcher, Priority
+from monitoring.sinks import ConsoleSink, JsonLinesSink, WebhookSink
 
 START = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
 

@@ -1,7 +1,8 @@
-"""Alerts raised by the monitor and A/B flows: the alert record and its priority, the
-sinks that deliver it (a JSON-lines file, the rich console, an optional webhook), and the
-dispatcher that sends the most urgent first and drops repeats of the same alert within a
-deduplication window.
+"""Alerts raised by the monitor and A/B flows: the alert record and its priority, the sink
+interface, and the dispatcher that sends the most urgent first and drops repeats of the
+same alert within a deduplication window. The sinks themselves (a JSON-lines file, the
+rich console, an optional webhook) are in `monitoring.sinks`; which findings become
+alerts, at which priority, is `monitoring.policy`.
 
 Deduplication is keyed by `Alert.key` (e.g. ``drift:rsi_14``) and remembered in a small
 JSON state file, so two monitor runs an hour apart do not page twice for the same drift.
@@ -17,11 +18,8 @@ from enum import IntEnum
 from pathlib import Path
 from typing import Any, Protocol
 
-import httpx
 from pydantic import BaseModel, ConfigDict, Field
 from rich.console import Console
-
-from core.errors import ConfigError
 
 
 class Priority(IntEnum):
@@ -83,90 +81,6 @@ class AlertSink(Protocol):
         ...
 
 
-class JsonLinesSink:
-    """Appends one JSON object per alert to a file (the audit trail of every alert)."""
-
-    name = "file"
-
-    def __init__(self, path: Path, *, min_priority: Priority = Priority.LOW) -> None:
-        self.path = path
-        self.min_priority = min_priority
-
-    def send(self, alert: Alert) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps(alert.to_json(), sort_keys=True) + "\n")
-
-
-_STYLE = {
-    Priority.CRITICAL: "bold white on red",
-    Priority.HIGH: "bold red",
-    Priority.MEDIUM: "yellow",
-    Priority.LOW: "cyan",
-}
-
-
-class ConsoleSink:
-    """Prints alerts with rich, coloured by priority."""
-
-    name = "console"
-
-    def __init__(
-        self, console: Console | None = None, *, min_priority: Priority = Priority.LOW
-    ) -> None:
-        self.console = console or Console(stderr=True)
-        self.min_priority = min_priority
-
-    def send(self, alert: Alert) -> None:
-        self.console.print(
-            f"[{_STYLE[alert.priority]}][{alert.priority.label}][/] "
-            f"[bold]{alert.title}[/] — {alert.message} [dim]({alert.source})[/]",
-            highlight=False,
-        )
-
-
-class WebhookSink:
-    """POSTs the alert as JSON to a URL (Slack-style incoming webhook, PagerDuty bridge...).
-    Retries transport errors and 5xx answers; a 4xx is a configuration problem, not retried."""
-
-    name = "webhook"
-
-    def __init__(
-        self,
-        url: str,
-        *,
-        min_priority: Priority = Priority.HIGH,
-        timeout_seconds: float = 5.0,
-        retries: int = 2,
-        transport: httpx.BaseTransport | None = None,
-    ) -> None:
-        if not url.startswith(("http://", "https://")):
-            raise ConfigError(f"webhook URL must be http(s), got {url!r}", where="alerts.webhook")
-        self.url = url
-        self.min_priority = min_priority
-        self.timeout_seconds = timeout_seconds
-        self.retries = retries
-        self._transport = transport
-
-    def send(self, alert: Alert) -> None:
-        payload = alert.to_json()
-        payload["text"] = f"[{alert.priority.label}] {alert.title}: {alert.message}"
-        last_error: Exception | None = None
-        with httpx.Client(timeout=self.timeout_seconds, transport=self._transport) as client:
-            for _ in range(self.retries + 1):
-                try:
-                    response = client.post(self.url, json=payload)
-                except httpx.TransportError as exc:
-                    last_error = exc
-                    continue
-                if response.status_code < 400:
-                    return
-                last_error = RuntimeError(f"webhook answered HTTP {response.status_code}")
-                if response.status_code < 500:
-                    break
-        raise RuntimeError(f"webhook {self.url} failed: {last_error}")
-
-
 class AlertConfig(BaseModel):
     """Where alerts go and how long a repeat is suppressed."""
 
@@ -223,6 +137,8 @@ class AlertDispatcher:
 
     @classmethod
     def from_config(cls, config: AlertConfig, *, console: Console | None = None) -> AlertDispatcher:
+        from monitoring.sinks import ConsoleSink, JsonLinesSink, WebhookSink
+
         sinks: list[AlertSink] = [JsonLinesSink(config.jsonl_path)]
         if config.console:
             sinks.append(ConsoleSink(console))
