@@ -1,17 +1,17 @@
-"""The demo report builder and the retrain comparison metrics, on small hand-made data."""
+"""The demo's report page (`pipelines.demo.page`): JSON and HTML from a small hand-made
+report, and the contract's missing keys named."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 
 from core.errors import DataValidationError
-from pipelines.flows.comparison import COMPARISON_METRICS, score
-from pipelines.report import calibration_table, check_report, performance, write_report
+from monitoring.calibration import calibration_table
+from pipelines.demo.page import check_report, performance, write_report
 
 
 def _section(equity: list[float]) -> dict[str, object]:
@@ -32,13 +32,6 @@ def test_performance_figures_by_hand() -> None:
     assert figures["profit_factor"] == pytest.approx(125 / 50)
     assert figures["max_drawdown"] == pytest.approx(99 / 110 - 1)
     assert figures["total_return"] == pytest.approx(0.21)
-
-
-def test_calibration_table_bins_and_error() -> None:
-    table = calibration_table([0.1, 0.15, 0.9, 0.95], [False, False, True, False], bins=2)
-    assert table["count"] == [2.0, 2.0]
-    assert table["observed"] == [0.0, 0.5]
-    assert table["expected_calibration_error"] == pytest.approx((2 * 0.125 + 2 * 0.425) / 4)
 
 
 def test_report_written_as_json_and_html(tmp_path: Path) -> None:
@@ -101,16 +94,3 @@ def test_report_missing_keys_are_named() -> None:
             }
         )
     assert "features.count" in str(caught.value)
-
-
-def test_comparison_metrics_and_direction() -> None:
-    target = pd.Series([1.0, 0.0, 1.0, 0.0])
-    sharp = pd.DataFrame({"prediction": [0.9, 0.1, 0.8, 0.2], "target": target})
-    vague = pd.DataFrame({"prediction": [0.5, 0.5, 0.5, 0.5], "target": target})
-    assert score("signal_quality", sharp) < score("signal_quality", vague)
-    assert not COMPARISON_METRICS["signal_quality"].greater_is_better
-    labels = pd.DataFrame({"prediction": [0, 1, 2, 3], "target": [0, 1, 2, 3]})
-    assert score("regime_classifier", labels) == pytest.approx(1.0)
-    assert COMPARISON_METRICS["regime_classifier"].greater_is_better
-    mae = pd.DataFrame({"prediction": np.array([1.0, 2.0]), "target": np.array([2.0, 2.0])})
-    assert score("risk_predictor", mae) == pytest.approx(0.5)

@@ -69,40 +69,6 @@ def drawdown_series(equity: pd.Series) -> pd.Series:
     return equity / equity.cummax() - 1.0
 
 
-def calibration_table(
-    win_probability: Sequence[float], won: Sequence[bool], bins: int = 10
-) -> dict[str, list[float]]:
-    """Reliability table of the win probability on closed trades: per probability bin,
-    the mean predicted probability, the observed win rate and the count."""
-    prob = np.asarray(win_probability, dtype=float)
-    outcome = np.asarray(won, dtype=float)
-    edges = np.linspace(0.0, 1.0, bins + 1)
-    which = np.clip(np.digitize(prob, edges[1:-1]), 0, bins - 1)
-    predicted: list[float] = []
-    observed: list[float] = []
-    counts: list[float] = []
-    for index in range(bins):
-        mask = which == index
-        if mask.any():
-            predicted.append(float(prob[mask].mean()))
-            observed.append(float(outcome[mask].mean()))
-            counts.append(float(mask.sum()))
-    expected_error = (
-        float(
-            sum(c * abs(p - o) for p, o, c in zip(predicted, observed, counts, strict=True))
-            / prob.size
-        )
-        if prob.size
-        else None
-    )
-    return {
-        "predicted": predicted,
-        "observed": observed,
-        "count": counts,
-        "expected_calibration_error": expected_error,  # type: ignore[dict-item]
-    }
-
-
 def check_report(report: Mapping[str, Any]) -> None:
     """Raise DataValidationError naming every missing key of the report's contract."""
     missing = [key for key in REQUIRED_KEYS if key not in report]

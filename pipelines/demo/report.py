@@ -1,8 +1,8 @@
 """Assembling the demo's report dict from what the run produced: the two replays'
-journals, the registry and MLflow runs, the retrain and A/B outcomes, the decision log,
-and the champion's feature importance (permutation importance on the trading window's
-labelled signal events: how much the win-probability log loss grows when one feature is
-shuffled). `pipelines/report.py` turns the dict into JSON and HTML."""
+journals, the registry and the training runs, the retrain and A/B outcomes, the decision
+log, and the champion on the trading window's labelled signal events (permutation
+importance, `models.importance`; calibration, `monitoring.calibration`).
+`pipelines.demo.page` turns the dict into JSON and HTML."""
 
 from __future__ import annotations
 
@@ -10,11 +10,10 @@ import math
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from core.settings import load_settings
-from pipelines.report import calibration_table
+from monitoring.calibration import calibration_table
 
 REPORT_FIGURES = ("trades", "win_rate", "profit_factor", "sharpe", "max_drawdown", "total_return")
 
@@ -37,12 +36,11 @@ def arm_section(run: dict[str, Any]) -> dict[str, Any]:
 def model_section(tracking_uri: str, trained: dict[str, Any]) -> dict[str, Any]:
     """Per model: aliases at the end, the champion's out-of-time metrics and every version
     this run registered."""
-    from mlflow import MlflowClient
-
     from models.registry import ModelRegistry
+    from models.tracker import RunReader
 
     registry = ModelRegistry(tracking_uri)
-    client = MlflowClient(tracking_uri=tracking_uri)
+    runs = RunReader(tracking_uri)
     out: dict[str, Any] = {}
     for name, first in trained["models"].items():
         aliases = registry.aliases(name)
@@ -51,13 +49,12 @@ def model_section(tracking_uri: str, trained: dict[str, Any]) -> dict[str, Any]:
         window = None
         if champion is not None:
             run_id = registry.run_id(name, champion)
-            run = client.get_run(run_id)
             metrics = {
-                k.removeprefix("oot_"): float(v)
-                for k, v in run.data.metrics.items()
+                k.removeprefix("oot_"): v
+                for k, v in runs.metrics(run_id).items()
                 if k.startswith("oot_") and math.isfinite(v)
             }
-            window = run.data.tags.get("data_window")
+            window = runs.tags(run_id).get("data_window")
         versions = [
             {
                 "version": v.version,
@@ -105,8 +102,9 @@ def champion_on_trading_window(
     """The final champion signal_quality on the trading window's labelled signal events
     (out of time for every version trained before it): permutation importance and the
     calibration table of its win probability."""
+    from models.importance import permutation_importance
     from models.loading import load_model_set
-    from pipelines.flows.train import build_training_set
+    from pipelines.training import build_training_set
 
     try:
         data = build_training_set(settings, plan.symbols, plan.trade_start, plan.trade_end)
@@ -118,26 +116,14 @@ def champion_on_trading_window(
     if len(events) < 10:
         return {}, {}
 
-    def log_loss(frame: pd.DataFrame) -> float:
-        p = np.clip(model_set.win_probability(frame), 1e-6, 1 - 1e-6)
-        return float(-np.mean(won * np.log(p) + (1 - won) * np.log(1 - p)))
-
-    base = log_loss(events)
-    rng = np.random.default_rng(settings.seed)
-    inputs = model_set._models["signal_quality"].inputs
-    scores: dict[str, float] = {}
-    for name in inputs:
-        shuffled = events.copy()
-        shuffled[name] = rng.permutation(shuffled[name].to_numpy())
-        scores[name] = log_loss(shuffled) - base
-    ranked = sorted(scores.items(), key=lambda item: item[1], reverse=True)[:top]
+    importance = permutation_importance(model_set, events, won, seed=settings.seed, top=top)
     calibration: dict[str, Any] = dict(
         calibration_table(
             model_set.win_probability(events).tolist(), won.astype(bool).tolist(), bins=8
         )
     )
     calibration["events"] = len(events)
-    return {name: float(value) for name, value in ranked}, calibration
+    return importance, calibration
 
 
 def build_report(

@@ -1,0 +1,188 @@
+"""The gated engine over the demo's trading window, month by month, consulting the model
+service for every signal; between months the retrain triggers are checked (every N
+closed trades from the journal, or the schedule in replay time: `monitoring.trigger`)
+and the `evaluate_ab` flow runs, with the service reloaded after every registry move."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from core.settings import load_settings
+from pipelines.demo.narration import Narrator
+from pipelines.demo.plan import DemoPlan
+from pipelines.runtime import ModelService
+
+
+def month_starts(first: str, last: datetime) -> list[pd.Timestamp]:
+    """Month boundaries (UTC midnight) after `first`, up to and past `last`."""
+    begin = pd.Timestamp(first, tz="UTC")
+    edges = pd.date_range(
+        begin + pd.offsets.MonthBegin(1),
+        pd.Timestamp(last) + pd.offsets.MonthBegin(1),
+        freq="MS",
+        tz="UTC",
+    )
+    return list(edges)
+
+
+@task(cache_policy=NO_CACHE, task_run_name="store-closed-trades")
+def store_closed(records: list[Any], overrides: dict[str, Any]) -> int:
+    from pipelines.flows.collect_trades import store_trades, trade_frame
+
+    return int(store_trades.fn(trade_frame(records), overrides)) if records else 0
+
+
+@task(cache_policy=NO_CACHE, task_run_name="trade-until-{until}")
+def trade_step(session: Any, until: str) -> int:
+    return int(session.run_until(pd.Timestamp(until)))
+
+
+def trade_with_learning(
+    plan: DemoPlan,
+    overrides: dict[str, Any],
+    service: ModelService,
+    demo_dir: Path,
+    story: Narrator,
+) -> dict[str, Any]:
+    """The gated engine over the trade window, month by month, consulting the service;
+    between months the retrain triggers are checked and `evaluate_ab` runs."""
+    from monitoring.trigger import closed_between
+    from pipelines.flows.collect_trades import ReplaySession, load_window_bars
+    from pipelines.flows.evaluate_ab import evaluate_ab_flow
+    from pipelines.flows.retrain import retrain_flow
+    from serving.client import HttpModelClient
+
+    settings = load_settings(**overrides)
+    bars, index_bars = load_window_bars(settings, plan.symbols, plan.trade_start, plan.trade_end)
+    client = HttpModelClient(service.url, timeout=5.0, retries=2)
+    session = ReplaySession(
+        settings,
+        bars,
+        index_bars,
+        pd.Timestamp(plan.trade_start, tz="UTC"),
+        model_client=client,
+        gate_enabled=True,
+        journal_url=settings.paths.journal_url,
+        journal_batch=1,
+    )
+    months = month_starts(plan.trade_start, session.last_timestamp)
+    last_retrain: pd.Timestamp | None = None
+    last_scheduled = pd.Timestamp(plan.trade_start, tz="UTC")
+    retrains: list[dict[str, Any]] = []
+    evaluations: list[dict[str, Any]] = []
+    stored = 0
+    progress = Progress(
+        TextColumn("   trading"),
+        BarColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=story.console,
+        transient=True,
+    )
+    with progress:
+        bar = progress.add_task("", total=len(months))
+        for index, boundary in enumerate(months):
+            trade_step(session, boundary.isoformat())
+            now = min(boundary, pd.Timestamp(session.last_timestamp)) if session.done else boundary
+            as_of = (now - pd.Timedelta(seconds=1)).isoformat()
+            progress.update(
+                bar, advance=1, description=f"{boundary.date()}  trades {len(session.records)}"
+            )
+            if session.records[stored:]:
+                store_closed(session.records[stored:], overrides)
+                stored = len(session.records)
+            # Retrain triggers: N closed trades since the last retrain (from the journal),
+            # or the schedule; both capped so the demo stays within its time budget.
+            if len(retrains) < plan.max_retrains and not session.done:
+                since = closed_between(session.journal.trades(), last_retrain, now)
+                scheduled = now >= last_scheduled + pd.DateOffset(
+                    months=plan.retrain_schedule_months
+                )
+                trigger = (
+                    "trades"
+                    if since >= plan.retrain_every_trades
+                    else ("schedule" if scheduled else None)
+                )
+                if trigger is not None:
+                    progress.stop()
+                    story.say(
+                        f"[bold]{now.date()}[/]: retrain ({trigger}: {since} trades closed "
+                        "since the last one)"
+                    )
+                    result = retrain_flow(
+                        as_of=as_of,
+                        trigger=trigger,
+                        train_start=plan.history_start,
+                        symbols=plan.symbols,
+                        journal_url=settings.paths.journal_url,
+                        overrides=overrides,
+                    )
+                    last_retrain = now
+                    if trigger == "schedule":
+                        last_scheduled = now
+                    retrains.append(result | {"at": now.isoformat()})
+                    story.event(now, "retrain", "", f"{trigger}: {since} trades")
+                    for name, comparison in result.get("comparisons", {}).items():
+                        registered = result["registered"][name]
+                        action = "challenger" if registered.get("registered") else "not_registered"
+                        story.event(now, action, name, registered["reason"][:160])
+                        shown = (
+                            f"[green]challenger v{registered['version']}[/]"
+                            if registered.get("registered")
+                            else "not registered"
+                        )
+                        story.say(f"  {name}: {shown} — {comparison['reason'][:110]}")
+                    if result.get("challengers"):
+                        service.reload()
+                        story.say(
+                            f"  service reloaded: challenger arm now serves {result['challengers']}"
+                        )
+                    progress.start()
+            if (index + 1) % plan.ab_every_months == 0 or session.done:
+                verdict = evaluate_ab_flow(
+                    as_of=as_of,
+                    alpha=plan.alpha,
+                    min_trades_per_arm=plan.min_trades_per_arm,
+                    max_trades_per_arm=plan.max_trades_per_arm,
+                    decision_log=str(demo_dir / "decisions.db"),
+                    overrides=overrides,
+                )
+                evaluations.append(verdict | {"at": now.isoformat()})
+                if verdict["action"] in ("promote", "retire", "rollback"):
+                    progress.stop()
+                    story.event(
+                        now,
+                        verdict["action"],
+                        ",".join(verdict.get("moves", {})) or "all",
+                        verdict["reason"][:200],
+                    )
+                    story.say(
+                        f"[bold]{now.date()}[/]: A/B verdict [magenta]{verdict['action']}[/] "
+                        f"(applied={verdict['applied']}): {verdict['reason'][:150]}"
+                    )
+                    if verdict.get("applied"):
+                        service.reload()
+                    progress.start()
+            if session.done:
+                break
+    session.finish()
+    if session.records[stored:]:
+        store_closed(session.records[stored:], overrides)
+    return {
+        "metrics": session.metrics(),
+        "equity": session.journal.equity(),
+        "trades": session.journal.trades(),
+        "decisions": session.journal.decisions(),
+        "records": session.records,
+        "retrains": retrains,
+        "evaluations": evaluations,
+        "stats": session.engine.stats,
+        "models_at_end": service.models(),
+    }
