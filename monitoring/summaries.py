@@ -15,6 +15,7 @@ import pandas as pd
 from monitoring.ab import ABConfig
 from monitoring.alerts import DispatchReport
 from monitoring.calibration import CalibrationResult
+from monitoring.checks import MonitorFindings
 from monitoring.lifecycle import Aliases, LiveEvaluation
 from monitoring.rollback import RollbackFloor
 from monitoring.store import ABOutcome
@@ -191,35 +192,31 @@ def calibration_summary(result: CalibrationResult) -> dict[str, Any]:
 
 
 def monitor_report(
+    findings: MonitorFindings,
     *,
     champion: Mapping[str, Any],
     reference_window: tuple[str, str],
     current_window: tuple[str, str],
     symbols: list[str],
-    monitored: list[str],
-    not_monitored: list[str],
-    drift: pd.DataFrame,
-    prediction: Mapping[str, Mapping[str, Any]],
-    calibration: Mapping[str, Any],
-    latency: Mapping[str, float],
     dispatched: DispatchReport,
 ) -> dict[str, Any]:
     """One monitor run as the JSON report written under `<reports_dir>/monitoring/`."""
+    drift = findings.drift
     return {
         "champion": {k: champion[k] for k in ("version", "run_id")},
         "reference_window": list(reference_window),
         "current_window": list(current_window),
         "symbols": symbols,
-        "features_monitored": len(monitored),
-        "features_not_monitored": not_monitored,
+        "features_monitored": len(findings.monitored),
+        "features_not_monitored": findings.not_monitored,
         "drift": table_records(drift),
         "drift_counts": drift["status"].value_counts().to_dict(),
         "prediction_drift": {
             label: {k: (rounded(v) if isinstance(v, float) else v) for k, v in result.items()}
-            for label, result in prediction.items()
+            for label, result in findings.prediction.items()
         },
-        "calibration": dict(calibration),
-        "latency": {k: rounded(v) for k, v in latency.items()},
+        "calibration": calibration_summary(findings.calibration),
+        "latency": {k: rounded(v) for k, v in findings.latency.items()},
         "alerts": {
             **dispatched.summary(),
             "keys": [alert.key for alert in dispatched.sent],

@@ -12,14 +12,14 @@ its win probability still calibrated, and is the service fast enough?
 - Calibration (`monitoring.calibration`): expected calibration error of the served win
   probability on the closed trades of the last `calibration_days`.
 - Latency (`monitoring.latency`): p50/p95/p99 of the service's decision latency.
-Findings become prioritised, deduplicated alerts (`monitoring.policy`, `monitoring.alerts`),
-a Prefect table artifact (the drift table) and markdown summary, and a JSON report under
+The checks themselves are `monitoring.checks.run_checks`. Findings become prioritised,
+deduplicated alerts (`monitoring.policy`, `monitoring.alerts`), a Prefect table artifact
+(the drift table) and markdown summary, and a JSON report under
 `<reports_dir>/monitoring/`."""
 
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 from pathlib import Path
 from typing import Any, cast
 
@@ -136,17 +136,8 @@ def monitor_flow(
     from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
     from monitoring.alerts import AlertConfig, AlertDispatcher
-    from monitoring.calibration import expected_calibration_error
-    from monitoring.drift import feature_drift, prediction_drift
-    from monitoring.latency import latency_summary
-    from monitoring.outcomes import served_in_window, served_win_probability
-    from monitoring.policy import monitor_alerts
-    from monitoring.summaries import (
-        calibration_summary,
-        monitor_markdown,
-        monitor_report,
-        table_records,
-    )
+    from monitoring.checks import run_checks
+    from monitoring.summaries import monitor_markdown, monitor_report, table_records
     from pipelines.flows.gate import market_day_gate
 
     logger = get_run_logger()
@@ -163,68 +154,35 @@ def monitor_flow(
     windows = feature_windows(
         list(symbols or settings.symbols), timeframe, reference, window_days, as_of, overrides
     )
-    reference_rows, current_rows = windows["reference"], windows["current"]
-    monitored = [name for name in champion["features"] if name in reference_rows.columns]
-    skipped = [name for name in champion["features"] if name not in reference_rows.columns]
-    if not monitored:
-        raise ConfigError(
-            "none of the champion's features can be computed from bars", where="monitor"
-        )
-    drift = feature_drift(reference_rows, current_rows, monitored)
+    start, end = (utc_timestamp(value) for value in windows["current_window"])
+    log_path = str(decision_log_path(settings, decision_log))
+    findings = run_checks(
+        features=champion["features"],
+        reference_rows=windows["reference"],
+        current_rows=windows["current"],
+        predictions=champion_predictions(tracking_uri, windows["reference"], windows["current"]),
+        decisions=cast(pd.DataFrame, served_decisions(log_path)),
+        outcomes=cast(pd.DataFrame, load_outcomes(settings.paths.journal_url, log_path, str(end))),
+        window=(start, end),
+        calibration_days=calibration_days,
+    )
     create_table_artifact(
         key="feature-drift",
-        table=table_records(drift),
+        table=table_records(findings.drift),
         description="PSI and KS per feature: training window vs the current window",
-    )
-
-    predictions = champion_predictions(tracking_uri, reference_rows, current_rows)
-    prediction = {
-        "model_on_recent_bars": prediction_drift(
-            predictions["reference"], predictions["current"]
-        ).summary()
-    }
-    log_path = str(decision_log_path(settings, decision_log))
-    decisions = cast(pd.DataFrame, served_decisions(log_path))
-    start, end = (utc_timestamp(value) for value in windows["current_window"])
-    served = served_in_window(decisions, start, end)
-    if not decisions.empty:
-        prediction["served"] = prediction_drift(
-            predictions["reference"], served_win_probability(served)
-        ).summary()
-    latency = latency_summary(
-        served["latency_ms"].to_numpy(dtype=float) if not served.empty else []
-    )
-
-    outcomes = cast(pd.DataFrame, load_outcomes(settings.paths.journal_url, log_path, str(end)))
-    recent = outcomes[outcomes["exit_time"] > end - timedelta(days=calibration_days)]
-    calibration = expected_calibration_error(
-        recent["win_probability"].to_numpy(dtype=float), recent["won"].to_numpy(dtype=float)
     )
     alert_config = AlertConfig.under(
         settings.paths.data_dir, **({"webhook_url": alert_webhook} if alert_webhook else {})
     )
     dispatched = AlertDispatcher.from_config(alert_config).dispatch(
-        monitor_alerts(
-            drift,
-            prediction,
-            {"ece": calibration.ece, "trades": calibration.trades},
-            latency,
-            ece_limit=ece_limit,
-            latency_p99_limit_ms=latency_p99_limit_ms,
-            when=end,
-        )
+        findings.alerts(ece_limit=ece_limit, latency_p99_limit_ms=latency_p99_limit_ms, when=end)
     )
     report = monitor_report(
+        findings,
         champion=champion,
         reference_window=reference,
         current_window=windows["current_window"],
         symbols=windows["symbols"],
-        monitored=monitored,
-        not_monitored=skipped,
-        drift=drift,
-        prediction=prediction,
-        calibration=calibration_summary(calibration),
-        latency=latency,
         dispatched=dispatched,
     )
     folder = settings.paths.reports_dir / "monitoring"
@@ -234,7 +192,7 @@ def monitor_flow(
     report["report_path"] = str(path)
     create_markdown_artifact(
         key="monitor-summary",
-        markdown=monitor_markdown(report, drift),
+        markdown=monitor_markdown(report, findings.drift),
         description="drift, calibration and latency",
     )
     logger.info("monitor: %s; alerts %s", report["drift_counts"], dispatched.summary())
