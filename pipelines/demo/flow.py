@@ -18,11 +18,12 @@ from prefect.cache_policies import NO_CACHE
 from core.settings import load_settings
 from pipelines.demo.narration import Narrator, current_terminal, summary_table, where_to_look
 from pipelines.demo.plan import DemoPlan
-from pipelines.runtime import ModelService
+from pipelines.runtime import model_service_command
+from serving.process import ServiceProcess
 
 
 @task(cache_policy=NO_CACHE, task_run_name="start-model-service")
-def start_service(port: int, overrides: dict[str, Any], demo_dir: str) -> ModelService:
+def start_service(port: int, overrides: dict[str, Any], demo_dir: str) -> ServiceProcess:
     """`tradewind serve` as a child process on the demo's stores; waits until ready."""
     paths = overrides["paths"]
     env = {
@@ -34,7 +35,9 @@ def start_service(port: int, overrides: dict[str, Any], demo_dir: str) -> ModelS
         "TRADEWIND_RELOAD_INTERVAL_SECONDS": "0",  # the demo reloads explicitly
         "TRADEWIND_SERVING__WORKERS": "1",
     }
-    service = ModelService(port, log_path=Path(demo_dir) / "service.log", env=env)
+    service = ServiceProcess(
+        model_service_command(port), port, log_path=Path(demo_dir) / "service.log", env=env
+    )
     service.start()
     return service
 
@@ -159,7 +162,7 @@ def demo_flow(plan: dict[str, Any], port: int, demo_dir: str) -> dict[str, Any]:
         service.stop()
 
     with story.stage(6, "Write the report"):
-        from pipelines.demo.page import write_report
+        from monitoring.loop_report import write_report
         from pipelines.demo.report import build_report
 
         report = build_report(

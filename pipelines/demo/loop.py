@@ -17,7 +17,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from core.settings import load_settings
 from pipelines.demo.narration import Narrator
 from pipelines.demo.plan import DemoPlan
-from pipelines.runtime import ModelService
+from serving.process import ServiceProcess
 
 
 def month_starts(first: str, last: datetime) -> list[pd.Timestamp]:
@@ -47,13 +47,13 @@ def trade_step(session: Any, until: str) -> int:
 def trade_with_learning(
     plan: DemoPlan,
     overrides: dict[str, Any],
-    service: ModelService,
+    service: ServiceProcess,
     demo_dir: Path,
     story: Narrator,
 ) -> dict[str, Any]:
     """The gated engine over the trade window, month by month, consulting the service;
     between months the retrain triggers are checked and `evaluate_ab` runs."""
-    from monitoring.trigger import closed_between
+    from monitoring.trigger import LoopCadence, closed_between
     from pipelines.flows.collect_trades import ReplaySession, load_window_bars
     from pipelines.flows.evaluate_ab import evaluate_ab_flow
     from pipelines.flows.retrain import retrain_flow
@@ -73,8 +73,13 @@ def trade_with_learning(
         journal_batch=1,
     )
     months = month_starts(plan.trade_start, session.last_timestamp)
-    last_retrain: pd.Timestamp | None = None
-    last_scheduled = pd.Timestamp(plan.trade_start, tz="UTC")
+    cadence = LoopCadence(
+        every_trades=plan.retrain_every_trades,
+        schedule_months=plan.retrain_schedule_months,
+        max_retrains=plan.max_retrains,
+        ab_every_months=plan.ab_every_months,
+        start=pd.Timestamp(plan.trade_start, tz="UTC"),
+    )
     retrains: list[dict[str, Any]] = []
     evaluations: list[dict[str, Any]] = []
     stored = 0
@@ -100,16 +105,9 @@ def trade_with_learning(
                 stored = len(session.records)
             # Retrain triggers: N closed trades since the last retrain (from the journal),
             # or the schedule; both capped so the demo stays within its time budget.
-            if len(retrains) < plan.max_retrains and not session.done:
-                since = closed_between(session.journal.trades(), last_retrain, now)
-                scheduled = now >= last_scheduled + pd.DateOffset(
-                    months=plan.retrain_schedule_months
-                )
-                trigger = (
-                    "trades"
-                    if since >= plan.retrain_every_trades
-                    else ("schedule" if scheduled else None)
-                )
+            if cadence.retrains < plan.max_retrains and not session.done:
+                since = closed_between(session.journal.trades(), cadence.last_retrain, now)
+                trigger = cadence.retrain_trigger(now, since)
                 if trigger is not None:
                     progress.stop()
                     story.say(
@@ -124,28 +122,16 @@ def trade_with_learning(
                         journal_url=settings.paths.journal_url,
                         overrides=overrides,
                     )
-                    last_retrain = now
-                    if trigger == "schedule":
-                        last_scheduled = now
+                    cadence.retrained(now, trigger)
                     retrains.append(result | {"at": now.isoformat()})
-                    story.event(now, "retrain", "", f"{trigger}: {since} trades")
-                    for name, comparison in result.get("comparisons", {}).items():
-                        registered = result["registered"][name]
-                        action = "challenger" if registered.get("registered") else "not_registered"
-                        story.event(now, action, name, registered["reason"][:160])
-                        shown = (
-                            f"[green]challenger v{registered['version']}[/]"
-                            if registered.get("registered")
-                            else "not registered"
-                        )
-                        story.say(f"  {name}: {shown} — {comparison['reason'][:110]}")
+                    story.retrained(now, trigger, since, result)
                     if result.get("challengers"):
                         service.reload()
                         story.say(
                             f"  service reloaded: challenger arm now serves {result['challengers']}"
                         )
                     progress.start()
-            if (index + 1) % plan.ab_every_months == 0 or session.done:
+            if cadence.ab_due(index + 1, finished=session.done):
                 verdict = evaluate_ab_flow(
                     as_of=as_of,
                     alpha=plan.alpha,
@@ -157,16 +143,7 @@ def trade_with_learning(
                 evaluations.append(verdict | {"at": now.isoformat()})
                 if verdict["action"] in ("promote", "retire", "rollback"):
                     progress.stop()
-                    story.event(
-                        now,
-                        verdict["action"],
-                        ",".join(verdict.get("moves", {})) or "all",
-                        verdict["reason"][:200],
-                    )
-                    story.say(
-                        f"[bold]{now.date()}[/]: A/B verdict [magenta]{verdict['action']}[/] "
-                        f"(applied={verdict['applied']}): {verdict['reason'][:150]}"
-                    )
+                    story.verdict(now, verdict)
                     if verdict.get("applied"):
                         service.reload()
                     progress.start()

@@ -17,6 +17,8 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 
+from monitoring.loop_report import lifecycle_event, retrain_events, verdict_event
+
 _terminal: list[Console] = []  # the console of the run in progress (innermost last)
 
 
@@ -58,8 +60,28 @@ class Narrator:
         self.console.print(f"   {message}")
 
     def event(self, at: datetime | pd.Timestamp, action: str, model: str, detail: str) -> None:
-        self.timeline.append(
-            {"at": pd.Timestamp(at).isoformat(), "action": action, "model": model, "detail": detail}
+        self.timeline.append(lifecycle_event(at, action, model, detail))
+
+    def retrained(
+        self, now: pd.Timestamp, trigger: str, closed_since: int, result: dict[str, Any]
+    ) -> None:
+        """What a retrain decided, per model, on the terminal and in the timeline."""
+        self.timeline += retrain_events(result, now, trigger, closed_since)
+        for name, comparison in result.get("comparisons", {}).items():
+            registered = result["registered"][name]
+            shown = (
+                f"[green]challenger v{registered['version']}[/]"
+                if registered.get("registered")
+                else "not registered"
+            )
+            self.say(f"  {name}: {shown} — {comparison['reason'][:110]}")
+
+    def verdict(self, now: pd.Timestamp, summary: dict[str, Any]) -> None:
+        """An A/B verdict that moves the registry, on the terminal and in the timeline."""
+        self.timeline.append(verdict_event(summary, now))
+        self.say(
+            f"[bold]{now.date()}[/]: A/B verdict [magenta]{summary['action']}[/] "
+            f"(applied={summary['applied']}): {summary['reason'][:150]}"
         )
 
 

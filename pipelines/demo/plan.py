@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.settings import Settings
+from models.tracker import absolute_tracking_uri
 
 
 class DemoPlan(BaseModel):
@@ -52,7 +53,7 @@ class DemoPlan(BaseModel):
         """Settings overrides for the demo's flows (JSON, shown in the Prefect UI)."""
         paths = {
             "data_dir": str(settings.paths.data_dir.resolve()),
-            "mlflow_tracking_uri": absolute_sqlite(settings.paths.mlflow_tracking_uri),
+            "mlflow_tracking_uri": absolute_tracking_uri(settings.paths.mlflow_tracking_uri),
             "mlflow_artifact_root": str(settings.paths.mlflow_artifact_root.resolve()),
             "journal_url": f"sqlite:///{(demo_dir / 'journal.db').resolve()}",
             "reports_dir": str(settings.paths.reports_dir.resolve()),
@@ -69,11 +70,3 @@ class DemoPlan(BaseModel):
             },
             "serving": {"endpoint": endpoint, "timeout_seconds": 5.0},
         }
-
-
-def absolute_sqlite(uri: str) -> str:
-    """A `sqlite:///relative` URI made absolute (child processes run elsewhere)."""
-    prefix = "sqlite:///"
-    if uri.startswith(prefix) and not uri.startswith(prefix + "/"):
-        return prefix + str(Path(uri[len(prefix) :]).resolve())
-    return uri

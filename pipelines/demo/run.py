@@ -33,7 +33,7 @@ def run_demo(
     plan: DemoPlan, *, port: int | None = None, console: Console | None = None
 ) -> dict[str, Any]:
     """Run the demo end to end; returns the report dict (also written to disk)."""
-    from monitoring.trigger import RetrainStateFile, state_file
+    from monitoring.trigger import RetrainStateFile
 
     console = console or Console()
     _quiet()
@@ -45,7 +45,7 @@ def run_demo(
     (settings.paths.data_dir / "loop").mkdir(parents=True, exist_ok=True)
     # The retrain trigger counts trades since the last retrain of this journal: a fresh
     # journal starts with a fresh count.
-    RetrainStateFile(state_file(settings.paths.data_dir)).write(
+    RetrainStateFile.under(settings.paths.data_dir).write(
         f"sqlite:///{(demo_dir / 'journal.db').resolve()}", {}
     )
     with use_prefect_home(settings.paths.data_dir, console_level="WARNING"), terminal(console):

@@ -1,37 +1,96 @@
-"""The demo's report page (`pipelines.demo.page`): JSON and HTML from a small hand-made
-report, and the contract's missing keys named."""
+"""The learning loop's report (`monitoring.loop_report`, `monitoring.report_page`): its
+sections from plain results, JSON and HTML from a small hand-made report, and the
+contract's missing keys named."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from core.errors import DataValidationError
 from monitoring.calibration import calibration_table
-from pipelines.demo.page import check_report, performance, write_report
+from monitoring.loop_report import (
+    ab_section,
+    arm_section,
+    check_report,
+    decisions_per_arm,
+    json_ready,
+    retraining_section,
+    write_report,
+)
 
 
 def _section(equity: list[float]) -> dict[str, object]:
     stamps = pd.date_range("2010-01-04", periods=len(equity), freq="B", tz="UTC")
-    curve = pd.Series(equity, index=stamps)
-    section = performance([100.0, -50.0, 25.0], curve, 100_000.0)
-    section["equity_curve"] = [[t.isoformat(), v] for t, v in curve.items()]
-    return section
+    metrics = {
+        "trades": 3,
+        "win_rate": 2 / 3,
+        "profit_factor": 2.5,
+        "sharpe": 1.1,
+        "max_drawdown": 0.007,
+        "total_return": equity[-1] / equity[0] - 1,
+        "net_pnl": equity[-1] - equity[0],
+        "ignored": "not a report figure",
+    }
+    return arm_section(metrics, pd.DataFrame({"timestamp": stamps, "equity": equity}))
 
 
-def test_performance_figures_by_hand() -> None:
-    stamps = pd.date_range("2010-01-04", periods=4, freq="B", tz="UTC")
-    figures = performance(
-        [100.0, -50.0, 25.0], pd.Series([100.0, 110.0, 99.0, 121.0], stamps), 100.0
+def test_arm_section_keeps_the_figures_and_the_equity_curve() -> None:
+    section = _section([100_000.0, 100_500.0])
+    assert section["trades"] == 3
+    assert section["net_pnl"] == 500.0
+    assert "ignored" not in section
+    assert "final_equity" not in section  # only the figures the run reported
+    assert section["equity_curve"] == [
+        ["2010-01-04T00:00:00+00:00", 100_000.0],
+        ["2010-01-05T00:00:00+00:00", 100_500.0],
+    ]
+
+
+def test_decisions_per_arm_counts_the_log_and_the_engine() -> None:
+    logged = pd.DataFrame({"variant": ["champion", "challenger", "champion"]})
+    journal = pd.DataFrame(
+        {"variant": ["champion", "champion", "challenger"], "action": ["entered", "gated", "gated"]}
     )
-    assert figures["trades"] == 3
-    assert figures["win_rate"] == pytest.approx(2 / 3)
-    assert figures["profit_factor"] == pytest.approx(125 / 50)
-    assert figures["max_drawdown"] == pytest.approx(99 / 110 - 1)
-    assert figures["total_return"] == pytest.approx(0.21)
+    counted = decisions_per_arm(logged, journal)
+    assert counted["service"] == {"champion": 2, "challenger": 1}
+    assert counted["engine"] == {"champion": {"entered": 1, "gated": 1}, "challenger": {"gated": 1}}
+    assert decisions_per_arm(pd.DataFrame(), pd.DataFrame()) == {"service": {}, "engine": {}}
+
+
+def test_ab_section_lists_only_applied_moves() -> None:
+    evaluations = [
+        {"at": "2010-01-01", "action": "promote", "reason": "better", "applied": True,
+         "moves": {"exit_optimizer": {"champion": "2"}}, "counts": {}, "arms": {}},
+        {"at": "2010-04-01", "action": "retire", "reason": "dry run", "applied": False},
+        {"at": "2010-07-01", "action": "rollback", "reason": "floor", "applied": True},
+    ]
+    section = ab_section(evaluations, {"service": {"champion": 3}, "engine": {}}, [], 0.2)
+    assert [e["at"] for e in section["promotions"]] == ["2010-01-01"]
+    assert section["retired"] == []
+    assert section["rollbacks"] == [{"at": "2010-07-01", "moves": None, "reason": "floor"}]
+    assert section["decisions"] == {"champion": 3}
+    assert len(section["evaluations"]) == 3
+    assert section["challenger_share"] == 0.2
+
+
+def test_retraining_section_keeps_what_each_retrain_decided() -> None:
+    (row,) = retraining_section(
+        [{"at": "2008-07-01", "trigger": "schedule", "action": "challenger",
+          "challengers": {"exit_optimizer": "2"}, "candidates": {"dropped": True}}]
+    )
+    assert row["challengers"] == {"exit_optimizer": "2"}
+    assert row["comparisons"] == {}
+    assert "candidates" not in row
+
+
+def test_json_ready_keeps_infinite_profit_factors_readable() -> None:
+    ready = json_ready({"pf": float("inf"), "nan": float("nan"), "n": np.int64(3)})
+    assert ready == {"pf": "inf", "nan": None, "n": 3}
 
 
 def test_report_written_as_json_and_html(tmp_path: Path) -> None:
