@@ -117,7 +117,7 @@ def evaluate_ab_flow(
     from monitoring.store import outcome_store_url
     from monitoring.summaries import ab_summary, verdict_markdown
     from pipelines.flows.gate import market_day_gate
-    from pipelines.runtime import reload_service
+    from serving.process import request_reload
 
     logger = get_run_logger()
     if market_days_only:
@@ -169,7 +169,7 @@ def evaluate_ab_flow(
     )
     if summary["applied"]:
         token = settings.serving.api_token
-        summary["service_reload"] = reload_service(
+        summary["service_reload"] = request_reload(
             settings.serving.endpoint, token.get_secret_value() if token else None
         )
     _alert(settings, evaluation, summary, evaluated_at)
