@@ -9,13 +9,16 @@ the earliest. Events whose feature row is missing are dropped (and counted)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from core.bars import normalize_bars
 from core.errors import DataValidationError
 from features.catalogue import MODEL_FEATURES, feature_names
+from features.sectors import INDEX_SYMBOLS
 from models.labels import (
     ForwardPaths,
     TripleBarrier,
@@ -59,6 +62,33 @@ class TrainingData:
     def window(self) -> tuple[pd.Timestamp, pd.Timestamp]:
         stamps = pd.concat([self.events["timestamp"], self.market["timestamp"]])
         return stamps.min(), stamps.max()
+
+
+def training_universe(
+    bars: pd.DataFrame,
+    index: pd.DataFrame,
+    *,
+    symbols: Sequence[str] | None = None,
+    max_symbols: int | None = None,
+    source: str = "the bars",
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(stock bars, index bars) to train on: every stock of `bars` (index series are market
+    context, not trade candidates, unless asked for by name), or exactly `symbols`; the
+    first `max_symbols` of them; the index series of `index`. Both in the bar schema."""
+    names = sorted(set(bars["symbol"].unique()) - INDEX_SYMBOLS)
+    if symbols:
+        wanted = [s.upper() for s in symbols]
+        unknown = sorted(set(wanted) - set(bars["symbol"].unique()))
+        if unknown:
+            raise DataValidationError(f"no bars for {', '.join(unknown)} in {source}",
+                                      where="train")
+        names = wanted
+    if max_symbols:
+        names = names[:max_symbols]
+    stocks = bars.loc[bars["symbol"].isin(names)]
+    if stocks.empty:
+        raise DataValidationError(f"no stock bars in {source}", where="train")
+    return normalize_bars(stocks), normalize_bars(index.loc[index["symbol"].isin(INDEX_SYMBOLS)])
 
 
 def signal_feature_columns(features: pd.DataFrame) -> list[str]:

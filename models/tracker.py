@@ -66,6 +66,23 @@ def sqlite_path(tracking_uri: str) -> Path | None:
     return Path(tracking_uri[len(prefix) :])
 
 
+def absolute_tracking_uri(tracking_uri: str) -> str:
+    """A `sqlite:///relative` tracking URI made absolute (child processes run elsewhere)."""
+    database = sqlite_path(tracking_uri)
+    if database is None or database.is_absolute():
+        return tracking_uri
+    return f"sqlite:///{database.resolve()}"
+
+
+def ui_command(tracking_uri: str, artifact_root: Path, *, host: str, port: int) -> list[str]:
+    """The MLflow UI on a store (`python -m mlflow ui`), for a child process."""
+    import sys
+
+    return [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", tracking_uri,
+            "--default-artifact-root", artifact_root.resolve().as_uri(),
+            "--host", host, "--port", str(port)]
+
+
 def prepare_store(tracking_uri: str) -> None:
     """Create the folder of a SQLite tracking database, so a fresh checkout just works."""
     database = sqlite_path(tracking_uri)

@@ -1,12 +1,16 @@
 """When the learning loop retrains: every `every_trades` closed trades since the last
 retrain of a journal (`trigger="trades"`), or always on a schedule or when forced. The
 loop's memory of the last retrain per journal is a small JSON file
-(`<data_dir>/loop/retrain_state.json`), written atomically."""
+(`<data_dir>/loop/retrain_state.json`), written atomically.
+
+`LoopCadence` is the same rule stepped through replay time (the demo): at each month
+boundary, retrain on N closed trades or on the schedule (capped at `max_retrains`), and
+evaluate the A/B arms every `ab_every_months` and at the end."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,15 +21,16 @@ from core.errors import DataValidationError
 TRIGGERS = ("trades", "schedule")
 
 
-def state_file(data_dir: Path) -> Path:
-    return data_dir / "loop" / "retrain_state.json"
-
-
 @dataclass(frozen=True, slots=True)
 class RetrainStateFile:
     """The last retrain per journal URL (`last_as_of`, `mlflow_run_id`)."""
 
     path: Path
+
+    @classmethod
+    def under(cls, data_dir: Path) -> RetrainStateFile:
+        """The loop's state file below a data directory."""
+        return cls(data_dir / "loop" / "retrain_state.json")
 
     def read(self, journal_url: str) -> dict[str, Any]:
         state = self._all().get(journal_url, {})
@@ -76,3 +81,40 @@ def retrain_due(trigger: str, closed: int, every_trades: int, *, force: bool = F
     waits for `every_trades` closed trades."""
     check_trigger(trigger)
     return trigger != "trades" or force or closed >= every_trades
+
+
+@dataclass
+class LoopCadence:
+    """The loop's clock in replay time: which retrain trigger fires now, if any, and when
+    the A/B arms are evaluated."""
+
+    every_trades: int
+    schedule_months: int
+    max_retrains: int
+    ab_every_months: int
+    start: pd.Timestamp
+    last_retrain: pd.Timestamp | None = None
+    retrains: int = 0
+    last_scheduled: pd.Timestamp = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.last_scheduled = self.start
+
+    def retrain_trigger(self, now: pd.Timestamp, closed_since: int) -> str | None:
+        """`trades`, `schedule` or None (also None once `max_retrains` ran)."""
+        if self.retrains >= self.max_retrains:
+            return None
+        if closed_since >= self.every_trades:
+            return "trades"
+        if now >= self.last_scheduled + pd.DateOffset(months=self.schedule_months):
+            return "schedule"
+        return None
+
+    def retrained(self, now: pd.Timestamp, trigger: str) -> None:
+        self.retrains += 1
+        self.last_retrain = now
+        if trigger == "schedule":
+            self.last_scheduled = now
+
+    def ab_due(self, months_done: int, *, finished: bool) -> bool:
+        return months_done % self.ab_every_months == 0 or finished

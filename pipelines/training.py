@@ -19,10 +19,14 @@ from pathlib import Path
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-from core.errors import ConfigError, DataValidationError
+from core.errors import ConfigError
 from core.settings import Settings
-from features.sectors import INDEX_SYMBOLS
-from models.datasets import TrainingData, add_trade_events, build_training_data
+from models.datasets import (
+    TrainingData,
+    add_trade_events,
+    build_training_data,
+    training_universe,
+)
 from models.labels import TripleBarrier
 from models.registry import MODEL_NAMES
 from models.template import TrainingResult, WalkForwardSplit
@@ -55,26 +59,11 @@ class TrainingReport:
 def load_bars(request: TrainRequest, settings: Settings) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(stock bars, index bars) from the requested source(s), up to `end`."""
     bars = _read_source(request.source, settings, request.end)
-    if request.index_source is not None:
-        index = _read_source(request.index_source, settings, request.end)
-        index = index.loc[index["symbol"].isin(INDEX_SYMBOLS)]
-    else:
-        index = bars.loc[bars["symbol"].isin(INDEX_SYMBOLS)]
-    # Index series are market context, not trade candidates (unless asked for by name).
-    names = sorted(set(bars["symbol"].unique()) - INDEX_SYMBOLS)
-    if request.symbols:
-        wanted = [s.upper() for s in request.symbols]
-        unknown = sorted(set(wanted) - set(bars["symbol"].unique()))
-        if unknown:
-            raise DataValidationError(f"no bars for {', '.join(unknown)} in {request.source}",
-                                      where="train")
-        names = wanted
-    if request.max_symbols:
-        names = names[: request.max_symbols]
-    stocks = bars.loc[bars["symbol"].isin(names)]
-    if stocks.empty:
-        raise DataValidationError(f"no stock bars in {request.source}", where="train")
-    return _float_bars(stocks), _float_bars(index)
+    index = bars if request.index_source is None else _read_source(
+        request.index_source, settings, request.end
+    )
+    return training_universe(bars, index, symbols=request.symbols,
+                             max_symbols=request.max_symbols, source=request.source)
 
 
 def _read_source(source: str, settings: Settings, end: str | None) -> pd.DataFrame:
@@ -95,13 +84,6 @@ def _read_source(source: str, settings: Settings, end: str | None) -> pd.DataFra
             where="train",
         )
     return FileMarketData(path, repair=True).history_check(end=end).bars
-
-
-def _float_bars(frame: pd.DataFrame) -> pd.DataFrame:
-    out = frame[["symbol", "timestamp", "open", "high", "low", "close", "volume"]].copy()
-    for column in ("open", "high", "low", "close", "volume"):
-        out[column] = out[column].astype("float64")
-    return out.sort_values(["symbol", "timestamp"], kind="stable").reset_index(drop=True)
 
 
 def build_dataset(
@@ -133,14 +115,8 @@ def build_dataset(
         signals = signals.loc[signals["timestamp"] >= pd.Timestamp(start, tz="UTC")]
         index = index.loc[index["timestamp"] >= pd.Timestamp(start, tz="UTC")]
         features = features.loc[features["timestamp"] >= pd.Timestamp(start, tz="UTC")]
-    barrier = TripleBarrier(
-        stop_loss_atr=settings.risk.stop_loss_atr,
-        take_profit_atr=settings.risk.take_profit_atr,
-        max_holding_bars=settings.risk.max_holding_bars,
-        commission_per_share=settings.broker.commission_per_share,
-        slippage_bps=settings.broker.slippage_bps,
-    )
-    return build_training_data(stocks, features, signals, index_bars=index, barrier=barrier,
+    return build_training_data(stocks, features, signals, index_bars=index,
+                               barrier=TripleBarrier.from_settings(settings),
                                regime_horizon=regime_horizon)
 
 

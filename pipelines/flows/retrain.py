@@ -24,14 +24,10 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from core.errors import NotFoundError
-from core.settings import Settings, load_settings
-from monitoring.trigger import RetrainStateFile, check_trigger, retrain_due, state_file
+from core.settings import load_settings
+from monitoring.trigger import RetrainStateFile, check_trigger, retrain_due
 from pipelines.params import utc_timestamp
 from pipelines.tasks import prepare_training_data, train_one
-
-
-def retrain_state(settings: Settings) -> RetrainStateFile:
-    return RetrainStateFile(state_file(settings.paths.data_dir))
 
 
 @task(retries=2, retry_delay_seconds=3, task_run_name="count-closed-trades")
@@ -127,7 +123,7 @@ def retrain_flow(
     journal = journal_url or settings.paths.journal_url
     margin = settings.models.promotion_margin if margin is None else margin
     every = every_trades or settings.models.retrain_every_trades
-    state = retrain_state(settings).read(journal)
+    state = RetrainStateFile.under(settings.paths.data_dir).read(journal)
     closed = count_closed_trades(journal, state.get("last_as_of"), as_of)
     summary: dict[str, Any] = {
         "trigger": trigger,
@@ -166,7 +162,7 @@ def retrain_flow(
     }
     compared = compare_candidates(data, candidates, margin, context, overrides)
     registered = register_challengers(candidates, compared["comparisons"], overrides)
-    retrain_state(settings).write(
+    RetrainStateFile.under(settings.paths.data_dir).write(
         journal, {"last_as_of": as_of or context["as_of"], "mlflow_run_id": compared["run_id"]}
     )
     for name, why in failed.items():
