@@ -5,7 +5,8 @@ comparison metric made with `mlflow.models.make_metric`, and
 `mlflow.validate_evaluation_results` with a `MetricThreshold(min_relative_change=margin)`
 deciding whether the candidate is better by the configured margin (default 5%).
 
-What "better" means is each model class's `comparison_metric` (with its
+What "better" means is each model class's `comparison_metric` (a
+`models.metrics.ComparisonMetric`, with its
 `comparison_frame` and `comparison_score`):
 
 | model | metric | better |
@@ -29,21 +30,6 @@ from core.errors import DataValidationError
 
 if TYPE_CHECKING:
     from models.template import TrainableModel
-
-
-@dataclass(frozen=True, slots=True)
-class ComparisonMetric:
-    """The one figure a model's candidate must improve on the champion's."""
-
-    name: str
-    greater_is_better: bool
-    model_type: str  # mlflow.models.evaluate's model_type for the built-in metrics
-    description: str
-
-    @property
-    def key(self) -> str:
-        """The metric's key in an MLflow EvaluationResult."""
-        return f"{self.name}/score"
 
 
 @dataclass(frozen=True, slots=True)

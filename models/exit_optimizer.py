@@ -6,24 +6,20 @@ exits against the fixed 2×/3× ATR exits on the same bars and costs."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-from models.comparison import ComparisonMetric
 from models.datasets import TrainingData
 from models.labels import simulate_exits
-from models.metrics import mean_absolute_error
+from models.metrics import ComparisonMetric, mean_absolute_error
 from models.plots import feature_importance, predicted_vs_actual
 from models.schema import EXIT_OPTIMIZER, STOP_LOSS_ATR_RANGE, TAKE_PROFIT_ATR_RANGE
 from models.signal_quality import change_pct, profit_factor
-from models.template import TrainableModel
+from models.template import LoadedModels, TrainableModel
 from models.tracker import LoggedModel, TrackedRun
-
-if TYPE_CHECKING:
-    from models.loading import ModelSet
 
 
 class ExitOptimizerConfig(BaseModel):
@@ -141,7 +137,7 @@ class ExitOptimizerModel(TrainableModel):
         }
 
     def comparison_frame(
-        self, model_set: ModelSet, data: TrainingData, out_of_time_start: pd.Timestamp
+        self, model_set: LoadedModels, data: TrainingData, out_of_time_start: pd.Timestamp
     ) -> pd.DataFrame:
         """Both distances stacked (stops, then targets), on the rows where both optimal
         distances are known."""

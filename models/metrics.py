@@ -1,12 +1,30 @@
 """Scores shared by the models' out-of-time comparison and the live A/B figures, each
-written once: log loss of a win probability, mean absolute error, macro-F1."""
+written once: log loss of a win probability, mean absolute error, macro-F1; and
+`ComparisonMetric`, the one figure a retrained candidate must improve on the champion's."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
 LOG_LOSS_EPS = 1e-6
+
+
+@dataclass(frozen=True, slots=True)
+class ComparisonMetric:
+    """The one figure a model's candidate must improve on the champion's."""
+
+    name: str
+    greater_is_better: bool
+    model_type: str  # mlflow.models.evaluate's model_type for the built-in metrics
+    description: str
+
+    @property
+    def key(self) -> str:
+        """The metric's key in an MLflow EvaluationResult."""
+        return f"{self.name}/score"
 
 
 def log_loss(win_probability: npt.ArrayLike, won: npt.ArrayLike) -> float:

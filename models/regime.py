@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import warnings
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -22,17 +22,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from core.errors import DataValidationError
-from models.comparison import ComparisonMetric
 from models.datasets import TrainingData
 from models.labels import RegimeThresholds, regime_measure_names
-from models.metrics import macro_f1
+from models.metrics import ComparisonMetric, macro_f1
 from models.plots import confusion
 from models.schema import INPUTS_FILE, REGIME_CLASSIFIER, REGIME_COLUMNS
-from models.template import TrainableModel, utc_naive
+from models.template import LoadedModels, TrainableModel, utc_naive
 from models.tracker import LoggedModel, TrackedRun, scratch_dir
-
-if TYPE_CHECKING:
-    from models.loading import ModelSet
 
 
 class RegimeConfig(BaseModel):
@@ -240,7 +236,7 @@ class RegimeModel(TrainableModel):
                                       "definition": fitted.thresholds.describe()}}
 
     def comparison_frame(
-        self, model_set: ModelSet, data: TrainingData, out_of_time_start: pd.Timestamp
+        self, model_set: LoadedModels, data: TrainingData, out_of_time_start: pd.Timestamp
     ) -> pd.DataFrame:
         """Regime codes (argmax vs realized) on the market dates of the window; the realized
         regimes use thresholds fitted on the dates before it only."""

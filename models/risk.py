@@ -7,15 +7,14 @@ the predicted p10–p90 interval (80% is the aim)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-from models.comparison import ComparisonMetric
 from models.datasets import TrainingData
-from models.metrics import mean_absolute_error
+from models.metrics import ComparisonMetric, mean_absolute_error
 from models.plots import feature_importance, predicted_vs_actual
 from models.schema import (
     DRAWDOWN_COLUMNS,
@@ -24,11 +23,8 @@ from models.schema import (
     RISK_PREDICTOR_TRUSTED_TYPES,
 )
 from models.signal_quality import change_pct
-from models.template import TrainableModel
+from models.template import LoadedModels, TrainableModel
 from models.tracker import LoggedModel, TrackedRun, scratch_dir
-
-if TYPE_CHECKING:
-    from models.loading import ModelSet
 
 
 class RiskConfig(BaseModel):
@@ -162,7 +158,7 @@ class RiskModel(TrainableModel):
         }
 
     def comparison_frame(
-        self, model_set: ModelSet, data: TrainingData, out_of_time_start: pd.Timestamp
+        self, model_set: LoadedModels, data: TrainingData, out_of_time_start: pd.Timestamp
     ) -> pd.DataFrame:
         window = data.events_from(out_of_time_start)
         realized = window[data.labels["drawdown"]].astype(float)

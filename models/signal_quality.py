@@ -12,23 +12,19 @@ fitted on the same training rows."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-from models.comparison import ComparisonMetric
 from models.datasets import TrainingData
-from models.metrics import log_loss
+from models.metrics import ComparisonMetric, log_loss
 from models.ood import OutOfDistributionDetector
 from models.plots import feature_importance, roc_and_calibration
 from models.schema import ONNX_FILE, OOD_FILE, SIGNAL_QUALITY, SIGNAL_QUALITY_TRUSTED_TYPES
-from models.template import TrainableModel, utc_naive
+from models.template import LoadedModels, TrainableModel, utc_naive
 from models.tracker import LoggedModel, TrackedRun, scratch_dir
-
-if TYPE_CHECKING:
-    from models.loading import ModelSet
 
 
 class SignalQualityConfig(BaseModel):
@@ -200,7 +196,7 @@ class SignalQualityModel(TrainableModel):
         return {"ood_detector": fitted.ood.to_dict()}
 
     def comparison_frame(
-        self, model_set: ModelSet, data: TrainingData, out_of_time_start: pd.Timestamp
+        self, model_set: LoadedModels, data: TrainingData, out_of_time_start: pd.Timestamp
     ) -> pd.DataFrame:
         window = data.events_from(out_of_time_start)
         return pd.DataFrame(

@@ -23,20 +23,17 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.errors import DataValidationError
-from models.comparison import ComparisonMetric
 from models.datasets import TrainingData
+from models.metrics import ComparisonMetric
 from models.registry import ModelRegistry
 from models.tracker import LoggedModel, TrackedRun, Tracker
-
-if TYPE_CHECKING:
-    from models.loading import ModelSet
 
 
 class WalkForwardSplit(BaseModel):
@@ -136,6 +133,18 @@ class TrainingResult:
     window: tuple[str, str]
 
 
+class LoadedModels(Protocol):
+    """The predictions a comparison asks of loaded models (`models.loading.ModelSet`)."""
+
+    def win_probability(self, X: pd.DataFrame) -> np.ndarray: ...
+
+    def exits(self, X: pd.DataFrame) -> pd.DataFrame: ...
+
+    def regime_probabilities(self, X: pd.DataFrame) -> pd.DataFrame: ...
+
+    def drawdown(self, X: pd.DataFrame) -> pd.DataFrame: ...
+
+
 class TrainableModel(ABC):
     """What one model contributes to the template. `__init__` stores parameters only."""
 
@@ -183,7 +192,7 @@ class TrainableModel(ABC):
 
     @abstractmethod
     def comparison_frame(
-        self, model_set: ModelSet, data: TrainingData, out_of_time_start: pd.Timestamp
+        self, model_set: LoadedModels, data: TrainingData, out_of_time_start: pd.Timestamp
     ) -> pd.DataFrame:
         """The loaded model's predictions on the rows from `out_of_time_start` on, next to
         what happened: a `prediction`/`target` frame scored by `comparison_score`."""

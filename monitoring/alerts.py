@@ -18,9 +18,6 @@ from enum import IntEnum
 from pathlib import Path
 from typing import Any, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field
-from rich.console import Console
-
 
 class Priority(IntEnum):
     """Lower number = more urgent (P1 pages someone, P4 is informational)."""
@@ -81,29 +78,6 @@ class AlertSink(Protocol):
         ...
 
 
-class AlertConfig(BaseModel):
-    """Where alerts go and how long a repeat is suppressed."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    jsonl_path: Path = Path("data/monitoring/alerts.jsonl")
-    state_path: Path = Path("data/monitoring/alert_state.json")
-    console: bool = True
-    webhook_url: str | None = None
-    webhook_min_priority: Priority = Priority.HIGH
-    dedup_window_minutes: float = Field(240.0, ge=0)
-
-    @classmethod
-    def under(cls, data_dir: Path, **overrides: Any) -> AlertConfig:
-        """The default layout below a data directory."""
-        values: dict[str, Any] = {
-            "jsonl_path": data_dir / "monitoring" / "alerts.jsonl",
-            "state_path": data_dir / "monitoring" / "alert_state.json",
-        }
-        values.update(overrides)
-        return cls.model_validate(values)
-
-
 @dataclass(frozen=True, slots=True)
 class DispatchReport:
     sent: list[Alert]
@@ -134,21 +108,6 @@ class AlertDispatcher:
         self.state_path = state_path
         self._now = now
         self._memory: dict[str, tuple[datetime, int]] = {}
-
-    @classmethod
-    def from_config(cls, config: AlertConfig, *, console: Console | None = None) -> AlertDispatcher:
-        from monitoring.sinks import ConsoleSink, JsonLinesSink, WebhookSink
-
-        sinks: list[AlertSink] = [JsonLinesSink(config.jsonl_path)]
-        if config.console:
-            sinks.append(ConsoleSink(console))
-        if config.webhook_url:
-            sinks.append(WebhookSink(config.webhook_url, min_priority=config.webhook_min_priority))
-        return cls(
-            sinks,
-            dedup_window=timedelta(minutes=config.dedup_window_minutes),
-            state_path=config.state_path,
-        )
 
     def _load_state(self) -> dict[str, tuple[datetime, int]]:
         state = dict(self._memory)

@@ -1,17 +1,21 @@
 """Where alerts go: a JSON-lines file (the audit trail), the rich console, and an optional
-webhook (Slack-style incoming webhook, PagerDuty bridge...). Each implements
-`monitoring.alerts.AlertSink`."""
+webhook (Slack-style incoming webhook, PagerDuty bridge...), each a
+`monitoring.alerts.AlertSink`; `AlertConfig` says which are on, and `dispatcher_for`
+builds the dispatcher that feeds them."""
 
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
+from pydantic import BaseModel, ConfigDict, Field
 from rich.console import Console
 
 from core.errors import ConfigError
-from monitoring.alerts import Alert, Priority
+from monitoring.alerts import Alert, AlertDispatcher, AlertSink, Priority
 
 
 class JsonLinesSink:
@@ -96,3 +100,40 @@ class WebhookSink:
                 if response.status_code < 500:
                     break
         raise RuntimeError(f"webhook {self.url} failed: {last_error}")
+
+
+class AlertConfig(BaseModel):
+    """Where alerts go and how long a repeat is suppressed."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    jsonl_path: Path = Path("data/monitoring/alerts.jsonl")
+    state_path: Path = Path("data/monitoring/alert_state.json")
+    console: bool = True
+    webhook_url: str | None = None
+    webhook_min_priority: Priority = Priority.HIGH
+    dedup_window_minutes: float = Field(240.0, ge=0)
+
+    @classmethod
+    def under(cls, data_dir: Path, **overrides: Any) -> AlertConfig:
+        """The default layout below a data directory."""
+        values: dict[str, Any] = {
+            "jsonl_path": data_dir / "monitoring" / "alerts.jsonl",
+            "state_path": data_dir / "monitoring" / "alert_state.json",
+        }
+        values.update(overrides)
+        return cls.model_validate(values)
+
+
+def dispatcher_for(config: AlertConfig, *, console: Console | None = None) -> AlertDispatcher:
+    """The dispatcher over the configured sinks, remembering what it sent in the state file."""
+    sinks: list[AlertSink] = [JsonLinesSink(config.jsonl_path)]
+    if config.console:
+        sinks.append(ConsoleSink(console))
+    if config.webhook_url:
+        sinks.append(WebhookSink(config.webhook_url, min_priority=config.webhook_min_priority))
+    return AlertDispatcher(
+        sinks,
+        dedup_window=timedelta(minutes=config.dedup_window_minutes),
+        state_path=config.state_path,
+    )

@@ -81,8 +81,8 @@ def _alert(
     settings: Settings, evaluation: LiveEvaluation, summary: dict[str, Any], when: datetime
 ) -> None:
     """The outcome's alert, if the policy raises one (`monitoring.policy.ab_alert`)."""
-    from monitoring.alerts import AlertConfig, AlertDispatcher
     from monitoring.policy import ab_alert
+    from monitoring.sinks import AlertConfig, dispatcher_for
 
     alert = ab_alert(
         evaluation.action,
@@ -93,7 +93,7 @@ def _alert(
         when=when,
     )
     if alert is not None:
-        AlertDispatcher.from_config(AlertConfig.under(settings.paths.data_dir)).dispatch([alert])
+        dispatcher_for(AlertConfig.under(settings.paths.data_dir)).dispatch([alert])
 
 
 @flow(name="evaluate_ab", log_prints=True)

@@ -135,8 +135,8 @@ def monitor_flow(
     """Drift, calibration and latency checks with alerts (see the module)."""
     from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-    from monitoring.alerts import AlertConfig, AlertDispatcher
     from monitoring.checks import run_checks
+    from monitoring.sinks import AlertConfig, dispatcher_for
     from monitoring.summaries import monitor_markdown, monitor_report, table_records
     from pipelines.flows.gate import market_day_gate
 
@@ -174,7 +174,7 @@ def monitor_flow(
     alert_config = AlertConfig.under(
         settings.paths.data_dir, **({"webhook_url": alert_webhook} if alert_webhook else {})
     )
-    dispatched = AlertDispatcher.from_config(alert_config).dispatch(
+    dispatched = dispatcher_for(alert_config).dispatch(
         findings.alerts(ece_limit=ece_limit, latency_p99_limit_ms=latency_p99_limit_ms, when=end)
     )
     report = monitor_report(
