@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -115,6 +116,18 @@ class LoopCadence:
         self.last_retrain = now
         if trigger == "schedule":
             self.last_scheduled = now
+
+    def month_starts(self, last: datetime | pd.Timestamp) -> list[pd.Timestamp]:
+        """The loop's steps: month boundaries (UTC midnight) after the start, up to and
+        past `last`."""
+        return list(
+            pd.date_range(
+                self.start + pd.offsets.MonthBegin(1),
+                pd.Timestamp(last) + pd.offsets.MonthBegin(1),
+                freq="MS",
+                tz="UTC",
+            )
+        )
 
     def ab_due(self, months_done: int, *, finished: bool) -> bool:
         return months_done % self.ab_every_months == 0 or finished

@@ -5,7 +5,6 @@ and the `evaluate_ab` flow runs, with the service reloaded after every registry 
 
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,18 +17,6 @@ from core.settings import load_settings
 from pipelines.demo.narration import Narrator
 from pipelines.demo.plan import DemoPlan
 from serving.process import ServiceProcess
-
-
-def month_starts(first: str, last: datetime) -> list[pd.Timestamp]:
-    """Month boundaries (UTC midnight) after `first`, up to and past `last`."""
-    begin = pd.Timestamp(first, tz="UTC")
-    edges = pd.date_range(
-        begin + pd.offsets.MonthBegin(1),
-        pd.Timestamp(last) + pd.offsets.MonthBegin(1),
-        freq="MS",
-        tz="UTC",
-    )
-    return list(edges)
 
 
 @task(cache_policy=NO_CACHE, task_run_name="store-closed-trades")
@@ -72,7 +59,6 @@ def trade_with_learning(
         journal_url=settings.paths.journal_url,
         journal_batch=1,
     )
-    months = month_starts(plan.trade_start, session.last_timestamp)
     cadence = LoopCadence(
         every_trades=plan.retrain_every_trades,
         schedule_months=plan.retrain_schedule_months,
@@ -80,6 +66,7 @@ def trade_with_learning(
         ab_every_months=plan.ab_every_months,
         start=pd.Timestamp(plan.trade_start, tz="UTC"),
     )
+    months = cadence.month_starts(session.last_timestamp)
     retrains: list[dict[str, Any]] = []
     evaluations: list[dict[str, Any]] = []
     stored = 0

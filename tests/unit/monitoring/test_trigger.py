@@ -54,3 +54,10 @@ def test_the_loop_cadence_in_replay_time() -> None:
     assert cadence.retrain_trigger(T0 + pd.DateOffset(months=12), 50) is None  # capped
     assert [m for m in range(1, 8) if cadence.ab_due(m, finished=False)] == [3, 6]
     assert cadence.ab_due(7, finished=True)
+
+
+def test_the_loop_steps_month_by_month_past_the_last_bar() -> None:
+    cadence = LoopCadence(every_trades=10, schedule_months=6, max_retrains=1,
+                          ab_every_months=3, start=pd.Timestamp("2008-01-01", tz="UTC"))
+    months = cadence.month_starts(pd.Timestamp("2008-03-15", tz="UTC"))
+    assert [m.strftime("%Y-%m-%d") for m in months] == ["2008-02-01", "2008-03-01", "2008-04-01"]
