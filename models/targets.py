@@ -7,7 +7,8 @@ import math
 from collections.abc import Mapping
 
 
-def _figure(value: float | None) -> str:
+def figure(value: float | None) -> str:
+    """A metric as the tables show it: three decimals, `n/a` when missing or not finite."""
     return "n/a" if value is None or not math.isfinite(value) else f"{value:.3f}"
 
 
@@ -36,7 +37,7 @@ def seed_targets(
             "win rate, gated vs ungated",
             "+10%",
             _pct(signal.get("win_rate_change_pts")).replace("%", " pts")
-            + f" (coverage {_figure(signal.get('coverage_at_gate'))})",
+            + f" (coverage {figure(signal.get('coverage_at_gate'))})",
         ),
         ("profit factor, gated vs ungated", "+20%", _pct(signal.get("profit_factor_change_pct"))),
         (
@@ -48,7 +49,7 @@ def seed_targets(
             "win rate, top-fifth gate vs ungated",
             "+10%",
             _pct(signal.get("top_fifth_win_rate_change_pts")).replace("%", " pts")
-            + f" (coverage {_figure(signal.get('top_fifth_coverage'))})",
+            + f" (coverage {figure(signal.get('top_fifth_coverage'))})",
         ),
         (
             "profit factor, top-fifth gate vs ungated",

@@ -47,6 +47,15 @@ class ABConfig(BaseModel):
     max_trades_per_arm: int = Field(300, ge=2)
     alpha: float = Field(0.05, gt=0, lt=1)
 
+    @classmethod
+    def bounded(cls, min_trades_per_arm: int, max_trades_per_arm: int, alpha: float) -> ABConfig:
+        """A configuration whose cap is never below the minimum (it is raised to it)."""
+        return cls(
+            min_trades_per_arm=min_trades_per_arm,
+            max_trades_per_arm=max(max_trades_per_arm, min_trades_per_arm),
+            alpha=alpha,
+        )
+
     @model_validator(mode="after")
     def _ordered(self) -> ABConfig:
         if self.max_trades_per_arm < self.min_trades_per_arm:

@@ -1,7 +1,7 @@
 """Prefect tasks and small helpers that more than one flow runs, so no flow imports
 another: the training set and one model's training (`pipelines.training`), the live
 outcomes (journal + decision log, joined by `monitoring.outcomes`), the champion's
-training window (from the registry) and where the decision log is. Wiring only: the
+training window (from the registry). Wiring only: the
 logic lives in `monitoring/` and `models/`."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import pandas as pd
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from core.settings import Settings, load_settings
+from core.settings import load_settings
 from models.datasets import TrainingData
 from pipelines.params import utc_timestamp
 
@@ -28,15 +28,6 @@ def run_logger() -> Any:
         return get_run_logger()
     except MissingContextError:
         return logging.getLogger("tradewind.flows")
-
-
-def decision_log_path(settings: Settings, explicit: str | None = None) -> Path:
-    """The service's decision log (the same default `serving.config` uses)."""
-    if explicit:
-        return Path(explicit)
-    from serving.config import ServiceConfig
-
-    return ServiceConfig.from_env(settings).decision_log
 
 
 @task(name="load-live-outcomes", retries=2, retry_delay_seconds=3)

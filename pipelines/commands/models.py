@@ -4,7 +4,6 @@ challenger|retire`."""
 from __future__ import annotations
 
 import json
-import math
 import os
 from typing import Any
 
@@ -12,11 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-
-def _fmt(value: float | None) -> str:
-    if value is None or not math.isfinite(value):
-        return "n/a"
-    return f"{value:.3f}"
+from models.targets import figure
 
 
 def register(app: typer.Typer) -> None:
@@ -129,7 +124,7 @@ def register(app: typer.Typer) -> None:
                     ",".join(own) if first else "",
                     f"{result.seconds:.1f}" if first else "",
                     key,
-                    _fmt(result.metrics.get(key)),
+                    figure(result.metrics.get(key)),
                     end_section=position == len(HEADLINES[result.name]) - 1,
                 )
         console.print(table)
@@ -157,7 +152,7 @@ def register(app: typer.Typer) -> None:
                 ",".join(row["aliases"]),
                 row["data_window"],
                 row["created_at"][:19],
-                ", ".join(f"{k}={_fmt(v)}" for k, v in list(row["metrics"].items())[:3]),
+                ", ".join(f"{k}={figure(v)}" for k, v in list(row["metrics"].items())[:3]),
             )
         Console().print(table)
 

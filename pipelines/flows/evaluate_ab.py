@@ -23,7 +23,8 @@ from monitoring.ab import ABConfig, Verdict
 from monitoring.lifecycle import LiveEvaluation, evaluate_live
 from monitoring.rollback import RollbackFloor
 from pipelines.params import utc_timestamp
-from pipelines.tasks import decision_log_path, load_outcomes, run_logger
+from pipelines.tasks import load_outcomes, run_logger
+from serving.config import decision_log_path
 
 AB_EXPERIMENT = "ab_tests"
 
@@ -128,11 +129,7 @@ def evaluate_ab_flow(
     settings = load_settings(**(overrides or {}))
     evaluated_at = utc_timestamp(as_of or pd.Timestamp.now(tz="UTC")).to_pydatetime()
     min_trades = min_trades_per_arm or settings.models.min_trades_per_arm
-    config = ABConfig(
-        min_trades_per_arm=min_trades,
-        max_trades_per_arm=max(max_trades_per_arm, min_trades),
-        alpha=alpha,
-    )
+    config = ABConfig.bounded(min_trades, max_trades_per_arm, alpha)
     floor = RollbackFloor(
         min_trades=floor_min_trades,
         window_trades=floor_window_trades,
@@ -141,7 +138,7 @@ def evaluate_ab_flow(
     )
     tracking_uri = settings.paths.mlflow_tracking_uri
     outcomes = load_outcomes(
-        settings.paths.journal_url, str(decision_log_path(settings, decision_log)), as_of
+        settings.paths.journal_url, decision_log or str(decision_log_path(settings)), as_of
     )
     aliases = registry_aliases(tracking_uri)
     evaluation = evaluate_live(outcomes, aliases, config=config, floor=floor)

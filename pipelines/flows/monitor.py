@@ -31,7 +31,8 @@ from prefect.cache_policies import NO_CACHE
 from core.errors import ConfigError
 from core.settings import load_settings
 from pipelines.params import utc_timestamp
-from pipelines.tasks import champion_training_window, decision_log_path, load_outcomes
+from pipelines.tasks import champion_training_window, load_outcomes
+from serving.config import decision_log_path
 
 
 @task(name="feature-windows", retries=1, retry_delay_seconds=3)
@@ -155,7 +156,7 @@ def monitor_flow(
         list(symbols or settings.symbols), timeframe, reference, window_days, as_of, overrides
     )
     start, end = (utc_timestamp(value) for value in windows["current_window"])
-    log_path = str(decision_log_path(settings, decision_log))
+    log_path = decision_log or str(decision_log_path(settings))
     findings = run_checks(
         features=champion["features"],
         reference_rows=windows["reference"],
