@@ -29,15 +29,17 @@ lock:  ## Re-resolve requirements.in into requirements.lock (every transitive pi
 	    | sed -E 's/^torch==([0-9.]+)\+cpu$$/torch==\1/' ) > requirements.lock
 	rm -rf .lockenv
 
-lint: $(STAMP)  ## ruff
+lint: $(STAMP)  ## ruff and the import-linter layering contract
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-cache
 
 typecheck: $(STAMP)  ## mypy over the packages
-	$(BIN)/mypy core features models serving trading pipelines
+	$(BIN)/mypy core features models monitoring serving trading pipelines
 
-test: $(STAMP)  ## Lint, type-check and run the test suite
+test: $(STAMP)  ## Lint, check the layering, type-check and run the test suite
 	$(BIN)/ruff check .
-	$(BIN)/mypy core features models serving trading pipelines
+	$(BIN)/lint-imports --no-cache
+	$(BIN)/mypy core features models monitoring serving trading pipelines
 	$(BIN)/pytest -q
 
 unit: $(STAMP)  ## Unit tests only

@@ -5,7 +5,7 @@ machine, same models.
 
 1. Trains the four models once on the embedded real data (bokeh-sampledata daily bars,
    arch index series) into a temporary MLflow store with MODELS' training code.
-2. `bentoml serve serving.service:TradewindService`: `POST /decide` (all four models, A/B
+2. `bentoml serve pipelines.serve:TradewindService`: `POST /decide` (all four models, A/B
    routing, decision log) — p50/p99 latency at concurrency 1, throughput at concurrency 8.
 3. `mlflow models serve -m models:/signal_quality@champion --env-manager local`: the
    same for ONE model (`POST /invocations`, one row).
@@ -136,7 +136,7 @@ def serve_bentoml(tracking_uri: str, work: Path) -> tuple[subprocess.Popen[bytes
     })
     log = (work / "bentoml.log").open("ab")
     process = subprocess.Popen(
-        [sys.executable, "-m", "bentoml", "serve", "serving.service:TradewindService",
+        [sys.executable, "-m", "bentoml", "serve", "pipelines.serve:TradewindService",
          "--host", "127.0.0.1", "--port", str(port), "--working-dir", str(PROJECT_ROOT)],
         stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True, cwd=work,
     )

@@ -1,6 +1,7 @@
 """The training frame: signal events + the features known at each event's signal bar
 (point-in-time) + the labels of what happened after, and the per-date market frame the
-regime model learns from. Pure: frames in, `TrainingData` out.
+regime model learns from. Pure: frames in, `TrainingData` out. `add_trade_events` adds the
+closed trades the engine collected as events of their own.
 
 Point in time: an event at bar t gets the feature row of (symbol, t), which
 `features.compute` builds from bars ≤ t only; its trade is entered at bar t+1's open at
@@ -8,13 +9,16 @@ the earliest. Events whose feature row is missing are dropped (and counted)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from core.bars import normalize_bars
 from core.errors import DataValidationError
 from features.catalogue import MODEL_FEATURES, feature_names
+from features.sectors import INDEX_SYMBOLS
 from models.labels import (
     ForwardPaths,
     TripleBarrier,
@@ -50,10 +54,41 @@ class TrainingData:
     def labels(self) -> dict[str, str]:
         return trade_label_names(self.barrier.max_holding_bars)
 
+    def events_from(self, start: pd.Timestamp) -> pd.DataFrame:
+        """The signal events on or after `start` (an out-of-time window), renumbered."""
+        return self.events[self.events["timestamp"] >= start].reset_index(drop=True)
+
     @property
     def window(self) -> tuple[pd.Timestamp, pd.Timestamp]:
         stamps = pd.concat([self.events["timestamp"], self.market["timestamp"]])
         return stamps.min(), stamps.max()
+
+
+def training_universe(
+    bars: pd.DataFrame,
+    index: pd.DataFrame,
+    *,
+    symbols: Sequence[str] | None = None,
+    max_symbols: int | None = None,
+    source: str = "the bars",
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(stock bars, index bars) to train on: every stock of `bars` (index series are market
+    context, not trade candidates, unless asked for by name), or exactly `symbols`; the
+    first `max_symbols` of them; the index series of `index`. Both in the bar schema."""
+    names = sorted(set(bars["symbol"].unique()) - INDEX_SYMBOLS)
+    if symbols:
+        wanted = [s.upper() for s in symbols]
+        unknown = sorted(set(wanted) - set(bars["symbol"].unique()))
+        if unknown:
+            raise DataValidationError(f"no bars for {', '.join(unknown)} in {source}",
+                                      where="train")
+        names = wanted
+    if max_symbols:
+        names = names[:max_symbols]
+    stocks = bars.loc[bars["symbol"].isin(names)]
+    if stocks.empty:
+        raise DataValidationError(f"no stock bars in {source}", where="train")
+    return normalize_bars(stocks), normalize_bars(index.loc[index["symbol"].isin(INDEX_SYMBOLS)])
 
 
 def signal_feature_columns(features: pd.DataFrame) -> list[str]:
@@ -141,3 +176,34 @@ def _market_frame(
     market = per_date.merge(measures, on="timestamp", how="inner")
     market = market.dropna(subset=[vol_name, trend_name]).reset_index(drop=True)
     return market[columns]
+
+
+def add_trade_events(
+    signals: pd.DataFrame, trades: pd.DataFrame, bars: pd.DataFrame
+) -> pd.DataFrame:
+    """The signals plus one event per closed trade of the feature store: its signal bar is
+    the last bar before the entry fill. Trades are relabelled with the same triple barrier
+    on the bars (one label definition for every row); a trade whose signal is already
+    among the strategy signals is not counted twice."""
+    known = trades.loc[trades["symbol"].isin(set(bars["symbol"]))]
+    if known.empty:
+        return signals
+    entries = pd.DataFrame({
+        "symbol": known["symbol"].astype(str).to_numpy(),
+        "entry_time": pd.to_datetime(known["entry_time"], utc=True).to_numpy(),
+        "side": known["side"].astype(str).str.lower().to_numpy(),
+        "strategy": known["strategy"].astype(str).to_numpy(),
+    }).sort_values("entry_time")
+    stamps = bars[["symbol", "timestamp"]].sort_values("timestamp")
+    located = pd.merge_asof(
+        entries, stamps.rename(columns={"timestamp": "signal_time"}),
+        left_on="entry_time", right_on="signal_time", by="symbol",
+        allow_exact_matches=False, direction="backward",
+    ).dropna(subset=["signal_time"])
+    events = pd.DataFrame({
+        "symbol": located["symbol"], "timestamp": located["signal_time"],
+        "side": located["side"], "strategy": located["strategy"],
+        "price": float("nan"), "reason": "closed trade",
+    })
+    combined = pd.concat([signals, events], ignore_index=True)
+    return combined.drop_duplicates(subset=["symbol", "timestamp", "side", "strategy"])

@@ -14,10 +14,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from models.datasets import TrainingData
 from models.labels import simulate_exits
+from models.metrics import ComparisonMetric, mean_absolute_error
 from models.plots import feature_importance, predicted_vs_actual
 from models.schema import EXIT_OPTIMIZER, STOP_LOSS_ATR_RANGE, TAKE_PROFIT_ATR_RANGE
 from models.signal_quality import change_pct, profit_factor
-from models.template import TrainableModel
+from models.template import LoadedModels, TrainableModel
 from models.tracker import LoggedModel, TrackedRun
 
 
@@ -38,6 +39,12 @@ class ExitOptimizerModel(TrainableModel):
     headline_metrics: ClassVar[tuple[str, ...]] = (
         "stop_loss_mae", "take_profit_mae", "model_profit_factor", "fixed_profit_factor",
         "profit_factor_change_pct",
+    )
+    comparison_metric: ClassVar[ComparisonMetric] = ComparisonMetric(
+        "exit_atr_mae",
+        greater_is_better=False,
+        model_type="regressor",
+        description="MAE of stop-loss and take-profit ATR multiples vs the optimal ones (stacked)",
     )
 
     def __init__(self, config: ExitOptimizerConfig | None = None) -> None:
@@ -128,6 +135,33 @@ class ExitOptimizerModel(TrainableModel):
             "take_profit_predicted_vs_actual": predicted_vs_actual(
                 actual[:, 1], predicted[:, 1], "Take-profit distance (ATR), out of time"),
         }
+
+    def comparison_frame(
+        self, model_set: LoadedModels, data: TrainingData, out_of_time_start: pd.Timestamp
+    ) -> pd.DataFrame:
+        """Both distances stacked (stops, then targets), on the rows where both optimal
+        distances are known."""
+        window = data.events_from(out_of_time_start)
+        stop = window[data.labels["stop_opt"]].astype(float)
+        target = window[data.labels["target_opt"]].astype(float)
+        exits = model_set.exits(window[list(data.signal_features)])
+        known = stop.notna().to_numpy() & target.notna().to_numpy()
+        return pd.DataFrame(
+            {
+                "prediction": np.concatenate(
+                    [
+                        exits["stop_loss_atr"].to_numpy()[known],
+                        exits["take_profit_atr"].to_numpy()[known],
+                    ]
+                ),
+                "target": np.concatenate(
+                    [stop.to_numpy(dtype=float)[known], target.to_numpy(dtype=float)[known]]
+                ),
+            }
+        )
+
+    def comparison_score(self, predictions: pd.Series, targets: pd.Series) -> float:
+        return mean_absolute_error(predictions, targets)
 
     def log_model(
         self, run: TrackedRun, fitted: Any, example: pd.DataFrame, inputs: list[str],

@@ -38,6 +38,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.errors import DataValidationError
+from core.settings import Settings
 from models.schema import REGIME_COLUMNS, STOP_LOSS_ATR_RANGE, TAKE_PROFIT_ATR_RANGE
 
 STOP_BUFFER_ATR = 0.25
@@ -53,6 +54,17 @@ class TripleBarrier(BaseModel):
     max_holding_bars: int = Field(20, ge=1)
     commission_per_share: float = Field(0.0, ge=0)
     slippage_bps: float = Field(2.0, ge=0)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> TripleBarrier:
+        """The exits and costs the engine trades with (the `risk` and `broker` settings)."""
+        return cls(
+            stop_loss_atr=settings.risk.stop_loss_atr,
+            take_profit_atr=settings.risk.take_profit_atr,
+            max_holding_bars=settings.risk.max_holding_bars,
+            commission_per_share=settings.broker.commission_per_share,
+            slippage_bps=settings.broker.slippage_bps,
+        )
 
     @property
     def horizon(self) -> int:

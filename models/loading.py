@@ -1,6 +1,8 @@
 """Loading the four registered models for inference: `load_model_set(tracking_uri,
 alias)` resolves `models:/<name>@<alias>` for each model and returns one `ModelSet` with
-fast, single-row-friendly predict methods (the serving hot path).
+fast, single-row-friendly predict methods (the serving hot path). `load_logged_set` does
+the same for models a training run logged but nobody registered (the retrain flow's
+candidates), through the same trusted loaders.
 
 Safety: scikit-learn models are read with skops against the trusted-type lists in
 `models.schema` (defined in our code, not read from the model's own files); the PyTorch
@@ -90,6 +92,13 @@ class ModelSet:
         out = np.asarray(self._run(RISK_PREDICTOR, X), dtype=np.float64).reshape(len(X), 3)
         return pd.DataFrame(out, columns=list(DRAWDOWN_COLUMNS), index=X.index)
 
+    def inputs(self, name: str) -> list[str]:
+        """The ordered input columns of one model of the set."""
+        model = self._models.get(name)
+        if model is None:
+            raise ModelUnavailableError(f"model '{name}' is not loaded", where="model set")
+        return list(model.inputs)
+
     def out_of_distribution(self, X: pd.DataFrame) -> np.ndarray:
         """True where a row lies outside what the models saw in their training window."""
         if self._ood is None:
@@ -149,19 +158,13 @@ def load_model_set(
             name: found[alias] if alias in found else registry.version_of(name, fallback_alias)
             for name, found in current.items()
         }
-    loaders: dict[str, Callable[[Path, str, list[str]], tuple[Predict, str]]] = {
-        SIGNAL_QUALITY: _signal_quality,
-        EXIT_OPTIMIZER: _exit_optimizer,
-        REGIME_CLASSIFIER: _regime_classifier,
-        RISK_PREDICTOR: _risk_predictor,
-    }
     models: dict[str, _LoadedModel] = {}
     ood: OutOfDistributionDetector | None = None
     for name, version in versions.items():
         folder = _download(tracking_uri, registry.download_uri(name, version), name, version)
         inputs = _signature_inputs(folder, name)
         try:
-            predict, runtime = loaders[name](folder, version, inputs)
+            predict, runtime = _LOADERS[name](folder, version, inputs)
         except (NotFoundError, ModelUnavailableError):
             raise
         except Exception as exc:  # a corrupt or incompatible artifact: say which one
@@ -185,6 +188,28 @@ def load_model_set(
         runtimes={name: model.runtime for name, model in models.items()},
         _models=models,
         _ood=ood,
+    )
+
+
+def load_logged_set(tracking_uri: str, runs: dict[str, str]) -> ModelSet:
+    """A `ModelSet` of logged (not necessarily registered) models, one training run per
+    model name; each is versioned `run-<first 8 characters of the run id>`."""
+    from models.tracker import RunReader
+
+    reader = RunReader(tracking_uri)
+    models: dict[str, _LoadedModel] = {}
+    for name, run_id in runs.items():
+        version = f"run-{run_id[:8]}"
+        folder = _download(tracking_uri, reader.logged_model_location(run_id), name, version)
+        inputs = _signature_inputs(folder, name)
+        predict, runtime = _LOADERS[name](folder, version, inputs)
+        models[name] = _LoadedModel(name, version, inputs, predict, runtime)
+    return ModelSet(
+        versions={name: model.version for name, model in models.items()},
+        feature_names=sorted({n for m in models.values() for n in m.inputs}),
+        loaded_at=datetime.now(tz=UTC),
+        alias="candidate",
+        _models=models,
     )
 
 
@@ -320,6 +345,14 @@ def _risk_predictor(folder: Path, version: str, inputs: list[str]) -> tuple[Pred
     if np.allclose(onnx_predict(example), sklearn_predict(example), atol=1e-5):
         return onnx_predict, "onnxruntime"
     return sklearn_predict, "sklearn"
+
+
+_LOADERS: dict[str, Callable[[Path, str, list[str]], tuple[Predict, str]]] = {
+    SIGNAL_QUALITY: _signal_quality,
+    EXIT_OPTIMIZER: _exit_optimizer,
+    REGIME_CLASSIFIER: _regime_classifier,
+    RISK_PREDICTOR: _risk_predictor,
+}
 
 
 def _onnx_session(path: Path) -> Any:

@@ -24,9 +24,10 @@ from torch import nn
 from core.errors import DataValidationError
 from models.datasets import TrainingData
 from models.labels import RegimeThresholds, regime_measure_names
+from models.metrics import ComparisonMetric, macro_f1
 from models.plots import confusion
 from models.schema import INPUTS_FILE, REGIME_CLASSIFIER, REGIME_COLUMNS
-from models.template import TrainableModel, utc_naive
+from models.template import LoadedModels, TrainableModel, utc_naive
 from models.tracker import LoggedModel, TrackedRun, scratch_dir
 
 
@@ -105,6 +106,12 @@ def _deterministic_torch(seed: int) -> Iterator[None]:
 class RegimeModel(TrainableModel):
     name: ClassVar[str] = REGIME_CLASSIFIER
     headline_metrics: ClassVar[tuple[str, ...]] = ("accuracy", "macro_f1", "majority_accuracy")
+    comparison_metric: ClassVar[ComparisonMetric] = ComparisonMetric(
+        "regime_macro_f1",
+        greater_is_better=True,
+        model_type="classifier",
+        description="macro-F1 of the predicted regime vs the realized regime",
+    )
 
     def __init__(self, config: RegimeConfig | None = None) -> None:
         self.config = config or RegimeConfig()
@@ -227,6 +234,34 @@ class RegimeModel(TrainableModel):
     def artifacts(self, fitted: Any) -> dict[str, Any]:
         return {"regime_thresholds": {**fitted.thresholds.as_dict(),
                                       "definition": fitted.thresholds.describe()}}
+
+    def comparison_frame(
+        self, model_set: LoadedModels, data: TrainingData, out_of_time_start: pd.Timestamp
+    ) -> pd.DataFrame:
+        """Regime codes (argmax vs realized) on the market dates of the window; the realized
+        regimes use thresholds fitted on the dates before it only."""
+        rows = data.market.sort_values("timestamp").reset_index(drop=True)
+        before = rows[rows["timestamp"] < out_of_time_start]
+        window = rows[rows["timestamp"] >= out_of_time_start].reset_index(drop=True)
+        codes = RegimeThresholds(data.regime_horizon).fit(before).classify(window)
+        realized = pd.Series([REGIME_COLUMNS[c] if c >= 0 else None for c in codes])
+        # Only the numeric model inputs: the loaders convert the whole frame to floats.
+        probabilities = model_set.regime_probabilities(window[list(data.market_features)])
+        known = realized.notna().to_numpy()
+        names = list(probabilities.columns)
+        target = realized[known].map({name: index for index, name in enumerate(names)})
+        if target.isna().any():
+            raise DataValidationError(
+                f"unknown regime labels {sorted(set(realized[known]) - set(names))}",
+                where=self.name,
+            )
+        predicted = probabilities.to_numpy().argmax(axis=1)[known]
+        return pd.DataFrame(
+            {"prediction": predicted.astype(int), "target": target.astype(int).to_numpy()}
+        )
+
+    def comparison_score(self, predictions: pd.Series, targets: pd.Series) -> float:
+        return macro_f1(predictions, targets)
 
     def log_model(
         self, run: TrackedRun, fitted: Any, example: pd.DataFrame, inputs: list[str],

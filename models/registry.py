@@ -26,6 +26,18 @@ ALIASES: tuple[str, ...] = (CHAMPION, CHALLENGER, PREVIOUS)
 
 
 @dataclass(frozen=True, slots=True)
+class TrainingWindow:
+    """What a version was trained on, from its training run's tags: the data window, the
+    end of the rows its final model was fitted on (the out-of-time start) and its inputs."""
+
+    version: str
+    run_id: str
+    start: str
+    end: str
+    features: list[str]
+
+
+@dataclass(frozen=True, slots=True)
 class VersionInfo:
     """One registered version, as `tradewind models list` shows it."""
 
@@ -141,7 +153,50 @@ class ModelRegistry:
         self._note(name, f"retired challenger v{current[CHALLENGER]}: {reason}")
         return self.aliases(name)
 
+    def make_champion(self, name: str, version: str, reason: str) -> dict[str, str]:
+        """Make `version` the champion (old champion → previous) through the challenger →
+        promote path, so every move records its reason. A no-op when it already is."""
+        if self.aliases(name).get(CHAMPION) == version:
+            return self.aliases(name)
+        self.set_challenger(name, version, reason)
+        return self.promote(name, reason)
+
     # -- reading ------------------------------------------------------------------------
+
+    def aliases_by_alias(self) -> dict[str, dict[str, str]]:
+        """alias → {model name → version} for champion, challenger and previous, over the
+        four models present in the store."""
+        present = set(self.names())
+        by_alias: dict[str, dict[str, str]] = {alias: {} for alias in ALIASES}
+        for name in MODEL_NAMES:
+            if name not in present:
+                continue
+            for alias, version in self.aliases(name).items():
+                if alias in by_alias:
+                    by_alias[alias][name] = version
+        return by_alias
+
+    def training_window(self, name: str, alias: str = CHAMPION) -> TrainingWindow:
+        """The training window of the version an alias points at (NotFoundError when its
+        run has no `data_window` tag)."""
+        from models.tracker import RunReader
+
+        version = self.version_of(name, alias)
+        run_id = self.run_id(name, version)
+        tags = RunReader(self.tracking_uri).tags(run_id)
+        window = tags.get("data_window", "")
+        if ".." not in window:
+            raise NotFoundError(
+                f"run {run_id} of {name} v{version} has no data_window tag", where="registry"
+            )
+        start, end = window.split("..", 1)
+        return TrainingWindow(
+            version=version,
+            run_id=run_id,
+            start=start,
+            end=tags.get("out_of_time_start") or end,
+            features=[feature for feature in tags.get("feature_list", "").split(",") if feature],
+        )
 
     def names(self) -> list[str]:
         """Registered model names present in the store."""

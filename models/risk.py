@@ -14,6 +14,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from models.datasets import TrainingData
+from models.metrics import ComparisonMetric, mean_absolute_error
 from models.plots import feature_importance, predicted_vs_actual
 from models.schema import (
     DRAWDOWN_COLUMNS,
@@ -22,7 +23,7 @@ from models.schema import (
     RISK_PREDICTOR_TRUSTED_TYPES,
 )
 from models.signal_quality import change_pct
-from models.template import TrainableModel
+from models.template import LoadedModels, TrainableModel
 from models.tracker import LoggedModel, TrackedRun, scratch_dir
 
 
@@ -73,6 +74,12 @@ class RiskModel(TrainableModel):
     name: ClassVar[str] = RISK_PREDICTOR
     headline_metrics: ClassVar[tuple[str, ...]] = (
         "mae", "baseline_mae", "interval_coverage", "filtered_drawdown_change_pct",
+    )
+    comparison_metric: ClassVar[ComparisonMetric] = ComparisonMetric(
+        "drawdown_mae",
+        greater_is_better=False,
+        model_type="regressor",
+        description="MAE of the expected drawdown vs the realized drawdown",
     )
 
     def __init__(self, config: RiskConfig | None = None) -> None:
@@ -149,6 +156,23 @@ class RiskModel(TrainableModel):
                 actual, predicted[:, 0], "Max adverse excursion, out of time",
                 lower=predicted[:, 1], upper=predicted[:, 2]),
         }
+
+    def comparison_frame(
+        self, model_set: LoadedModels, data: TrainingData, out_of_time_start: pd.Timestamp
+    ) -> pd.DataFrame:
+        window = data.events_from(out_of_time_start)
+        realized = window[data.labels["drawdown"]].astype(float)
+        expected = model_set.drawdown(window[list(data.signal_features)])
+        known = realized.notna().to_numpy()
+        return pd.DataFrame(
+            {
+                "prediction": expected["expected_drawdown_pct"].to_numpy()[known],
+                "target": realized.to_numpy(dtype=float)[known],
+            }
+        )
+
+    def comparison_score(self, predictions: pd.Series, targets: pd.Series) -> float:
+        return mean_absolute_error(predictions, targets)
 
     def log_model(
         self, run: TrackedRun, fitted: Any, example: pd.DataFrame, inputs: list[str],

@@ -19,10 +19,11 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from models.datasets import TrainingData
+from models.metrics import ComparisonMetric, log_loss
 from models.ood import OutOfDistributionDetector
 from models.plots import feature_importance, roc_and_calibration
 from models.schema import ONNX_FILE, OOD_FILE, SIGNAL_QUALITY, SIGNAL_QUALITY_TRUSTED_TYPES
-from models.template import TrainableModel, utc_naive
+from models.template import LoadedModels, TrainableModel, utc_naive
 from models.tracker import LoggedModel, TrackedRun, scratch_dir
 
 
@@ -57,6 +58,12 @@ class SignalQualityModel(TrainableModel):
     headline_metrics: ClassVar[tuple[str, ...]] = (
         "roc_auc", "accuracy", "brier", "log_loss", "precision_at_gate", "coverage_at_gate",
         "win_rate_change_pts", "profit_factor_change_pct",
+    )
+    comparison_metric: ClassVar[ComparisonMetric] = ComparisonMetric(
+        "win_log_loss",
+        greater_is_better=False,
+        model_type="regressor",
+        description="log loss of the win probability on out-of-time signal events",
     )
 
     def __init__(self, config: SignalQualityConfig | None = None) -> None:
@@ -187,6 +194,20 @@ class SignalQualityModel(TrainableModel):
 
     def artifacts(self, fitted: Any) -> dict[str, Any]:
         return {"ood_detector": fitted.ood.to_dict()}
+
+    def comparison_frame(
+        self, model_set: LoadedModels, data: TrainingData, out_of_time_start: pd.Timestamp
+    ) -> pd.DataFrame:
+        window = data.events_from(out_of_time_start)
+        return pd.DataFrame(
+            {
+                "prediction": model_set.win_probability(window[list(data.signal_features)]),
+                "target": window[data.labels["won"]].astype(float).to_numpy(),
+            }
+        )
+
+    def comparison_score(self, predictions: pd.Series, targets: pd.Series) -> float:
+        return log_loss(predictions.to_numpy(dtype=float), targets.to_numpy(dtype=float))
 
     def log_model(
         self, run: TrackedRun, fitted: Any, example: pd.DataFrame, inputs: list[str],

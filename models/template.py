@@ -1,7 +1,8 @@
 """The one training template: split → fit → evaluate → log → register. Each model
 (`signal_quality`, `exit_optimizer`, `regime`, `risk`) subclasses `TrainableModel` and
 writes only what differs: which rows and columns it learns from, its estimator, its
-metrics, its plots and how its estimator is serialized.
+metrics, its plots, how its estimator is serialized, and the one metric on which a
+retrained candidate must beat the champion (`models.comparison`).
 
 Splits are time-ordered walk-forward with purging and an embargo, never shuffled:
 - the last `out_of_time_fraction` of the distinct timestamps is the out-of-time window.
@@ -22,7 +23,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 import pandas as pd
@@ -30,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from core.errors import DataValidationError
 from models.datasets import TrainingData
+from models.metrics import ComparisonMetric
 from models.registry import ModelRegistry
 from models.tracker import LoggedModel, TrackedRun, Tracker
 
@@ -131,11 +133,24 @@ class TrainingResult:
     window: tuple[str, str]
 
 
+class LoadedModels(Protocol):
+    """The predictions a comparison asks of loaded models (`models.loading.ModelSet`)."""
+
+    def win_probability(self, X: pd.DataFrame) -> np.ndarray: ...
+
+    def exits(self, X: pd.DataFrame) -> pd.DataFrame: ...
+
+    def regime_probabilities(self, X: pd.DataFrame) -> pd.DataFrame: ...
+
+    def drawdown(self, X: pd.DataFrame) -> pd.DataFrame: ...
+
+
 class TrainableModel(ABC):
     """What one model contributes to the template. `__init__` stores parameters only."""
 
     name: ClassVar[str]
     headline_metrics: ClassVar[tuple[str, ...]]
+    comparison_metric: ClassVar[ComparisonMetric]
 
     @abstractmethod
     def rows(self, data: TrainingData) -> pd.DataFrame:
@@ -174,6 +189,17 @@ class TrainableModel(ABC):
         self, run: TrackedRun, fitted: Any, example: pd.DataFrame, inputs: list[str],
         train: pd.DataFrame,
     ) -> LoggedModel: ...
+
+    @abstractmethod
+    def comparison_frame(
+        self, model_set: LoadedModels, data: TrainingData, out_of_time_start: pd.Timestamp
+    ) -> pd.DataFrame:
+        """The loaded model's predictions on the rows from `out_of_time_start` on, next to
+        what happened: a `prediction`/`target` frame scored by `comparison_score`."""
+
+    @abstractmethod
+    def comparison_score(self, predictions: pd.Series, targets: pd.Series) -> float:
+        """`comparison_metric` of predictions against targets."""
 
 
 def feature_hash(names: list[str]) -> str:

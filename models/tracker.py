@@ -3,7 +3,9 @@ MLflow implementation. It is passed in (never a module-level global) so tests po
 a temporary store and the template never knows which tracking server it talks to.
 
 One experiment per model, each with an explicit artifact location under the artifact
-root, so runs of different models never share folders."""
+root, so runs of different models never share folders. `RunReader` reads finished runs
+back (their tags, metrics and logged model) for the flows, the CLI and the reports: MLflow
+is only ever touched inside `models/`."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from core.errors import ConfigError
+from core.errors import ConfigError, NotFoundError
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +64,23 @@ def sqlite_path(tracking_uri: str) -> Path | None:
     if not tracking_uri.startswith(prefix):
         return None
     return Path(tracking_uri[len(prefix) :])
+
+
+def absolute_tracking_uri(tracking_uri: str) -> str:
+    """A `sqlite:///relative` tracking URI made absolute (child processes run elsewhere)."""
+    database = sqlite_path(tracking_uri)
+    if database is None or database.is_absolute():
+        return tracking_uri
+    return f"sqlite:///{database.resolve()}"
+
+
+def ui_command(tracking_uri: str, artifact_root: Path, *, host: str, port: int) -> list[str]:
+    """The MLflow UI on a store (`python -m mlflow ui`), for a child process."""
+    import sys
+
+    return [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", tracking_uri,
+            "--default-artifact-root", artifact_root.resolve().as_uri(),
+            "--host", host, "--port", str(port)]
 
 
 def prepare_store(tracking_uri: str) -> None:
@@ -165,6 +184,37 @@ class MlflowTracker:
                 yield _MlflowRun(active.info.run_id)
         finally:
             mlflow.set_tracking_uri(previous_uri)
+
+
+class RunReader:
+    """Finished runs of one MLflow store, read by run id."""
+
+    def __init__(self, tracking_uri: str) -> None:
+        from mlflow import MlflowClient
+
+        self.tracking_uri = tracking_uri
+        self._client = MlflowClient(tracking_uri=tracking_uri)
+
+    def tags(self, run_id: str) -> dict[str, str]:
+        return dict(self._client.get_run(run_id).data.tags)
+
+    def metrics(self, run_id: str) -> dict[str, float]:
+        logged = self._client.get_run(run_id).data.metrics
+        return {key: float(value) for key, value in logged.items()}
+
+    def logged_model_uri(self, run_id: str) -> str:
+        """The `models:/m-…` URI of the (last) model a run logged."""
+        run = self._client.get_run(run_id)
+        outputs = run.outputs.model_outputs if run.outputs else []
+        if not outputs:
+            raise NotFoundError(f"training run {run_id} logged no model", where="tracker")
+        return f"models:/{outputs[-1].model_id}"
+
+    def logged_model_location(self, run_id: str) -> str:
+        """Where the files of the model a run logged are (its own artifact location: a
+        `models:/m-…` URI would resolve through MLflow's process-wide tracking URI)."""
+        model_id = self.logged_model_uri(run_id).removeprefix("models:/")
+        return str(self._client.get_logged_model(model_id).artifact_location)
 
 
 @contextlib.contextmanager

@@ -23,7 +23,6 @@ app = typer.Typer(
 )
 
 
-
 @app.callback()
 def _root() -> None:
     """Tradewind: ML pipeline and model-serving platform for automated trading on Alpaca."""

@@ -1,6 +1,7 @@
-"""Process-level plumbing the loop's flows and the demo share: the persistent local Prefect
-database under the data dir (so flow runs outlive the process and show in `tradewind ui`),
-and the model service as a subprocess (`tradewind serve`) with a readiness wait.
+"""Process-level plumbing the commands, flows and the demo share: the persistent local
+Prefect database under the data dir (so flow runs outlive the process and show in
+`tradewind ui`), a free port, and the command line of a child model service (run with
+`serving.process.ServiceProcess`).
 
 Prefect reads its settings when it is first imported, so `prefect_environment` must be
 applied to `os.environ` before anything imports prefect in this process; `use_prefect_home`
@@ -11,15 +12,9 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
-
-import httpx
-
-from core.errors import ConfigError, ModelUnavailableError
 
 
 def prefect_home(data_dir: Path) -> Path:
@@ -75,98 +70,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-class ModelService:
-    """`tradewind serve` as a child process: started, waited for, reloaded, stopped."""
-
-    def __init__(
-        self,
-        port: int,
-        *,
-        log_path: Path,
-        env: dict[str, str] | None = None,
-        ready_timeout: float = 180.0,
-    ) -> None:
-        self.port = port
-        self.url = f"http://127.0.0.1:{port}"
-        self.log_path = log_path
-        self.env = env or {}
-        self.ready_timeout = ready_timeout
-        self._process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, **self.env}
-        command = [
-            sys.executable,
-            "-c",
-            "from pipelines.cli import main; main()",
-            "serve",
-            "--port",
-            str(self.port),
-        ]
-        log = self.log_path.open("ab")
-        self._process = subprocess.Popen(
-            command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
-        )
-        log.close()
-        self.wait_ready()
-
-    def wait_ready(self) -> None:
-        deadline = time.monotonic() + self.ready_timeout
-        while time.monotonic() < deadline:
-            if self._process is not None and self._process.poll() is not None:
-                raise ModelUnavailableError(
-                    f"model service exited with code {self._process.returncode}; see "
-                    f"{self.log_path}",
-                    where="demo service",
-                )
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{self.url}/readyz", timeout=2.0).status_code == 200:
-                    return
-            time.sleep(0.5)  # polling a child process for readiness, with a deadline
-        raise ModelUnavailableError(
-            f"model service not ready after {self.ready_timeout:.0f} s; see {self.log_path}",
-            where="demo service",
-        )
-
-    def reload(self) -> dict[str, object]:
-        """Ask the service to pick up alias changes now (hot reload)."""
-        response = httpx.post(f"{self.url}/reload", json={}, timeout=120.0)
-        if response.status_code >= 400:
-            raise ModelUnavailableError(
-                f"reload answered {response.status_code}: {response.text[:200]}",
-                where="demo service",
-            )
-        payload = response.json()
-        return payload if isinstance(payload, dict) else {"answer": payload}
-
-    def models(self) -> dict[str, object]:
-        payload = httpx.get(f"{self.url}/models", timeout=10.0).json()
-        return payload if isinstance(payload, dict) else {"answer": payload}
-
-    def stop(self) -> None:
-        process = self._process
-        if process is None or process.poll() is not None:
-            return
-        # SIGTERM to the service's own process group (it has workers), then wait.
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, 15)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, 9)
-            process.wait(timeout=10)
-
-    def __enter__(self) -> ModelService:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-
-def require_file(path: Path, what: str) -> Path:
-    if not path.exists():
-        raise ConfigError(f"{what} not found at {path}", where="demo")
-    return path
+def model_service_command(port: int) -> list[str]:
+    """`tradewind serve --port PORT` in this interpreter, for a child model service."""
+    return [sys.executable, "-c", "from pipelines.cli import main; main()", "serve",
+            "--port", str(port)]

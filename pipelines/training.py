@@ -1,40 +1,38 @@
-"""Training composition: bars (sample data, the bar store or files) → features
-(`features.compute`) → ungated signals of every strategy (`trading.strategies`) → labels
-and the training frame (`models.datasets`) → the training template for each model
-(`models.template`), tracked in MLflow and registered.
+"""The one training entry point, for `tradewind train` and the train/retrain flows alike:
+bars (sample data, the bar store or files) → features (`features.compute`) → ungated
+signals of every strategy (`trading.strategies`) → labels and the training frame
+(`models.datasets`) → the training template for each model (`models.template`), tracked
+in MLflow and, unless asked not to, registered.
 
 The first trained version of a model becomes its champion; later versions are
-registered without an alias (promotion is a decision: `tradewind models promote`, or the
-retrain flow's challenger rule)."""
+registered without an alias (promotion is a decision: `tradewind models promote`, the
+train flow's `make_champion`, or the retrain flow's challenger rule). Every run is tagged
+with `models.provenance.code_version()`."""
 
 from __future__ import annotations
 
-import subprocess
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-from core.errors import ConfigError, DataValidationError
+from core.errors import ConfigError
 from core.settings import Settings
-from core.symbols import MARKET_CONTEXT_SYMBOLS
-from models.datasets import TrainingData, build_training_data
+from models.datasets import (
+    TrainingData,
+    add_trade_events,
+    build_training_data,
+    training_universe,
+)
 from models.labels import TripleBarrier
-from models.registry import MODEL_NAMES, ModelRegistry
-from models.template import TrainableModel, TrainingContext, TrainingResult, WalkForwardSplit
-from models.tracker import MlflowTracker
+from models.registry import MODEL_NAMES
+from models.template import TrainingResult, WalkForwardSplit
+from pipelines.params import utc_timestamp
 
-TARGETS: dict[str, str] = {
-    "signal accuracy": "> 70%",
-    "win rate change (gated vs ungated)": "+10%",
-    "profit factor change": "+20%",
-    "drawdown change": "-20%",
-    "prediction latency": "< 50 ms",
-}
+TRAINING_SOURCES: tuple[str, ...] = ("sp500", "sample", "store")
 
 
 class TrainRequest(BaseModel):
@@ -60,82 +58,32 @@ class TrainingReport:
     source: str
 
 
-def model_for(name: str) -> TrainableModel:
-    from models.exit_optimizer import ExitOptimizerModel
-    from models.regime import RegimeModel
-    from models.risk import RiskModel
-    from models.signal_quality import SignalQualityModel
-
-    builders: dict[str, Callable[[], TrainableModel]] = {
-        "signal_quality": SignalQualityModel,
-        "exit_optimizer": ExitOptimizerModel,
-        "regime_classifier": RegimeModel,
-        "risk_predictor": RiskModel,
-    }
-    if name not in builders:
-        raise ConfigError(
-            f"unknown model '{name}'; choose from all, {', '.join(MODEL_NAMES)}", where="train"
-        )
-    return builders[name]()
-
-
-def code_version() -> str:
-    """The git commit of the working tree (with `-dirty` when it has changes), if any."""
-    try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                             timeout=5, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=5).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return f"{sha}-dirty" if dirty else sha
-
-
 def load_bars(request: TrainRequest, settings: Settings) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(stock bars, index bars) from the requested source(s), up to `end`."""
     bars = _read_source(request.source, settings, request.end)
-    if request.index_source is not None:
-        index = _read_source(request.index_source, settings, request.end)
-        index = index.loc[index["symbol"].isin(MARKET_CONTEXT_SYMBOLS)]
-    else:
-        index = bars.loc[bars["symbol"].isin(MARKET_CONTEXT_SYMBOLS)]
-    # Index series are market context, not trade candidates (unless asked for by name).
-    names = sorted(set(bars["symbol"].unique()) - MARKET_CONTEXT_SYMBOLS)
-    if request.symbols:
-        wanted = [s.upper() for s in request.symbols]
-        unknown = sorted(set(wanted) - set(bars["symbol"].unique()))
-        if unknown:
-            raise DataValidationError(f"no bars for {', '.join(unknown)} in {request.source}",
-                                      where="train")
-        names = wanted
-    if request.max_symbols:
-        names = names[: request.max_symbols]
-    stocks = bars.loc[bars["symbol"].isin(names)]
-    if stocks.empty:
-        raise DataValidationError(f"no stock bars in {request.source}", where="train")
-    return _float_bars(stocks), _float_bars(index)
+    index = bars if request.index_source is None else _read_source(
+        request.index_source, settings, request.end
+    )
+    return training_universe(bars, index, symbols=request.symbols,
+                             max_symbols=request.max_symbols, source=request.source)
 
 
 def _read_source(source: str, settings: Settings, end: str | None) -> pd.DataFrame:
-    """Bars up to `end` from `source`: `sample`, `store`, or a bar file/folder (repaired)."""
+    """Bars up to `end` from `source`: an embedded source (`sp500`, `sample`), the offline
+    bar store (`store`), or a bar file/folder (repaired)."""
     from trading.adapters.registry import SourceContext, market_data
 
-    if source not in ("sample", "store") and not Path(source).exists():
+    if source in TRAINING_SOURCES:
+        config: dict[str, object] = {"type": source}
+    elif Path(source).exists():
+        config = {"type": "files", "path": Path(source), "repair": True}
+    else:
         raise ConfigError(
-            f"--source must be 'sample', 'store' or an existing file/folder; got {source}",
+            f"--source must be one of {', '.join(TRAINING_SOURCES)} or an existing "
+            f"file/folder; got {source}",
             where="train",
         )
-    config = {"type": source} if source in ("sample", "store") else {
-        "type": "files", "path": Path(source), "repair": True
-    }
     return market_data(config, SourceContext.from_settings(settings)).history(end=end)
-
-
-def _float_bars(frame: pd.DataFrame) -> pd.DataFrame:
-    out = frame[["symbol", "timestamp", "open", "high", "low", "close", "volume"]].copy()
-    for column in ("open", "high", "low", "close", "volume"):
-        out[column] = out[column].astype("float64")
-    return out.sort_values(["symbol", "timestamp"], kind="stable").reset_index(drop=True)
 
 
 def build_dataset(
@@ -167,46 +115,9 @@ def build_dataset(
         signals = signals.loc[signals["timestamp"] >= pd.Timestamp(start, tz="UTC")]
         index = index.loc[index["timestamp"] >= pd.Timestamp(start, tz="UTC")]
         features = features.loc[features["timestamp"] >= pd.Timestamp(start, tz="UTC")]
-    barrier = TripleBarrier(
-        stop_loss_atr=settings.risk.stop_loss_atr,
-        take_profit_atr=settings.risk.take_profit_atr,
-        max_holding_bars=settings.risk.max_holding_bars,
-        commission_per_share=settings.broker.commission_per_share,
-        slippage_bps=settings.broker.slippage_bps,
-    )
-    return build_training_data(stocks, features, signals, index_bars=index, barrier=barrier,
+    return build_training_data(stocks, features, signals, index_bars=index,
+                               barrier=TripleBarrier.from_settings(settings),
                                regime_horizon=regime_horizon)
-
-
-def add_trade_events(
-    signals: pd.DataFrame, trades: pd.DataFrame, bars: pd.DataFrame
-) -> pd.DataFrame:
-    """The signals plus one event per closed trade of the feature store: its signal bar is
-    the last bar before the entry fill. Trades are relabelled with the same triple barrier
-    on the bars (one label definition for every row); a trade whose signal is already
-    among the strategy signals is not counted twice."""
-    known = trades.loc[trades["symbol"].isin(set(bars["symbol"]))]
-    if known.empty:
-        return signals
-    entries = pd.DataFrame({
-        "symbol": known["symbol"].astype(str).to_numpy(),
-        "entry_time": pd.to_datetime(known["entry_time"], utc=True).to_numpy(),
-        "side": known["side"].astype(str).str.lower().to_numpy(),
-        "strategy": known["strategy"].astype(str).to_numpy(),
-    }).sort_values("entry_time")
-    stamps = bars[["symbol", "timestamp"]].sort_values("timestamp")
-    located = pd.merge_asof(
-        entries, stamps.rename(columns={"timestamp": "signal_time"}),
-        left_on="entry_time", right_on="signal_time", by="symbol",
-        allow_exact_matches=False, direction="backward",
-    ).dropna(subset=["signal_time"])
-    events = pd.DataFrame({
-        "symbol": located["symbol"], "timestamp": located["signal_time"],
-        "side": located["side"], "strategy": located["strategy"],
-        "price": float("nan"), "reason": "closed trade",
-    })
-    combined = pd.concat([signals, events], ignore_index=True)
-    return combined.drop_duplicates(subset=["symbol", "timestamp", "side", "strategy"])
 
 
 def store_trades(settings: Settings) -> pd.DataFrame | None:
@@ -217,40 +128,51 @@ def store_trades(settings: Settings) -> pd.DataFrame | None:
     return trades if len(trades) else None
 
 
+def build_training_set(
+    settings: Settings, symbols: list[str], start: str | None, end: str | None
+) -> TrainingData:
+    """`TrainingData` for [start, end] from the offline bar store and the feature store's
+    closed trades. Nothing after `end` is used: bars are read up to `end`, and only trades
+    that closed by `end` join (the store may hold later trades from an earlier run)."""
+    request = TrainRequest(source="store", symbols=tuple(symbols), start=start, end=end)
+    stocks, index = load_bars(request, settings)
+    trades = store_trades(settings)
+    if trades is not None and end is not None:
+        closed = pd.to_datetime(trades["exit_time"], utc=True) <= utc_timestamp(end)
+        trades = trades.loc[closed] if closed.any() else None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return build_dataset(stocks, index, settings, start=start, trades=trades)
+
+
 def train_models(
     data: TrainingData,
-    names: Sequence[str],
+    names: list[str] | tuple[str, ...],
     settings: Settings,
     *,
     source: str,
-    tracking_uri: str | None = None,
-    artifact_root: Path | None = None,
+    register: bool = True,
     split: WalkForwardSplit | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> list[TrainingResult]:
-    """Train, log and register each named model on the same training data."""
-    uri = tracking_uri or settings.paths.mlflow_tracking_uri
-    tracker = MlflowTracker(uri, artifact_root or settings.paths.mlflow_artifact_root)
-    registry = ModelRegistry(uri)
+    """Train and log each named model on the same training data through the template,
+    registering each new version when `register`."""
+    from models.catalogue import models_for
+    from models.provenance import code_version
+    from models.registry import ModelRegistry
+    from models.template import TrainingContext, train_model
+    from models.tracker import MlflowTracker
+
+    uri = settings.paths.mlflow_tracking_uri
+    tracker = MlflowTracker(uri, settings.paths.mlflow_artifact_root)
+    registry = ModelRegistry(uri) if register else None
     context = TrainingContext(source=source, code_version=code_version(), seed=settings.seed,
                               split=split or WalkForwardSplit())
     return [
-        train_model_named(name, data, tracker, registry, context, progress) for name in names
+        train_model(model, data, tracker=tracker, registry=registry, context=context,
+                    progress=progress)
+        for model in models_for(names)
     ]
-
-
-def train_model_named(
-    name: str,
-    data: TrainingData,
-    tracker: MlflowTracker,
-    registry: ModelRegistry,
-    context: TrainingContext,
-    progress: Callable[[str], None] | None,
-) -> TrainingResult:
-    from models.template import train_model
-
-    return train_model(model_for(name), data, tracker=tracker, registry=registry,
-                       context=context, progress=progress)
 
 
 def run_training(
@@ -259,8 +181,9 @@ def run_training(
     progress: Callable[[str], None] | None = None,
 ) -> TrainingReport:
     """The whole `tradewind train`: load, build, train every requested model."""
-    for name in request.models:
-        model_for(name)  # fail on a bad name before any work
+    from models.catalogue import models_for
+
+    models_for(request.models)  # fail on a bad name before any work
     say = progress or (lambda _message: None)
     say(f"loading bars from {request.source}")
     stocks, index = load_bars(request, settings)
@@ -275,34 +198,3 @@ def run_training(
     results = train_models(data, request.models, settings, source=request.source,
                            progress=progress)
     return TrainingReport(results=results, data=data, source=request.source)
-
-
-def measure_latency(
-    tracking_uri: str, alias: str = "champion", calls: int = 200
-) -> dict[str, Any]:
-    """Single-row latency of all four models plus the OOD flag through `ModelSet`
-    (in-process, one row of zeros): p50/p99 in milliseconds and what ran each model."""
-    import time
-
-    import numpy as np
-
-    from models.loading import load_model_set
-
-    model_set = load_model_set(tracking_uri, alias)
-    row = pd.DataFrame(np.zeros((1, len(model_set.feature_names))),
-                       columns=model_set.feature_names)
-    timings = []
-    for call in range(calls + 20):
-        started = time.perf_counter()
-        model_set.win_probability(row)
-        model_set.exits(row)
-        model_set.regime_probabilities(row)
-        model_set.drawdown(row)
-        model_set.out_of_distribution(row)
-        if call >= 20:  # the first calls warm caches up
-            timings.append((time.perf_counter() - started) * 1000)
-    return {
-        "p50_ms": float(np.percentile(timings, 50)),
-        "p99_ms": float(np.percentile(timings, 99)),
-        "runtimes": model_set.runtimes,
-    }

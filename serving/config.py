@@ -31,6 +31,12 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
 
+def decision_log_path(settings: Settings) -> Path:
+    """Where the service logs its decisions (`TRADEWIND_DECISION_LOG`, else
+    `<data_dir>/decisions.db`); the flows read it from there."""
+    return Path(os.environ.get(DECISION_LOG_ENV) or settings.paths.data_dir / "decisions.db")
+
+
 class ServiceConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -47,10 +53,7 @@ class ServiceConfig(BaseModel):
         try:
             return cls(
                 tracking_uri=settings.paths.mlflow_tracking_uri,
-                decision_log=Path(
-                    os.environ.get(DECISION_LOG_ENV)
-                    or settings.paths.data_dir / "decisions.db"
-                ),
+                decision_log=decision_log_path(settings),
                 routing=RoutingConfig(
                     challenger_share=settings.models.challenger_share,
                     shadow=_flag(SHADOW_ENV),

@@ -1,32 +1,42 @@
 """Where `/decide` finds a signal's features when the request leaves them out: the
-symbol's latest row in the Feast online store (`features.store.FeatureStore`).
+symbol's latest row in an online feature store, read through the `OnlineFeatureReader`
+port. Serving never knows which store that is: the composition root (`pipelines.serve`)
+injects a factory for it (Feast's online store in the embedded default).
 
-The store is opened on first use, in the worker, and kept; a symbol the store has never
+The reader is opened on first use, in the worker, and kept; a symbol the store has never
 seen is a 404 naming it, never a guess."""
 
 from __future__ import annotations
 
 import math
 import threading
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Protocol
 
 from core.errors import NotFoundError, TradewindError
 
 
-class OnlineFeatures:
-    """Reads the latest features of a symbol from the online store."""
+class OnlineFeatureReader(Protocol):
+    """The latest feature row of a symbol (empty when the store has none)."""
 
-    def __init__(self) -> None:
-        self._store: Any = None
+    def online_features(self, symbol: str) -> Mapping[str, float | None]: ...
+
+
+class OnlineFeatures:
+    """Reads the latest features of a symbol through a lazily opened reader."""
+
+    def __init__(self, open_reader: Callable[[], OnlineFeatureReader] | None = None) -> None:
+        self._open_reader = open_reader
+        self._reader: OnlineFeatureReader | None = None
         self._lock = threading.Lock()
 
     def latest(self, symbol: str) -> dict[str, float | None]:
-        store = self._open()
+        reader = self._open()
         try:
-            row = store.online_features(symbol)
+            row = reader.online_features(symbol)
         except TradewindError:
             raise
-        except Exception as exc:  # Feast raises its own types; say what failed, no traceback
+        except Exception as exc:  # stores raise their own types; say what failed, no traceback
             raise NotFoundError(
                 f"no online features for '{symbol}': {type(exc).__name__}: {exc}",
                 where="features",
@@ -42,12 +52,13 @@ class OnlineFeatures:
             for name, value in row.items()
         }
 
-    def _open(self) -> Any:
+    def _open(self) -> OnlineFeatureReader:
         with self._lock:
-            if self._store is None:
-                # Imported here: only a request without features needs Feast in the worker.
-                from core.settings import load_settings
-                from features.store import FeatureStore
-
-                self._store = FeatureStore(load_settings().paths)
-            return self._store
+            if self._reader is None:
+                if self._open_reader is None:
+                    raise NotFoundError(
+                        "this service has no online feature store: send the features",
+                        where="features",
+                    )
+                self._reader = self._open_reader()
+            return self._reader

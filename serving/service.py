@@ -1,7 +1,12 @@
 """The Tradewind model service (BentoML 1.4): the four models behind one HTTP API, with
 sticky champion/challenger routing, shadow mode, a decision log and hot reload.
 
-    bentoml serve serving.service:TradewindService      (or `tradewind serve`)
+`DecisionService` is the service's whole behaviour, with its one outside dependency, the
+online feature store, injected as an `OnlineFeatureReader` factory. The composition root
+declares the BentoML service from it (`pipelines.serve.TradewindService`, with
+`SERVICE_CONFIG`, `service_workers()` and `add_middleware`):
+
+    bentoml serve pipelines.serve:TradewindService      (or `tradewind serve`)
 
 - `POST /decide` — all four models for one signal; `/signal_quality`, `/exit`, `/regime`,
   `/risk` — one model each. Body: `{"signal": {...}, "features": {...}}`; `features` may
@@ -37,7 +42,7 @@ from serving.decision import DecisionMaker
 from serving.decision_log import DecisionLog
 from serving.metrics import service_metrics
 from serving.model_slots import ModelSlots
-from serving.online_features import OnlineFeatures
+from serving.online_features import OnlineFeatureReader, OnlineFeatures
 from serving.router import ABRouter
 from serving.schemas import (
     DecideRequest,
@@ -55,22 +60,27 @@ logger = logging.getLogger("tradewind.serving")
 T = TypeVar("T")
 
 
-def _workers() -> int:
+SERVICE_CONFIG: dict[str, Any] = {
+    "traffic": {"timeout": 30, "concurrency": 64},
+    "threads": 4,
+    # Probes and scrapes every few seconds would drown the access log; decisions stay in it.
+    "logging": {"access": {"enabled": True, "skip_paths": ["/readyz", "/livez", "/metrics"]}},
+}
+
+
+def service_workers() -> int:
     # `bentoml serve` has no --workers flag for new-style services; `tradewind serve
-    # --workers N` sets TRADEWIND_SERVING__WORKERS, read here when the service is defined.
+    # --workers N` sets TRADEWIND_SERVING__WORKERS, read when the service is declared.
     return load_settings().serving.workers
 
 
-@bentoml.service(
-    name="tradewind",
-    workers=_workers(),
-    traffic={"timeout": 30, "concurrency": 64},
-    threads=4,
-    # Probes and scrapes every few seconds would drown the access log; decisions stay in it.
-    logging={"access": {"enabled": True, "skip_paths": ["/readyz", "/livez", "/metrics"]}},
-)
-class TradewindService:
-    def __init__(self) -> None:
+class DecisionService:
+    """The APIs of the model service; BentoML builds one per worker (without arguments,
+    so the declared subclass passes `online_features`)."""
+
+    def __init__(
+        self, online_features: Callable[[], OnlineFeatureReader] | None = None
+    ) -> None:
         self.config = ServiceConfig.from_env()
         self.metrics = service_metrics()
         self.slots = ModelSlots(
@@ -90,7 +100,7 @@ class TradewindService:
             log=self.log,
             observer=self.metrics,
         )
-        self.online = OnlineFeatures()
+        self.online = OnlineFeatures(online_features)
         # Everything loaded so far (libraries, models) lives as long as the worker: move it
         # out of the collector's sight so full collections stop scanning it mid-request.
         gc.freeze()
@@ -251,6 +261,7 @@ class ModelsRoute:
         await self.app(scope, receive, send)
 
 
-_service: Any = TradewindService  # the bentoml.Service the decorator made
-_service.add_asgi_middleware(ModelsRoute)
-_service.add_asgi_middleware(BearerAuth)
+def add_middleware(service: Any) -> None:
+    """`GET /models` and bearer-token auth around a declared service (a bentoml.Service)."""
+    service.add_asgi_middleware(ModelsRoute)
+    service.add_asgi_middleware(BearerAuth)

@@ -20,7 +20,8 @@ def register(app: typer.Typer) -> None:
         port: int = typer.Option(0, "--port", help="Model service port (0: a free one)."),
     ) -> None:
         """Run the whole platform offline on the sample data and write reports/demo/."""
-        from pipelines.demo import DemoPlan, run_demo
+        from pipelines.demo.plan import DemoPlan
+        from pipelines.demo.run import run_demo
 
         plan = DemoPlan.quick() if quick else DemoPlan.full()
         if symbols:

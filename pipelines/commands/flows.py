@@ -261,16 +261,14 @@ def _start_prefect_server(settings: Any, *, port: int) -> tuple[subprocess.Popen
 
 
 def _start_mlflow_ui(settings: Any, port: int) -> subprocess.Popen[bytes]:
-    from models.tracker import prepare_store
+    from models.tracker import prepare_store, ui_command
 
     prepare_store(settings.paths.mlflow_tracking_uri)
-    artifacts = Path(settings.paths.mlflow_artifact_root).resolve()
-    artifacts.mkdir(parents=True, exist_ok=True)
+    artifacts = Path(settings.paths.mlflow_artifact_root)
+    artifacts.resolve().mkdir(parents=True, exist_ok=True)
+    command = ui_command(settings.paths.mlflow_tracking_uri, artifacts, host="127.0.0.1", port=port)
     return subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri",
-         settings.paths.mlflow_tracking_uri, "--default-artifact-root", artifacts.as_uri(),
-         "--host", "127.0.0.1", "--port", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
     )
 
 

@@ -4,7 +4,6 @@ challenger|retire`."""
 from __future__ import annotations
 
 import json
-import math
 import os
 from typing import Any
 
@@ -12,37 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-HEADLINES: dict[str, tuple[str, ...]] = {
-    "signal_quality": (
-        "roc_auc",
-        "accuracy",
-        "majority_accuracy",
-        "brier",
-        "log_loss",
-        "precision_at_gate",
-        "coverage_at_gate",
-        "win_rate_change_pts",
-        "profit_factor_change_pct",
-        "top_fifth_coverage",
-        "top_fifth_win_rate_change_pts",
-        "top_fifth_profit_factor_change_pct",
-    ),
-    "exit_optimizer": (
-        "stop_loss_mae",
-        "take_profit_mae",
-        "model_profit_factor",
-        "fixed_profit_factor",
-        "profit_factor_change_pct",
-    ),
-    "regime_classifier": ("accuracy", "macro_f1", "majority_accuracy"),
-    "risk_predictor": ("mae", "baseline_mae", "interval_coverage", "filtered_drawdown_change_pct"),
-}
-
-
-def _fmt(value: float | None) -> str:
-    if value is None or not math.isfinite(value):
-        return "n/a"
-    return f"{value:.3f}"
+from models.targets import figure
 
 
 def register(app: typer.Typer) -> None:
@@ -85,8 +54,11 @@ def register(app: typer.Typer) -> None:
         """Train the models on real bars, log them to MLflow and register them (the
         first version of each model becomes champion)."""
         from core.settings import load_settings
+        from models.inventory import HEADLINES
+        from models.latency import measure_latency
+        from models.loading import load_model_set
         from models.registry import MODEL_NAMES
-        from pipelines.training import TrainRequest, measure_latency, run_training
+        from pipelines.training import TrainRequest, run_training
 
         # MLflow draws a progress bar per artifact it re-reads while logging: noise here.
         os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
@@ -113,7 +85,9 @@ def register(app: typer.Typer) -> None:
             latency = None
             if set(MODEL_NAMES) <= {r.name for r in report.results}:
                 status.update("measuring single-row latency")
-                latency = measure_latency(settings.paths.mlflow_tracking_uri)
+                latency = measure_latency(
+                    load_model_set(settings.paths.mlflow_tracking_uri, "champion")
+                )
         if as_json:
             payload = {
                 "source": source,
@@ -150,7 +124,7 @@ def register(app: typer.Typer) -> None:
                     ",".join(own) if first else "",
                     f"{result.seconds:.1f}" if first else "",
                     key,
-                    _fmt(result.metrics.get(key)),
+                    figure(result.metrics.get(key)),
                     end_section=position == len(HEADLINES[result.name]) - 1,
                 )
         console.print(table)
@@ -162,8 +136,9 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Each model's versions with aliases, key out-of-time metrics and data window."""
         from core.settings import load_settings
+        from models.inventory import version_rows
 
-        rows = _version_rows(load_settings().paths.mlflow_tracking_uri)
+        rows = version_rows(load_settings().paths.mlflow_tracking_uri)
         if as_json:
             typer.echo(json.dumps(rows, indent=2, default=str))
             return
@@ -177,7 +152,7 @@ def register(app: typer.Typer) -> None:
                 ",".join(row["aliases"]),
                 row["data_window"],
                 row["created_at"][:19],
-                ", ".join(f"{k}={_fmt(v)}" for k, v in list(row["metrics"].items())[:3]),
+                ", ".join(f"{k}={figure(v)}" for k, v in list(row["metrics"].items())[:3]),
             )
         Console().print(table)
 
@@ -232,94 +207,13 @@ def _lifecycle(action: str, name: str, reason: str, version: str | None = None) 
     Console().print(f"{name}: {shown}")
 
 
-def _version_rows(tracking_uri: str) -> list[dict[str, Any]]:
-    from mlflow import MlflowClient
-
-    from models.registry import ModelRegistry
-
-    registry = ModelRegistry(tracking_uri)
-    client = MlflowClient(tracking_uri=tracking_uri)
-    rows = []
-    for name in registry.names():
-        for info in registry.versions(name):
-            metrics: dict[str, float] = {}
-            if info.run_id:
-                logged = client.get_run(info.run_id).data.metrics
-                metrics = {
-                    key: logged[f"oot_{key}"]
-                    for key in HEADLINES.get(name, ())
-                    if f"oot_{key}" in logged
-                }
-            rows.append(
-                {
-                    "name": name,
-                    "version": info.version,
-                    "aliases": list(info.aliases),
-                    "data_window": info.tags.get("data_window", ""),
-                    "data_source": info.tags.get("data_source", ""),
-                    "created_at": info.created_at.isoformat(),
-                    "metrics": metrics,
-                }
-            )
-    return rows
-
-
 def _targets_table(results: list[Any], latency: dict[str, float] | None) -> Table:
     """The original plan's targets next to what was measured out of time."""
-    by_name = {r.name: r.metrics for r in results}
-    signal = by_name.get("signal_quality", {})
-    exits = by_name.get("exit_optimizer", {})
-    risk = by_name.get("risk_predictor", {})
+    from models.targets import seed_targets
 
-    def pct(value: float | None) -> str:
-        return "n/a" if value is None or not math.isfinite(value) else f"{value:+.1f}%"
-
-    rows = [
-        (
-            "signal accuracy",
-            "> 70%",
-            "n/a"
-            if "accuracy" not in signal
-            else f"{signal['accuracy'] * 100:.1f}% "
-            f"(majority class {signal.get('majority_accuracy', float('nan')) * 100:.1f}%)",
-        ),
-        (
-            "win rate, gated vs ungated",
-            "+10%",
-            pct(signal.get("win_rate_change_pts")).replace("%", " pts")
-            + f" (coverage {_fmt(signal.get('coverage_at_gate'))})",
-        ),
-        ("profit factor, gated vs ungated", "+20%", pct(signal.get("profit_factor_change_pct"))),
-        ("profit factor, model vs fixed exits", "+20%", pct(exits.get("profit_factor_change_pct"))),
-        (
-            "win rate, top-fifth gate vs ungated",
-            "+10%",
-            pct(signal.get("top_fifth_win_rate_change_pts")).replace("%", " pts")
-            + f" (coverage {_fmt(signal.get('top_fifth_coverage'))})",
-        ),
-        (
-            "profit factor, top-fifth gate vs ungated",
-            "+20%",
-            pct(signal.get("top_fifth_profit_factor_change_pct")),
-        ),
-        ("drawdown, gated vs ungated", "-20%", pct(signal.get("drawdown_change_pct"))),
-        (
-            "drawdown, top-fifth gate vs ungated",
-            "-20%",
-            pct(signal.get("top_fifth_drawdown_change_pct")),
-        ),
-        ("drawdown, risk-filtered vs all", "-20%", pct(risk.get("filtered_drawdown_change_pct"))),
-        (
-            "prediction latency (4 models, 1 row)",
-            "< 50 ms",
-            "n/a"
-            if latency is None
-            else f"p50 {latency['p50_ms']:.2f} ms, p99 {latency['p99_ms']:.2f} ms",
-        ),
-    ]
     table = Table(title="Seed targets vs measured (out of time)")
     for column in ("target", "plan", "measured"):
         table.add_column(column)
-    for row in rows:
+    for row in seed_targets({r.name: r.metrics for r in results}, latency):
         table.add_row(*row)
     return table

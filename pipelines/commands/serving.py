@@ -1,5 +1,5 @@
 """`tradewind` commands for the serving area: `tradewind serve` runs the BentoML model
-service (`serving.service:TradewindService`) with `bentoml serve`."""
+service (`pipelines.serve:TradewindService`) with `bentoml serve`."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import typer
 from core.errors import ConfigError
 from core.settings import load_settings
 
-SERVICE = "serving.service:TradewindService"
+SERVICE = "pipelines.serve:TradewindService"
 
 
 def serve_command(host: str, port: int) -> list[str]:

@@ -26,9 +26,6 @@ class MarketDay:
     is_session: bool
     reason: str
 
-    def as_dict(self) -> dict[str, object]:
-        return {"day": self.day.isoformat(), "is_session": self.is_session, "reason": self.reason}
-
 
 def exchange_day(moment: datetime | None = None) -> date:
     """The calendar day in New York at `moment` (now when None)."""

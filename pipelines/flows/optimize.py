@@ -54,7 +54,7 @@ def _suggest(trial: Any, parameter: SearchParameter) -> Any:
 def _champion_window(tracking_uri: str) -> dict[str, Any] | None:
     """The champion's training window (start, end of the fitted rows), or None without one."""
     from core.errors import NotFoundError
-    from pipelines.flows.monitor import champion_training_window
+    from pipelines.tasks import champion_training_window
 
     try:
         return dict(champion_training_window.fn(tracking_uri))

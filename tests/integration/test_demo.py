@@ -18,7 +18,8 @@ def test_quick_demo_end_to_end(workdir: Path) -> None:
     from rich.console import Console
 
     from models.registry import MODEL_NAMES, ModelRegistry
-    from pipelines.demo import DemoPlan, run_demo
+    from pipelines.demo.plan import DemoPlan
+    from pipelines.demo.run import run_demo
     from serving.decision_log import read_decisions
     from trading.journal import Journal
 

@@ -7,13 +7,20 @@ evaluate_ab retires the challenger (no significant difference on this small samp
 test then promotes it through the registry) → the promoted champion trades → a forced
 degradation of its live figures → evaluate_ab rolls back to `previous`.
 
-One module-scoped store (bars, Feast, MLflow, journal) is shared by the tests, which run
-in file order as one scenario; each test asserts one step of it."""
+Each test builds the stores it needs from fixtures and works on its own copy of them, so
+the tests pass in any order and alone. Expensive starting points are made once per module
+and never changed afterwards: the ingested bars, the four trained champions, and the
+champions with the retrained challenger. A test gets a fresh project directory with a
+copy of the bar store and of the MLflow database (artifacts are read in place; new runs
+add files under new run ids), and its own journal, decision log and loop state."""
 
 from __future__ import annotations
 
 import os
+import shutil
+import sqlite3
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +37,57 @@ CANDIDATE_AS_OF = "2008-12-31T23:59:59+00:00"
 AB_WINDOW = ("2009-01-01", "2013-12-31")
 
 
+@dataclass
+class Project:
+    """One project directory: its bar store, MLflow store, journal and loop state, and the
+    settings overrides that point the flows at them."""
+
+    root: Path
+    result: dict[str, Any] = field(default_factory=dict)  # what built it, if anything
+
+    @property
+    def tracking_uri(self) -> str:
+        return f"sqlite:///{self.root / 'mlruns' / 'mlflow.db'}"
+
+    @property
+    def overrides(self) -> dict[str, Any]:
+        return {
+            "symbols": SYMBOLS,
+            "paths": {
+                "data_dir": str(self.root / "data"),
+                "mlflow_tracking_uri": self.tracking_uri,
+                "mlflow_artifact_root": str(self.root / "mlruns" / "artifacts"),
+                "journal_url": f"sqlite:///{self.root / 'data' / 'journal.db'}",
+            },
+            "models": {"challenger_share": 0.5, "win_probability_gate": 0.0},
+        }
+
+    def registry(self) -> Any:
+        from models.registry import ModelRegistry
+
+        return ModelRegistry(self.tracking_uri)
+
+    def versions(self) -> dict[str, str]:
+        """Model → version of the models trained by the `train` flow that built it."""
+        return {name: info["version"] for name, info in self.result["models"].items()}
+
+    def copy_to(self, root: Path) -> Project:
+        """A new project with this one's bars and MLflow database (a consistent copy)."""
+        shutil.copytree(self.root / "data" / "bars", root / "data" / "bars")
+        database = self.root / "mlruns" / "mlflow.db"
+        if database.exists():
+            (root / "mlruns").mkdir(parents=True)
+            with sqlite3.connect(database) as source, sqlite3.connect(
+                root / "mlruns" / "mlflow.db"
+            ) as target:
+                source.backup(target)
+        return Project(root, dict(self.result))
+
+
 @pytest.fixture(scope="module")
-def loop_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    """A fresh project directory with the sample bars ingested, under a Prefect harness."""
+def workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A scratch working directory without Tradewind's environment, under a Prefect test
+    harness (the infrastructure every test shares; no test's data lives in it)."""
     import warnings
 
     from prefect.testing.utilities import prefect_test_harness
@@ -44,62 +99,81 @@ def loop_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, A
         del os.environ[key]
     os.chdir(root)
     warnings.simplefilter("ignore")
-    overrides: dict[str, Any] = {
-        "symbols": SYMBOLS,
-        "paths": {
-            "data_dir": str(root / "data"),
-            "mlflow_tracking_uri": f"sqlite:///{root / 'mlruns' / 'mlflow.db'}",
-            "mlflow_artifact_root": str(root / "mlruns" / "artifacts"),
-            "journal_url": f"sqlite:///{root / 'data' / 'journal.db'}",
-        },
-        "models": {"challenger_share": 0.5, "win_probability_gate": 0.0},
-    }
     try:
         with prefect_test_harness(server_startup_timeout=120):
-            from pipelines.flows.ingest import ingest_flow
-
-            ingest_flow(source="sample", symbols=SYMBOLS, features=False, overrides=overrides)
-            yield {"root": root, "overrides": overrides, "state": {}}
+            yield root
     finally:
         os.chdir(saved_cwd)
         os.environ.update(saved_env)
 
 
-def _registry(store: dict[str, Any]) -> Any:
-    from models.registry import ModelRegistry
+@pytest.fixture(scope="module")
+def ingested(workspace: Path) -> Project:
+    """The sample bars in a bar store (never written to again)."""
+    from pipelines.flows.ingest import ingest_flow
 
-    return ModelRegistry(store["overrides"]["paths"]["mlflow_tracking_uri"])
+    project = Project(workspace / "ingested")
+    ingest_flow(source="sample", symbols=SYMBOLS, features=False, overrides=project.overrides)
+    return project
 
 
-def test_train_registers_four_champions(loop_store: dict[str, Any]) -> None:
+@pytest.fixture(scope="module")
+def champions(ingested: Project, workspace: Path) -> Project:
+    """The four models trained on the champion window; every first version is champion."""
     from pipelines.flows.train import train_flow
 
-    result = train_flow(
+    project = ingested.copy_to(workspace / "champions")
+    project.result = train_flow(
         start=CHAMPION_WINDOW[0],
         end=CHAMPION_WINDOW[1],
         symbols=SYMBOLS,
-        overrides=loop_store["overrides"],
+        overrides=project.overrides,
     )
-    registry = _registry(loop_store)
+    return project
+
+
+@pytest.fixture(scope="module")
+def with_challenger(champions: Project, workspace: Path) -> Project:
+    """The champions plus a retrain on one more year: the candidates that beat their
+    champion by the margin are challengers."""
+    from pipelines.flows.retrain import retrain_flow
+
+    project = champions.copy_to(workspace / "with_challenger")
+    project.result = retrain_flow(
+        as_of=CANDIDATE_AS_OF,
+        trigger="schedule",
+        train_start=CHAMPION_WINDOW[0],
+        symbols=SYMBOLS,
+        models=["signal_quality", "exit_optimizer", "risk_predictor"],
+        overrides=project.overrides,
+    )
+    return project
+
+
+def test_train_registers_four_champions(champions: Project, tmp_path: Path) -> None:
+    registry = champions.copy_to(tmp_path).registry()
     assert (
-        set(result["models"])
+        set(champions.result["models"])
         == set(registry.names())
         == {"signal_quality", "exit_optimizer", "regime_classifier", "risk_predictor"}
     )
-    for name, info in result["models"].items():
+    for name, info in champions.result["models"].items():
         assert registry.aliases(name) == {"champion": info["version"]}
         assert info["metrics"]["test_rows"] > 0
-    loop_store["state"]["champions"] = {n: i["version"] for n, i in result["models"].items()}
 
 
-def test_retrain_same_data_candidate_is_not_registered(loop_store: dict[str, Any]) -> None:
+def test_retrain_same_data_candidate_is_not_registered(
+    champions: Project, tmp_path: Path
+) -> None:
     """A candidate trained on the champion's own data (same seed: the same model) is not
     better by the 5% margin on any model, so nothing is registered, and MLflow says why."""
     from mlflow import MlflowClient
 
-    from pipelines.flows.retrain import RETRAIN_EXPERIMENT, retrain_flow
+    from models.retraining import RETRAIN_EXPERIMENT
+    from pipelines.flows.retrain import retrain_flow
 
-    registry = _registry(loop_store)
+    project = champions.copy_to(tmp_path)
+    registry = project.registry()
     before = {name: len(registry.versions(name)) for name in registry.names()}
     result = retrain_flow(
         as_of=CHAMPION_WINDOW[1] + "T23:59:59+00:00",
@@ -107,50 +181,42 @@ def test_retrain_same_data_candidate_is_not_registered(loop_store: dict[str, Any
         train_start=CHAMPION_WINDOW[0],
         symbols=SYMBOLS,
         models=["signal_quality", "exit_optimizer"],
-        overrides=loop_store["overrides"],
+        overrides=project.overrides,
     )
     assert result["action"] == "not_registered"
     for comparison in result["comparisons"].values():
         assert not comparison["passed"]
         assert comparison["candidate"] == pytest.approx(comparison["champion"], rel=1e-9)
     assert {name: len(registry.versions(name)) for name in registry.names()} == before
-    run = MlflowClient(
-        tracking_uri=loop_store["overrides"]["paths"]["mlflow_tracking_uri"]
-    ).get_run(result["mlflow_run_id"])
+    client = MlflowClient(tracking_uri=project.tracking_uri)
+    run = client.get_run(result["mlflow_run_id"])
     assert run.data.tags["signal_quality.verdict"] == "not_registered"
     assert "not 5% lower" in run.data.tags["signal_quality.reason"]
-    experiment = MlflowClient(
-        tracking_uri=loop_store["overrides"]["paths"]["mlflow_tracking_uri"]
-    ).get_experiment(run.info.experiment_id)
-    assert experiment.name == RETRAIN_EXPERIMENT
+    assert client.get_experiment(run.info.experiment_id).name == RETRAIN_EXPERIMENT
 
 
-def test_retrain_trades_trigger_waits_for_enough_closed_trades(loop_store: dict[str, Any]) -> None:
+def test_retrain_trades_trigger_waits_for_enough_closed_trades(
+    ingested: Project, tmp_path: Path
+) -> None:
     from pipelines.flows.retrain import retrain_flow
 
+    project = ingested.copy_to(tmp_path)
     result = retrain_flow(
         as_of=CANDIDATE_AS_OF,
         trigger="trades",
         every_trades=100,
-        overrides=loop_store["overrides"],
+        overrides=project.overrides,
     )
     assert result["action"] == "skipped"
     assert result["closed_trades_since_last"] < 100
 
 
-def test_retrain_better_candidate_becomes_challenger(loop_store: dict[str, Any]) -> None:
-    from pipelines.flows.retrain import retrain_flow
-
-    result = retrain_flow(
-        as_of=CANDIDATE_AS_OF,
-        trigger="schedule",
-        train_start=CHAMPION_WINDOW[0],
-        symbols=SYMBOLS,
-        models=["signal_quality", "exit_optimizer", "risk_predictor"],
-        overrides=loop_store["overrides"],
-    )
+def test_retrain_better_candidate_becomes_challenger(
+    with_challenger: Project, tmp_path: Path
+) -> None:
+    result = with_challenger.result
     assert result["action"] == "challenger", result["comparisons"]
-    registry = _registry(loop_store)
+    registry = with_challenger.copy_to(tmp_path).registry()
     for name, version in result["challengers"].items():
         comparison = result["comparisons"][name]
         assert comparison["passed"]
@@ -162,11 +228,10 @@ def test_retrain_better_candidate_becomes_challenger(loop_store: dict[str, Any])
     for name, comparison in result["comparisons"].items():
         if not comparison["passed"]:
             assert "challenger" not in registry.aliases(name)
-    loop_store["state"]["challengers"] = result["challengers"]
 
 
 def test_ab_retires_on_thin_evidence_then_degradation_rolls_back(
-    loop_store: dict[str, Any],
+    with_challenger: Project, champions: Project, tmp_path: Path
 ) -> None:
     """Both arms trade through the engine (the in-process client with the service's
     routing and decision log), then OPERATIONS' evaluate_ab decides."""
@@ -178,7 +243,8 @@ def test_ab_retires_on_thin_evidence_then_degradation_rolls_back(
     from serving.inprocess import InProcessModelClient
     from serving.router import RoutingConfig
 
-    overrides = loop_store["overrides"]
+    project = with_challenger.copy_to(tmp_path)
+    overrides = project.overrides
     settings = load_settings(**overrides)
     tracking_uri = settings.paths.mlflow_tracking_uri
     decision_log = settings.paths.data_dir / "decisions.db"
@@ -205,8 +271,8 @@ def test_ab_retires_on_thin_evidence_then_degradation_rolls_back(
     assert set(logged["variant"]) == {"champion", "challenger"}
     assert len(session.records) >= 4
 
-    registry = _registry(loop_store)
-    challengers = loop_store["state"]["challengers"]
+    registry = project.registry()
+    challengers = project.result["challengers"]
     verdict = evaluate_ab_flow(
         as_of=AB_WINDOW[1] + "T23:59:59+00:00",
         alpha=0.99,
@@ -238,7 +304,7 @@ def test_ab_retires_on_thin_evidence_then_degradation_rolls_back(
         registry.promote(name, "test: promoted to exercise rollback")
     for name, version in challengers.items():
         assert registry.aliases(name)["champion"] == version
-        assert registry.aliases(name)["previous"] == loop_store["state"]["champions"][name]
+        assert registry.aliases(name)["previous"] == champions.versions()[name]
 
     # The promoted champion trades on (its own journal and decision log), then a forced
     # degradation: a floor its live record cannot meet (every trade must win, profit
@@ -279,4 +345,4 @@ def test_ab_retires_on_thin_evidence_then_degradation_rolls_back(
     )
     assert rolled["action"] == "rollback", rolled["reason"]
     for name in challengers:
-        assert registry.aliases(name)["champion"] == loop_store["state"]["champions"][name]
+        assert registry.aliases(name)["champion"] == champions.versions()[name]

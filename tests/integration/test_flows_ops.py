@@ -174,7 +174,8 @@ def _interleaved(
 def test_keep_collecting_then_promote_then_rollback(prefect_harness: None, tmp_path: Path) -> None:
     from mlflow import MlflowClient
 
-    from pipelines.flows.evaluate_ab import AB_EXPERIMENT, read_ab_outcomes
+    from monitoring.store import ABOutcomeStore
+    from pipelines.flows.evaluate_ab import AB_EXPERIMENT
 
     stores = Stores(tmp_path)
     for name in ("signal_quality", "exit_optimizer"):
@@ -236,7 +237,8 @@ def test_keep_collecting_then_promote_then_rollback(prefect_harness: None, tmp_p
     promote_run = runs[1]
     assert promote_run.data.metrics["challenger_win_rate"] == pytest.approx(0.8, abs=0.02)
     assert "mann_whitney_returns_pvalue" in promote_run.data.metrics
-    outcomes = read_ab_outcomes(stores.journal_url)
+    with ABOutcomeStore(stores.journal_url) as store:
+        outcomes = store.read()
     assert list(outcomes["verdict"]) == ["keep_collecting", "promote", "rollback"]
     assert list(outcomes["applied"]) == [0, 1, 1]
     assert outcomes["mlflow_run_id"].tolist() == [run.info.run_id for run in runs]
@@ -326,8 +328,8 @@ def _artifact(key: str) -> Any:
 def test_monitor_reports_drift_calibration_latency_and_deduplicates_alerts(
     trained: Stores,
 ) -> None:
+    from monitoring.calibration import expected_calibration_error
     from pipelines.flows.monitor import monitor_flow
-    from pipelines.monitoring.drift import expected_calibration_error
 
     stores = trained
     # served decisions and closed trades inside the current window (the last 120 days)

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
-SERVICE = "serving.service:TradewindService"
+SERVICE = "pipelines.serve:TradewindService"
 TOKEN = "integration-test-token-7f3a"
 
 

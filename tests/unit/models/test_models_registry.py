@@ -1,5 +1,7 @@
 """Registry lifecycle on a real MLflow SQLite store: first version becomes champion,
-challenger → champion with the old champion kept as previous, rollback, and reasons."""
+challenger → champion with the old champion kept as previous, rollback, and reasons; the
+reads the flows use (aliases by alias, a version's training window, the run's tags,
+metrics and logged model) and the registry inventory."""
 
 from __future__ import annotations
 
@@ -14,11 +16,14 @@ from models.registry import ModelRegistry
 from models.tracker import MlflowTracker
 
 
-def _register_version(tracker: MlflowTracker, registry: ModelRegistry, name: str) -> str:
+def _register_version(
+    tracker: MlflowTracker, registry: ModelRegistry, name: str, tags: dict[str, str] | None = None
+) -> str:
     rng = np.random.default_rng(0)
     X = rng.normal(size=(40, 2))
     model = LogisticRegression().fit(X, (X[:, 0] > 0).astype(int))
-    with tracker.run(name, "test", {"purpose": "registry test"}) as run:
+    with tracker.run(name, "test", {"purpose": "registry test", **(tags or {})}) as run:
+        run.log_metrics({"oot_roc_auc": 0.61, "oot_log_loss": float("nan"), "cv_roc_auc": 0.6})
         logged = run.log_model(
             "sklearn", model, serialization_format="skops", pip_requirements=["scikit-learn"]
         )
@@ -71,3 +76,54 @@ def test_challenger_rules(store: tuple[MlflowTracker, ModelRegistry]) -> None:
         registry.set_challenger("risk_predictor", "99", "missing")
     with pytest.raises(NotFoundError, match="no registered model 'nope'"):
         registry.aliases("nope")
+
+
+def test_aliases_by_alias_and_make_champion(store: tuple[MlflowTracker, ModelRegistry]) -> None:
+    tracker, registry = store
+    first = _register_version(tracker, registry, "signal_quality")
+    assert registry.aliases_by_alias() == {
+        "champion": {"signal_quality": first}, "challenger": {}, "previous": {}
+    }
+    assert registry.make_champion("signal_quality", first, "already") == {"champion": first}
+    second = _register_version(tracker, registry, "signal_quality")
+    moved = registry.make_champion("signal_quality", second, "fresh")
+    assert moved == {"champion": second, "previous": first}
+    newest = registry.versions("signal_quality")[0]
+    assert newest.tags["promoted_reason"] == "fresh"  # through the promote path
+
+
+def test_training_window_reads_the_champion_run(store: tuple[MlflowTracker, ModelRegistry]) -> None:
+    tracker, registry = store
+    tags = {"data_window": "2001-01-02..2007-12-31", "out_of_time_start": "2006-08-01",
+            "feature_list": "rsi_14,adx_14"}
+    version = _register_version(tracker, registry, "signal_quality", tags)
+    window = registry.training_window("signal_quality")
+    assert (window.version, window.start, window.end) == (version, "2001-01-02", "2006-08-01")
+    assert window.features == ["rsi_14", "adx_14"]
+    _register_version(tracker, registry, "exit_optimizer")
+    with pytest.raises(NotFoundError, match="no data_window tag"):
+        registry.training_window("exit_optimizer")
+
+
+def test_run_reader_and_inventory(store: tuple[MlflowTracker, ModelRegistry]) -> None:
+    from models.inventory import model_summaries, out_of_time_metrics, version_rows
+    from models.tracker import RunReader
+
+    tracker, registry = store
+    version = _register_version(tracker, registry, "signal_quality", {"data_window": "a..b"})
+    runs = RunReader(registry.tracking_uri)
+    run_id = registry.run_id("signal_quality", version)
+    assert runs.tags(run_id)["purpose"] == "registry test"
+    assert runs.logged_model_uri(run_id).startswith("models:/m-")
+    assert runs.logged_model_location(run_id).startswith("file://")
+    assert out_of_time_metrics(runs, run_id) == {"roc_auc": 0.61}  # cv_ and NaN left out
+    (row,) = version_rows(registry.tracking_uri)
+    assert (row["name"], row["version"], row["aliases"]) == ("signal_quality", version,
+                                                             ["champion"])
+    assert row["metrics"] == {"roc_auc": 0.61}
+    summary = model_summaries(
+        registry.tracking_uri, {"signal_quality": {"version": version, "metrics": {}}}
+    )["signal_quality"]
+    assert summary["champion_version"] == version
+    assert summary["data_window"] == "a..b"
+    assert [v["version"] for v in summary["versions"]] == [version]

@@ -124,6 +124,13 @@ class _RecordingModel(TrainableModel):
         run.log_dict({"coefficients": list(map(float, fitted))}, "model/coefficients.json")
         return LoggedModel(model_uri=f"runs:/{run.run_id}/model", run_id=run.run_id)
 
+    def comparison_frame(self, model_set: Any, data: TrainingData,
+                         out_of_time_start: pd.Timestamp) -> pd.DataFrame:
+        raise NotImplementedError("the template never compares")
+
+    def comparison_score(self, predictions: pd.Series, targets: pd.Series) -> float:
+        raise NotImplementedError("the template never compares")
+
 
 def _empty_data() -> TrainingData:
     empty = np.zeros((0, HORIZON))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from pipelines.training import add_trade_events
+from models.datasets import add_trade_events
 
 
 def test_trade_entries_become_events_at_the_signal_bar() -> None:

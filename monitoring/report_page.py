@@ -1,65 +1,19 @@
-"""The demo's report: trading performance of the ungated baseline and the model-gated
-engine, the models' out-of-time figures and versions, the A/B history, written as
-machine-readable JSON (`report.json`) next to a self-contained HTML page (`report.html`)
-with matplotlib plots embedded as PNGs.
-
-Everything here works on plain data (trade lists, equity curves, a report dict), so the
-report can be rebuilt from a saved `report.json` and tested without running the demo."""
+"""The learning loop's report as a self-contained HTML page: the tables of
+`monitoring.loop_report` and matplotlib plots (equity and drawdown of both engines with
+the lifecycle events, calibration, feature importance, the lifecycle timeline) embedded as
+PNGs. Works on a JSON-safe report dict only, so a saved `report.json` renders again."""
 
 from __future__ import annotations
 
 import base64
 import html
 import io
-import json
-import math
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from core.errors import DataValidationError
-
 PERFORMANCE_KEYS = ("trades", "win_rate", "profit_factor", "sharpe", "max_drawdown", "total_return")
-REQUIRED_KEYS = ("baseline", "ml", "models", "ab", "features")
-TRADING_DAYS = 252
-
-
-def performance(pnls: Sequence[float], equity: pd.Series, starting_cash: float) -> dict[str, Any]:
-    """Headline figures of one run: closed-trade P&L list and the daily equity curve.
-
-    Sharpe is annualized from daily equity returns (252 sessions, zero risk-free rate);
-    max drawdown is the deepest fall of equity from its running peak, as a negative
-    fraction; profit factor is gross profit / gross loss (inf with no losing trade,
-    reported as None in JSON because JSON has no infinity)."""
-    pnl = np.asarray(pnls, dtype=float)
-    wins = pnl[pnl > 0]
-    losses = pnl[pnl < 0]
-    gross_loss = float(-losses.sum())
-    profit_factor: float | None
-    if pnl.size == 0:
-        profit_factor = None
-    elif gross_loss == 0:
-        profit_factor = None if wins.size == 0 else math.inf
-    else:
-        profit_factor = float(wins.sum()) / gross_loss
-    curve = equity.astype(float).dropna()
-    returns = curve.pct_change().dropna()
-    std = float(returns.std(ddof=1)) if len(returns) > 1 else 0.0
-    sharpe = float(returns.mean()) / std * math.sqrt(TRADING_DAYS) if std > 0 else 0.0
-    drawdown = drawdown_series(curve)
-    final = float(curve.iloc[-1]) if len(curve) else starting_cash
-    return {
-        "trades": int(pnl.size),
-        "win_rate": float(wins.size / pnl.size) if pnl.size else 0.0,
-        "profit_factor": profit_factor,
-        "sharpe": sharpe,
-        "max_drawdown": float(drawdown.min()) if len(drawdown) else 0.0,
-        "total_return": final / starting_cash - 1.0,
-        "net_pnl": float(pnl.sum()),
-    }
 
 
 def drawdown_series(equity: pd.Series) -> pd.Series:
@@ -67,85 +21,6 @@ def drawdown_series(equity: pd.Series) -> pd.Series:
     if equity.empty:
         return equity
     return equity / equity.cummax() - 1.0
-
-
-def calibration_table(
-    win_probability: Sequence[float], won: Sequence[bool], bins: int = 10
-) -> dict[str, list[float]]:
-    """Reliability table of the win probability on closed trades: per probability bin,
-    the mean predicted probability, the observed win rate and the count."""
-    prob = np.asarray(win_probability, dtype=float)
-    outcome = np.asarray(won, dtype=float)
-    edges = np.linspace(0.0, 1.0, bins + 1)
-    which = np.clip(np.digitize(prob, edges[1:-1]), 0, bins - 1)
-    predicted: list[float] = []
-    observed: list[float] = []
-    counts: list[float] = []
-    for index in range(bins):
-        mask = which == index
-        if mask.any():
-            predicted.append(float(prob[mask].mean()))
-            observed.append(float(outcome[mask].mean()))
-            counts.append(float(mask.sum()))
-    expected_error = (
-        float(
-            sum(c * abs(p - o) for p, o, c in zip(predicted, observed, counts, strict=True))
-            / prob.size
-        )
-        if prob.size
-        else None
-    )
-    return {
-        "predicted": predicted,
-        "observed": observed,
-        "count": counts,
-        "expected_calibration_error": expected_error,  # type: ignore[dict-item]
-    }
-
-
-def check_report(report: Mapping[str, Any]) -> None:
-    """Raise DataValidationError naming every missing key of the report's contract."""
-    missing = [key for key in REQUIRED_KEYS if key not in report]
-    for arm in ("baseline", "ml"):
-        section = report.get(arm, {})
-        missing += [f"{arm}.{key}" for key in PERFORMANCE_KEYS if key not in section]
-    if "count" not in report.get("features", {}):
-        missing.append("features.count")
-    if missing:
-        raise DataValidationError(f"report lacks {', '.join(missing)}", where="demo report")
-
-
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None if math.isnan(value) else ("inf" if value > 0 else "-inf")
-    if isinstance(value, pd.Timestamp):
-        return value.isoformat()
-    return value
-
-
-def write_report(report: Mapping[str, Any], out_dir: Path) -> tuple[Path, Path]:
-    """Write `report.json` and `report.html` into `out_dir`; returns both paths."""
-    check_report(report)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    json_path = out_dir / "report.json"
-    html_path = out_dir / "report.html"
-    safe = _json_safe(report)
-    tmp = json_path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(safe, indent=2, sort_keys=False))
-    tmp.replace(json_path)
-    html_tmp = html_path.with_suffix(".html.tmp")
-    html_tmp.write_text(render_html(safe))
-    html_tmp.replace(html_path)
-    return json_path, html_path
-
-
-# --------------------------------------------------------------------------- plots
 
 
 def _figure_png(fig: Any) -> str:

@@ -1,6 +1,7 @@
 """Champion/challenger A/B statistics on live closed trades: per-arm figures, the stated
-tests, the promote / retire / keep-collecting decision, and the automatic rollback rule.
-Pure: arrays in, verdicts out; the evaluate_ab flow does the I/O.
+tests and `evaluate`, the promote / retire / keep-collecting decision. Pure: arrays in,
+an `ABVerdict` out; the evaluate_ab flow does the I/O. The champion's floor is in
+`monitoring.rollback`.
 
 The decision rule (what a user can check by hand):
 1. Until *both* arms have `min_trades_per_arm` closed trades → keep collecting.
@@ -13,11 +14,7 @@ The decision rule (what a user can check by hand):
 3. Promote when at least one test favours the challenger significantly and none favours
    the champion; retire when at least one favours the champion and none the challenger.
 4. No significant difference: keep collecting until each arm has
-   `max_trades_per_arm`, then retire the challenger (it had its chance; the incumbent stays).
-
-Rollback: when the champion's last `floor.window_trades` closed trades (at least
-`floor.min_trades`) show a win rate below `floor.min_win_rate` or a profit factor below
-`floor.min_profit_factor`, roll back to the `previous` version."""
+   `max_trades_per_arm`, then retire the challenger (it had its chance; the incumbent stays)."""
 
 from __future__ import annotations
 
@@ -32,8 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from scipy import stats
 
 from core.errors import DataValidationError
-
-LOG_LOSS_EPS = 1e-6
+from models.metrics import log_loss as score_log_loss
 
 
 class Verdict(StrEnum):
@@ -51,22 +47,20 @@ class ABConfig(BaseModel):
     max_trades_per_arm: int = Field(300, ge=2)
     alpha: float = Field(0.05, gt=0, lt=1)
 
+    @classmethod
+    def bounded(cls, min_trades_per_arm: int, max_trades_per_arm: int, alpha: float) -> ABConfig:
+        """A configuration whose cap is never below the minimum (it is raised to it)."""
+        return cls(
+            min_trades_per_arm=min_trades_per_arm,
+            max_trades_per_arm=max(max_trades_per_arm, min_trades_per_arm),
+            alpha=alpha,
+        )
+
     @model_validator(mode="after")
     def _ordered(self) -> ABConfig:
         if self.max_trades_per_arm < self.min_trades_per_arm:
             raise ValueError("max_trades_per_arm must be at least min_trades_per_arm")
         return self
-
-
-class RollbackFloor(BaseModel):
-    """The live figures below which the champion is rolled back to `previous`."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    min_trades: int = Field(20, ge=1)
-    window_trades: int = Field(50, ge=1)
-    min_win_rate: float = Field(0.35, ge=0, le=1)
-    min_profit_factor: float = Field(0.8, ge=0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,14 +122,7 @@ class ABVerdict:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class RollbackVerdict:
-    rollback: bool
-    reason: str
-    champion: ArmMetrics
-
-
-def _returns(values: Sequence[float] | np.ndarray, where: str) -> np.ndarray:
+def trade_returns(values: Sequence[float] | np.ndarray, where: str) -> np.ndarray:
     array = np.asarray(values, dtype=float).ravel()
     if not np.isfinite(array).all():
         raise DataValidationError(
@@ -151,7 +138,7 @@ def arm_metrics(
 ) -> ArmMetrics:
     """Per-arm live figures from closed trades' returns (a win is a return > 0) and the
     win probability each trade was given at entry (None/NaN where the rules decided)."""
-    values = _returns(returns, f"arm {arm}")
+    values = trade_returns(returns, f"arm {arm}")
     wins = values > 0
     gross_profit = float(values[wins].sum())
     gross_loss = float(-values[values < 0].sum())
@@ -177,9 +164,7 @@ def arm_metrics(
                 raise DataValidationError(
                     "win probabilities must lie in [0, 1]", where=f"arm {arm}"
                 )
-            p = np.clip(probability[has], LOG_LOSS_EPS, 1 - LOG_LOSS_EPS)
-            y = wins[has].astype(float)
-            log_loss = float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+            log_loss = score_log_loss(probability[has], wins[has])
     return ArmMetrics(
         arm=arm,
         trades=int(values.size),
@@ -238,8 +223,8 @@ def returns_test(
 ) -> SignificanceTest:
     """Two-sided Mann–Whitney U on per-trade returns; the statistic reported is the
     common-language effect size P(challenger > champion) (0.5 = no difference)."""
-    challenger = _returns(challenger_returns, "challenger returns")
-    champion = _returns(champion_returns, "champion returns")
+    challenger = trade_returns(challenger_returns, "challenger returns")
+    champion = trade_returns(champion_returns, "champion returns")
     if challenger.size == 0 or champion.size == 0:
         raise DataValidationError("both arms need trades for a returns test", where="ab")
     result = stats.mannwhitneyu(challenger, champion, alternative="two-sided")
@@ -251,7 +236,7 @@ def returns_test(
     return SignificanceTest("mann_whitney_returns", effect, pvalue, favours)
 
 
-def decide(
+def evaluate(
     champion_returns: Sequence[float] | np.ndarray,
     challenger_returns: Sequence[float] | np.ndarray,
     *,
@@ -259,7 +244,7 @@ def decide(
     champion_win_probability: Sequence[float | None] | np.ndarray | None = None,
     challenger_win_probability: Sequence[float | None] | np.ndarray | None = None,
 ) -> ABVerdict:
-    """Apply the module's decision rule to the two arms' closed trades."""
+    """The decision rule of this module applied to the two arms' closed trades."""
     champion = arm_metrics("champion", champion_returns, champion_win_probability)
     challenger = arm_metrics("challenger", challenger_returns, challenger_win_probability)
     fewest = min(champion.trades, challenger.trades)
@@ -303,42 +288,3 @@ def decide(
         verdict = Verdict.KEEP_COLLECTING
         reason = f"no significant difference yet ({described})"
     return ABVerdict(verdict, reason, champion, challenger, tests, config.alpha)
-
-
-def check_rollback(
-    champion_returns: Sequence[float] | np.ndarray,
-    *,
-    floor: RollbackFloor,
-    champion_win_probability: Sequence[float | None] | np.ndarray | None = None,
-) -> RollbackVerdict:
-    """Whether the champion's most recent live trades (in time order) fell below the floor."""
-    values = _returns(champion_returns, "champion returns")[-floor.window_trades :]
-    probability = None
-    if champion_win_probability is not None:
-        probability = list(champion_win_probability)[-floor.window_trades :]
-    champion = arm_metrics("champion", values, probability)
-    if champion.trades < floor.min_trades:
-        return RollbackVerdict(
-            False,
-            f"champion has {champion.trades} recent trades; the floor needs {floor.min_trades}",
-            champion,
-        )
-    problems = []
-    if champion.win_rate < floor.min_win_rate:
-        problems.append(f"win rate {champion.win_rate:.3f} < floor {floor.min_win_rate:.3f}")
-    if champion.profit_factor < floor.min_profit_factor:
-        problems.append(
-            f"profit factor {champion.profit_factor:.3f} < floor {floor.min_profit_factor:.3f}"
-        )
-    if problems:
-        return RollbackVerdict(
-            True,
-            f"champion degraded over its last {champion.trades} trades: " + "; ".join(problems),
-            champion,
-        )
-    return RollbackVerdict(
-        False,
-        f"champion healthy over its last {champion.trades} trades (win rate "
-        f"{champion.win_rate:.3f}, profit factor {champion.profit_factor:.3f})",
-        champion,
-    )

@@ -1,7 +1,6 @@
-"""Drift and calibration statistics for the monitor flow: the population stability index
-(PSI) and the two-sample Kolmogorov–Smirnov test per feature against the training window,
-drift of the model's win probability, and the expected calibration error (ECE) of that
-probability on closed trades. Pure functions over arrays and frames: no I/O.
+"""Drift statistics for the monitor flow: the population stability index (PSI) and the
+two-sample Kolmogorov–Smirnov test per feature against the training window, and drift of
+the model's win probability. Pure functions over arrays and frames: no I/O.
 
 Conventions, stated once:
 - PSI bins are the deciles of the *reference* (training) sample, with open outer edges,
@@ -11,8 +10,7 @@ Conventions, stated once:
 - KS uses the exact two-sample statistic (largest gap between the empirical CDFs) and
   Smirnov's asymptotic p-value (Kolmogorov distribution at the effective size m·n/(m+n)).
   With thousands of rows KS flags shifts too small to matter, so it only raises a feature
-  to "moderate" and never to "major" on its own.
-- ECE uses equal-width probability bins and weighs each bin by its share of trades."""
+  to "moderate" and never to "major" on its own."""
 
 from __future__ import annotations
 
@@ -25,6 +23,7 @@ import pandas as pd
 from scipy import stats
 
 from core.errors import DataValidationError
+from monitoring.samples import finite_values
 
 PSI_FLOOR = 1e-4
 PSI_MODERATE = 0.10
@@ -59,19 +58,15 @@ class DriftResult:
     current_n: int
     status: DriftStatus
 
-
-@dataclass(frozen=True, slots=True)
-class CalibrationResult:
-    """Expected calibration error and the reliability table behind it."""
-
-    ece: float
-    trades: int
-    table: pd.DataFrame  # bin_low, bin_high, trades, mean_probability, win_rate
-
-
-def _finite(values: Sequence[float] | np.ndarray | pd.Series, *, where: str) -> np.ndarray:
-    array = np.asarray(values, dtype=float).ravel()
-    return array[np.isfinite(array)]
+    def summary(self) -> dict[str, float | int | str]:
+        """The figures a report shows for a prediction series."""
+        return {
+            "psi": self.psi,
+            "ks": self.ks_statistic,
+            "pvalue": self.ks_pvalue,
+            "status": self.status.value,
+            "current_n": self.current_n,
+        }
 
 
 def psi(
@@ -85,8 +80,8 @@ def psi(
     Σ (aᵢ − eᵢ)·ln(aᵢ/eᵢ) over the reference's quantile bins. NaN/inf values are dropped."""
     if bins < 2:
         raise DataValidationError(f"PSI needs at least 2 bins, got {bins}", where=where)
-    expected_values = _finite(reference, where=where)
-    actual_values = _finite(current, where=where)
+    expected_values = finite_values(reference)
+    actual_values = finite_values(current)
     if expected_values.size == 0 or actual_values.size == 0:
         raise DataValidationError(
             f"PSI needs finite values on both sides (reference {expected_values.size}, "
@@ -116,8 +111,8 @@ def ks_two_sample(
 ) -> KsResult:
     """Two-sample Kolmogorov–Smirnov statistic D = sup |F_ref − F_cur| and its asymptotic
     two-sided p-value (the same figures as `scipy.stats.ks_2samp(..., method="asymp")`)."""
-    first = np.sort(_finite(reference, where=where))
-    second = np.sort(_finite(current, where=where))
+    first = np.sort(finite_values(reference))
+    second = np.sort(finite_values(current))
     if first.size == 0 or second.size == 0:
         raise DataValidationError(
             f"KS needs finite values on both sides (reference {first.size}, current {second.size})",
@@ -152,8 +147,8 @@ def series_drift(
     min_samples: int = MIN_SAMPLES,
 ) -> DriftResult:
     """PSI, KS and the status for one series; too few finite values → `insufficient_data`."""
-    expected_values = _finite(reference, where=name)
-    actual_values = _finite(current, where=name)
+    expected_values = finite_values(reference)
+    actual_values = finite_values(current)
     if expected_values.size < min_samples or actual_values.size < min_samples:
         return DriftResult(
             name,
@@ -235,7 +230,7 @@ def prediction_drift(
         ("reference", reference_probabilities),
         ("current", current_probabilities),
     ):
-        array = _finite(values, where="prediction_drift")
+        array = finite_values(values)
         if array.size and (array.min() < 0 or array.max() > 1):
             raise DataValidationError(
                 f"{label} win probabilities must lie in [0, 1] "
@@ -251,72 +246,18 @@ def prediction_drift(
     )
 
 
-def expected_calibration_error(
-    win_probability: Sequence[float] | np.ndarray | pd.Series,
-    won: Sequence[bool] | np.ndarray | pd.Series,
-    *,
-    bins: int = DEFAULT_BINS,
-) -> CalibrationResult:
-    """ECE = Σ_b (n_b/N)·|mean predicted probability_b − observed win rate_b| over
-    equal-width bins of [0, 1]. Trades without a probability (rules fallback) are dropped."""
-    probability = np.asarray(win_probability, dtype=float).ravel()
-    outcome = np.asarray(won, dtype=float).ravel()
-    if probability.size != outcome.size:
-        raise DataValidationError(
-            f"{probability.size} probabilities but {outcome.size} outcomes",
-            where="expected_calibration_error",
-        )
-    keep = np.isfinite(probability) & np.isfinite(outcome)
-    probability, outcome = probability[keep], outcome[keep]
-    if probability.size and (probability.min() < 0 or probability.max() > 1):
-        raise DataValidationError(
-            f"win probabilities must lie in [0, 1] (found {probability.min():.4f}.."
-            f"{probability.max():.4f})",
-            where="expected_calibration_error",
-        )
-    if not np.isin(outcome, (0.0, 1.0)).all():
-        raise DataValidationError(
-            "outcomes must be 0/1 (won or not)", where="expected_calibration_error"
-        )
-    edges = np.linspace(0.0, 1.0, bins + 1)
-    # Right-closed bins except the first, so p = 1.0 lands in the last bin and p = 0 in the first.
-    index = np.clip(np.searchsorted(edges, probability, side="left") - 1, 0, bins - 1)
-    rows = []
-    ece = 0.0
-    for b in range(bins):
-        mask = index == b
-        count = int(mask.sum())
-        mean_probability = float(probability[mask].mean()) if count else float("nan")
-        win_rate = float(outcome[mask].mean()) if count else float("nan")
-        if count:
-            ece += count / probability.size * abs(mean_probability - win_rate)
-        rows.append(
-            {
-                "bin_low": float(edges[b]),
-                "bin_high": float(edges[b + 1]),
-                "trades": count,
-                "mean_probability": mean_probability,
-                "win_rate": win_rate,
-            }
-        )
-    return CalibrationResult(
-        ece=float(ece) if probability.size else float("nan"),
-        trades=int(probability.size),
-        table=pd.DataFrame(rows),
-    )
-
-
-def latency_summary(latencies_ms: Sequence[float] | np.ndarray | pd.Series) -> dict[str, float]:
-    """p50/p95/p99/max service latency in milliseconds (NaN when nothing was logged)."""
-    values = _finite(latencies_ms, where="latency_summary")
-    if values.size == 0:
-        nan = float("nan")
-        return {"requests": 0.0, "p50_ms": nan, "p95_ms": nan, "p99_ms": nan, "max_ms": nan}
-    p50, p95, p99 = np.percentile(values, [50, 95, 99])
-    return {
-        "requests": float(values.size),
-        "p50_ms": float(p50),
-        "p95_ms": float(p95),
-        "p99_ms": float(p99),
-        "max_ms": float(values.max()),
-    }
+def split_windows(
+    features: pd.DataFrame,
+    reference: tuple[pd.Timestamp, pd.Timestamp],
+    current_days: int,
+    as_of: pd.Timestamp | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame, tuple[pd.Timestamp, pd.Timestamp]]:
+    """(reference rows, current rows, current window) of a feature frame: the reference is
+    [start, end) of the training window, the current window the `current_days` up to
+    `as_of` (the newest row when None), open at its start."""
+    end = as_of if as_of is not None else features["timestamp"].max()
+    start = end - pd.Timedelta(days=current_days)
+    stamps = features["timestamp"]
+    current = features[(stamps > start) & (stamps <= end)]
+    reference_rows = features[(stamps >= reference[0]) & (stamps < reference[1])]
+    return reference_rows.reset_index(drop=True), current.reset_index(drop=True), (start, end)

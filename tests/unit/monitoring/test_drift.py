@@ -10,14 +10,13 @@ import pytest
 from scipy import stats
 
 from core.errors import DataValidationError
-from pipelines.monitoring.drift import (
+from monitoring.drift import (
     DriftStatus,
-    expected_calibration_error,
     feature_drift,
     ks_two_sample,
-    latency_summary,
     prediction_drift,
     psi,
+    split_windows,
 )
 
 REFERENCE = np.arange(1000, dtype=float)  # deciles: 0-99, 100-199, ...
@@ -129,39 +128,25 @@ def test_prediction_drift_rejects_probabilities_outside_unit_interval() -> None:
         prediction_drift([0.1] * 40, [1.4] * 40)
 
 
-def test_ece_of_a_perfectly_calibrated_model_is_zero() -> None:
-    # 10 trades at p=0.3 with 3 wins, 10 at p=0.8 with 8 wins
-    probability = [0.3] * 10 + [0.8] * 10
-    won = [1] * 3 + [0] * 7 + [1] * 8 + [0] * 2
-    result = expected_calibration_error(probability, won)
-    assert result.ece == pytest.approx(0.0, abs=1e-12)
-    assert result.trades == 20
-    assert result.table["trades"].sum() == 20
+def test_prediction_drift_summary_names_its_figures() -> None:
+    rng = np.random.default_rng(5)
+    result = prediction_drift(rng.uniform(0.3, 0.6, 400), rng.uniform(0.5, 0.9, 300))
+    summary = result.summary()
+    assert summary["status"] == "major"
+    assert summary["current_n"] == 300
+    assert summary["psi"] == result.psi
+    assert set(summary) == {"psi", "ks", "pvalue", "status", "current_n"}
 
 
-def test_ece_matches_the_hand_computed_value() -> None:
-    # bin 0.9: 10 trades, 5 wins → gap 0.4; bin 0.2: 10 trades, 2 wins → gap 0
-    probability = [0.9] * 10 + [0.2] * 10
-    won = [1] * 5 + [0] * 5 + [1] * 2 + [0] * 8
-    assert expected_calibration_error(probability, won).ece == pytest.approx(0.2)
-
-
-def test_ece_skips_trades_without_a_probability_and_keeps_edges() -> None:
-    result = expected_calibration_error([np.nan, 1.0, 0.0], [1, 1, 0])
-    assert result.trades == 2
-    assert result.ece == pytest.approx(0.0)
-    assert result.table.loc[9, "trades"] == 1
-    assert result.table.loc[0, "trades"] == 1
-
-
-def test_ece_rejects_non_binary_outcomes() -> None:
-    with pytest.raises(DataValidationError, match="0/1"):
-        expected_calibration_error([0.5, 0.5], [1, 2])
-
-
-def test_latency_summary() -> None:
-    summary = latency_summary(list(range(1, 101)))
-    assert summary["requests"] == 100
-    assert summary["p50_ms"] == pytest.approx(50.5)
-    assert summary["max_ms"] == 100
-    assert math.isnan(latency_summary([])["p99_ms"])
+def test_split_windows_reference_is_half_open_and_current_ends_at_as_of() -> None:
+    stamps = pd.date_range("2020-01-01", periods=100, freq="D", tz="UTC")
+    features = pd.DataFrame({"timestamp": stamps, "rsi_14": np.arange(100.0)})
+    reference, current, (start, end) = split_windows(
+        features, (stamps[0], stamps[10]), 5, as_of=stamps[49]
+    )
+    assert list(reference["rsi_14"]) == list(np.arange(10.0))  # [start, end)
+    assert list(current["rsi_14"]) == [45.0, 46.0, 47.0, 48.0, 49.0]  # (as_of - 5 days, as_of]
+    assert (start, end) == (stamps[44], stamps[49])
+    _, latest, (_, newest) = split_windows(features, (stamps[0], stamps[10]), 3)
+    assert newest == stamps[-1]
+    assert len(latest) == 3

@@ -15,15 +15,8 @@ import pytest
 from rich.console import Console
 
 from core.errors import ConfigError
-from pipelines.monitoring.alerts import (
-    Alert,
-    AlertConfig,
-    AlertDispatcher,
-    ConsoleSink,
-    JsonLinesSink,
-    Priority,
-    WebhookSink,
-)
+from monitoring.alerts import Alert, AlertDispatcher, Priority
+from monitoring.sinks import AlertConfig, ConsoleSink, JsonLinesSink, WebhookSink, dispatcher_for
 
 START = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
 
@@ -157,7 +150,7 @@ def test_webhook_url_must_be_http() -> None:
 
 def test_config_builds_the_sinks_under_the_data_dir(tmp_path: Path) -> None:
     config = AlertConfig.under(tmp_path, console=False, webhook_url="http://127.0.0.1:9/x")
-    dispatcher = AlertDispatcher.from_config(config)
+    dispatcher = dispatcher_for(config)
     assert [sink.name for sink in dispatcher.sinks] == ["file", "webhook"]
     assert config.jsonl_path == tmp_path / "monitoring" / "alerts.jsonl"
     with pytest.raises(ValueError, match="extra"):

@@ -8,7 +8,10 @@ Join order, most precise first:
    decision log (the service's newest decision for that signal);
 3. the journal's own decision row (variant, versions and win probability as the engine
    recorded them), for trades decided in-process without a service log.
-A trade none of these explains keeps `variant = "unknown"` and is left out of A/B arms."""
+A trade none of these explains keeps `variant = "unknown"` and is left out of A/B arms.
+
+`served_in_window` and `served_win_probability` read the decision log alone: what the
+service answered for signals of a window."""
 
 from __future__ import annotations
 
@@ -142,3 +145,20 @@ def arm_trades(outcomes: pd.DataFrame, variant: str, versions: Mapping[str, str]
         lambda decided: matches_versions(decided, versions)
     )
     return outcomes[mask]
+
+
+def served_in_window(
+    decisions: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp
+) -> pd.DataFrame:
+    """The logged decisions whose signal falls in (start, end]."""
+    if decisions.empty:
+        return decisions
+    stamps = decisions["signal_timestamp"]
+    return decisions[(stamps > start) & (stamps <= end)]
+
+
+def served_win_probability(decisions: pd.DataFrame) -> np.ndarray:
+    """The win probability each logged decision served (NaN where none was given)."""
+    return decisions["outputs"].map(
+        lambda out: float(out.get("win_probability", np.nan)) if out else np.nan
+    ).to_numpy()

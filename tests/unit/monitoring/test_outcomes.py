@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from core.errors import DataValidationError
-from pipelines.monitoring.outcomes import arm_trades, join_outcomes, matches_versions
+from monitoring.outcomes import arm_trades, join_outcomes, matches_versions
 
 T0 = pd.Timestamp("2012-01-03", tz="UTC")
 

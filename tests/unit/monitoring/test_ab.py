@@ -1,5 +1,5 @@
 """A/B statistics: per-arm figures by hand, the tests against scipy, and each branch of the
-decision and rollback rules on constructed trade outcomes."""
+decision rule (`monitoring.ab.evaluate`) on constructed trade outcomes."""
 
 from __future__ import annotations
 
@@ -10,13 +10,12 @@ import pytest
 from scipy import stats
 
 from core.errors import DataValidationError
-from pipelines.ab import (
+from monitoring.ab import (
     ABConfig,
-    RollbackFloor,
+    ABVerdict,
     Verdict,
     arm_metrics,
-    check_rollback,
-    decide,
+    evaluate,
     returns_test,
     win_rate_test,
 )
@@ -92,29 +91,30 @@ def test_returns_test_matches_scipy_and_gives_direction() -> None:
 
 
 def test_clearly_better_challenger_is_promoted() -> None:
-    verdict = decide(_returns(0.40, 80, seed=1), _returns(0.75, 60, seed=2), config=CONFIG)
+    verdict = evaluate(_returns(0.40, 80, seed=1), _returns(0.75, 60, seed=2), config=CONFIG)
+    assert isinstance(verdict, ABVerdict)
     assert verdict.verdict is Verdict.PROMOTE
     assert all(test.favours == "challenger" for test in verdict.tests)
     assert verdict.challenger.win_rate == pytest.approx(0.75)
 
 
 def test_clearly_worse_challenger_is_retired() -> None:
-    verdict = decide(_returns(0.65, 80, seed=1), _returns(0.25, 60, seed=2), config=CONFIG)
+    verdict = evaluate(_returns(0.65, 80, seed=1), _returns(0.25, 60, seed=2), config=CONFIG)
     assert verdict.verdict is Verdict.RETIRE
     assert "worse" in verdict.reason
 
 
 def test_too_few_trades_keeps_collecting_whatever_the_figures() -> None:
-    verdict = decide(_returns(0.2, 100), _returns(1.0, 29), config=CONFIG)
+    verdict = evaluate(_returns(0.2, 100), _returns(1.0, 29), config=CONFIG)
     assert verdict.verdict is Verdict.KEEP_COLLECTING
     assert verdict.tests == []
     assert "29" in verdict.reason
 
 
 def test_no_difference_keeps_collecting_then_retires_at_the_cap() -> None:
-    early = decide(_returns(0.5, 60, seed=1), _returns(0.5, 60, seed=2), config=CONFIG)
+    early = evaluate(_returns(0.5, 60, seed=1), _returns(0.5, 60, seed=2), config=CONFIG)
     assert early.verdict is Verdict.KEEP_COLLECTING
-    late = decide(_returns(0.5, 220, seed=1), _returns(0.5, 210, seed=2), config=CONFIG)
+    late = evaluate(_returns(0.5, 220, seed=1), _returns(0.5, 210, seed=2), config=CONFIG)
     assert late.verdict is Verdict.RETIRE
     assert "no significant difference" in late.reason
 
@@ -126,14 +126,14 @@ def test_bonferroni_split_is_applied() -> None:
     z_only = win_rate_test(50, 100, 65, 100, alpha=0.05)
     assert z_only.pvalue < 0.05
     assert z_only.favours == "challenger"
-    verdict = decide(champion, challenger, config=CONFIG)
+    verdict = evaluate(champion, challenger, config=CONFIG)
     assert verdict.tests[0].pvalue > 0.025
     assert verdict.verdict is Verdict.KEEP_COLLECTING
 
 
 def test_log_loss_is_reported_per_arm() -> None:
     champion = _returns(0.5, 40)
-    verdict = decide(
+    verdict = evaluate(
         champion,
         champion,
         config=CONFIG,
@@ -143,29 +143,6 @@ def test_log_loss_is_reported_per_arm() -> None:
     assert verdict.champion.log_loss == pytest.approx(-math.log(0.9))
     assert verdict.challenger.log_loss == pytest.approx(math.log(2))
     assert verdict.to_dict()["champion"]["log_loss"] == pytest.approx(-math.log(0.9))
-
-
-def test_degraded_champion_is_rolled_back() -> None:
-    floor = RollbackFloor(min_trades=20, window_trades=30, min_win_rate=0.35, min_profit_factor=0.8)
-    healthy_then_bad = np.concatenate([_returns(0.7, 100, seed=1), _returns(0.2, 30, seed=2)])
-    verdict = check_rollback(healthy_then_bad, floor=floor)
-    assert verdict.rollback
-    assert verdict.champion.trades == 30  # only the recent window counts
-    assert "win rate 0.200 < floor 0.350" in verdict.reason
-
-
-def test_healthy_champion_and_short_history_are_not_rolled_back() -> None:
-    floor = RollbackFloor()
-    assert not check_rollback(_returns(0.6, 60), floor=floor).rollback
-    assert not check_rollback(_returns(0.0, 10), floor=floor).rollback
-
-
-def test_profit_factor_floor_alone_triggers_rollback() -> None:
-    # 50% winners but losses twice the size of wins → PF 0.5
-    returns = np.array([0.01, -0.02] * 20)
-    verdict = check_rollback(returns, floor=RollbackFloor(min_win_rate=0.3))
-    assert verdict.rollback
-    assert "profit factor 0.500" in verdict.reason
 
 
 def test_config_rejects_inverted_bounds() -> None:

@@ -1,0 +1,115 @@
+"""The model service run as a child process by whoever needs one (the demo, a test): started
+from the command line it is given (the composition root knows which: `tradewind serve`),
+waited for until `/readyz` answers, asked to reload or what it serves, and stopped
+gracefully (SIGTERM to its process group, its workers included, then SIGKILL).
+`request_reload` asks any running service, child or not, to reload now."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+
+from core.errors import ModelUnavailableError
+
+
+class ServiceProcess:
+    """The model service as a child process: started, waited for, reloaded, stopped."""
+
+    def __init__(
+        self,
+        command: list[str],
+        port: int,
+        *,
+        log_path: Path,
+        env: dict[str, str] | None = None,
+        ready_timeout: float = 180.0,
+    ) -> None:
+        self.command = command
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.log_path = log_path
+        self.env = env or {}
+        self.ready_timeout = ready_timeout
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, **self.env}
+        log = self.log_path.open("ab")
+        self._process = subprocess.Popen(
+            self.command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+        )
+        log.close()
+        self.wait_ready()
+
+    def wait_ready(self) -> None:
+        deadline = time.monotonic() + self.ready_timeout
+        while time.monotonic() < deadline:
+            if self._process is not None and self._process.poll() is not None:
+                raise ModelUnavailableError(
+                    f"model service exited with code {self._process.returncode}; see "
+                    f"{self.log_path}",
+                    where="model service",
+                )
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{self.url}/readyz", timeout=2.0).status_code == 200:
+                    return
+            time.sleep(0.5)  # polling a child process for readiness, with a deadline
+        raise ModelUnavailableError(
+            f"model service not ready after {self.ready_timeout:.0f} s; see {self.log_path}",
+            where="model service",
+        )
+
+    def reload(self) -> dict[str, object]:
+        """Ask the service to pick up alias changes now (hot reload)."""
+        response = httpx.post(f"{self.url}/reload", json={}, timeout=120.0)
+        if response.status_code >= 400:
+            raise ModelUnavailableError(
+                f"reload answered {response.status_code}: {response.text[:200]}",
+                where="model service",
+            )
+        payload = response.json()
+        return payload if isinstance(payload, dict) else {"answer": payload}
+
+    def models(self) -> dict[str, object]:
+        payload = httpx.get(f"{self.url}/models", timeout=10.0).json()
+        return payload if isinstance(payload, dict) else {"answer": payload}
+
+    def stop(self) -> None:
+        process = self._process
+        if process is None or process.poll() is not None:
+            return
+        # SIGTERM to the service's own process group (it has workers), then wait.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, 15)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, 9)
+            process.wait(timeout=10)
+
+    def __enter__(self) -> ServiceProcess:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def request_reload(endpoint: str | None, token: str | None) -> str:
+    """Ask a running model service to pick up the new aliases now (it also polls); says
+    what happened."""
+    if not endpoint:
+        return "no service endpoint configured; the service picks up aliases when it polls"
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    try:
+        response = httpx.post(f"{endpoint.rstrip('/')}/reload", headers=headers, timeout=30.0)
+    except httpx.HTTPError as exc:
+        return f"service reload failed: {exc}"
+    return f"service reload answered HTTP {response.status_code}"
