@@ -159,8 +159,8 @@ class SP500MarketData:
     def history(
         self,
         symbols: Sequence[str] | None = None,
-        start: datetime | None = None,
-        end: datetime | None = None,
+        start: datetime | date | str | None = None,
+        end: datetime | date | str | None = None,
         timeframe: str = DAILY,
     ) -> pd.DataFrame:
         """Daily bars of `symbols` (every stock and index when None), start/end inclusive."""
