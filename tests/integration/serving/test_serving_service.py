@@ -308,6 +308,9 @@ def test_the_backtest_command_consults_the_service(
     window = pd.concat([bars[bars["timestamp"] >= "2011-01-01"], trained_models.index_bars])
     window.to_parquet(tmp_path / "bars.parquet")
     monkeypatch.setenv("TRADEWIND_API_TOKEN", TOKEN)
+    # The default 0.5 s client timeout is for a quiet machine; under a loaded test run a
+    # slow answer would become `model_unavailable` and no decision would reach the log.
+    monkeypatch.setenv("TRADEWIND_SERVING__TIMEOUT_SECONDS", "10")
     before = len(read_decisions(server.decision_log))
     out = tmp_path / "backtest.json"
     with pytest.raises(SystemExit) as finished:
