@@ -15,14 +15,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 from prefect import flow, get_run_logger, task
 
 from core.settings import Settings, load_settings
+from core.utc import utc_datetime, utc_now
 from monitoring.ab import ABConfig, Verdict
 from monitoring.lifecycle import LiveEvaluation, evaluate_live
 from monitoring.rollback import RollbackFloor
-from pipelines.params import utc_timestamp
 from pipelines.tasks import load_outcomes, run_logger
 from serving.config import decision_log_path
 
@@ -127,7 +126,7 @@ def evaluate_ab_flow(
             logger.info("skipped: %s", day.reason)
             return {"action": "skipped", "reason": day.reason, "applied": False}
     settings = load_settings(**(overrides or {}))
-    evaluated_at = utc_timestamp(as_of or pd.Timestamp.now(tz="UTC")).to_pydatetime()
+    evaluated_at = utc_datetime(as_of or utc_now())
     min_trades = min_trades_per_arm or settings.models.min_trades_per_arm
     config = ABConfig.bounded(min_trades, max_trades_per_arm, alpha)
     floor = RollbackFloor(

@@ -31,7 +31,7 @@ from prefect.cache_policies import NO_CACHE
 from core.errors import ConfigError
 from core.settings import load_settings
 from core.symbols import MARKET_CONTEXT_SYMBOLS, is_tradable
-from pipelines.params import utc_timestamp
+from core.utc import utc_timestamp
 from pipelines.tasks import champion_training_window, load_outcomes
 from serving.config import decision_log_path
 
