@@ -463,8 +463,8 @@ def test_deploy_registers_every_flow_with_exchange_time_schedules(
     from prefect.client.orchestration import get_client
     from prefect.settings import get_current_settings
 
+    from core.calendar import MarketCalendar
     from pipelines.deployments import SCHEDULES
-    from pipelines.flows.gate import holidays_between
 
     project = Path(__file__).resolve().parents[2]
     api_url = str(get_current_settings().api.url)
@@ -524,7 +524,7 @@ def test_deploy_registers_every_flow_with_exchange_time_schedules(
             process.wait(timeout=10)
 
     today = datetime.now(UTC).date()
-    holidays = holidays_between(today, today + timedelta(days=370))
+    holidays = MarketCalendar().holidays(today, today + timedelta(days=370))
     for spec in SCHEDULES:
         deployment = deployments[spec.flow]
         assert deployment.name == spec.deployment
