@@ -18,6 +18,8 @@ from enum import IntEnum
 from pathlib import Path
 from typing import Any, Protocol
 
+from core.strict_json import json_safe
+
 
 class Priority(IntEnum):
     """Lower number = more urgent (P1 pages someone, P4 is informational)."""
@@ -51,22 +53,8 @@ class Alert:
             "message": self.message,
             "source": self.source,
             "created_at": self.created_at.isoformat(),
-            "details": _jsonable(self.details),
+            "details": json_safe(self.details),
         }
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, float) and value != value:  # NaN is not valid JSON
-        return None
-    if hasattr(value, "item"):  # numpy scalars
-        return _jsonable(value.item())
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return value
 
 
 class AlertSink(Protocol):

@@ -10,16 +10,15 @@ results and fills in the run's own details."""
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from core.errors import DataValidationError
+from core.strict_json import json_safe
 from monitoring.report_page import PERFORMANCE_KEYS, render_html
 
 REQUIRED_KEYS = ("baseline", "ml", "models", "ab", "features")
@@ -140,29 +139,13 @@ def check_report(report: Mapping[str, Any]) -> None:
         raise DataValidationError(f"report lacks {', '.join(missing)}", where="loop report")
 
 
-def json_ready(value: Any) -> Any:
-    """The report as JSON takes it: numpy scalars as numbers, timestamps as ISO text, NaN
-    as null and infinities as "inf"/"-inf" (a profit factor without losses)."""
-    if isinstance(value, Mapping):
-        return {str(k): json_ready(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [json_ready(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None if math.isnan(value) else ("inf" if value > 0 else "-inf")
-    if isinstance(value, pd.Timestamp):
-        return value.isoformat()
-    return value
-
-
 def write_report(report: Mapping[str, Any], out_dir: Path) -> tuple[Path, Path]:
     """Write `report.json` and `report.html` into `out_dir`; returns both paths."""
     check_report(report)
     out_dir.mkdir(parents=True, exist_ok=True)
     json_path = out_dir / "report.json"
     html_path = out_dir / "report.html"
-    safe = json_ready(report)
+    safe = json_safe(report, infinity_as_text=True)  # a profit factor without losses
     tmp = json_path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(safe, indent=2, sort_keys=False))
     tmp.replace(json_path)

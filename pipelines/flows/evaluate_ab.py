@@ -54,8 +54,8 @@ def apply_moves(
 @task(name="record-ab-outcome-mlflow", retries=2, retry_delay_seconds=3)
 def record_mlflow(tracking_uri: str, artifact_root: str, summary: dict[str, Any]) -> str:
     """One run in the `ab_tests` experiment: per-arm metrics, tests and the verdict."""
+    from core.strict_json import json_safe
     from models.tracker import MlflowTracker
-    from monitoring.store import json_safe
     from monitoring.summaries import ab_run_tags
 
     tracker = MlflowTracker(tracking_uri, Path(artifact_root))
