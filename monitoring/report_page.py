@@ -13,14 +13,9 @@ from typing import Any
 
 import pandas as pd
 
+from core.performance import drawdowns
+
 PERFORMANCE_KEYS = ("trades", "win_rate", "profit_factor", "sharpe", "max_drawdown", "total_return")
-
-
-def drawdown_series(equity: pd.Series) -> pd.Series:
-    """Equity's fall from its running peak, as a (non-positive) fraction."""
-    if equity.empty:
-        return equity
-    return equity / equity.cummax() - 1.0
 
 
 def _figure_png(fig: Any) -> str:
@@ -69,9 +64,8 @@ def _plots(report: Mapping[str, Any]) -> dict[str, str]:
     fig, ax = plt.subplots(figsize=(9, 2.8))
     for label, curve in curves.items():
         if len(curve):
-            ax.fill_between(
-                curve.index, drawdown_series(curve).to_numpy() * 100, 0, alpha=0.4, label=label
-            )
+            # `core.performance` counts drawdown as a positive fraction; drawn below zero.
+            ax.fill_between(curve.index, -drawdowns(curve) * 100, 0, alpha=0.4, label=label)
     ax.set_title("Drawdown from running peak")
     ax.set_ylabel("%")
     ax.legend()
