@@ -27,7 +27,6 @@ from core.strict_json import json_safe
 from core.symbols import CONTEXT_ONLY_SYMBOLS
 from core.utc import utc_now
 from trading.optimization import (
-    EXIT_SEARCH_SPACE,
     CandidateEvaluator,
     Window,
     default_params,
@@ -40,9 +39,6 @@ from trading.optimization import (
 )
 from trading.strategies import STRATEGIES
 from trading.strategies.search import IntRange, SearchParameter
-
-# The exits' ranges by name, as the ops test reads them (defined in trading.optimization).
-EXIT_SPACE: dict[str, tuple[float, float]] = {p.name: (p.low, p.high) for p in EXIT_SEARCH_SPACE}
 
 
 def _suggest(trial: Any, parameter: SearchParameter) -> Any:
