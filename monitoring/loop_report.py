@@ -18,8 +18,9 @@ from typing import Any
 import pandas as pd
 
 from core.errors import DataValidationError
+from core.performance import HEADLINE_FIGURES
 from core.strict_json import json_safe
-from monitoring.report_page import PERFORMANCE_KEYS, render_html
+from monitoring.report_page import render_html
 
 REQUIRED_KEYS = ("baseline", "ml", "models", "ab", "features")
 EXTRA_FIGURES = ("net_pnl", "final_equity", "exposure", "average_trade_return")
@@ -55,7 +56,7 @@ def verdict_event(summary: Mapping[str, Any], at: datetime | pd.Timestamp) -> di
 def arm_section(metrics: Mapping[str, Any], equity: pd.DataFrame) -> dict[str, Any]:
     """One engine's headline figures (as `tradewind backtest` computes them) and its
     equity curve."""
-    section: dict[str, Any] = {key: metrics.get(key) for key in PERFORMANCE_KEYS}
+    section: dict[str, Any] = {key: metrics.get(key) for key in HEADLINE_FIGURES}
     for key in EXTRA_FIGURES:
         if key in metrics:
             section[key] = metrics[key]
@@ -132,7 +133,7 @@ def check_report(report: Mapping[str, Any]) -> None:
     missing = [key for key in REQUIRED_KEYS if key not in report]
     for arm in ("baseline", "ml"):
         section = report.get(arm, {})
-        missing += [f"{arm}.{key}" for key in PERFORMANCE_KEYS if key not in section]
+        missing += [f"{arm}.{key}" for key in HEADLINE_FIGURES if key not in section]
     if "count" not in report.get("features", {}):
         missing.append("features.count")
     if missing:

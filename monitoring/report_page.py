@@ -13,9 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from core.performance import drawdowns
-
-PERFORMANCE_KEYS = ("trades", "win_rate", "profit_factor", "sharpe", "max_drawdown", "total_return")
+from core.performance import HEADLINE_FIGURES, drawdowns
 
 
 def _figure_png(fig: Any) -> str:
@@ -159,7 +157,7 @@ def render_html(report: Mapping[str, Any]) -> str:
     plots = _plots(report)
     perf_rows = [
         [key, report["baseline"].get(key), report["ml"].get(key)]
-        for key in (*PERFORMANCE_KEYS, "net_pnl")
+        for key in (*HEADLINE_FIGURES, "net_pnl")
     ]
     model_rows = []
     for name, info in report.get("models", {}).items():

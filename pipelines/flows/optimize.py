@@ -22,6 +22,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from core.errors import ConfigError, DataValidationError
+from core.performance import HEADLINE_FIGURES
 from core.settings import load_settings
 from core.strict_json import json_safe
 from core.symbols import CONTEXT_ONLY_SYMBOLS
@@ -128,7 +129,7 @@ def search(
 def _proposal_markdown(proposal: dict[str, Any]) -> str:
     rows = ["| metric | default in-sample | best in-sample | default out-of-time | "
             "best out-of-time |", "|---|---|---|---|---|"]
-    for key in ("trades", "win_rate", "profit_factor", "sharpe", "max_drawdown", "total_return"):
+    for key in HEADLINE_FIGURES:
         values = [
             proposal["baseline"]["in_sample"].get(key),
             proposal["in_sample"].get(key),
