@@ -13,12 +13,13 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import IntEnum
 from pathlib import Path
 from typing import Any, Protocol
 
 from core.strict_json import json_safe
+from core.utc import utc_now
 
 
 class Priority(IntEnum):
@@ -89,7 +90,7 @@ class AlertDispatcher:
         *,
         dedup_window: timedelta,
         state_path: Path | None = None,
-        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        now: Callable[[], datetime] = utc_now,
     ) -> None:
         self.sinks = list(sinks)
         self.dedup_window = dedup_window
