@@ -55,13 +55,21 @@ class MarketCalendar:
         self.name = name
         self._cal = exchange_calendar(name)
 
+    def _through(self, day: date) -> xcals.ExchangeCalendar:
+        """A calendar that reaches `day`: the default one (the library's horizon, about a
+        year ahead), or one to the end of the year after `day` for schedules that look
+        further ahead."""
+        if pd.Timestamp(day) <= self._cal.last_session:
+            return self._cal
+        return exchange_calendar(self.name, _CALENDAR_START, f"{day.year + 1}-12-31")
+
     # ------------------------------------------------------------------ sessions
     def is_session(self, day: date) -> bool:
-        return bool(self._cal.is_session(pd.Timestamp(day)))
+        return bool(self._through(day).is_session(pd.Timestamp(day)))
 
     def sessions(self, start: date, end: date) -> list[date]:
         """Trading days from `start` to `end`, inclusive."""
-        labels = self._cal.sessions_in_range(pd.Timestamp(start), pd.Timestamp(end))
+        labels = self._through(end).sessions_in_range(pd.Timestamp(start), pd.Timestamp(end))
         return [label.date() for label in labels]
 
     def session_bounds(self, day: date) -> tuple[datetime, datetime]:

@@ -23,6 +23,11 @@ import numpy as np
 import pandas as pd
 
 TRADING_DAYS_PER_YEAR = 252.0
+# The figures a run is summarized by, in reading order: report tables, optimization
+# proposals, the learning loop's report and the demo's comparison.
+HEADLINE_FIGURES: tuple[str, ...] = (
+    "trades", "win_rate", "profit_factor", "sharpe", "max_drawdown", "total_return",
+)
 
 Numbers: TypeAlias = Sequence[float] | np.ndarray | pd.Series
 

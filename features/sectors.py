@@ -14,7 +14,6 @@ import numpy as np
 import pandas as pd
 
 from core.errors import ConfigError
-from core.symbols import MARKET_CONTEXT_SYMBOLS
 
 UNKNOWN = "unknown"
 
@@ -32,10 +31,6 @@ SECTORS: tuple[str, ...] = (
     "Real Estate",
     "Utilities",
 )
-
-# The owner is core.symbols; this name stays for models.datasets and the monitor flow
-# until they import it from there (after the arch-trading / arch-loop merge).
-INDEX_SYMBOLS: frozenset[str] = MARKET_CONTEXT_SYMBOLS
 
 _MAP_FILE = Path(__file__).with_name("sectors.csv")
 

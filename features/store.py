@@ -116,20 +116,13 @@ class FeatureStore:
         return self.offline.training_set(events, as_of=as_of)
 
     # --- online --------------------------------------------------------------------------
-    def materialize(
-        self, end: datetime | None = None, *, engine: str | None = None
-    ) -> dict[str, int]:
+    def materialize(self, end: datetime | None = None) -> dict[str, int]:
         """Load each symbol's latest values up to `end` (default now; naive means UTC)
-        into the online store; returns rows written per feature view. `engine` names another offline
-        store type for this call (kept for `tradewind features materialize
-        --feast-engine` until it passes a config)."""
+        into the online store; returns rows written per feature view."""
         self.files.ensure_layout()
         if self.online.is_feast_store:
             self.repo.store()  # the online store's config and registry exist first
-        offline = self.offline
-        if engine is not None and engine != self.config.offline_store.type:
-            offline = _backend(engine, OFFLINE_STORES, "offline store")(self.files, self.repo)
-        return offline.materialize(self.online, utc_datetime(end) if end else utc_now())
+        return self.offline.materialize(self.online, utc_datetime(end) if end else utc_now())
 
     def push(self, frame: pd.DataFrame, *, offline: bool = True, daily: bool | None = None) -> int:
         """Fresh values from the engine: online and, when `offline`, into the offline files

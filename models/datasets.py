@@ -17,8 +17,9 @@ import pandas as pd
 
 from core.bars import normalize_bars
 from core.errors import DataValidationError
+from core.symbols import INDEX_PREFERENCE
+from core.symbols import MARKET_CONTEXT_SYMBOLS as INDEX_SYMBOLS
 from features.catalogue import MODEL_FEATURES, feature_names
-from features.sectors import INDEX_SYMBOLS
 from models.labels import (
     ForwardPaths,
     TripleBarrier,
@@ -33,7 +34,6 @@ from models.labels import trade_labels as make_trade_labels
 EXCLUDED_FEATURES: frozenset[str] = frozenset({"atr_14"})
 # Market features that are per symbol rather than per date (not a regime input).
 PER_SYMBOL_MARKET: frozenset[str] = frozenset({"mkt_relative_strength_20"})
-INDEX_PREFERENCE: tuple[str, ...] = ("SPX", "SPY", "COMP")
 
 
 @dataclass(frozen=True)

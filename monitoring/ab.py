@@ -28,6 +28,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from scipy import stats
 
+from core import performance
 from core.errors import DataValidationError
 from models.metrics import log_loss as score_log_loss
 
@@ -69,7 +70,7 @@ class ArmMetrics:
     trades: int
     wins: int
     win_rate: float
-    profit_factor: float  # gross profit / gross loss; inf with no losing trade
+    profit_factor: float  # `core.performance.profit_factor`: inf with no losing trade
     mean_return: float
     total_return: float  # sum of per-trade returns
     log_loss: float  # of the win probability on trades that had one; NaN if none
@@ -140,12 +141,6 @@ def arm_metrics(
     win probability each trade was given at entry (None/NaN where the rules decided)."""
     values = trade_returns(returns, f"arm {arm}")
     wins = values > 0
-    gross_profit = float(values[wins].sum())
-    gross_loss = float(-values[values < 0].sum())
-    if gross_loss > 0:
-        profit_factor = gross_profit / gross_loss
-    else:
-        profit_factor = math.inf if gross_profit > 0 else float("nan")
     log_loss = float("nan")
     scored = 0
     if win_probability is not None:
@@ -170,7 +165,7 @@ def arm_metrics(
         trades=int(values.size),
         wins=int(wins.sum()),
         win_rate=float(wins.mean()) if values.size else float("nan"),
-        profit_factor=profit_factor,
+        profit_factor=performance.profit_factor(values),
         mean_return=float(values.mean()) if values.size else float("nan"),
         total_return=float(values.sum()),
         log_loss=log_loss,

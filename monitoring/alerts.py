@@ -13,10 +13,13 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import IntEnum
 from pathlib import Path
 from typing import Any, Protocol
+
+from core.strict_json import json_safe
+from core.utc import utc_now
 
 
 class Priority(IntEnum):
@@ -51,22 +54,8 @@ class Alert:
             "message": self.message,
             "source": self.source,
             "created_at": self.created_at.isoformat(),
-            "details": _jsonable(self.details),
+            "details": json_safe(self.details),
         }
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, float) and value != value:  # NaN is not valid JSON
-        return None
-    if hasattr(value, "item"):  # numpy scalars
-        return _jsonable(value.item())
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return value
 
 
 class AlertSink(Protocol):
@@ -101,7 +90,7 @@ class AlertDispatcher:
         *,
         dedup_window: timedelta,
         state_path: Path | None = None,
-        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        now: Callable[[], datetime] = utc_now,
     ) -> None:
         self.sinks = list(sinks)
         self.dedup_window = dedup_window

@@ -10,17 +10,17 @@ results and fills in the run's own details."""
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from core.errors import DataValidationError
-from monitoring.report_page import PERFORMANCE_KEYS, render_html
+from core.performance import HEADLINE_FIGURES
+from core.strict_json import json_safe
+from monitoring.report_page import render_html
 
 REQUIRED_KEYS = ("baseline", "ml", "models", "ab", "features")
 EXTRA_FIGURES = ("net_pnl", "final_equity", "exposure", "average_trade_return")
@@ -56,7 +56,7 @@ def verdict_event(summary: Mapping[str, Any], at: datetime | pd.Timestamp) -> di
 def arm_section(metrics: Mapping[str, Any], equity: pd.DataFrame) -> dict[str, Any]:
     """One engine's headline figures (as `tradewind backtest` computes them) and its
     equity curve."""
-    section: dict[str, Any] = {key: metrics.get(key) for key in PERFORMANCE_KEYS}
+    section: dict[str, Any] = {key: metrics.get(key) for key in HEADLINE_FIGURES}
     for key in EXTRA_FIGURES:
         if key in metrics:
             section[key] = metrics[key]
@@ -133,27 +133,11 @@ def check_report(report: Mapping[str, Any]) -> None:
     missing = [key for key in REQUIRED_KEYS if key not in report]
     for arm in ("baseline", "ml"):
         section = report.get(arm, {})
-        missing += [f"{arm}.{key}" for key in PERFORMANCE_KEYS if key not in section]
+        missing += [f"{arm}.{key}" for key in HEADLINE_FIGURES if key not in section]
     if "count" not in report.get("features", {}):
         missing.append("features.count")
     if missing:
         raise DataValidationError(f"report lacks {', '.join(missing)}", where="loop report")
-
-
-def json_ready(value: Any) -> Any:
-    """The report as JSON takes it: numpy scalars as numbers, timestamps as ISO text, NaN
-    as null and infinities as "inf"/"-inf" (a profit factor without losses)."""
-    if isinstance(value, Mapping):
-        return {str(k): json_ready(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [json_ready(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None if math.isnan(value) else ("inf" if value > 0 else "-inf")
-    if isinstance(value, pd.Timestamp):
-        return value.isoformat()
-    return value
 
 
 def write_report(report: Mapping[str, Any], out_dir: Path) -> tuple[Path, Path]:
@@ -162,7 +146,7 @@ def write_report(report: Mapping[str, Any], out_dir: Path) -> tuple[Path, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     json_path = out_dir / "report.json"
     html_path = out_dir / "report.html"
-    safe = json_ready(report)
+    safe = json_safe(report, infinity_as_text=True)  # a profit factor without losses
     tmp = json_path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(safe, indent=2, sort_keys=False))
     tmp.replace(json_path)

@@ -13,14 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-PERFORMANCE_KEYS = ("trades", "win_rate", "profit_factor", "sharpe", "max_drawdown", "total_return")
-
-
-def drawdown_series(equity: pd.Series) -> pd.Series:
-    """Equity's fall from its running peak, as a (non-positive) fraction."""
-    if equity.empty:
-        return equity
-    return equity / equity.cummax() - 1.0
+from core.performance import HEADLINE_FIGURES, drawdowns
 
 
 def _figure_png(fig: Any) -> str:
@@ -69,9 +62,8 @@ def _plots(report: Mapping[str, Any]) -> dict[str, str]:
     fig, ax = plt.subplots(figsize=(9, 2.8))
     for label, curve in curves.items():
         if len(curve):
-            ax.fill_between(
-                curve.index, drawdown_series(curve).to_numpy() * 100, 0, alpha=0.4, label=label
-            )
+            # `core.performance` counts drawdown as a positive fraction; drawn below zero.
+            ax.fill_between(curve.index, -drawdowns(curve) * 100, 0, alpha=0.4, label=label)
     ax.set_title("Drawdown from running peak")
     ax.set_ylabel("%")
     ax.legend()
@@ -165,7 +157,7 @@ def render_html(report: Mapping[str, Any]) -> str:
     plots = _plots(report)
     perf_rows = [
         [key, report["baseline"].get(key), report["ml"].get(key)]
-        for key in (*PERFORMANCE_KEYS, "net_pnl")
+        for key in (*HEADLINE_FIGURES, "net_pnl")
     ]
     model_rows = []
     for name, info in report.get("models", {}).items():

@@ -10,7 +10,6 @@ by default."""
 from __future__ import annotations
 
 import json
-import math
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -35,6 +34,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import StaticPool
 
 from core.settings import Settings
+from core.strict_json import dumps_strict
 
 _metadata = MetaData()
 ab_outcomes = Table(
@@ -57,17 +57,6 @@ ab_outcomes = Table(
 def outcome_store_url(settings: Settings) -> str:
     """Where A/B outcomes are kept: the journal's database unless told otherwise."""
     return settings.paths.journal_url
-
-
-def json_safe(value: Any) -> Any:
-    """NaN/inf become None, so stored JSON is strict (MLflow's viewer, other readers)."""
-    if isinstance(value, dict):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [json_safe(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +98,7 @@ class ABOutcomeStore:
                     challenger_versions=json.dumps(outcome.challenger_versions),
                     champion_trades=outcome.champion_trades,
                     challenger_trades=outcome.challenger_trades,
-                    details=json.dumps(json_safe(outcome.details), default=str, allow_nan=False),
+                    details=dumps_strict(outcome.details, default=str),
                     mlflow_run_id=outcome.mlflow_run_id,
                 )
             )

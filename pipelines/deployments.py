@@ -5,7 +5,7 @@ Schedules. Each flow has a cron-style spec in America/New_York (`FlowSchedule.cr
 ingest and monitor run during the session, the learning and A/B flows after the close,
 optimize once a week after Friday's close, and train on demand only. Prefect's cron
 schedules cannot skip dates, so each spec is registered as the equivalent RRule with an
-EXDATE for every NYSE holiday (exchange_calendars XNYS) in the next `HORIZON_DAYS`; the
+EXDATE for every NYSE holiday (`core.calendar`) in the next `HORIZON_DAYS`; the
 deployment's description carries the cron line and the horizon. `tradewind deploy`
 rebuilds the schedules every time it starts, so the horizon rolls forward. The market-day
 gate task (`pipelines/flows/gate.py`) is the second line of defence for runs started by
@@ -22,12 +22,13 @@ from __future__ import annotations
 import importlib
 import json
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from core.errors import ConfigError
 from core.settings import Settings
+from core.utc import utc_now
 
 TIMEZONE = "America/New_York"
 HORIZON_DAYS = 370
@@ -119,7 +120,7 @@ SCHEDULES: tuple[FlowSchedule, ...] = (
 def holiday_rrule(spec: FlowSchedule, start: date, horizon_days: int = HORIZON_DAYS) -> str:
     """The spec as an RRule (interpreted in exchange time) minus every NYSE holiday in
     [start, start + horizon]."""
-    from pipelines.flows.gate import holidays_between
+    from core.calendar import MarketCalendar
 
     if spec.minute is None:
         raise ConfigError(f"flow {spec.flow} is on demand only", where="deployments")
@@ -131,7 +132,7 @@ def holiday_rrule(spec: FlowSchedule, start: date, horizon_days: int = HORIZON_D
     ]
     excluded = [
         moment
-        for day in holidays_between(start, start + timedelta(days=horizon_days))
+        for day in MarketCalendar().holidays(start, start + timedelta(days=horizon_days))
         for moment in spec.run_times(day)
     ]
     if excluded:
@@ -162,7 +163,7 @@ def build_deployments(
     """RunnerDeployments of every flow that exists, and the names of those that do not."""
     from prefect.schedules import RRule
 
-    today = today or datetime.now(UTC).date()
+    today = today or utc_now().date()
     deployments: list[Any] = []
     missing: list[str] = []
     for spec in SCHEDULES:

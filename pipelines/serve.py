@@ -20,7 +20,8 @@ def feast_online_reader() -> OnlineFeatureReader:
     from core.settings import load_settings
     from features.store import FeatureStore
 
-    return FeatureStore(load_settings().paths)
+    settings = load_settings()
+    return FeatureStore(settings.paths, settings.feature_store)
 
 
 @bentoml.service(name="tradewind", workers=service_workers(), **SERVICE_CONFIG)

@@ -16,8 +16,8 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from core.settings import load_settings
+from core.utc import utc_timestamp
 from models.datasets import TrainingData
-from pipelines.params import utc_timestamp
 
 
 def run_logger() -> Any:

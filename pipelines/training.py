@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from core.errors import ConfigError
 from core.settings import Settings
+from core.utc import utc_timestamp
 from models.datasets import (
     TrainingData,
     add_trade_events,
@@ -30,7 +31,6 @@ from models.datasets import (
 from models.labels import TripleBarrier
 from models.registry import MODEL_NAMES
 from models.template import TrainingResult, WalkForwardSplit
-from pipelines.params import utc_timestamp
 
 TRAINING_SOURCES: tuple[str, ...] = ("sp500", "sample", "store")
 

@@ -19,8 +19,8 @@ from core.errors import ConfigError
 
 if TYPE_CHECKING:
     from core.bars import BarCheck
+    from core.settings import Settings
 
-SOURCES = ("sample", "parquet", "csv", "alpaca")
 SHOWN_REPAIRS = 100
 SHOWN_WARNINGS = 10
 
@@ -37,7 +37,7 @@ def register(app: typer.Typer) -> None:
 
 def ingest(
     source: str = typer.Option(
-        "sample", "--source", help="Where bars come from: sample, parquet, csv or alpaca."
+        "sample", "--source", help="Where bars come from: sample, sp500, parquet, csv or alpaca."
     ),
     symbols: list[str] | None = typer.Option(
         None,
@@ -82,7 +82,7 @@ def ingest(
         fetching = progress.add_task(f"fetch {source} bars", total=1)
         try:
             alpaca = {"data_url": data_url, "feed": feed, "adjustment": adjustment}
-            check = _fetch(source, wanted, start, end, timeframe, path, repair, alpaca)
+            check = _fetch(source, wanted, start, end, timeframe, path, repair, alpaca, settings)
         except BarValidationError as exc:
             raise BarValidationError(
                 exc.message + "\n(run with --repair to drop or fix these rows, each reported)",
@@ -189,40 +189,22 @@ def _fetch(
     path: Path | None,
     repair: bool,
     alpaca_options: dict[str, str | None],
+    settings: Settings,
 ) -> BarCheck:
-    wanted = symbols or None
-    if source == "sample":
-        from trading.adapters.sample.data import SampleMarketData
+    """Bars and their check from the source type (`trading.adapters.registry`)."""
+    from trading.adapters.registry import SourceContext, market_data, source_config
 
-        sample = SampleMarketData()
-        check = sample.history_check(wanted, start, end, timeframe)
-        return check
-    if source in ("parquet", "csv"):
-        from trading.adapters.files.data import FileMarketData
-
+    fields: dict[str, object] = {}
+    if source in ("parquet", "csv", "files"):
         if path is None:
             raise ConfigError(f"--source {source} needs --path", where="ingest")
-        return FileMarketData(path, repair=repair, formats=(source,)).history_check(
-            wanted, start, end, timeframe
-        )
-    if source == "alpaca":
-        from pydantic import ValidationError
-
-        from trading.adapters.alpaca.config import AlpacaDataConfig
-        from trading.adapters.alpaca.data import AlpacaMarketData
-
-        try:
-            config = AlpacaDataConfig.model_validate(alpaca_options)
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()
-            )
-            raise ConfigError(problems, where="ingest --source alpaca") from None
-        alpaca = AlpacaMarketData(config, repair=repair)
-        return alpaca.history_check(symbols, start, end, timeframe)
-    raise ConfigError(
-        f"unknown source {source!r}; choose one of {', '.join(SOURCES)}", where="ingest"
-    )
+        fields = {"path": path, "repair": repair}
+        if source != "files":
+            fields["formats"] = (source,)
+    elif source == "alpaca":
+        fields = {**alpaca_options, "repair": repair}
+    data = market_data(source_config(source, **fields), SourceContext.from_settings(settings))
+    return data.history_check(symbols or None, start, end, timeframe)
 
 
 def _print_check(console: Console, check: BarCheck) -> None:

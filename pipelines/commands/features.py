@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import typer
@@ -14,6 +15,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from core.errors import DataValidationError, NotFoundError
+
+if TYPE_CHECKING:
+    from features.store import FeatureStore
 
 
 def _read_bars(path: Path, what: str) -> pd.DataFrame:
@@ -27,6 +31,19 @@ def _read_bars(path: Path, what: str) -> pd.DataFrame:
         raise DataValidationError(
             f"cannot read {what} file {path}: {exc}", where="features compute"
         ) from None
+
+
+def _feature_store(offline_store: str | None = None) -> FeatureStore:
+    """The feature store on the settings' paths and back ends (`offline_store` names
+    another offline back end for this command)."""
+    from core.settings import StoreBackend, load_settings
+    from features.store import FeatureStore
+
+    settings = load_settings()
+    config = settings.feature_store
+    if offline_store is not None:
+        config = config.model_copy(update={"offline_store": StoreBackend(type=offline_store)})
+    return FeatureStore(settings.paths, config)
 
 
 def register(app: typer.Typer) -> None:
@@ -87,19 +104,13 @@ def register(app: typer.Typer) -> None:
         for item in result.warnings:
             console.print(f"[yellow]warning:[/] {escape(item.message)}", highlight=False)
         if store:
-            from core.settings import load_settings
-            from features.store import FeatureStore
-
-            written = FeatureStore(load_settings().paths).write_features(frame)
+            written = _feature_store().write_features(frame)
             console.print(f"{written:,} rows written to the offline store")
 
     @group.command("apply")
     def apply() -> None:
         """Register the Feast entity, sources and feature views (registry under data/)."""
-        from core.settings import load_settings
-        from features.store import FeatureStore
-
-        store = FeatureStore(load_settings().paths)
+        store = _feature_store()
         store.apply()
         console.print(f"feature store applied in {store.root}")
 
@@ -108,11 +119,8 @@ def register(app: typer.Typer) -> None:
         input_path: Path = typer.Option(..., "--input", help="Feature parquet to store."),
     ) -> None:
         """Upsert a feature file into the offline store (idempotent)."""
-        from core.settings import load_settings
-        from features.store import FeatureStore
-
         frame = _read_bars(input_path, "feature")
-        written = FeatureStore(load_settings().paths).write_features(frame)
+        written = _feature_store().write_features(frame)
         console.print(f"{written:,} rows written to the offline store")
 
     @group.command("materialize")
@@ -123,20 +131,13 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Load each symbol's latest features into the online store (SQLite)."""
-        from core.settings import load_settings
-        from features.store import FeatureStore
-
-        store = FeatureStore(load_settings().paths)
+        store = _feature_store("feast" if feast_engine else None)
         store.apply()
-        moment = pd.Timestamp(end).tz_localize("UTC").to_pydatetime() if end else None
-        written = store.materialize(moment, engine="feast" if feast_engine else "duckdb")
+        written = store.materialize(end)  # naive means UTC
         console.print(f"materialized {written}; offline store: {store.summary()}")
 
     @group.command("online")
     def online(symbol: str = typer.Argument(..., help="Ticker")) -> None:
         """Print a symbol's latest online features as JSON."""
-        from core.settings import load_settings
-        from features.store import FeatureStore
-
-        values = FeatureStore(load_settings().paths).online_features(symbol.upper())
+        values = _feature_store().online_features(symbol.upper())
         typer.echo(json.dumps(values, indent=2, allow_nan=True))

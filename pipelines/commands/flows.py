@@ -186,6 +186,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Search strategy parameters on the training window, evaluate once out of time,
         and write a proposal file (nothing is applied)."""
+        from core.performance import HEADLINE_FIGURES
         from pipelines.flows.optimize import optimize_flow
 
         proposal = _run(optimize_flow, strategy=strategy, trials=trials, seed=seed,
@@ -197,8 +198,7 @@ def register(app: typer.Typer) -> None:
         table = Table(title=f"{strategy}: default vs proposed")
         for column in ("metric", "default IS", "proposed IS", "default OOT", "proposed OOT"):
             table.add_column(column)
-        for key in ("trades", "win_rate", "profit_factor", "sharpe", "max_drawdown",
-                    "total_return"):
+        for key in HEADLINE_FIGURES:
             table.add_row(key, _fmt(proposal["baseline"]["in_sample"].get(key)),
                           _fmt(proposal["in_sample"].get(key)),
                           _fmt(proposal["baseline"]["out_of_time"].get(key)),

@@ -47,7 +47,7 @@ def baseline_replay(
     plan: dict[str, Any], overrides: dict[str, Any], demo_dir: str
 ) -> dict[str, Any]:
     """The same years replayed ungated with the rules client: the baseline."""
-    from pipelines.flows.collect_trades import ReplaySession, load_window_bars
+    from trading.backtest import ReplaySession, load_window_bars
 
     settings = load_settings(**overrides)
     bars, index_bars = load_window_bars(

@@ -21,9 +21,13 @@ from serving.process import ServiceProcess
 
 @task(cache_policy=NO_CACHE, task_run_name="store-closed-trades")
 def store_closed(records: list[Any], overrides: dict[str, Any]) -> int:
-    from pipelines.flows.collect_trades import store_trades, trade_frame
+    from features.store import FeatureStore
+    from trading.closed_trades import trades_frame
 
-    return int(store_trades.fn(trade_frame(records), overrides)) if records else 0
+    if not records:
+        return 0
+    settings = load_settings(**overrides)
+    return FeatureStore(settings.paths, settings.feature_store).write_trades(trades_frame(records))
 
 
 @task(cache_policy=NO_CACHE, task_run_name="trade-until-{until}")
@@ -41,10 +45,10 @@ def trade_with_learning(
     """The gated engine over the trade window, month by month, consulting the service;
     between months the retrain triggers are checked and `evaluate_ab` runs."""
     from monitoring.trigger import LoopCadence, closed_between
-    from pipelines.flows.collect_trades import ReplaySession, load_window_bars
     from pipelines.flows.evaluate_ab import evaluate_ab_flow
     from pipelines.flows.retrain import retrain_flow
     from serving.client import HttpModelClient
+    from trading.backtest import ReplaySession, load_window_bars
 
     settings = load_settings(**overrides)
     bars, index_bars = load_window_bars(settings, plan.symbols, plan.trade_start, plan.trade_end)

@@ -20,8 +20,6 @@ from trading.backtest import ReplaySession, load_window_bars
 from trading.closed_trades import trades_frame
 
 DEFAULT_JOURNAL = "collect_trades.db"
-# The demo flow imports the old name from here; repointed to trades_frame after the merge.
-trade_frame = trades_frame
 
 
 def journal_url_for(settings: Settings, name: str) -> str:

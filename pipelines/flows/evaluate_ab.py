@@ -15,14 +15,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 from prefect import flow, get_run_logger, task
 
 from core.settings import Settings, load_settings
+from core.utc import utc_datetime, utc_now
 from monitoring.ab import ABConfig, Verdict
 from monitoring.lifecycle import LiveEvaluation, evaluate_live
 from monitoring.rollback import RollbackFloor
-from pipelines.params import utc_timestamp
 from pipelines.tasks import load_outcomes, run_logger
 from serving.config import decision_log_path
 
@@ -55,8 +54,8 @@ def apply_moves(
 @task(name="record-ab-outcome-mlflow", retries=2, retry_delay_seconds=3)
 def record_mlflow(tracking_uri: str, artifact_root: str, summary: dict[str, Any]) -> str:
     """One run in the `ab_tests` experiment: per-arm metrics, tests and the verdict."""
+    from core.strict_json import json_safe
     from models.tracker import MlflowTracker
-    from monitoring.store import json_safe
     from monitoring.summaries import ab_run_tags
 
     tracker = MlflowTracker(tracking_uri, Path(artifact_root))
@@ -127,7 +126,7 @@ def evaluate_ab_flow(
             logger.info("skipped: %s", day.reason)
             return {"action": "skipped", "reason": day.reason, "applied": False}
     settings = load_settings(**(overrides or {}))
-    evaluated_at = utc_timestamp(as_of or pd.Timestamp.now(tz="UTC")).to_pydatetime()
+    evaluated_at = utc_datetime(as_of or utc_now())
     min_trades = min_trades_per_arm or settings.models.min_trades_per_arm
     config = ABConfig.bounded(min_trades, max_trades_per_arm, alpha)
     floor = RollbackFloor(

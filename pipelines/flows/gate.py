@@ -1,5 +1,5 @@
-"""The market-day gate: the first task of every scheduled flow. It asks the NYSE calendar
-(exchange_calendars XNYS) whether the day, in exchange time, is a trading session, and
+"""The market-day gate: the first task of every scheduled flow. It asks the exchange
+calendar (`core.calendar`) whether the day, in exchange time, is a trading session, and
 when it is not, the flow stops cleanly with the reason recorded in its result and in a
 Prefect markdown artifact, so a skipped run in the UI says why it did nothing.
 
@@ -10,14 +10,12 @@ stale data."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
-from zoneinfo import ZoneInfo
+from datetime import date, datetime
 
-import pandas as pd
 from prefect import task
 
-EXCHANGE = "XNYS"
-EXCHANGE_TIMEZONE = ZoneInfo("America/New_York")
+from core.calendar import EXCHANGE, EXCHANGE_TZ, MarketCalendar
+from core.utc import utc_datetime, utc_now
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,40 +26,17 @@ class MarketDay:
 
 
 def exchange_day(moment: datetime | None = None) -> date:
-    """The calendar day in New York at `moment` (now when None)."""
-    moment = moment or datetime.now(UTC)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(EXCHANGE_TIMEZONE).date()
+    """The calendar day in New York at `moment` (now when None; naive means UTC)."""
+    return utc_datetime(moment or utc_now()).astimezone(EXCHANGE_TZ).date()
 
 
 def market_day(day: date) -> MarketDay:
     """Whether `day` is an NYSE session, and if not, why (weekend or holiday)."""
-    import exchange_calendars
-
     if day.weekday() >= 5:
         return MarketDay(day, False, f"{day.isoformat()} is a {day.strftime('%A')}: no session")
-    calendar = exchange_calendars.get_calendar(
-        EXCHANGE, start=pd.Timestamp(day) - pd.Timedelta(days=7),
-        end=pd.Timestamp(day) + pd.Timedelta(days=7),
-    )
-    if calendar.is_session(pd.Timestamp(day)):
+    if MarketCalendar().is_session(day):
         return MarketDay(day, True, f"{day.isoformat()} is an {EXCHANGE} session")
     return MarketDay(day, False, f"{day.isoformat()} is an {EXCHANGE} market holiday")
-
-
-def holidays_between(start: date, end: date) -> list[date]:
-    """Weekdays in [start, end] on which the NYSE is closed."""
-    import exchange_calendars
-
-    # A week of margin: the calendar's bounds must be sessions, `start`/`end` may not be.
-    margin = pd.Timedelta(days=7)
-    calendar = exchange_calendars.get_calendar(
-        EXCHANGE, start=pd.Timestamp(start) - margin, end=pd.Timestamp(end) + margin
-    )
-    sessions = set(calendar.sessions_in_range(pd.Timestamp(start), pd.Timestamp(end)).date)
-    weekdays = pd.bdate_range(start, end).date
-    return [day for day in weekdays if day not in sessions]
 
 
 @task(name="market-day-gate", retries=0)

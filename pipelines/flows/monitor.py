@@ -30,7 +30,8 @@ from prefect.cache_policies import NO_CACHE
 
 from core.errors import ConfigError
 from core.settings import load_settings
-from pipelines.params import utc_timestamp
+from core.symbols import MARKET_CONTEXT_SYMBOLS, is_tradable
+from core.utc import utc_timestamp
 from pipelines.tasks import champion_training_window, load_outcomes
 from serving.config import decision_log_path
 
@@ -46,20 +47,19 @@ def feature_windows(
 ) -> dict[str, Any]:
     """Features of the stored bars: the reference window and the latest `current_days`."""
     from features.bar_store import BarStore
-    from features.compute import CONTEXT_ONLY_SYMBOLS, compute_features
-    from features.sectors import INDEX_SYMBOLS
+    from features.compute import compute_features
     from monitoring.drift import split_windows
 
     store = BarStore(load_settings(**overrides).paths.bars_dir)
     stored = set(store.symbols(timeframe))
-    stocks = [s for s in symbols if s in stored and s not in CONTEXT_ONLY_SYMBOLS]
+    stocks = [s for s in symbols if s in stored and is_tradable(s)]
     if not stocks:
         raise ConfigError(
             f"no stored bars for {', '.join(symbols)} ({timeframe}); run the ingest flow first",
             where="monitor",
         )
     bars = store.read(symbols=stocks, timeframe=timeframe)
-    indices = sorted(stored & (INDEX_SYMBOLS - set(stocks)))
+    indices = sorted(stored & (MARKET_CONTEXT_SYMBOLS - set(stocks)))
     index_bars = store.read(symbols=indices, timeframe=timeframe) if indices else None
     features = compute_features(bars, index_bars)
     reference_rows, current, (start, end) = split_windows(

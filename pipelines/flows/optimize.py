@@ -22,12 +22,12 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from core.errors import ConfigError, DataValidationError
+from core.performance import HEADLINE_FIGURES
 from core.settings import load_settings
 from core.strict_json import json_safe
 from core.symbols import CONTEXT_ONLY_SYMBOLS
 from core.utc import utc_now
 from trading.optimization import (
-    EXIT_SEARCH_SPACE,
     CandidateEvaluator,
     Window,
     default_params,
@@ -40,9 +40,6 @@ from trading.optimization import (
 )
 from trading.strategies import STRATEGIES
 from trading.strategies.search import IntRange, SearchParameter
-
-# The exits' ranges by name, as the ops test reads them (defined in trading.optimization).
-EXIT_SPACE: dict[str, tuple[float, float]] = {p.name: (p.low, p.high) for p in EXIT_SEARCH_SPACE}
 
 
 def _suggest(trial: Any, parameter: SearchParameter) -> Any:
@@ -132,7 +129,7 @@ def search(
 def _proposal_markdown(proposal: dict[str, Any]) -> str:
     rows = ["| metric | default in-sample | best in-sample | default out-of-time | "
             "best out-of-time |", "|---|---|---|---|---|"]
-    for key in ("trades", "win_rate", "profit_factor", "sharpe", "max_drawdown", "total_return"):
+    for key in HEADLINE_FIGURES:
         values = [
             proposal["baseline"]["in_sample"].get(key),
             proposal["in_sample"].get(key),

@@ -17,7 +17,6 @@ model class says how (`comparison_frame`) and by which metric (`models.compariso
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from prefect import flow, get_run_logger, task
@@ -25,8 +24,8 @@ from prefect.cache_policies import NO_CACHE
 
 from core.errors import NotFoundError
 from core.settings import load_settings
+from core.utc import utc_now, utc_timestamp
 from monitoring.trigger import RetrainStateFile, check_trigger, retrain_due
-from pipelines.params import utc_timestamp
 from pipelines.tasks import prepare_training_data, train_one
 
 
@@ -156,7 +155,7 @@ def retrain_flow(
         return summary
     context = {
         "trigger": trigger,
-        "as_of": as_of or datetime.now(tz=UTC).isoformat(),
+        "as_of": as_of or utc_now().isoformat(),
         "closed_trades": str(closed),
         "journal": journal,
     }

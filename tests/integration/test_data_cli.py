@@ -117,7 +117,7 @@ def test_source_mistakes_are_one_line_errors(
     assert run("ingest", "--source", "parquet") == 2
     assert "needs --path" in capsys.readouterr().err
     assert run("ingest", "--source", "ftp") == 2
-    assert "unknown source" in capsys.readouterr().err
+    assert "unknown market-data source" in capsys.readouterr().err
     assert run("ingest", "--source", "sample", "--timeframe", "1Min") == 2
     assert "daily only" in capsys.readouterr().err
     assert run("ingest", "--source", "alpaca", "--symbols", "AAPL") == 2

@@ -237,11 +237,11 @@ def test_ab_retires_on_thin_evidence_then_degradation_rolls_back(
     routing and decision log), then OPERATIONS' evaluate_ab decides."""
     from core.settings import load_settings
     from models.loading import load_model_set
-    from pipelines.flows.collect_trades import ReplaySession, load_window_bars
     from pipelines.flows.evaluate_ab import evaluate_ab_flow
     from serving.decision_log import read_decisions
     from serving.inprocess import InProcessModelClient
     from serving.router import RoutingConfig
+    from trading.backtest import ReplaySession, load_window_bars
 
     project = with_challenger.copy_to(tmp_path)
     overrides = project.overrides

@@ -391,12 +391,8 @@ def test_monitor_reports_drift_calibration_latency_and_deduplicates_alerts(
 
 def test_optimize_writes_a_seeded_proposal_and_applies_nothing(trained: Stores) -> None:
     from core.settings import load_settings
-    from pipelines.flows.optimize import (
-        EXIT_SPACE,
-        objective_value,
-        optimize_flow,
-        read_proposal,
-    )
+    from pipelines.flows.optimize import optimize_flow, read_proposal
+    from trading.optimization import EXIT_SEARCH_SPACE, objective_value
 
     parameters: dict[str, Any] = {
         "strategy": "momentum",
@@ -412,8 +408,8 @@ def test_optimize_writes_a_seeded_proposal_and_applies_nothing(trained: Stores) 
     assert proposal["status"] == "proposed (not applied)"
     params = proposal["params"]
     assert 5 <= params["fast"] < params["slow"]
-    for name, (low, high) in EXIT_SPACE.items():
-        assert low <= params[name] <= high
+    for exit_parameter in EXIT_SEARCH_SPACE:
+        assert exit_parameter.low <= params[exit_parameter.name] <= exit_parameter.high
     in_sample, out_of_time = proposal["windows"]["in_sample"], proposal["windows"]["out_of_time"]
     assert in_sample[1] == out_of_time[0]  # out of time starts where the search stopped
     # the search ran on the champion's training window (from its MLflow run tags)
@@ -463,8 +459,8 @@ def test_deploy_registers_every_flow_with_exchange_time_schedules(
     from prefect.client.orchestration import get_client
     from prefect.settings import get_current_settings
 
+    from core.calendar import MarketCalendar
     from pipelines.deployments import SCHEDULES
-    from pipelines.flows.gate import holidays_between
 
     project = Path(__file__).resolve().parents[2]
     api_url = str(get_current_settings().api.url)
@@ -524,7 +520,7 @@ def test_deploy_registers_every_flow_with_exchange_time_schedules(
             process.wait(timeout=10)
 
     today = datetime.now(UTC).date()
-    holidays = holidays_between(today, today + timedelta(days=370))
+    holidays = MarketCalendar().holidays(today, today + timedelta(days=370))
     for spec in SCHEDULES:
         deployment = deployments[spec.flow]
         assert deployment.name == spec.deployment

@@ -18,7 +18,6 @@ from monitoring.loop_report import (
     arm_section,
     check_report,
     decisions_per_arm,
-    json_ready,
     retraining_section,
     write_report,
 )
@@ -88,15 +87,14 @@ def test_retraining_section_keeps_what_each_retrain_decided() -> None:
     assert "candidates" not in row
 
 
-def test_json_ready_keeps_infinite_profit_factors_readable() -> None:
-    ready = json_ready({"pf": float("inf"), "nan": float("nan"), "n": np.int64(3)})
-    assert ready == {"pf": "inf", "nan": None, "n": 3}
-
-
 def test_report_written_as_json_and_html(tmp_path: Path) -> None:
     report = {
         "baseline": _section([100_000.0, 100_500.0, 99_800.0, 101_000.0]),
-        "ml": _section([100_000.0, 100_200.0, 100_100.0, 100_900.0]),
+        "ml": {
+            **_section([100_000.0, 100_200.0, 100_100.0, 100_900.0]),
+            "profit_factor": float("inf"),  # no losing trade: readable, not null
+            "sharpe": np.float64("nan"),
+        },
         "models": {
             "signal_quality": {
                 "champion_version": "2",
@@ -125,6 +123,8 @@ def test_report_written_as_json_and_html(tmp_path: Path) -> None:
     saved = json.loads(json_path.read_text())
     assert saved["features"]["count"] == 71
     assert saved["baseline"]["trades"] == 3
+    assert saved["ml"]["profit_factor"] == "inf"
+    assert saved["ml"]["sharpe"] is None
     html = html_path.read_text()
     assert (
         html.count("data:image/png;base64,") == 5

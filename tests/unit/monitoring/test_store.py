@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from core.settings import load_settings
-from monitoring.store import ABOutcome, ABOutcomeStore, json_safe, outcome_store_url
+from monitoring.store import ABOutcome, ABOutcomeStore, outcome_store_url
 
 
 def _outcome(day: int, verdict: str = "retire") -> ABOutcome:
@@ -69,8 +69,3 @@ def test_default_database_is_the_journal_file_and_both_tables_live_there(
     finally:
         journal.close()
 
-
-def test_json_safe_nests() -> None:
-    assert json_safe({"a": [1.0, float("-inf")], 2: (float("nan"),)}) == {
-        "a": [1.0, None], "2": [None]
-    }

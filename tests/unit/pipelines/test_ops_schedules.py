@@ -8,7 +8,7 @@ import pytest
 
 from core.errors import ConfigError
 from pipelines.deployments import SCHEDULES, FlowSchedule, holiday_rrule, load_flow
-from pipelines.flows.gate import exchange_day, holidays_between, market_day
+from pipelines.flows.gate import exchange_day, market_day
 
 THANKSGIVING = date(2026, 11, 26)
 
@@ -37,11 +37,6 @@ def test_every_flow_has_a_deployment_and_the_stated_cadence() -> None:
 def test_cron_hours_are_compacted_into_ranges() -> None:
     spec = FlowSchedule("x", "m", "d", 0, (9, 10, 11, 14, 16, 17))
     assert spec.cron == "0 9-11,14,16-17 * * 1-5"
-
-
-def test_nyse_holidays_come_from_the_exchange_calendar() -> None:
-    holidays = holidays_between(date(2026, 11, 1), date(2027, 1, 10))
-    assert holidays == [THANKSGIVING, date(2026, 12, 25), date(2027, 1, 1)]
 
 
 def test_holiday_runs_are_excluded_from_the_rrule() -> None:
