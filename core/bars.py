@@ -125,6 +125,28 @@ class BarCheck:
     repairs: list[BarRepair] = field(default_factory=list)
     warnings: list[BarWarning] = field(default_factory=list)
 
+    def select(
+        self,
+        symbols: list[str],
+        start: datetime | date | str | None = None,
+        end: datetime | date | str | None = None,
+    ) -> BarCheck:
+        """The bars of `symbols` between inclusive bounds (`time_bound`), with the
+        repairs and warnings that concern those symbols."""
+        bars = self.bars
+        keep = bars["symbol"].isin(symbols).to_numpy()
+        lower, upper = time_bound(start), time_bound(end, end=True)
+        if lower is not None:
+            keep &= (bars["timestamp"] >= lower).to_numpy()
+        if upper is not None:
+            keep &= (bars["timestamp"] <= upper).to_numpy()
+        chosen = set(symbols)
+        return BarCheck(
+            bars=bars[keep].reset_index(drop=True),
+            repairs=[r for r in self.repairs if r.symbol in chosen],
+            warnings=[w for w in self.warnings if w.symbol in chosen],
+        )
+
 
 class BarValidationError(DataValidationError):
     """Bars failed validation; `problems` lists every one of them."""

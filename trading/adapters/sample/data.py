@@ -30,7 +30,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from core.bars import DAILY, BarCheck, check_timeframe, time_bound, validate_bars
+from core.bars import DAILY, BarCheck, check_timeframe, validate_bars
 from core.errors import DataSourceError, NotFoundError
 from core.symbols import CONTEXT_ONLY_SYMBOLS
 
@@ -77,20 +77,7 @@ class SampleMarketData:
                 f"{', '.join(self.symbols())}",
                 where="sample data",
             )
-        full = self.load_check()
-        bars = full.bars
-        keep = bars["symbol"].isin(wanted).to_numpy()
-        lower, upper = time_bound(start), time_bound(end, end=True)
-        if lower is not None:
-            keep &= (bars["timestamp"] >= lower).to_numpy()
-        if upper is not None:
-            keep &= (bars["timestamp"] <= upper).to_numpy()
-        chosen = set(wanted)
-        return BarCheck(
-            bars=bars[keep].reset_index(drop=True),
-            repairs=[r for r in full.repairs if r.symbol in chosen],
-            warnings=[w for w in full.warnings if w.symbol in chosen],
-        )
+        return self.load_check().select(wanted, start, end)
 
     def history(
         self,

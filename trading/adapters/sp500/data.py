@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from core.bars import DAILY, PRICE_COLUMNS, BarCheck, check_timeframe, time_bound, validate_bars
+from core.bars import DAILY, PRICE_COLUMNS, BarCheck, check_timeframe, validate_bars
 from core.errors import DataSourceError, NotFoundError
 from trading.adapters.sample.data import INDEXES, SampleMarketData
 
@@ -141,20 +141,7 @@ class SP500MarketData:
                 "lists the symbols",
                 where="sp500 data",
             )
-        full = self.load_check()
-        bars = full.bars
-        keep = bars["symbol"].isin(wanted).to_numpy()
-        lower, upper = time_bound(start), time_bound(end, end=True)
-        if lower is not None:
-            keep &= (bars["timestamp"] >= lower).to_numpy()
-        if upper is not None:
-            keep &= (bars["timestamp"] <= upper).to_numpy()
-        chosen = set(wanted)
-        return BarCheck(
-            bars=bars[keep].reset_index(drop=True),
-            repairs=[r for r in full.repairs if r.symbol in chosen],
-            warnings=[w for w in full.warnings if w.symbol in chosen],
-        )
+        return self.load_check().select(wanted, start, end)
 
     def history(
         self,
