@@ -375,6 +375,7 @@ def _control_kit(
         port=port,
         token=token or (local_token(folder / "api-token") if is_loopback(host) else None),
         retrain_every_trades=every or settings.models.retrain_every_trades,
+        address_file=folder / "api.json",
     )
     values: dict[str, object] = {
         "jsonl_path": folder / "alerts.jsonl",

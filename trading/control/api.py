@@ -86,35 +86,14 @@ def build_app(plane: EngineControlPlane) -> FastAPI:
             {"error": type(exc).__name__, "message": exc.message}, status_code=exc.http_status
         )
 
-    def presented(request: Request, *, cookie: bool) -> str | None:
-        header = request.headers.get("authorization", "")
-        if header.lower().startswith("bearer "):
-            return header[7:].strip()
-        return request.cookies.get(COOKIE) if cookie else None
-
-    def check(given: str | None) -> None:
-        if token is None or given is None or not hmac.compare_digest(given, token):
-            raise AuthenticationError(
-                "a valid bearer token is required (TRADEWIND_API_TOKEN)", where="engine api"
-            )
-
-    async def reader(request: Request) -> None:
-        if not config.loopback:
-            check(presented(request, cookie=True))
-
-    async def controller(request: Request) -> str:
-        check(presented(request, cookie=False))
-        client = request.client
-        where = f"{client.host}:{client.port}" if client else "unknown"
-        tool = request.headers.get(CLIENT_HEADER, "http")[:40]
-        return f"{tool}@{where}"
-
+    app.state.token = token
+    app.state.loopback = config.loopback
     Reader = Depends(reader)
 
     # ------------------------------------------------------------------ the page
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def page(request: Request) -> Response:
-        authorized = config.loopback or _valid(presented(request, cookie=True), token)
+        authorized = config.loopback or _valid(_presented(request, cookie=True), token)
         return templates.TemplateResponse(
             request,
             "dashboard.html",
@@ -130,8 +109,8 @@ def build_app(plane: EngineControlPlane) -> FastAPI:
 
     @app.post("/api/session", summary="Sign a browser in (sets the session cookie)")
     async def session(request: Request) -> Response:
-        given = presented(request, cookie=False)
-        check(given)
+        given = _presented(request, cookie=False)
+        _check(request, given)
         response = JSONResponse({"signed_in": True})
         response.set_cookie(COOKIE, given or "", httponly=True, samesite="strict")
         return response
@@ -231,36 +210,68 @@ def build_app(plane: EngineControlPlane) -> FastAPI:
 
     @app.post("/api/pause", summary="Pause new entries (exits and stops keep working)")
     async def pause(
-        origin: Annotated[str, Depends(controller)], body: PauseRequest | None = None
+        origin: Origin, body: PauseRequest | None = None
     ) -> dict[str, Any]:
         return acted(plane.controls.pause(origin, body.reason if body else ""))
 
     @app.post("/api/resume", summary="Allow new entries again")
     async def resume(
-        origin: Annotated[str, Depends(controller)], body: Empty | None = None
+        origin: Origin, body: Empty | None = None
     ) -> dict[str, Any]:
         return acted(plane.controls.resume(origin))
 
     @app.post("/api/flatten", summary="Cancel every order and close every position")
     async def flatten(
-        origin: Annotated[str, Depends(controller)], body: Empty | None = None
+        origin: Origin, body: Empty | None = None
     ) -> dict[str, Any]:
         return acted(plane.controls.flatten(origin))
 
     @app.post("/api/positions/{symbol}/close", summary="Close one position at the market")
     async def close(
-        symbol: Symbol, origin: Annotated[str, Depends(controller)], body: Empty | None = None
+        symbol: Symbol, origin: Origin, body: Empty | None = None
     ) -> dict[str, Any]:
         return acted(plane.controls.close(symbol, origin))
 
     @app.post("/api/orders/cancel", summary="Cancel open orders (all, or those named)")
     async def cancel(
-        origin: Annotated[str, Depends(controller)], body: CancelRequest | None = None
+        origin: Origin, body: CancelRequest | None = None
     ) -> dict[str, Any]:
         ids = body.client_order_ids if body else None
         return acted(plane.controls.cancel_orders(origin, ids))
 
     return app
+
+
+def _presented(request: Request, *, cookie: bool) -> str | None:
+    header = request.headers.get("authorization", "")
+    if header.lower().startswith("bearer "):
+        return header[7:].strip()
+    return request.cookies.get(COOKIE) if cookie else None
+
+
+def _check(request: Request, given: str | None) -> None:
+    if not _valid(given, request.app.state.token):
+        raise AuthenticationError(
+            "a valid bearer token is required (TRADEWIND_API_TOKEN)", where="engine api"
+        )
+
+
+async def reader(request: Request) -> None:
+    """GETs: open on loopback; beyond it, the token (header or the session cookie)."""
+    if not request.app.state.loopback:
+        _check(request, _presented(request, cookie=True))
+
+
+async def controller(request: Request) -> str:
+    """POSTs: always the token, in the header; answers who asked (journaled)."""
+    _check(request, _presented(request, cookie=False))
+    client = request.client
+    where = f"{client.host}:{client.port}" if client else "unknown"
+    tool = request.headers.get(CLIENT_HEADER, "http")[:40]
+    return f"{tool}@{where}"
+
+
+Origin = Annotated[str, Depends(controller)]
 
 
 def _valid(given: str | None, token: str | None) -> bool:
@@ -271,6 +282,15 @@ def _safe(value: Any) -> Any:
     from core.strict_json import json_safe
 
     return json_safe(value)
+
+
+def _write_address(path: Path | None, url: str) -> None:
+    if path is None:
+        return
+    import os
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"url": url, "pid": os.getpid()}), encoding="utf-8")
 
 
 class _Server(uvicorn.Server):
@@ -302,11 +322,14 @@ def api_companion(plane: EngineControlPlane, announce: Callable[[str], None]) ->
         while not server.started and not serving.done():
             await asyncio.sleep(0.01)
         if server.started:
+            _write_address(config.address_file, plane.api_url or "")
             announce(plane.api_url or "")
         try:
             await stop.wait()
         finally:
             server.should_exit = True
+            if config.address_file is not None:
+                config.address_file.unlink(missing_ok=True)
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(serving, timeout=5)
 

@@ -39,6 +39,8 @@ class EngineApiConfig(BaseModel):
     retrain_every_trades: int = Field(100, ge=1)
     retrain_deployment: str = "retrain/after-close"
     recent_limit: int = Field(200, ge=1, le=10_000)  # rows a list endpoint returns at most
+    # Where the running engine writes its address (`tradewind ui` and `ctl` read it).
+    address_file: Path | None = None
 
     @model_validator(mode="after")
     def _token_beyond_loopback(self) -> EngineApiConfig:
@@ -75,3 +77,16 @@ def local_token(path: Path) -> SecretStr:
     temporary.write_text(token, encoding="utf-8")
     temporary.replace(path)
     return SecretStr(token)
+
+
+def engine_address(address_file: Path) -> str | None:
+    """The running engine's API address, as it wrote it at start-up (None: not running)."""
+    import json
+    import os
+
+    try:
+        record = json.loads(address_file.read_text(encoding="utf-8"))
+        os.kill(int(record["pid"]), 0)  # still alive?
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return str(record["url"])

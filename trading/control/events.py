@@ -13,6 +13,7 @@ from collections import Counter, deque
 from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from core.types import Fill, Trade
 from core.utc import utc_now
@@ -23,6 +24,8 @@ from trading.control.reasons import ENTERED, reason_category
 from trading.journal import DecisionRecord
 
 log = logging.getLogger(__name__)
+
+NEW_YORK = ZoneInfo("America/New_York")
 
 Writer = Callable[[str], None]
 TradeListener = Callable[[Trade], object]
@@ -243,14 +246,20 @@ class EventHub:
             f"(P&L {summary['trades_pnl']:+,.2f}), {summary['entries']} entr(y/ies), "
             f"{summary['refusals']} refusal(s)"
         )
-        self.tell("summary", line, **summary)
+        if summary["trades"] or summary["entries"] or summary["refusals"] or summary["halted"]:
+            self.tell("summary", line, **summary)  # quiet days only go to the alerts
         self.alert(f"summary:{session}", Priority.LOW, f"daily summary {session}", line,
                    details=summary)  # fmt: skip
 
 
 def _when(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%d") if moment.hour == 0 and moment.minute == 0 else (
-        moment.strftime("%Y-%m-%d %H:%M")
+    """A bar's time as a trader reads it: the day for a daily bar (stamped at midnight,
+    UTC or New York), else New York time."""
+    if moment.tzinfo is None or (moment.hour, moment.minute) == (0, 0):
+        return moment.strftime("%Y-%m-%d")
+    local = moment.astimezone(NEW_YORK)
+    return local.strftime("%Y-%m-%d") if (local.hour, local.minute) == (0, 0) else (
+        local.strftime("%Y-%m-%d %H:%M")
     )
 
 

@@ -12,7 +12,7 @@ import logging
 import os
 import threading
 import time
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from core.calendar import MarketCalendar
@@ -87,6 +87,16 @@ class EngineControlPlane:
         self._stale_told = False
         self.broker.check_stream()
         self.refresh()
+        if self.engine.risk.session is None and self.service.last_bar_time is not None:
+            self._resume_session(self.service.last_bar_time)
+
+    def _resume_session(self, last_bar: datetime) -> None:
+        """After a restart, the session of the last bar traded is the breaker's at once
+        (its persisted baseline and halt), not only when the next bar comes."""
+        if self._account is None:
+            return
+        self.engine.risk.start_session(self.calendar.session_date(last_bar), self._account.equity)
+        self.check_halt()
 
     def lag(self, bars: int) -> None:
         self.hub.lag(bars)
@@ -124,12 +134,10 @@ class EngineControlPlane:
         if self._summarised == session and self.service.config.timeframe.endswith("Day"):
             return
         self._summarised = session
-        start = self.calendar.session_bounds(session)[0] if self.calendar.is_session(
-            session) else datetime.combine(session, datetime.min.time()).astimezone()  # fmt: skip
-        day_trades = [t for t in self.reads.trades(since=start, limit=10_000)]
-        entries, refusals = self.reads.day_decisions(
-            datetime(session.year, session.month, session.day).astimezone()
-        )
+        # Bars carry their session's date (a daily bar is stamped at its midnight).
+        start = datetime(session.year, session.month, session.day, tzinfo=UTC)
+        day_trades = self.reads.trades(since=start, limit=10_000)
+        entries, refusals = self.reads.day_decisions(start)
         baseline = self.engine.risk.session_start_equity
         self.hub.daily_summary(
             session,
