@@ -115,6 +115,7 @@ class EngineControlPlane:
             return
         self.engine.risk.update_equity(account.equity)
         self.check_halt()
+        self.refresh(force=True)  # the API shows the bar's outcome at once
         if self.ledger is not None and self.calendar.session_date(market.timestamp) == session:
             self.ledger.observe_close(session, account.equity)
         if self.service.config.timeframe.endswith("Day"):
