@@ -107,7 +107,8 @@ def test_dashboard_position_flatten_pause_and_the_refused_signal(
     assert update_seconds < 2.5, update_seconds
     closed = engine.get("/api/trades")
     assert closed[0]["exit_reason"] == "flatten"
-    assert "EXIT AAPL" in engine.output() and "CONTROL flatten" in engine.output()
+    assert "EXIT AAPL" in engine.output()
+    assert "CONTROL flatten" in engine.output()
 
 
 def test_token_rules_and_repeatable_controls(engine: Engine) -> None:
@@ -132,7 +133,8 @@ def test_token_rules_and_repeatable_controls(engine: Engine) -> None:
     spec = engine.get("/openapi.json")
     assert {"/api/status", "/api/pause", "/api/positions/{symbol}/close"} <= set(spec["paths"])
     metrics = engine._http.get(engine.url + "/metrics").text
-    assert "tradewind_engine_equity" in metrics and "tradewind_engine_paused 0.0" in metrics
+    assert "tradewind_engine_equity" in metrics
+    assert "tradewind_engine_paused 0.0" in metrics
     csv_text = engine._http.get(engine.url + "/api/trades", params={"format": "csv"}).text
     assert csv_text.startswith("trade_id,symbol,side")
     # The token never reaches a log or the terminal.
