@@ -328,7 +328,7 @@ def trade(
         settings, credentials, url, strategy, config, feature_store, endpoint or None, kit
     )
     plane = kit.plane(
-        service, prefect_api_url=_prefect_api(settings, prefect_api_url), decides=_decides(kit)
+        service, prefect_api_url=_prefect_api(settings, prefect_api_url), decides=kit.decides()
     )
     service.observer = plane
     _say(
@@ -398,35 +398,16 @@ def _control_kit(
 
 
 def _prefect_api(settings: Settings, given: str | None) -> str | None:
+    """--prefect-api-url, else PREFECT_API_URL, else the server `tradewind ui` runs."""
     import json
     import os
 
-    if given or os.environ.get("PREFECT_API_URL"):
-        return given or os.environ["PREFECT_API_URL"]
-    server = settings.paths.data_dir / "prefect" / "server.json"
-    if server.is_file():
-        url = json.loads(server.read_text(encoding="utf-8")).get("api_url")
-        return str(url) if url else None
-    return None
+    from pipelines.deployments import server_record
 
-
-def _decides(kit: ControlKit) -> str:
-    """What decides the entries, for the start line: the model service and its versions
-    per arm, or the fixed rules."""
-    model = kit.model
-    if model is None or model.endpoint is None:
-        return "fixed rules (2x/3x ATR exits, no model gate)"
-    try:
-        status = model.models() or {}
-        arms = "; ".join(
-            f"{arm} " + ", ".join(f"{k} v{v}" for k, v in sorted(status[arm]["versions"].items()))
-            for arm in ("champion", "challenger")
-            if isinstance(status.get(arm), dict)
-        )
-    except Exception as exc:
-        arms = f"not answering yet: {exc}"
-    return f"the model service at {model.endpoint} ({arms or 'no models loaded'}; " \
-        f"fallback {model.fallback})"
+    record = server_record(settings)
+    if given or os.environ.get("PREFECT_API_URL") or not record.is_file():
+        return given or os.environ.get("PREFECT_API_URL")
+    return json.loads(record.read_text(encoding="utf-8")).get("api_url")
 
 
 def build_trading_service(

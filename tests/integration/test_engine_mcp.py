@@ -81,4 +81,5 @@ def test_mcp_tools_read_and_steer_with_confirmation(engine: Engine) -> None:
     assert answers["paused"]["outcome"] == "done"
     assert engine.status()["state"] == "paused"
     control = engine.get("/api/controls")[0]
-    assert control["action"] == "pause" and control["origin"].startswith("mcp@127.0.0.1")
+    assert control["action"] == "pause"
+    assert control["origin"].startswith("mcp@127.0.0.1")

@@ -33,7 +33,7 @@ from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import StreamingResponse
 
-from core.errors import AuthenticationError, TradewindError
+from core.errors import AuthenticationError, ConfigError, TradewindError
 from core.utc import utc_datetime
 from trading.control.metrics import CONTENT_TYPE
 from trading.control.plane import EngineControlPlane
@@ -308,7 +308,15 @@ def api_companion(plane: EngineControlPlane, announce: Callable[[str], None]) ->
     family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((config.host, config.port))
+    try:
+        sock.bind((config.host, config.port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(
+            f"the engine API cannot listen on {config.host}:{config.port} ({exc.strerror}); "
+            "--api-port 0 picks a free port",
+            where="engine api",
+        ) from None
     port = int(sock.getsockname()[1])
     plane.api_url = config.url(port)
     server = _Server(

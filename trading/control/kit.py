@@ -59,6 +59,27 @@ class ControlKit:
         self.model = ObservedModelClient(inner, self.hub, fallback=fallback)
         return self.model
 
+    def decides(self) -> str:
+        """What decides the entries, for the start line: the model service and the
+        versions it serves per arm, or the fixed rules."""
+        model = self.model
+        if model is None or model.endpoint is None:
+            return "fixed rules (2x/3x ATR exits, no model gate)"
+        try:
+            status = model.models() or {}
+            arms = "; ".join(
+                f"{arm} " + ", ".join(f"{k} v{v}" for k, v in sorted(versions.items()))
+                for arm in ("champion", "challenger")
+                if isinstance(status.get(arm), dict)
+                and isinstance(versions := status[arm].get("versions", {}), dict)
+            )
+        except Exception as exc:  # the start line says so, and trading starts
+            arms = f"not answering yet: {exc}"
+        return (
+            f"the model service at {model.endpoint} ({arms or 'no models loaded'}; "
+            f"fallback {model.fallback})"
+        )
+
     def plane(
         self, service: TradingService, *, prefect_api_url: str | None, decides: str
     ) -> EngineControlPlane:

@@ -6,7 +6,7 @@ next signal is decided by the rules fallback."""
 
 from __future__ import annotations
 
-import os
+import contextlib
 import signal
 from pathlib import Path
 
@@ -23,6 +23,16 @@ from tests.integration.serving.harness import (
 )
 
 pytestmark = pytest.mark.integration
+
+
+def kill_tree(pid: int) -> None:
+    """SIGKILL a process and every descendant (BentoML's workers leave its group)."""
+    import psutil
+
+    parent = psutil.Process(pid)
+    for process in [*parent.children(recursive=True), parent]:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            process.send_signal(signal.SIGKILL)
 
 
 def test_killing_the_model_service_raises_an_alert_and_the_fallback_shows(
@@ -56,7 +66,7 @@ def test_killing_the_model_service_raises_an_alert_and_the_fallback_shows(
                 "document.getElementById('model-health').textContent === 'healthy'"
             )
             assert server.process is not None
-            os.killpg(server.process.pid, signal.SIGKILL)  # the model service dies
+            kill_tree(server.process.pid)  # the model service dies, workers and all
             server.process.wait(timeout=30)
 
             wait_for(
@@ -69,7 +79,8 @@ def test_killing_the_model_service_raises_an_alert_and_the_fallback_shows(
                 timeout=10_000,
             )
         status = engine.status()["model_service"]
-        assert status["healthy"] is False and status["fallback_in_force"] is True
+        assert status["healthy"] is False
+        assert status["fallback_in_force"] is True
         alert = next(a for a in engine.get("/api/alerts") if a["key"] == "model:down")
         assert alert["priority"] == "high"
         assert "MODEL SERVICE DOWN" in engine.output()
