@@ -1,22 +1,34 @@
 """The engine as a service its users watch and steer: `tradewind trade` (a real
 subprocess against the `tradewind paper-exchange` subprocess) serves its API and live
-dashboard; Debian's Chromium, driven by Playwright, loads the page and uses its controls.
+dashboard; Debian's Chromium, driven by Playwright, loads the page and uses its controls;
+`tradewind ctl` and `tradewind mcp` (answered through the `mcp` SDK's own client) use the
+same API and token.
 
 The bars (real AAPL and MSFT daily bars, bokeh-sampledata) give: AAPL's momentum entry
 on the 2010-02-26 signal (filled on 03-01's open), and MSFT's on 03-10."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.integration.engine_support import TOKEN, Engine, browser_page
-from tests.integration.exchange_support import Exchange, sample_bars, wait_for, write_store
+from tests.integration.exchange_support import (
+    CLI,
+    Exchange,
+    exchange_env,
+    sample_bars,
+    wait_for,
+    write_store,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -41,6 +53,28 @@ def engine(exchange: Exchange) -> Iterator[Engine]:
         yield running
     finally:
         running.close()
+
+
+@pytest.fixture(scope="module")
+def shared_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    """One engine for the tests that leave it as they found it (running, not paused)."""
+    workdir = tmp_path_factory.mktemp("shared-engine")
+    bars = sample_bars(("AAPL", "MSFT"), start="2008-09-01", end="2010-04-30")
+    write_store(workdir / "data", bars)
+    exchange = Exchange(workdir, symbols="AAPL,MSFT", start=REPLAY_START).start()
+    running = Engine(exchange).start()
+    try:
+        yield running
+    finally:
+        running.close()
+        exchange.close()
+
+
+@pytest.fixture
+def running_engine(shared_engine: Engine) -> Engine:
+    """The shared engine, with new entries allowed (whatever a test before did)."""
+    assert shared_engine.post("/api/resume").status_code == 200
+    return shared_engine
 
 
 def journal(exchange: Exchange, query: str) -> list[tuple[object, ...]]:
@@ -111,7 +145,8 @@ def test_dashboard_position_flatten_pause_and_the_refused_signal(
     assert "CONTROL flatten" in engine.output()
 
 
-def test_token_rules_and_repeatable_controls(engine: Engine) -> None:
+def test_token_rules_and_repeatable_controls(running_engine: Engine) -> None:
+    engine = running_engine
     # Reads are open on loopback; every POST needs the token.
     assert engine.status()["state"] == "running"
     for path in ("/api/pause", "/api/resume", "/api/flatten", "/api/orders/cancel",
@@ -122,7 +157,7 @@ def test_token_rules_and_repeatable_controls(engine: Engine) -> None:
     # Strict validation: unknown fields and malformed symbols are refused.
     assert engine.post("/api/pause", unexpected=True).status_code == 422
     assert engine.post("/api/positions/not a symbol!/close").status_code in (404, 422)
-    assert engine.post("/api/positions/AAPL/close").status_code == 404  # nothing held
+    assert engine.post("/api/positions/IBM/close").status_code == 404  # nothing held
     # Safe to repeat: the second pause and the second flatten change nothing.
     assert engine.post("/api/pause", reason="test").json()["outcome"] == "done"
     assert engine.post("/api/pause").json()["outcome"] == "already"
@@ -137,8 +172,7 @@ def test_token_rules_and_repeatable_controls(engine: Engine) -> None:
     assert "tradewind_engine_paused 0.0" in metrics
     csv_text = engine._http.get(engine.url + "/api/trades", params={"format": "csv"}).text
     assert csv_text.startswith("trade_id,symbol,side")
-    # The token never reaches a log or the terminal.
-    engine.stop()
+    # The token never reaches a log, the terminal or the alerts.
     assert TOKEN not in engine.logs()
     alerts = engine.exchange.workdir / "data" / "engine" / "alerts.jsonl"
     assert not alerts.exists() or TOKEN not in alerts.read_text()
@@ -156,13 +190,11 @@ def test_refuses_to_listen_beyond_loopback_without_a_token(exchange: Exchange) -
         engine.close()
 
 
-def test_ctl_and_latency(engine: Engine, exchange: Exchange) -> None:
+def test_ctl_latency_and_reconnects(running_engine: Engine) -> None:
     import subprocess
-    import sys
 
-    from tests.conftest import PROJECT_ROOT
-    from tests.integration.exchange_support import CLI, exchange_env
 
+    engine, exchange = running_engine, running_engine.exchange
     env = exchange_env(exchange.workdir, TRADEWIND_API_TOKEN=TOKEN)
 
     def ctl(*args: str) -> str:
@@ -177,8 +209,7 @@ def test_ctl_and_latency(engine: Engine, exchange: Exchange) -> None:
     assert json.loads(ctl("status"))["state"] == "running"
     assert ctl("pause").startswith("pause: done")
     assert engine.status()["state"] == "paused"
-    assert ctl("resume").startswith("resume: done")
-    assert PROJECT_ROOT.exists()
+    assert engine.post("/api/resume").json()["outcome"] == "done"
     # Status answers quickly while the engine trades.
     timings = []
     for _ in range(20):
@@ -188,3 +219,71 @@ def test_ctl_and_latency(engine: Engine, exchange: Exchange) -> None:
     timings.sort()
     assert timings[len(timings) // 2] < 0.25, timings
     wait_for(lambda: engine.status()["heartbeat_age_seconds"] < 5, "a fresh heartbeat")
+
+    # A dropped order-update stream reconnects, and says so (terminal, alert, metric).
+    exchange.drop_streams(refuse_seconds=0.5)
+    wait_for(
+        lambda: any(a["key"] == "stream:reconnect" for a in engine.get("/api/alerts")),
+        "the reconnect alert",
+        timeout=60,
+    )
+    assert "order-update stream reconnected" in engine.output()
+    metrics = engine._http.get(engine.url + "/metrics").text
+    assert "tradewind_engine_stream_reconnects_total" in metrics
+
+
+def payload(result: Any) -> Any:
+    """A tool's answer: its structured content, else its text as JSON."""
+    if result.structured_content is not None:
+        content = result.structured_content
+        return content.get("result", content) if isinstance(content, dict) else content
+    return json.loads(result.content[0].text)
+
+
+def test_mcp_tools_read_and_steer_with_confirmation(running_engine: Engine) -> None:
+    from mcp import Client
+    from mcp.client.stdio import StdioServerParameters
+
+    engine = running_engine
+    if engine.get("/api/decisions") == []:
+        engine.advance_until(lambda: engine.get("/api/decisions") != [], "a decision", 10)
+    workdir = engine.exchange.workdir
+    server = StdioServerParameters(
+        command=sys.executable,
+        args=["-c", CLI, "mcp", "--url", engine.url],
+        env=exchange_env(workdir, TRADEWIND_API_TOKEN=TOKEN),
+        cwd=workdir,
+    )
+
+    async def session() -> dict[str, Any]:
+        async with Client(server) as client:
+            tools = {tool.name for tool in (await client.list_tools()).tools}
+            status = payload(await client.call_tool("engine_status", {}))
+            positions = payload(await client.call_tool("positions", {}))
+            decisions = payload(await client.call_tool("decisions", {"since": "2010-02-01"}))
+            unconfirmed = await client.call_tool("pause_entries", {"confirm": False})
+            after_unconfirmed = payload(await client.call_tool("engine_status", {}))["paused"]
+            paused = payload(
+                await client.call_tool("pause_entries", {"confirm": True, "reason": "mcp test"})
+            )
+            return {
+                "tools": tools, "status": status, "positions": positions,
+                "decisions": decisions, "unconfirmed": unconfirmed,
+                "after_unconfirmed": after_unconfirmed, "paused": paused,
+            }  # fmt: skip
+
+    answers = asyncio.run(session())
+    assert {"engine_status", "positions", "trades", "decisions", "performance", "ab_arms",
+            "pause_entries", "flatten", "close_position"} <= answers["tools"]  # fmt: skip
+    assert answers["status"]["state"] == "running"
+    assert answers["positions"] == engine.get("/api/positions")
+    assert answers["decisions"][-1]["action"] == "entered"
+    assert answers["unconfirmed"].is_error
+    assert "confirm=true" in answers["unconfirmed"].content[0].text
+    assert answers["after_unconfirmed"] is False
+    assert answers["paused"]["outcome"] == "done"
+    assert engine.status()["state"] == "paused"
+    control = engine.get("/api/controls")[0]
+    assert control["detail"].endswith("(mcp test)")
+    assert control["action"] == "pause"
+    assert control["origin"].startswith("mcp@127.0.0.1")

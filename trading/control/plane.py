@@ -161,12 +161,18 @@ class EngineControlPlane:
         def watch() -> None:
             while not self._stopping.wait(1.0):
                 age = time.monotonic() - self._heartbeat
-                if age > self.config.stale_heartbeat_seconds and not self._stale_told:
+                if age > self._heartbeat_allowance() and not self._stale_told:
                     self._stale_told = True
                     self.hub.stale(age)
 
         self._watchdog = threading.Thread(target=watch, name="engine-watchdog", daemon=True)
         self._watchdog.start()
+
+    def _heartbeat_allowance(self) -> float:
+        """How long the loop may stay away: outside sessions it naps for minutes."""
+        closed = self._market is not None and not self._market.is_open
+        nap = self.service.config.max_sleep_seconds if closed else self.service.config.poll_seconds
+        return self.config.stale_heartbeat_seconds + nap
 
     def stop(self) -> None:
         self._stopping.set()

@@ -39,7 +39,6 @@ def test_killing_the_model_service_raises_an_alert_and_the_fallback_shows(
     trained_models: TrainedModels, tmp_path: Path
 ) -> None:
     set_alias(trained_models.tracking_uri, "champion", dict.fromkeys(MODEL_NAMES, "1"))
-    set_alias(trained_models.tracking_uri, "challenger", None)
     server = Server(
         trained_models.tracking_uri, tmp_path / "model-service", env={"TRADEWIND_API_TOKEN": TOKEN}
     ).start()
