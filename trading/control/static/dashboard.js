@@ -60,7 +60,7 @@
     rows("positions", data.positions, (p) => "<tr data-symbol='" + esc(p.symbol) + "'><td>" + esc(p.symbol) + "</td><td>" + esc(p.side) + "</td><td>" + num(p.qty, 0) +
       "</td><td>" + num(p.entry_price) + "</td><td>" + num(p.last_price) + "</td><td>" + num(p.stop_price) + "</td><td>" + num(p.take_profit_price) +
       "</td><td class='" + (p.unrealized_pnl < 0 ? "bad" : "good") + "'>" + signed(p.unrealized_pnl) + "</td><td>" + esc(p.strategy || "unmanaged") +
-      "</td><td>" + (p.entry_decision ? "p " + num(p.entry_decision.win_probability) + " · " + esc(p.entry_decision.arm) + " · " + esc(p.entry_decision.source) : "—") +
+      "</td><td>" + (p.entry_decision ? (p.entry_decision.win_probability === null ? "" : "p " + num(p.entry_decision.win_probability) + " · ") + esc(p.entry_decision.arm) + (p.entry_decision.source !== p.entry_decision.arm ? " · " + esc(p.entry_decision.source) : "") : "—") +
       "</td><td><button data-close='" + esc(p.symbol) + "'>Close</button></td></tr>");
     rows("orders", data.orders, (o) => "<tr><td>" + esc(o.client_order_id) + "</td><td>" + esc(o.symbol) + "</td><td>" + esc(o.side) + "</td><td>" + num(o.qty, 0) +
       "</td><td>" + esc(o.type) + "</td><td>" + num(o.stop_price) + "</td><td>" + num(o.limit_price) + "</td><td>" + esc(o.status) + "</td></tr>");
