@@ -19,6 +19,11 @@ $(STAMP): requirements.lock pyproject.toml
 
 venv: $(STAMP)  ## Create .venv from the lock file (idempotent, fast when present)
 
+# Debian's Chromium for the dashboard's browser tests (Playwright drives it).
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	bash scripts/install-chromium.sh
+
 lock:  ## Re-resolve requirements.in into requirements.lock (every transitive pin)
 	rm -rf .lockenv
 	$(PYTHON) -m venv .lockenv
@@ -36,7 +41,7 @@ lint: $(STAMP)  ## ruff and the import-linter layering contract
 typecheck: $(STAMP)  ## mypy over the packages
 	$(BIN)/mypy core features models monitoring serving trading pipelines
 
-test: $(STAMP)  ## Lint, check the layering, type-check and run the test suite
+test: $(STAMP) $(CHROMIUM)  ## Lint, check the layering, type-check and run the test suite
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports --no-cache
 	$(BIN)/mypy core features models monitoring serving trading pipelines
@@ -45,7 +50,7 @@ test: $(STAMP)  ## Lint, check the layering, type-check and run the test suite
 unit: $(STAMP)  ## Unit tests only
 	$(BIN)/pytest -q tests/unit
 
-integration: $(STAMP)  ## Integration tests only (real servers and stores)
+integration: $(STAMP) $(CHROMIUM)  ## Integration tests only (real servers and stores)
 	$(BIN)/pytest -q tests/integration
 
 demo: $(STAMP)  ## Run the end-to-end demo on the embedded real data

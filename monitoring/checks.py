@@ -29,6 +29,7 @@ class MonitorFindings:
     prediction: dict[str, dict[str, Any]]  # label → `DriftResult.summary()`
     latency: dict[str, float]
     calibration: CalibrationResult
+    importance: dict[str, float] | None = None  # `monitoring.sensitivity`, largest first
 
     def alerts(
         self, *, ece_limit: float, latency_p99_limit_ms: float, when: pd.Timestamp
@@ -41,6 +42,7 @@ class MonitorFindings:
             ece_limit=ece_limit,
             latency_p99_limit_ms=latency_p99_limit_ms,
             when=when,
+            importance=self.importance,
         )
 
 
@@ -54,6 +56,7 @@ def run_checks(
     outcomes: pd.DataFrame,
     window: tuple[pd.Timestamp, pd.Timestamp],
     calibration_days: int,
+    importance: dict[str, float] | None = None,
 ) -> MonitorFindings:
     """Every check of one monitor run. `predictions` holds the champion's win probability
     on the `reference` and `current` rows; `decisions` is the decision log, `outcomes` the
@@ -83,4 +86,6 @@ def run_checks(
     calibration = expected_calibration_error(
         recent["win_probability"].to_numpy(dtype=float), recent["won"].to_numpy(dtype=float)
     )
-    return MonitorFindings(monitored, not_monitored, drift, prediction, latency, calibration)
+    return MonitorFindings(
+        monitored, not_monitored, drift, prediction, latency, calibration, importance
+    )

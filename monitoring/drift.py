@@ -10,7 +10,11 @@ Conventions, stated once:
 - KS uses the exact two-sample statistic (largest gap between the empirical CDFs) and
   Smirnov's asymptotic p-value (Kolmogorov distribution at the effective size m·n/(m+n)).
   With thousands of rows KS flags shifts too small to matter, so it only raises a feature
-  to "moderate" and never to "major" on its own."""
+  to "moderate" and never to "major" on its own.
+- Testing ~70 features at once, some KS p-values fall below any threshold by chance. The
+  table carries each feature's Benjamini–Hochberg adjusted p-value (`ks_qvalue`, the
+  false discovery rate at which it would count as drifting); alerts use it
+  (`monitoring.policy`), never the raw p-value."""
 
 from __future__ import annotations
 
@@ -214,7 +218,25 @@ def feature_drift(
             }
         )
     table = pd.DataFrame(rows)
+    table["ks_qvalue"] = benjamini_hochberg(table["ks_pvalue"].to_numpy(dtype=float))
     return table.sort_values("psi", ascending=False, na_position="last").reset_index(drop=True)
+
+
+def benjamini_hochberg(pvalues: Sequence[float] | np.ndarray) -> np.ndarray:
+    """Benjamini–Hochberg adjusted p-values (q-values), in the input's order: the
+    smallest false discovery rate at which each test would be declared significant. NaN
+    p-values (features not tested) stay NaN and do not count as tests."""
+    values = np.asarray(pvalues, dtype=float)
+    adjusted = np.full(values.shape, np.nan)
+    tested = np.flatnonzero(np.isfinite(values))
+    if tested.size == 0:
+        return adjusted
+    order = tested[np.argsort(values[tested], kind="stable")]
+    ranks = np.arange(1, order.size + 1)
+    scaled = values[order] * order.size / ranks
+    # The running minimum from the largest p down keeps the q-values monotone.
+    adjusted[order] = np.minimum(1.0, np.minimum.accumulate(scaled[::-1])[::-1])
+    return adjusted
 
 
 def prediction_drift(

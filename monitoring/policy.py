@@ -1,8 +1,13 @@
 """The alert policy: which findings become alerts, at which priority, under which
 deduplication key.
 
-- Major feature drift pages per feature (HIGH, keyed per feature); moderate drift is one
-  LOW summary, so a volatile week does not bury the console in alerts.
+- Feature drift alerts only when it is significant after correcting for testing every
+  feature at once (Benjamini–Hochberg q-value of the KS test below `drift_fdr`, 5%) and
+  material (PSI at least moderate). Significant major drift in one of the model's most
+  important inputs (`importance`, top `important_features`) pages per feature (HIGH,
+  keyed per feature, at most `max_feature_alerts`, the most important first); the other
+  significant drift is one MEDIUM summary ranked by importance. A raw p-value never
+  alerts.
 - Major drift of the win probability (model on recent bars, or as served): HIGH.
 - Expected calibration error above its limit: MEDIUM. p99 decision latency above its
   limit: HIGH.
@@ -21,7 +26,7 @@ import pandas as pd
 
 from monitoring.ab import Verdict
 from monitoring.alerts import Alert, Priority
-from monitoring.drift import DriftStatus
+from monitoring.drift import PSI_MAJOR, PSI_MODERATE, DriftStatus
 
 AB_PRIORITY: dict[Verdict, Priority] = {
     Verdict.ROLLBACK: Priority.CRITICAL,
@@ -39,40 +44,23 @@ def monitor_alerts(
     ece_limit: float,
     latency_p99_limit_ms: float,
     when: pd.Timestamp,
+    importance: Mapping[str, float] | None = None,
+    drift_fdr: float = 0.05,
+    important_features: int = 10,
+    max_feature_alerts: int = 5,
 ) -> list[Alert]:
     """Alerts for one monitor run: the drift table (`monitoring.drift.feature_drift`),
-    prediction drift summaries by label, `{"ece", "trades"}` and the latency summary."""
+    prediction drift summaries by label, `{"ece", "trades"}` and the latency summary;
+    `importance` ranks the features (`monitoring.sensitivity`)."""
     created = when.to_pydatetime()
-    alerts = []
-    moderate = []
-    for row in drift.itertuples(index=False):
-        if row.status == DriftStatus.MODERATE:
-            moderate.append(str(row.feature))
-        if row.status != DriftStatus.MAJOR:
-            continue
-        alerts.append(
-            Alert(
-                key=f"drift:{row.feature}",
-                priority=Priority.HIGH,
-                title=f"major drift in {row.feature}",
-                message=f"PSI {row.psi:.3f}, KS {row.ks_statistic:.3f} (p={row.ks_pvalue:.2g})",
-                source="monitor.feature_drift",
-                created_at=created,
-                details={"psi": row.psi, "ks": row.ks_statistic, "pvalue": row.ks_pvalue},
-            )
-        )
-    if moderate:
-        alerts.append(
-            Alert(
-                key="drift:moderate",
-                priority=Priority.LOW,
-                title=f"moderate drift in {len(moderate)} features",
-                message=", ".join(moderate[:10]) + (" …" if len(moderate) > 10 else ""),
-                source="monitor.feature_drift",
-                created_at=created,
-                details={"features": moderate},
-            )
-        )
+    alerts = drift_alerts(
+        drift,
+        created,
+        importance=importance,
+        fdr=drift_fdr,
+        important_features=important_features,
+        max_feature_alerts=max_feature_alerts,
+    )
     for label, result in prediction.items():
         if result.get("status") == DriftStatus.MAJOR:
             alerts.append(
@@ -110,6 +98,82 @@ def monitor_alerts(
                 source="monitor.latency",
                 created_at=created,
                 details=dict(latency),
+            )
+        )
+    return alerts
+
+
+def significant_drift(
+    drift: pd.DataFrame, importance: Mapping[str, float] | None = None, *, fdr: float = 0.05
+) -> pd.DataFrame:
+    """The drift rows significant after the multiple-testing correction (BH q-value below
+    `fdr`) and material (PSI at least moderate), the most important feature first (then
+    the largest PSI), with their `importance` and `importance_rank` (1 = the model's most
+    important input; NaN when unknown)."""
+    if drift.empty or "ks_qvalue" not in drift.columns:
+        return drift.iloc[0:0]
+    q = pd.to_numeric(drift["ks_qvalue"], errors="coerce")
+    psi = pd.to_numeric(drift["psi"], errors="coerce")
+    chosen = drift[(q < fdr) & (psi >= PSI_MODERATE)].copy()
+    scores = dict(importance or {})
+    ranking = {name: rank for rank, name in enumerate(sorted(scores, key=lambda n: -scores[n]), 1)}
+    chosen["importance"] = [scores.get(str(name), np.nan) for name in chosen["feature"]]
+    chosen["importance_rank"] = [ranking.get(str(name), np.nan) for name in chosen["feature"]]
+    return chosen.sort_values(
+        ["importance", "psi"], ascending=[False, False], na_position="last"
+    ).reset_index(drop=True)
+
+
+def drift_alerts(
+    drift: pd.DataFrame,
+    created: Any,
+    *,
+    importance: Mapping[str, float] | None = None,
+    fdr: float = 0.05,
+    important_features: int = 10,
+    max_feature_alerts: int = 5,
+) -> list[Alert]:
+    """The feature-drift alerts (see the module): per important feature, then a summary."""
+    chosen = significant_drift(drift, importance, fdr=fdr)
+    alerts: list[Alert] = []
+    rest: list[str] = []
+    for row in chosen.itertuples(index=False):
+        rank = row.importance_rank
+        important = importance is None or (np.isfinite(rank) and rank <= important_features)
+        if row.psi >= PSI_MAJOR and important and len(alerts) < max_feature_alerts:
+            where = f" (#{int(rank)} input of the model)" if np.isfinite(rank) else ""
+            alerts.append(
+                Alert(
+                    key=f"drift:{row.feature}",
+                    priority=Priority.HIGH,
+                    title=f"major drift in {row.feature}{where}",
+                    message=f"PSI {row.psi:.3f}, KS {row.ks_statistic:.3f} "
+                    f"(BH q={row.ks_qvalue:.2g} over {int(drift['ks_qvalue'].notna().sum())} "
+                    "features)",
+                    source="monitor.feature_drift",
+                    created_at=created,
+                    details={
+                        "psi": row.psi,
+                        "ks": row.ks_statistic,
+                        "pvalue": row.ks_pvalue,
+                        "qvalue": row.ks_qvalue,
+                        "importance": row.importance,
+                        "importance_rank": rank,
+                    },
+                )
+            )
+        else:
+            rest.append(str(row.feature))
+    if rest:
+        alerts.append(
+            Alert(
+                key="drift:significant",
+                priority=Priority.MEDIUM,
+                title=f"significant drift in {len(rest)} more feature(s)",
+                message="by importance: " + ", ".join(rest[:10]) + (" …" if len(rest) > 10 else ""),
+                source="monitor.feature_drift",
+                created_at=created,
+                details={"features": rest, "fdr": fdr},
             )
         )
     return alerts

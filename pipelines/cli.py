@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from core.errors import TradewindError
-from pipelines.commands import data, demo, features, flows, models, serving, trading
+from pipelines.commands import ctl, data, demo, features, flows, models, serving, trading
 
 app = typer.Typer(
     name="tradewind",
@@ -28,7 +28,7 @@ def _root() -> None:
     """Tradewind: ML pipeline and model-serving platform for automated trading on Alpaca."""
 
 
-for area in (data, features, trading, models, serving, flows, demo):
+for area in (data, features, trading, ctl, models, serving, flows, demo):
     area.register(app)
 
 _err = Console(stderr=True)

@@ -21,6 +21,9 @@ class Account:
     cash: float
     buying_power: float
     currency: str = "USD"
+    # The equity at the previous session's close (Alpaca's `last_equity`): the day's P&L
+    # and the daily-loss halt are measured from it. None when the broker cannot say.
+    last_equity: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,9 +1,14 @@
 """The risk manager: every entry passes here before any order leaves the engine.
 
 Rules (each rejection names its rule and says why, and the engine journals it):
+- `paused` — an operator paused new entries (`pause`/`resume`, from the engine's API).
 - `daily_loss_halt` — the circuit breaker. Once equity is down `daily_loss_halt_pct`
-  (2%) from the session's opening equity, no new entry until the next session. Exits
-  never pass through here, so they keep working.
+  (2%) from the session's baseline, no new entry until the next session. Exits never
+  pass through here, so they keep working. The baseline is the equity the driver passes
+  to `start_session`, unless a `SessionLedger` knows better: live, the previous
+  session's closing equity (the broker's `last_equity`, else the journal's last mark),
+  persisted with the halt itself so a restart neither resets the baseline nor lifts the
+  halt.
 - `max_positions` — open positions plus pending entries.
 - `already_positioned` — one position (or pending entry) per symbol.
 - `max_position_pct` — the position's value (existing + new) ≤ 10% of equity.
@@ -20,6 +25,7 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Protocol
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -28,6 +34,8 @@ from core.settings import RiskSettings
 from core.types import Side
 
 UNKNOWN_SECTOR = "unknown"
+PAUSE_RULE = "paused"
+HALT_RULE = "daily_loss_halt"
 
 
 class RiskConfig(BaseModel):
@@ -98,20 +106,60 @@ ACCEPT = Verdict(True)
 ReturnsLookup = Callable[[str], np.ndarray | None]
 
 
+class SessionLedger(Protocol):
+    """Where a live engine keeps each session's baseline and halt (see the module doc)."""
+
+    def opening_equity(self, session: date, observed: float) -> float:
+        """The session's baseline: the one recorded earlier, else the best source now
+        (recorded from then on); `observed` is the equity the driver sees."""
+        ...
+
+    def halt_of(self, session: date) -> str | None:
+        """Why the session was halted, or None."""
+        ...
+
+    def record_halt(self, session: date, reason: str) -> None: ...
+
+
 class RiskManager:
-    def __init__(self, config: RiskConfig | None = None) -> None:
+    def __init__(
+        self, config: RiskConfig | None = None, *, ledger: SessionLedger | None = None
+    ) -> None:
         self.config = config or RiskConfig()
+        self.ledger = ledger
         self._session: date | None = None
         self._session_start_equity: float | None = None
         self._halted_session: date | None = None
+        self._halt_reason: str | None = None
+        self._paused: str | None = None  # why new entries are paused, None when not
+
+    # ------------------------------------------------------------------ pause
+    def pause(self, reason: str) -> None:
+        """No new entry until `resume` (exits and stops are not affected)."""
+        self._paused = reason
+
+    def resume(self) -> None:
+        self._paused = None
+
+    @property
+    def paused(self) -> str | None:
+        return self._paused
 
     # ------------------------------------------------------------------ circuit breaker
     def start_session(self, session: date, equity: float) -> None:
-        """Called at the first bar of each session: the daily loss is measured from here,
-        and a halt from an earlier session is lifted."""
-        if session != self._session:
-            self._session = session
+        """Called at the first bar of each session: the daily loss is measured from the
+        session's baseline, and a halt from an earlier session is lifted (a halt of this
+        session recorded by the ledger stays)."""
+        if session == self._session:
+            return
+        self._session = session
+        if self.ledger is None:
             self._session_start_equity = equity
+            return
+        self._session_start_equity = self.ledger.opening_equity(session, equity)
+        reason = self.ledger.halt_of(session)
+        if reason is not None:
+            self._halted_session, self._halt_reason = session, reason
 
     def update_equity(self, equity: float) -> None:
         """Trip the breaker when the session's loss reaches the limit."""
@@ -120,10 +168,24 @@ class RiskManager:
             return
         if equity / start - 1.0 <= -self.config.daily_loss_halt_pct:
             self._halted_session = self._session
+            self._halt_reason = (
+                f"equity {equity:,.2f} is down {1 - equity / start:.2%} from the session's "
+                f"baseline {start:,.2f} (limit {self.config.daily_loss_halt_pct:.2%})"
+            )
+            if self.ledger is not None and self._session is not None:
+                self.ledger.record_halt(self._session, self._halt_reason)
 
     @property
     def halted(self) -> bool:
         return self._halted_session is not None and self._halted_session == self._session
+
+    @property
+    def halt_reason(self) -> str | None:
+        return self._halt_reason if self.halted else None
+
+    @property
+    def session(self) -> date | None:
+        return self._session
 
     @property
     def session_start_equity(self) -> float | None:
@@ -136,15 +198,17 @@ class RiskManager:
         """The checks that need no size: breaker, position count, duplicates, sector at
         its cap already, correlation. Run before asking the models anything."""
         c = self.config
+        if self._paused is not None:
+            return Verdict(False, PAUSE_RULE, f"new entries are paused ({self._paused})")
         self.update_equity(portfolio.equity)
         if self.halted:
             start = self._session_start_equity or 0.0
             return Verdict(
                 False,
-                "daily_loss_halt",
+                HALT_RULE,
                 f"equity {portfolio.equity:,.2f} is down {1 - portfolio.equity / start:.2%} "
-                f"from the session open {start:,.2f} (limit {c.daily_loss_halt_pct:.0%}); "
-                "no new entries until the next session",
+                f"from the session's baseline {start:,.2f} (limit "
+                f"{c.daily_loss_halt_pct:.0%}); no new entries until the next session",
             )
         if symbol in portfolio.holdings or symbol in portfolio.pending:
             return Verdict(False, "already_positioned", f"{symbol} already has a position or order")

@@ -31,7 +31,7 @@ import logging
 import os
 import re
 import signal
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -74,6 +74,54 @@ class ServiceConfig(BaseModel):
     poll_seconds: float = Field(1.0, gt=0)  # how often the broker's clock is read
     max_sleep_seconds: float = Field(300.0, gt=0)  # longest nap outside sessions
     warmup_days: int = Field(450, ge=1)  # history loaded into the feed at start-up
+
+
+class ServiceObserver(Protocol):
+    """Who hears what the runner does (the control plane: story, alerts, halt checks)."""
+
+    def polled(self) -> None:
+        """The loop came round (the heartbeat)."""
+        ...
+
+    def lag(self, bars: int) -> None:
+        """How many bar times the broker's clock was ahead at this step."""
+        ...
+
+    def bar_done(self, at: datetime) -> None:
+        """Every bar of time `at` has been traded."""
+        ...
+
+    def step_failed(self, error: str) -> None: ...
+
+
+class _LogObserver:
+    """The default observer: the lag warning once when it starts, once when it ends."""
+
+    def __init__(self) -> None:
+        self._lagging = False
+
+    def polled(self) -> None:
+        return None
+
+    def lag(self, bars: int) -> None:
+        if bars > 0 and not self._lagging:
+            log.warning(
+                "the broker's clock is %d bar(s) ahead of the engine; entries decided on them "
+                "fill at later prices (replay the paper exchange slower)",
+                bars,
+            )
+        elif bars == 0 and self._lagging:
+            log.warning("caught up with the broker's clock")
+        self._lagging = bars > 0
+
+    def bar_done(self, at: datetime) -> None:
+        return None
+
+    def step_failed(self, error: str) -> None:
+        log.warning("trading step failed, retrying: %s", error)
+
+
+Companion = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
 
 
 class RecoveringBroker(Broker, Protocol):
@@ -120,6 +168,7 @@ class TradingService:
         calendar: MarketCalendar | None = None,
         broker_name: str = "alpaca",
         wall_clock: Clock | None = None,
+        observer: ServiceObserver | None = None,
     ) -> None:
         self.engine = engine
         self.broker = broker
@@ -137,6 +186,7 @@ class TradingService:
         self._applied_fills: set[str] = set()
         self._crash_at = os.environ.get(CRASH_ENV) or None
         self._wall: Clock = wall_clock or WallClock()
+        self.observer: ServiceObserver = observer or _LogObserver()
 
     # ------------------------------------------------------------------ start-up
     def warm_up(self) -> None:
@@ -255,14 +305,10 @@ class TradingService:
             return 0
         times = bars["timestamp"].nunique()
         self.lag_bars = times - 1
-        if times > 1 and self.state == "running":
+        if self.state == "running":
             # Orders decided on an old bar reach the broker at its current time, so they
             # fill at later prices than the bar that made the decision.
-            log.warning(
-                "the broker's clock is %d bar(s) ahead of the engine; entries decided on them "
-                "fill at later prices (replay the paper exchange slower)",
-                times - 1,
-            )
+            self.observer.lag(self.lag_bars)
         done = 0
         for moment, group in bars.sort_values(["timestamp", "symbol"]).groupby("timestamp"):
             stamp = pd.Timestamp(moment).to_pydatetime()  # type: ignore[arg-type]
@@ -284,6 +330,7 @@ class TradingService:
                 )
                 done += 1
             self.last_bar_time = stamp
+            self.observer.bar_done(stamp)
         self.write_status()
         return done
 
@@ -297,9 +344,12 @@ class TradingService:
         )
 
     # ------------------------------------------------------------------ the service
-    async def run(self, stop: asyncio.Event) -> None:
-        """Until `stop` is set: recover, then trade. Always leaves a final status."""
+    async def run(self, stop: asyncio.Event, companions: Sequence[Companion] = ()) -> None:
+        """Until `stop` is set: recover, then trade. Always leaves a final status.
+        `companions` run beside the loop on the same event loop (the engine's API: its
+        control actions never interleave with a step) and are cancelled at the end."""
         consumer = asyncio.create_task(self._consume(self.broker.updates()))
+        helpers = [asyncio.create_task(companion(stop)) for companion in companions]
         try:
             await asyncio.sleep(0)  # the stream subscribes before recovery reads the books
             self.start()
@@ -308,14 +358,17 @@ class TradingService:
                     self.step()
                     market = self.broker.market_clock()
                 except (BrokerError, DataSourceError) as exc:
-                    log.warning("trading step failed, retrying: %s", exc)
+                    self.observer.step_failed(str(exc))
                     market = MarketClock(datetime.now(UTC), True, None, None)
+                self.observer.polled()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=self.seconds_to_sleep(market))
         finally:
-            consumer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await consumer
+            for task in (consumer, *helpers):
+                task.cancel()
+            for task in (consumer, *helpers):
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
             self.state = "stopped"
             with contextlib.suppress(Exception):
                 self.engine.finish()

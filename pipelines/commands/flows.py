@@ -88,13 +88,15 @@ def register(app: typer.Typer) -> None:
             processes.append(("MLflow", mlflow))
             mlflow_url = f"http://127.0.0.1:{mlflow_port}"
             _wait_http(f"{mlflow_url}/health", mlflow, "MLflow UI", timeout=120)
-            table = Table(title="Tradewind UIs (Ctrl-C stops both)")
+            table = Table(title="Tradewind UIs (Ctrl-C stops Prefect and MLflow)")
             table.add_column("UI")
             table.add_column("URL")
             table.add_column("store")
             table.add_row("Prefect", prefect_url.removesuffix("/api"),
                           str(_prefect_home(settings) / "prefect.db"))
             table.add_row("MLflow", mlflow_url, settings.paths.mlflow_tracking_uri)
+            engine = _engine_url(settings.paths.data_dir)
+            table.add_row("Engine", engine, settings.paths.journal_url)
             console.print(table)
             while all(process.poll() is None for _, process in processes):
                 time.sleep(0.5)
@@ -108,6 +110,13 @@ def register(app: typer.Typer) -> None:
                 _stop(process)
             with contextlib.suppress(FileNotFoundError):
                 record.unlink()
+
+    def _engine_url(data_dir: Path) -> str:
+        """The engine's dashboard when `tradewind trade` runs (it serves it itself)."""
+        from trading.control.config import DEFAULT_PORT, engine_address
+
+        found = engine_address(data_dir / "engine" / "api.json")
+        return found or f"not running (`tradewind trade` serves 127.0.0.1:{DEFAULT_PORT})"
 
     @app.command()
     def monitor(

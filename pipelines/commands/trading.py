@@ -16,8 +16,9 @@ from core.errors import ConfigError
 if TYPE_CHECKING:  # the exchange section's types; imported lazily at run time
     from core.settings import AlpacaCredentials, Settings
     from trading.closed_trades import ClosedTradeRecord, TradeSink
+    from trading.control.kit import ControlKit
     from trading.ports import ModelClient
-    from trading.service import ServiceConfig, TradingService
+    from trading.service import RecoveringBroker, ServiceConfig, TradingService
 
 console = Console()
 
@@ -269,12 +270,36 @@ def trade(
     feature_store: Annotated[
         bool, typer.Option(help="Also write closed trades to the feature store.")
     ] = True,
+    model_endpoint: Annotated[
+        str | None,
+        typer.Option(help="Model service URL (default: settings.serving.endpoint; none: rules)."),
+    ] = None,
+    api_host: Annotated[
+        str, typer.Option(help="The engine API's interface (beyond loopback needs a token).")
+    ] = "127.0.0.1",
+    api_port: Annotated[int, typer.Option(help="The engine API's port (0: a free one).")] = 8780,
+    retrain_every: Annotated[
+        int | None,
+        typer.Option(help="Start the retrain deployment every N closed trades "
+                     "(default: settings.models.retrain_every_trades)."),
+    ] = None,
+    prefect_api_url: Annotated[
+        str | None,
+        typer.Option(help="Prefect API for the retrain trigger (default: PREFECT_API_URL, "
+                     "else the server of `tradewind ui`)."),
+    ] = None,
+    alerts: Annotated[
+        Path | None,
+        typer.Option(help="YAML with the alert sinks (monitoring.sinks.AlertConfig fields)."),
+    ] = None,
 ) -> None:
     """Run the trading engine as a service against Alpaca or the local paper exchange,
-    until SIGTERM/SIGINT; recovers from the broker and the journal at start-up."""
+    until SIGTERM/SIGINT; recovers from the broker and the journal at start-up. Serves
+    its API and live dashboard (see docs/ENGINE.md)."""
     import asyncio
 
     from core.settings import AlpacaCredentials, load_settings
+    from trading.control import kit as control
     from trading.service import ServiceConfig, install_signal_handlers
 
     settings = load_settings()
@@ -297,23 +322,92 @@ def trade(
         status_path=status_file or settings.paths.data_dir / "trade_status.json",
         poll_seconds=poll_seconds,
     )
-    service = build_trading_service(settings, credentials, url, strategy, config, feature_store)
-    console.print(
-        f"trading {', '.join(names)} on {broker}{f' at {url}' if url else ''}; "
-        f"status in {config.status_path}",
-        highlight=False,
+    endpoint = model_endpoint if model_endpoint is not None else settings.serving.endpoint
+    kit = _control_kit(settings, api_host, api_port, retrain_every, alerts)
+    service = build_trading_service(
+        settings, credentials, url, strategy, config, feature_store, endpoint or None, kit
+    )
+    plane = kit.plane(
+        service, prefect_api_url=_prefect_api(settings, prefect_api_url), decides=kit.decides()
+    )
+    service.observer = plane
+    _say(
+        f"trading {', '.join(names)} on {broker}{f' at {url}' if url else ''}; decided by "
+        f"{plane.decides}; status in {config.status_path}"
     )
 
     async def main() -> None:
         stop = asyncio.Event()
         remove = install_signal_handlers(stop)
+        companions = control.start(plane, lambda at: _say(f"engine API and dashboard on {at}"))
         try:
-            await service.run(stop)
+            await service.run(stop, companions)
         finally:
             remove()
+            control.stop(plane)
 
     asyncio.run(main())
-    console.print(f"stopped; {service.engine.stats.closed_trades} trades closed this run")
+    _say(f"stopped; {service.engine.stats.closed_trades} trades closed this run")
+
+
+def _say(line: str) -> None:
+    """One line of the terminal's story (unwrapped, at once: a pipe reads it too)."""
+    print(line, flush=True)
+
+
+def _control_kit(
+    settings: Settings, host: str, port: int, every: int | None, alerts: Path | None
+) -> ControlKit:
+    """The engine API's config (token from the environment, else a local token file)
+    and the engine's alert sinks (`<data_dir>/engine/alerts.jsonl`, plus `--alerts`)."""
+    import os
+
+    import yaml
+
+    from monitoring.sinks import AlertConfig, dispatcher_for
+    from trading.control.config import TOKEN_ENV, EngineApiConfig, is_loopback, local_token
+    from trading.control.kit import ControlKit
+
+    folder = settings.paths.data_dir / "engine"
+    token = os.environ.get(TOKEN_ENV) or None
+    api = EngineApiConfig(
+        host=host,
+        port=port,
+        token=token or (local_token(folder / "api-token") if is_loopback(host) else None),
+        retrain_every_trades=every or settings.models.retrain_every_trades,
+        address_file=folder / "api.json",
+    )
+    values: dict[str, object] = {
+        "jsonl_path": folder / "alerts.jsonl",
+        "state_path": folder / "alert_state.json",
+        "console": False,  # the terminal's story already tells every alert's event
+    }
+    if alerts is not None:
+        values.update(yaml.safe_load(alerts.read_text(encoding="utf-8")) or {})
+    email = values.get("email")
+    if isinstance(email, dict) and os.environ.get("TRADEWIND_SMTP_PASSWORD"):
+        email["password"] = os.environ["TRADEWIND_SMTP_PASSWORD"]
+    config = AlertConfig.model_validate(values)
+    return ControlKit(
+        journal_url=settings.paths.journal_url,
+        api=api,
+        dispatcher=dispatcher_for(config),
+        alert_history=config.jsonl_path,
+        story=_say,
+    )
+
+
+def _prefect_api(settings: Settings, given: str | None) -> str | None:
+    """--prefect-api-url, else PREFECT_API_URL, else the server `tradewind ui` runs."""
+    import json
+    import os
+
+    from pipelines.deployments import server_record
+
+    record = server_record(settings)
+    if given or os.environ.get("PREFECT_API_URL") or not record.is_file():
+        return given or os.environ.get("PREFECT_API_URL")
+    return json.loads(record.read_text(encoding="utf-8")).get("api_url")
 
 
 def build_trading_service(
@@ -323,9 +417,13 @@ def build_trading_service(
     strategy: str | None,
     config: ServiceConfig,
     feature_store: bool,
+    endpoint: str | None = None,
+    kit: ControlKit | None = None,
 ) -> TradingService:
     """The composition of the live engine: AlpacaBroker (+ its market data) → engine →
-    service. `url` points both at the local paper exchange; None means Alpaca."""
+    service. `url` points both at the local paper exchange; None means Alpaca. With a
+    `kit`, the control plane watches the journal, broker and model client, and keeps the
+    daily-loss halt's baseline."""
     from core.clock import ReplayClock
     from features.sectors import sector_of
     from trading.adapters.alpaca.execution import AlpacaBroker, AlpacaBrokerConfig
@@ -345,21 +443,27 @@ def build_trading_service(
         AlpacaBrokerConfig(url_override=url), credentials, allow_live=settings.broker.allow_live
     )
     point = crash_point()
-    engine_broker = CrashingBroker(alpaca, point) if point else alpaca
+    engine_broker: RecoveringBroker = CrashingBroker(alpaca, point) if point else alpaca
+    if kit is not None:
+        engine_broker = kit.observe_broker(engine_broker)
     clock = ReplayClock(alpaca.market_clock().timestamp)
     market_data = build_market_data(
         {"type": "alpaca", "data_url": url}, SourceContext(credentials=credentials, clock=clock)
     )
     strategies = [get_strategy(strategy)] if strategy else list(STRATEGIES.values())
     feed = RollingFeed(strategies)
-    model_client = _model_client(settings, settings.serving.endpoint)
+    model_client = _model_client(settings, endpoint)
+    if kit is not None:
+        model_client = kit.observe_model(model_client, fallback=settings.models.fallback)
     engine = TradingEngine(
         broker=engine_broker,
         model_client=model_client,
         feed=feed,
-        journal=Journal(settings.paths.journal_url),
+        journal=kit.journal if kit is not None else Journal(settings.paths.journal_url),
         clock=clock,
-        risk=RiskManager(RiskConfig.from_settings(settings.risk)),
+        risk=RiskManager(
+            RiskConfig.from_settings(settings.risk), ledger=kit.ledger if kit else None
+        ),
         sizer=PositionSizer(SizingConfig.from_risk(settings.risk)),
         selector=StrategySelector.for_strategy(strategy, set(STRATEGIES)),
         config=EngineConfig.from_settings(settings),

@@ -23,7 +23,6 @@ import json
 from pathlib import Path
 from typing import Any, cast
 
-import numpy as np
 import pandas as pd
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
@@ -94,15 +93,19 @@ def _model_inputs(frame: pd.DataFrame, names: list[str]) -> pd.DataFrame:
 @task(name="champion-predictions", retries=1, retry_delay_seconds=3, cache_policy=NO_CACHE)
 def champion_predictions(
     tracking_uri: str, reference: pd.DataFrame, current: pd.DataFrame
-) -> dict[str, np.ndarray]:
-    """The champion's win probability on both windows."""
+) -> dict[str, Any]:
+    """The champion's win probability on both windows, and how much it leans on each
+    input (drift alerts are ranked by it)."""
     from models.loading import load_model_set
+    from monitoring.sensitivity import prediction_sensitivity
 
     model_set = load_model_set(tracking_uri, "champion")
     names = list(model_set.feature_names)
+    inputs = _model_inputs(reference, names)
     return {
-        "reference": model_set.win_probability(_model_inputs(reference, names)),
+        "reference": model_set.win_probability(inputs),
         "current": model_set.win_probability(_model_inputs(current, names)),
+        "importance": prediction_sensitivity(model_set.win_probability, inputs, names),
     }
 
 
@@ -157,15 +160,17 @@ def monitor_flow(
     )
     start, end = (utc_timestamp(value) for value in windows["current_window"])
     log_path = decision_log or str(decision_log_path(settings))
+    predictions = champion_predictions(tracking_uri, windows["reference"], windows["current"])
     findings = run_checks(
         features=champion["features"],
         reference_rows=windows["reference"],
         current_rows=windows["current"],
-        predictions=champion_predictions(tracking_uri, windows["reference"], windows["current"]),
+        predictions=predictions,
         decisions=cast(pd.DataFrame, served_decisions(log_path)),
         outcomes=cast(pd.DataFrame, load_outcomes(settings.paths.journal_url, log_path, str(end))),
         window=(start, end),
         calibration_days=calibration_days,
+        importance=predictions["importance"],
     )
     create_table_artifact(
         key="feature-drift",

@@ -150,3 +150,14 @@ def test_split_windows_reference_is_half_open_and_current_ends_at_as_of() -> Non
     _, latest, (_, newest) = split_windows(features, (stamps[0], stamps[10]), 3)
     assert newest == stamps[-1]
     assert len(latest) == 3
+
+
+def test_benjamini_hochberg_matches_the_step_up_rule() -> None:
+    from monitoring.drift import benjamini_hochberg
+
+    p = np.array([0.01, 0.04, 0.03, 0.005, np.nan, 0.9])
+    q = benjamini_hochberg(p)
+    # 5 tests (NaN is not one): sorted p 0.005 0.01 0.03 0.04 0.9 → ×5/rank, running min.
+    expected = [0.025, 0.05, 0.05, 0.025, np.nan, 0.9]
+    np.testing.assert_allclose(q, expected, equal_nan=True)
+    assert np.isnan(benjamini_hochberg([np.nan])).all()

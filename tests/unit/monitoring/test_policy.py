@@ -16,21 +16,50 @@ WHEN = pd.Timestamp("2026-03-02T15:00", tz="UTC")
 
 def _drift(*rows: tuple[str, str]) -> pd.DataFrame:
     return pd.DataFrame(
-        [{"feature": f, "psi": 0.3, "ks_statistic": 0.2, "ks_pvalue": 1e-5, "status": s}
-         for f, s in rows]
+        [{"feature": f, "psi": 0.3, "ks_statistic": 0.2, "ks_pvalue": 1e-5, "ks_qvalue": 1e-4,
+          "status": s} for f, s in rows]
     )
 
 
-def test_major_drift_pages_per_feature_and_moderate_drift_is_one_summary() -> None:
+def _table(rows: list[tuple[str, float, float]]) -> pd.DataFrame:
+    """feature, psi, KS p-value; q-values by Benjamini-Hochberg over all of them."""
+    from monitoring.drift import benjamini_hochberg
+
+    table = pd.DataFrame(
+        [{"feature": f, "psi": psi, "ks_statistic": 0.1, "ks_pvalue": p, "status": "major"}
+         for f, psi, p in rows]
+    )
+    table["ks_qvalue"] = benjamini_hochberg(table["ks_pvalue"].to_numpy())
+    return table
+
+
+def test_drift_alerts_only_when_significant_after_correction_ranked_by_importance() -> None:
+    # 70 features tested: one shifts for real (p 1e-9), a few look "significant" alone.
+    rows = [(f"f{i:02d}", 0.30, 0.5) for i in range(64)]
+    rows += [("vix_close", 0.4, 1e-9), ("rsi_14", 0.3, 0.004), ("adx_14", 0.3, 0.72),
+             ("atr_14_pct", 0.12, 1e-6), ("macd", 0.05, 1e-8), ("obv", 0.26, 1e-7)]
+    importance = {"atr_14_pct": 0.09, "obv": 0.02, "vix_close": 0.05, "rsi_14": 0.3}
     alerts = monitor_alerts(
-        _drift(("rsi_14", "major"), ("adx_14", "moderate"), ("atr_14_pct", "moderate"),
-               ("macd", "stable")),
-        {}, {"ece": None, "trades": 0}, {}, ece_limit=0.1, latency_p99_limit_ms=50, when=WHEN,
+        _table(rows), {}, {"ece": None, "trades": 0}, {}, ece_limit=0.1,
+        latency_p99_limit_ms=50, when=WHEN, importance=importance, important_features=3,
     )
+    # rsi_14 (p=0.004) does not survive the correction over 70 tests; adx_14 (p=0.72) never
+    # alerts; macd is significant but immaterial (PSI 0.05). vix_close is a major shift in
+    # the model's #3 input: one page. obv (#4) and atr (moderate PSI) make one summary,
+    # most important first.
     assert [(a.key, a.priority) for a in alerts] == [
-        ("drift:rsi_14", Priority.HIGH), ("drift:moderate", Priority.LOW)
+        ("drift:vix_close", Priority.HIGH), ("drift:significant", Priority.MEDIUM)
     ]
-    assert alerts[1].message == "adx_14, atr_14_pct"
+    assert "#3 input" in alerts[0].title
+    assert alerts[1].details["features"] == ["atr_14_pct", "obv"]
+
+
+def test_without_importance_major_significant_drift_still_pages() -> None:
+    alerts = monitor_alerts(
+        _drift(("rsi_14", "major")), {}, {"ece": None, "trades": 0}, {}, ece_limit=0.1,
+        latency_p99_limit_ms=50, when=WHEN,
+    )
+    assert [(a.key, a.priority) for a in alerts] == [("drift:rsi_14", Priority.HIGH)]
     assert alerts[0].created_at == WHEN.to_pydatetime()
 
 

@@ -185,6 +185,7 @@ def to_account(raw: Any) -> Account:
         cash=float(raw.cash or 0.0),
         buying_power=float(raw.buying_power or 0.0),
         currency=raw.currency or "USD",
+        last_equity=float(raw.last_equity) if getattr(raw, "last_equity", None) else None,
     )
 
 

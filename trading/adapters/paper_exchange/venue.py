@@ -16,6 +16,7 @@ from typing import Any
 
 import pandas as pd
 
+from core.calendar import MarketCalendar
 from core.clock import ReplayClock
 from core.errors import ConfigError, TradewindError
 from core.types import (
@@ -103,6 +104,10 @@ class PaperVenue:
         self._by_alpaca_client_id: dict[str, str] = {}
         self._by_uuid: dict[uuid.UUID, tuple[str, int]] = {}
         self._cursor = 0
+        # The equity at the last session's close (Alpaca's `last_equity`): taken before
+        # the first step of each new session, so it survives a restart by the replay.
+        self._last_equity: float | None = None
+        self._calendar = MarketCalendar()
         self._listeners: set[EventListener] = set()
         self._replaying = False
         self._pending: list[dict[str, Any]] = []
@@ -324,6 +329,11 @@ class PaperVenue:
         index = self.replay.index_after(moment - timedelta(microseconds=1))
         if index >= len(self.replay.steps) or self.replay.steps[index][0] != moment:
             raise ExchangeRejection(500, f"no bars at {moment.isoformat()} in this replay")
+        previous = self.replay.steps[self._cursor - 1][0] if self._cursor > 0 else None
+        if previous is not None and self._calendar.session_date(
+            previous
+        ) != self._calendar.session_date(moment):
+            self._last_equity = self._engine.account().equity
         if moment > self._clock.now():
             self._clock.advance_to(moment)
         before = self._snapshot()
@@ -554,7 +564,9 @@ class PaperVenue:
         return [p for p in self._engine.positions() if abs(p.qty) > 1e-12]
 
     def account_json(self) -> dict[str, Any]:
-        return account_json(self._engine.account(), self._positions(), self.opened_at)
+        return account_json(
+            self._engine.account(), self._positions(), self.opened_at, self._last_equity
+        )
 
     def market_clock(self) -> MarketClock:
         remaining = self._cursor < len(self.replay.steps)

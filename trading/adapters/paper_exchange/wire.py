@@ -226,7 +226,10 @@ def position_json(position: Position, last_price: float | None) -> dict[str, Any
 
 
 def account_json(
-    account: Account, positions: list[Position], created_at: datetime
+    account: Account,
+    positions: list[Position],
+    created_at: datetime,
+    last_equity: float | None = None,
 ) -> dict[str, Any]:
     long_value = sum(p.market_value for p in positions if p.qty > 0)
     short_value = sum(p.market_value for p in positions if p.qty < 0)
@@ -254,7 +257,9 @@ def account_json(
         "multiplier": "1",
         "shorting_enabled": False,
         "equity": _num(account.equity),
-        "last_equity": _num(account.equity),
+        # Alpaca's last_equity: the equity at the previous session's close (the baseline
+        # of the day's P&L and of the daily-loss halt); the account's own until a close.
+        "last_equity": _num(account.equity if last_equity is None else last_equity),
         "long_market_value": _num(long_value),
         "short_market_value": _num(short_value),
         "initial_margin": "0",
