@@ -32,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from core.errors import DataValidationError
 from models.datasets import TrainingData
 from models.metrics import ComparisonMetric
+from models.policy import FittedPolicy
 from models.registry import ModelRegistry
 from models.tracker import LoggedModel, TrackedRun, Tracker
 
@@ -136,7 +137,11 @@ class TrainingResult:
 class LoadedModels(Protocol):
     """The predictions a comparison asks of loaded models (`models.loading.ModelSet`)."""
 
+    policy: FittedPolicy | None
+
     def win_probability(self, X: pd.DataFrame) -> np.ndarray: ...
+
+    def out_of_distribution(self, X: pd.DataFrame) -> np.ndarray: ...
 
     def exits(self, X: pd.DataFrame) -> pd.DataFrame: ...
 
@@ -183,6 +188,18 @@ class TrainableModel(ABC):
     def artifacts(self, fitted: Any) -> dict[str, Any]:
         """JSON artifacts describing the fitted state (thresholds, …)."""
         return {}
+
+    def select(self, fold_metrics: list[dict[str, float]]) -> dict[str, Any]:
+        """What the development folds decide before the final fit (e.g. which estimator);
+        returns it as parameters to log. Called once, after the folds."""
+        return {}
+
+    def finish(
+        self, fitted: Any, test: pd.DataFrame, inputs: list[str], data: TrainingData
+    ) -> Any:
+        """The fitted state to log, given the out-of-time rows it never fitted on (e.g.
+        a skill check that switches part of it off). Never refits on them."""
+        return fitted
 
     @abstractmethod
     def log_model(
@@ -261,11 +278,15 @@ def train_model(
             values = [m[key] for m in fold_metrics if key in m and np.isfinite(m[key])]
             if values:
                 run.log_metrics({f"cv_mean_{key}": float(np.mean(values))})
+        chosen = model.select(fold_metrics)
+        if chosen:
+            run.log_params({f"selected_{k}": v for k, v in chosen.items()})
         say(f"{model.name}: out-of-time fit")
         train = rows.iloc[oot.train]
         test = rows.iloc[oot.test]
         fitted = model.fit(train, inputs, context.seed)
         metrics = model.evaluate(fitted, test, inputs, data)
+        fitted = model.finish(fitted, test, inputs, data)
         metrics["train_rows"] = float(len(train))
         metrics["test_rows"] = float(len(test))
         run.log_metrics({f"oot_{k}": v for k, v in metrics.items()})
