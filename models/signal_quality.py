@@ -95,8 +95,6 @@ class SignalQualityModel(TrainableModel):
 
     def __init__(self, config: SignalQualityConfig | None = None) -> None:
         self.config = config or SignalQualityConfig()
-        self.chosen: Estimator | None = (
-            None if self.config.estimator == "auto" else self.config.estimator)
 
     def rows(self, data: TrainingData) -> pd.DataFrame:
         return data.events
@@ -114,7 +112,8 @@ class SignalQualityModel(TrainableModel):
 
     # -- fit --------------------------------------------------------------------------
     def fit(self, train: pd.DataFrame, inputs: list[str], seed: int) -> Any:
-        kinds: tuple[Estimator, ...] = (self.chosen,) if self.chosen else ESTIMATORS
+        chosen = self.config.estimator
+        kinds: tuple[Estimator, ...] = ESTIMATORS if chosen == "auto" else (chosen,)
         fitted = {kind: self._fit_one(kind, train, inputs, seed) for kind in kinds}
         return _Candidates(fitted) if len(fitted) > 1 else fitted[kinds[0]]
 
@@ -196,9 +195,11 @@ class SignalQualityModel(TrainableModel):
             "n_jobs": c.n_jobs, "random_state": seed,
         })
 
-    def select(self, fold_metrics: list[dict[str, float]]) -> dict[str, Any]:
-        if self.chosen is not None:
-            return {"estimator": self.chosen}
+    def select(
+        self, fold_metrics: list[dict[str, float]]
+    ) -> tuple[TrainableModel, dict[str, Any]]:
+        if self.config.estimator != "auto":
+            return self, {"estimator": self.config.estimator}
         means = {}
         for kind in ESTIMATORS:
             values = [m[f"roc_auc_{kind}"] for m in fold_metrics
@@ -206,9 +207,9 @@ class SignalQualityModel(TrainableModel):
             means[kind] = float(np.mean(values)) if values else float("-inf")
         # ties (or no usable fold) keep the first: XGBoost
         chosen: Estimator = max(ESTIMATORS, key=means.__getitem__)
-        self.chosen = chosen
-        return {"estimator": self.chosen,
-                **{f"mean_fold_auc_{k}": round(v, 6) for k, v in means.items()}}
+        final = SignalQualityModel(self.config.model_copy(update={"estimator": chosen}))
+        return final, {"estimator": chosen,
+                       **{f"mean_fold_auc_{k}": round(v, 6) for k, v in means.items()}}
 
     # -- evaluate ------------------------------------------------------------------------
     def evaluate(
@@ -297,7 +298,8 @@ class SignalQualityModel(TrainableModel):
         (0 when it skips; the ungated size without a fitted policy), `target` = the
         signal's labelled net return: their product is the policy's P&L."""
         window = data.events_from(out_of_time_start)
-        probability = model_set.win_probability(window[list(data.signal_features)])
+        inputs = window[list(data.signal_features)]
+        probability = model_set.win_probability(inputs)
         policy = model_set.policy
         if policy is None:
             sizes = np.full(len(window), self.config.policy.base_size_fraction)
@@ -306,7 +308,7 @@ class SignalQualityModel(TrainableModel):
                 "timestamp": window["timestamp"].to_numpy(),
                 "strategy": window["strategy"].astype(str).to_numpy(),
                 "win_probability": probability,
-                "out_of_distribution": model_set.out_of_distribution(window),
+                "out_of_distribution": model_set.out_of_distribution(inputs),
             })
             sizes = np.array([d.size_fraction for d in replay_policy(policy, events)])
         return pd.DataFrame({

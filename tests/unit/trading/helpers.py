@@ -154,9 +154,10 @@ class Harness:
         atr: float = 1.0,
         signal: Side | None = None,
         strategy: str = "momentum",
+        features: Mapping[str, float] | None = None,
     ) -> None:
         ts = session(n)
-        self.feed.rows[(symbol, ts)] = {"atr_14": atr, "rsi_14": 50.0}
+        self.feed.rows[(symbol, ts)] = {"atr_14": atr, "rsi_14": 50.0, **(features or {})}
         if signal is not None:
             self.feed.signal_map[(symbol, ts)] = [Signal(symbol, signal, ts, strategy, c, "test")]
         self.clock.advance_to(ts)
