@@ -138,6 +138,23 @@ class FeatureStoreSettings(_Section):
     online_store: StoreBackend = StoreBackend(type="sqlite")
 
 
+class DataSettings(_Section):
+    """Where the scheduled flows get their bars (`TRADEWIND_DATA__SOURCE`, ...): the
+    ingest flow's source type (`trading.adapters.registry`), the file or folder of a
+    parquet/csv source, and the bar timeframe. `tradewind deploy` passes these, with
+    `symbols`, to every flow that takes them."""
+
+    source: Literal["sample", "sp500", "parquet", "csv", "files", "alpaca"] = "sample"
+    path: Path | None = None
+    timeframe: str = "1Day"
+
+    @model_validator(mode="after")
+    def _files_need_a_path(self) -> DataSettings:
+        if self.source in ("parquet", "csv", "files") and self.path is None:
+            raise ValueError(f"source {self.source} needs data.path (a file or folder)")
+        return self
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="TRADEWIND_",
@@ -152,6 +169,7 @@ class Settings(BaseSettings):
     models: ModelGateSettings = ModelGateSettings()
     serving: ServingSettings = ServingSettings()
     feature_store: FeatureStoreSettings = FeatureStoreSettings()
+    data: DataSettings = DataSettings()
     symbols: list[str] = Field(default_factory=lambda: ["AAPL", "MSFT", "IBM", "GOOG"])
     seed: int = 42
 
@@ -173,14 +191,14 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        yaml_file = _config_file()
+        yaml_file = config_file()
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
         if yaml_file is not None:
             sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=yaml_file))
         return tuple(sources)
 
 
-def _config_file() -> Path | None:
+def config_file() -> Path | None:
     named = os.environ.get(CONFIG_ENV)
     if named:
         path = Path(named)
@@ -191,8 +209,35 @@ def _config_file() -> Path | None:
     return default if default.is_file() else None
 
 
+def _check_config_file(path: Path) -> None:
+    """A settings file that YAML cannot parse, or that is not a mapping of sections,
+    is one ConfigError naming the file, the line and what to write instead."""
+    import yaml
+
+    try:
+        content = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise ConfigError(
+            f"{path} is not valid YAML{at}: {problem}", where="settings"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc}", where="settings") from None
+    if content is not None and not isinstance(content, dict):
+        raise ConfigError(
+            f"{path} holds a {type(content).__name__}, not settings: write sections as "
+            "keys, e.g. `risk:` then `  max_position_pct: 0.1`",
+            where="settings",
+        )
+
+
 def load_settings(**overrides: Any) -> Settings:
     """Build the settings, turning pydantic's errors into one readable ConfigError."""
+    named = config_file()
+    if named is not None:
+        _check_config_file(named)
     try:
         return Settings(**overrides)
     except ValidationError as exc:

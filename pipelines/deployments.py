@@ -157,12 +157,45 @@ def load_flow(spec: FlowSchedule) -> Any | None:
     return None
 
 
+def data_parameters(settings: Settings) -> dict[str, Any]:
+    """The user's data, as flow parameters: source, its path, symbols and timeframe
+    (`settings.data`, `settings.symbols`)."""
+    data = settings.data
+    return {
+        "source": data.source,
+        "path": str(data.path) if data.path is not None else None,
+        "symbols": list(settings.symbols),
+        "timeframe": data.timeframe,
+    }
+
+
+def flow_parameters(
+    accepted: set[str], settings: Settings, *, scheduled: bool
+) -> dict[str, Any]:
+    """The parameters a deployment runs a flow with: the user's data for every parameter
+    the flow takes, and the market-day gate on scheduled runs."""
+    chosen = {key: value for key, value in data_parameters(settings).items() if key in accepted}
+    if chosen.get("path") is None:
+        chosen.pop("path", None)
+    if scheduled and "market_days_only" in accepted:
+        chosen["market_days_only"] = True
+    return chosen
+
+
 def build_deployments(
-    *, today: date | None = None, horizon_days: int = HORIZON_DAYS, only: list[str] | None = None
+    *,
+    today: date | None = None,
+    horizon_days: int = HORIZON_DAYS,
+    only: list[str] | None = None,
+    settings: Settings | None = None,
 ) -> tuple[list[Any], list[str]]:
-    """RunnerDeployments of every flow that exists, and the names of those that do not."""
+    """RunnerDeployments of every flow that exists, and the names of those that do not;
+    each runs on the data of `settings` (default: `load_settings()`)."""
     from prefect.schedules import RRule
 
+    from core.settings import load_settings
+
+    settings = settings or load_settings()
     today = today or utc_now().date()
     deployments: list[Any] = []
     missing: list[str] = []
@@ -181,10 +214,11 @@ def build_deployments(
                 f"{spec.purpose}. Cron `{spec.cron}` ({TIMEZONE}), NYSE holidays excluded "
                 f"until {today + timedelta(days=horizon_days)}."
             )
-        # Flows that take it run their market-day gate first on scheduled runs.
-        parameters = {"market_days_only": True} if (
-            spec.scheduled and "market_days_only" in flow.parameters.properties
-        ) else {}
+        parameters = flow_parameters(
+            set(flow.parameters.properties), settings, scheduled=spec.scheduled
+        )
+        shown = ", ".join(f"{key}={value}" for key, value in parameters.items())
+        description = f"{description} Runs with {shown}." if shown else description
         deployments.append(
             flow.to_deployment(
                 name=spec.deployment,

@@ -16,6 +16,8 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+from core.errors import ConfigError
+
 
 def prefect_home(data_dir: Path) -> Path:
     """Where the local Prefect API database lives: `<data_dir>/prefect`."""
@@ -68,6 +70,23 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def check_port_free(host: str, port: int, *, where: str) -> None:
+    """A ConfigError saying what to do when `host:port` cannot be listened on (another
+    process holds it, or the address is not this machine's), before anything starts."""
+    if port == 0:
+        return
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot listen on {host}:{port}: {exc.strerror or exc}; stop what runs "
+                "there or pick another --port",
+                where=where,
+            ) from None
 
 
 def model_service_command(port: int) -> list[str]:

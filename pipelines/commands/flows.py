@@ -25,6 +25,13 @@ from rich.console import Console
 from rich.table import Table
 
 from core.errors import ConfigError
+from pipelines.commands.options import (
+    SOURCES_HELP,
+    SYMBOLS_HELP,
+    SYMBOLS_METAVAR,
+    check_choice,
+    parse_day,
+)
 
 console = Console()
 
@@ -43,22 +50,53 @@ def register(app: typer.Typer) -> None:
             "`tradewind ui` started, else a local server started here).",
         ),
         horizon_days: int = typer.Option(
-            370, "--holiday-horizon-days", help="How far ahead NYSE holidays are excluded."
+            370, "--holiday-horizon-days", min=1,
+            help="How far ahead NYSE holidays are excluded.",
+        ),
+        source: str | None = typer.Option(
+            None, "--source", help=f"The flows' bar source: {SOURCES_HELP} "
+            "(default: settings data.source, sample)."
+        ),
+        path: Path | None = typer.Option(
+            None, "--path", help="File or folder of a parquet/csv source (settings data.path)."
+        ),
+        symbols: list[str] | None = typer.Option(
+            None, "--symbols", metavar=SYMBOLS_METAVAR,
+            help=f"Symbols, {SYMBOLS_HELP} (default: settings symbols).",
+        ),
+        timeframe: str | None = typer.Option(
+            None, "--timeframe", help="Bar timeframe (default: settings data.timeframe, 1Day)."
         ),
     ) -> None:
         """Serve deployments of every flow on cron schedules in America/New_York (no runs on
-        NYSE holidays), runnable from the Prefect UI. Stops on Ctrl-C."""
+        NYSE holidays), runnable from the Prefect UI, each with the user's data as its
+        parameters (source, path, symbols, timeframe). Stops on Ctrl-C."""
+        from core.bars import check_timeframe
         from core.settings import load_settings
-        from pipelines.deployments import recorded_server
+        from pipelines.commands.options import parse_symbols
+        from pipelines.deployments import SCHEDULES, recorded_server
 
-        settings = load_settings()
+        for name in flows or []:
+            check_choice(name, [spec.flow for spec in SCHEDULES], "--flow")
+        if timeframe is not None:
+            check_timeframe(timeframe)
+        data: dict[str, Any] = {
+            key: value
+            for key, value in {"source": source, "path": path, "timeframe": timeframe}.items()
+            if value is not None
+        }
+        chosen = parse_symbols(symbols)
+        overrides: dict[str, Any] = {"data": data} if data else {}
+        if chosen:
+            overrides["symbols"] = chosen
+        settings = load_settings(**overrides)
         url = api_url or os.environ.get("PREFECT_API_URL") or recorded_server(settings)
         server: subprocess.Popen[bytes] | None = None
         if url is None:
             server, url = _start_prefect_server(settings, port=0)
             console.print(f"started a Prefect server for the deployments: [bold]{url}[/]")
         try:
-            _serve(url, flows or None, horizon_days)
+            _serve(url, flows or None, horizon_days, settings)
         finally:
             if server is not None:
                 _stop(server)
@@ -125,6 +163,9 @@ def register(app: typer.Typer) -> None:
         webhook: str | None = typer.Option(None, "--webhook", help="Alert webhook URL."),
     ) -> None:
         """Feature and prediction drift, calibration and latency, with alerts."""
+        parse_day(as_of, "--as-of")
+        if window_days < 1:
+            raise ConfigError(f"--window-days {window_days}: give at least 1", where="monitor")
         from pipelines.flows.monitor import monitor_flow
 
         report = _run(monitor_flow, window_days=window_days, as_of=as_of, alert_webhook=webhook)
@@ -154,10 +195,16 @@ def register(app: typer.Typer) -> None:
         min_trades: int | None = typer.Option(
             None, "--min-trades", help="Closed trades per arm (default: settings)."
         ),
-        dry_run: bool = typer.Option(False, "--dry-run", help="Decide, but move no alias."),
+        dry_run: bool = typer.Option(
+            False, "--dry-run/--no-dry-run", help="Decide, but move no alias."
+        ),
         as_of: str | None = typer.Option(None, "--as-of", help="Only trades closed by then."),
     ) -> None:
         """Compare champion and challenger on live trades: promote, retire or roll back."""
+        parse_day(as_of, "--as-of")
+        if not 0 < alpha < 1:
+            raise ConfigError(f"--alpha {alpha}: give a level between 0 and 1, e.g. 0.05",
+                              where="evaluate-ab")
         from pipelines.flows.evaluate_ab import evaluate_ab_flow
 
         summary = _run(evaluate_ab_flow, alpha=alpha, min_trades_per_arm=min_trades,
@@ -196,6 +243,16 @@ def register(app: typer.Typer) -> None:
         """Search strategy parameters on the training window, evaluate once out of time,
         and write a proposal file (nothing is applied)."""
         from core.performance import HEADLINE_FIGURES
+        from trading.strategies import STRATEGIES
+
+        check_choice(strategy, sorted(STRATEGIES), "--strategy")
+        if trials < 1:
+            raise ConfigError(f"--trials {trials}: give at least 1", where="optimize")
+        if not 0 < out_of_time_fraction < 1:
+            raise ConfigError(
+                f"--out-of-time-fraction {out_of_time_fraction}: give a share between 0 and 1",
+                where="optimize",
+            )
         from pipelines.flows.optimize import optimize_flow
 
         proposal = _run(optimize_flow, strategy=strategy, trials=trials, seed=seed,
@@ -313,7 +370,7 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         process.wait(timeout=10)
 
 
-def _serve(api_url: str, flows: list[str] | None, horizon_days: int) -> None:
+def _serve(api_url: str, flows: list[str] | None, horizon_days: int, settings: Any) -> None:
     """Register the deployments with `api_url` and execute their runs until Ctrl-C."""
     from prefect import serve
     from prefect.settings import PREFECT_API_URL, temporary_settings
@@ -321,17 +378,21 @@ def _serve(api_url: str, flows: list[str] | None, horizon_days: int) -> None:
     from pipelines.deployments import SCHEDULES, TIMEZONE, build_deployments
 
     with temporary_settings(updates={PREFECT_API_URL: api_url}):
-        deployments, missing = build_deployments(horizon_days=horizon_days, only=flows)
+        deployments, missing = build_deployments(
+            horizon_days=horizon_days, only=flows, settings=settings
+        )
         if not deployments:
             raise ConfigError(f"no flow to deploy (missing: {', '.join(missing)})",
                               where="deploy")
         table = Table(title=f"Deployments on {api_url.removesuffix('/api')} ({TIMEZONE})")
-        for column in ("flow", "deployment", "cron", "purpose"):
+        for column in ("flow", "deployment", "cron", "parameters"):
             table.add_column(column)
-        deployed = {d.flow_name for d in deployments}
+        deployed = {d.flow_name: d for d in deployments}
         for spec in SCHEDULES:
             if spec.flow in deployed:
-                table.add_row(spec.flow, spec.deployment, spec.cron or "on demand", spec.purpose)
+                parameters = deployed[spec.flow].parameters or {}
+                table.add_row(spec.flow, spec.deployment, spec.cron or "on demand",
+                              ", ".join(f"{k}={v}" for k, v in parameters.items()))
         console.print(table)
         if missing:
             console.print(f"[yellow]not deployed (flow not found): {', '.join(missing)}[/]")

@@ -11,14 +11,20 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from core.errors import ConfigError
 from models.targets import figure
+from pipelines.commands.options import (
+    SYMBOLS_HELP,
+    SYMBOLS_METAVAR,
+    command_group,
+    parse_day,
+    parse_symbols,
+)
 
 
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the `tradewind` app."""
-    models_app = typer.Typer(
-        help="Registered models: list, promote, roll back.", no_args_is_help=True
-    )
+    models_app = command_group("Registered models: list, promote, roll back.")
     app.add_typer(models_app, name="models")
 
     @app.command()
@@ -31,14 +37,17 @@ def register(app: typer.Typer) -> None:
             "(repeatable).",
         ),
         source: str = typer.Option(
-            "sample", "--source", help="sample | store | a parquet/CSV file or folder."
+            "sample", "--source", help="sample | sp500 | store | a parquet/CSV file or folder."
         ),
         index_source: str | None = typer.Option(
             None,
             "--index-source",
             help="File/folder with the index series (SPX/SPY/COMP) when not in --source.",
         ),
-        symbols: list[str] | None = typer.Option(None, "--symbol", help="Stocks (repeatable)."),
+        symbols: list[str] | None = typer.Option(
+            None, "--symbols", "--symbol", metavar=SYMBOLS_METAVAR,
+            help=f"Stocks, {SYMBOLS_HELP} (default: all).",
+        ),
         max_symbols: int | None = typer.Option(
             None, "--max-symbols", help="Use the first N stocks (alphabetical)."
         ),
@@ -49,7 +58,7 @@ def register(app: typer.Typer) -> None:
             "--store-trades/--no-store-trades",
             help="Add the closed trades collected in the feature store as events.",
         ),
-        as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
+        as_json: bool = typer.Option(False, "--json/--no-json", help="Print the results as JSON."),
     ) -> None:
         """Train the models on real bars, log them to MLflow and register them (the
         first version of each model becomes champion)."""
@@ -63,11 +72,21 @@ def register(app: typer.Typer) -> None:
         # MLflow draws a progress bar per artifact it re-reads while logging: noise here.
         os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
         names = MODEL_NAMES if "all" in model else tuple(dict.fromkeys(model))
+        unknown = [name for name in names if name not in MODEL_NAMES]
+        if unknown:
+            raise ConfigError(
+                f"--model {', '.join(unknown)}: not a model; use all or "
+                f"{', '.join(MODEL_NAMES)}",
+                where="train",
+            )
+        parse_day(start, "--start")
+        parse_day(end, "--end")
+        chosen = parse_symbols(symbols)
         request = TrainRequest(
             models=names,
             source=source,
             index_source=index_source,
-            symbols=tuple(symbols) if symbols else None,
+            symbols=tuple(chosen) if chosen else None,
             max_symbols=max_symbols,
             start=start,
             end=end,
@@ -132,7 +151,7 @@ def register(app: typer.Typer) -> None:
 
     @models_app.command("list")
     def list_models(
-        as_json: bool = typer.Option(False, "--json", help="Print as JSON."),
+        as_json: bool = typer.Option(False, "--json/--no-json", help="Print as JSON."),
     ) -> None:
         """Each model's versions with aliases, key out-of-time metrics and data window."""
         from core.settings import load_settings

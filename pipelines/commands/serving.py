@@ -11,6 +11,7 @@ import typer
 
 from core.errors import ConfigError
 from core.settings import load_settings
+from pipelines.runtime import check_port_free
 
 SERVICE = "pipelines.serve:TradewindService"
 
@@ -44,7 +45,11 @@ def register(app: typer.Typer) -> None:
         # `bentoml serve` has no --workers for new-style services: the service reads it.
         env["TRADEWIND_SERVING__WORKERS"] = str(chosen_workers)
         env.setdefault("BENTOML_DO_NOT_TRACK", "true")
-        command = serve_command(host or settings.serving.host, chosen_port)
+        chosen_host = host or settings.serving.host
+        if not 0 < chosen_port < 65536:
+            raise ConfigError(f"--port {chosen_port}: give 1-65535", where="serve")
+        check_port_free(chosen_host, chosen_port, where="serve")
+        command = serve_command(chosen_host, chosen_port)
         try:
             # Become `bentoml serve` (exec, not a child): signals such as the SIGTERM of a
             # graceful stop reach it directly, and its exit code is the command's.

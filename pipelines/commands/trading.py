@@ -12,8 +12,10 @@ from rich.console import Console
 from rich.table import Table
 
 from core.errors import ConfigError
+from pipelines.commands.options import SYMBOLS_HELP, SYMBOLS_METAVAR, parse_day, parse_symbols
 
 if TYPE_CHECKING:  # the exchange section's types; imported lazily at run time
+    from core.bars import BarCheck
     from core.settings import AlpacaCredentials, Settings
     from trading.closed_trades import ClosedTradeRecord, TradeSink
     from trading.control.kit import ControlKit
@@ -32,13 +34,19 @@ def register(app: typer.Typer) -> None:
 # ====================================================================== backtest (ENGINE)
 def backtest(
     source: Annotated[
-        str, typer.Option(help="Where bars come from: sample (embedded) or parquet (files).")
+        str,
+        typer.Option(help="Where bars come from: sample | sp500 | store (the offline bar "
+                     "store `tradewind ingest` fills) | parquet | csv (with --path)."),
     ] = "sample",
     path: Annotated[
-        Path | None, typer.Option(help="Parquet/CSV file or folder (with --source parquet).")
+        Path | None, typer.Option(help="Parquet/CSV file or folder (with --source parquet|csv).")
     ] = None,
     symbols: Annotated[
-        str | None, typer.Option(help="Comma-separated symbols (default: all in the source).")
+        list[str] | None,
+        typer.Option(
+            metavar=SYMBOLS_METAVAR,
+            help=f"Symbols, {SYMBOLS_HELP} (default: all in the source).",
+        ),
     ] = None,
     start: Annotated[str | None, typer.Option(help="First day, YYYY-MM-DD (inclusive).")] = None,
     end: Annotated[str | None, typer.Option(help="Last day, YYYY-MM-DD (inclusive).")] = None,
@@ -76,10 +84,19 @@ def backtest(
     from core.settings import load_settings
     from trading.backtest import run_backtest
     from trading.report import METRIC_KEYS, write_html, write_json
+    from trading.strategies import STRATEGIES
 
     settings = load_settings()
-    wanted = [s.strip().upper() for s in symbols.split(",") if s.strip()] if symbols else None
-    bars, index_bars, repairs = _load_bars(source, path, wanted, start, end, index_path, repair)
+    wanted = parse_symbols(symbols) or None
+    parse_day(start, "--start")
+    parse_day(end, "--end")
+    if strategy is not None and strategy not in STRATEGIES:
+        raise ConfigError(
+            f"--strategy {strategy!r} is not one of {', '.join(STRATEGIES)}", where="backtest"
+        )
+    bars, index_bars, repairs = _load_bars(
+        source, path, wanted, start, end, index_path, repair, settings
+    )
     client = _model_client(settings, model_endpoint) if model_endpoint else None
     result = run_backtest(bars, index_bars=index_bars, settings=settings, strategy=strategy,
                           journal_url=journal, model_client=client,
@@ -122,6 +139,7 @@ def _load_bars(
     end: str | None,
     index_path: Path | None,
     repair: bool,
+    settings: Settings,
 ) -> tuple[object, object, int]:
     import pandas as pd
 
@@ -135,13 +153,21 @@ def _load_bars(
         if symbols is not None:
             # The index series come along as market context.
             wanted = sorted(set(symbols) | (CONTEXT_ONLY_SYMBOLS & set(SAMPLE_SYMBOLS)))
-    elif source == "parquet":
+    elif source in ("parquet", "csv"):
         if path is None:
-            raise ConfigError("--source parquet needs --path FILE_OR_FOLDER", where="backtest")
-        config = {"type": "parquet", "path": path, "repair": repair}
+            raise ConfigError(f"--source {source} needs --path FILE_OR_FOLDER", where="backtest")
+        config = {"type": source, "path": path, "repair": repair}
+    elif source == "sp500":
+        config = {"type": "sp500"}
+    elif source != "store":
+        raise ConfigError(
+            f"unknown --source '{source}'; use sample, sp500, store, parquet or csv",
+            where="backtest",
+        )
+    if source == "store":
+        check = _store_check(settings, symbols, start, end)
     else:
-        raise ConfigError(f"unknown --source '{source}'; use sample or parquet", where="backtest")
-    check = market_data(config).history_check(wanted, start, end)
+        check = market_data(config).history_check(wanted, start, end)
     index_bars: pd.DataFrame | None = None
     if index_path is not None:
         index_source = market_data({"type": "files", "path": index_path, "repair": repair})
@@ -153,6 +179,28 @@ def _load_bars(
             where="backtest",
         )
     return check.bars, index_bars, len(check.repairs)
+
+
+def _store_check(
+    settings: Settings, symbols: list[str] | None, start: str | None, end: str | None
+) -> BarCheck:
+    """The offline bar store's daily bars (stocks plus the index series it holds), as a
+    check with nothing repaired: the store holds only validated bars."""
+    from core.bars import BarCheck
+    from core.symbols import CONTEXT_ONLY_SYMBOLS
+    from features.bar_store import BarStore
+
+    store = BarStore(settings.paths.bars_dir)
+    if not store.symbols():
+        raise ConfigError(
+            f"the bar store at {store.root} holds no daily bars; load some with "
+            "`tradewind ingest --source sample` (or --source alpaca|parquet|csv)",
+            where="backtest",
+        )
+    wanted = None
+    if symbols is not None:
+        wanted = sorted(set(symbols) | (CONTEXT_ONLY_SYMBOLS & set(store.symbols())))
+    return BarCheck(bars=store.read(symbols=wanted, start=start, end=end))
 
 
 def _show(value: object) -> str:
@@ -178,7 +226,11 @@ def paper_exchange(
     port: Annotated[int, typer.Option(help="Port to listen on (0 picks a free one).")] = 8765,
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     symbols: Annotated[
-        str | None, typer.Option(help="Comma-separated symbols to replay (default: all stored).")
+        list[str] | None,
+        typer.Option(
+            metavar=SYMBOLS_METAVAR,
+            help=f"Symbols to replay, {SYMBOLS_HELP} (default: all stored).",
+        ),
     ] = None,
     start: Annotated[str | None, typer.Option(help="First bar to replay (ISO date).")] = None,
     end: Annotated[str | None, typer.Option(help="Last bar to replay (ISO date).")] = None,
@@ -191,7 +243,9 @@ def paper_exchange(
         Path | None,
         typer.Option(help="SQLite file with the exchange's state (default: data dir)."),
     ] = None,
-    fresh: Annotated[bool, typer.Option(help="Forget the saved state and start over.")] = False,
+    fresh: Annotated[
+        bool, typer.Option(help="Forget the saved state and start over (--no-fresh: resume).")
+    ] = False,
     require_keys: Annotated[
         bool,
         typer.Option(help="Accept only ALPACA_API_KEY / ALPACA_SECRET_KEY from the environment."),
@@ -200,15 +254,19 @@ def paper_exchange(
     """Serve a local Alpaca-compatible paper exchange (trading API, trade_updates stream,
     market data) that replays the offline bar store; state survives restarts."""
     from core.settings import AlpacaCredentials, load_settings
+    from pipelines.runtime import check_port_free
     from trading.adapters.paper_exchange.config import PaperExchangeConfig
     from trading.adapters.paper_exchange.server import load_store_bars, serve
     from trading.adapters.simulated.config import SimulatedExchangeConfig
 
+    if speed < 0:
+        raise ConfigError(
+            f"--speed {speed:g}: give bar steps per second, 0 or more (0: only on "
+            "POST /admin/advance)",
+            where="paper-exchange",
+        )
     settings = load_settings()
     state_path = state or settings.paths.data_dir / "paper_exchange.db"
-    if fresh:
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{state_path}{suffix}").unlink(missing_ok=True)
     keys: dict[str, object] = {}
     if require_keys:
         credentials = AlpacaCredentials()
@@ -225,7 +283,7 @@ def paper_exchange(
             settings.broker, allow_short=settings.risk.allow_short
         ),
         bars_per_second=speed,
-        symbols=_symbol_tuple(symbols),
+        symbols=tuple(parse_symbols(symbols)) or None,
         start=_moment(start, "--start"),
         end=_moment(end, "--end"),
         timeframe=timeframe,
@@ -233,6 +291,10 @@ def paper_exchange(
         **keys,
     )
     bars = load_store_bars(config, settings.paths.bars_dir)
+    check_port_free(host, port, where="paper-exchange")
+    if fresh:  # only once every input is known good: the state is the exchange's memory
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{state_path}{suffix}").unlink(missing_ok=True)
     console.print(
         f"replaying {len(bars):,} bars of {bars['symbol'].nunique()} symbols "
         f"({speed or 'manual'} steps/s); state in {state_path}",
@@ -250,7 +312,11 @@ def trade(
         ),
     ] = None,
     symbols: Annotated[
-        str | None, typer.Option(help="Comma-separated symbols (default: settings.symbols).")
+        list[str] | None,
+        typer.Option(
+            metavar=SYMBOLS_METAVAR,
+            help=f"Symbols, {SYMBOLS_HELP} (default: settings.symbols).",
+        ),
     ] = None,
     exchange_url: Annotated[
         str | None,
@@ -303,7 +369,7 @@ def trade(
     from trading.service import ServiceConfig, install_signal_handlers
 
     settings = load_settings()
-    names = _symbol_tuple(symbols) or tuple(s.upper() for s in settings.symbols)
+    names = tuple(parse_symbols(symbols)) or tuple(s.upper() for s in settings.symbols)
     if broker is None:
         broker = "alpaca" if settings.broker.kind == "alpaca" else "paper-exchange"
     if broker not in ("alpaca", "paper-exchange"):
@@ -501,11 +567,6 @@ def _feature_store_sink(settings: Settings) -> TradeSink:
             log.warning("trade %s not written to the feature store: %s", record.trade.trade_id, exc)
 
     return sink
-
-
-def _symbol_tuple(symbols: str | None) -> tuple[str, ...] | None:
-    names = tuple(s.strip().upper() for s in (symbols or "").split(",") if s.strip())
-    return names or None
 
 
 def _moment(value: str | None, option: str) -> datetime | None:

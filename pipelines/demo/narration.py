@@ -74,14 +74,14 @@ class Narrator:
                 if registered.get("registered")
                 else "not registered"
             )
-            self.say(f"  {name}: {shown} — {comparison['reason'][:110]}")
+            self.say(f"  {name}: {shown} — {comparison['reason']}")
 
     def verdict(self, now: pd.Timestamp, summary: dict[str, Any]) -> None:
         """An A/B verdict that moves the registry, on the terminal and in the timeline."""
         self.timeline.append(verdict_event(summary, now))
         self.say(
             f"[bold]{now.date()}[/]: A/B verdict [magenta]{summary['action']}[/] "
-            f"(applied={summary['applied']}): {summary['reason'][:150]}"
+            f"(applied={summary['applied']}): {summary['reason']}"
         )
 
 

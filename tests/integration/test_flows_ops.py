@@ -475,7 +475,8 @@ def test_deploy_registers_every_flow_with_exchange_time_schedules(
         }
     )
     process = subprocess.Popen(
-        [sys.executable, "-c", "from pipelines.cli import main; main(['deploy'])"],
+        [sys.executable, "-c",
+         "from pipelines.cli import main; main(['deploy', '--symbols', 'AAPL,MSFT'])"],
         cwd=project,
         env=env,
         stdout=subprocess.PIPE,
@@ -536,8 +537,16 @@ def test_deploy_registers_every_flow_with_exchange_time_schedules(
                 assert f"{moment:%Y%m%dT%H%M%S}" in rrule
         assert spec.cron is not None
         assert spec.cron in deployment.description
-        if spec.flow in {"monitor", "evaluate_ab", "optimize"}:
+        # every flow runs on the user's data (here: --symbols), not on empty parameters
+        data = {"symbols": ["AAPL", "MSFT"], "timeframe": "1Day"}
+        if spec.flow in {"monitor", "optimize"}:
+            assert deployment.parameters == {**data, "market_days_only": True}
+        if spec.flow == "evaluate_ab":
             assert deployment.parameters == {"market_days_only": True}
+        if spec.flow == "ingest":
+            assert deployment.parameters == {**data, "source": "sample"}
+        if spec.flow in {"train", "retrain"}:
+            assert deployment.parameters == {"symbols": ["AAPL", "MSFT"], "source": "sample"}
     # ingest runs hourly in the session, and not on the next holiday
     from prefect.server.schemas.schedules import RRuleSchedule
 
