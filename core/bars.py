@@ -132,7 +132,7 @@ class BarCheck:
         end: datetime | date | str | None = None,
     ) -> BarCheck:
         """The bars of `symbols` between inclusive bounds (`time_bound`), with the
-        repairs and warnings that concern those symbols."""
+        repairs and warnings that concern those symbols and that window."""
         bars = self.bars
         keep = bars["symbol"].isin(symbols).to_numpy()
         lower, upper = time_bound(start), time_bound(end, end=True)
@@ -141,10 +141,23 @@ class BarCheck:
         if upper is not None:
             keep &= (bars["timestamp"] <= upper).to_numpy()
         chosen = set(symbols)
+
+        def inside(stamp: str | None) -> bool:
+            """A row without a readable time stays listed: nothing says it is outside."""
+            if stamp is None:
+                return True
+            try:
+                moment = pd.Timestamp(stamp)
+            except ValueError:
+                return True
+            if moment.tzinfo is None:
+                moment = moment.tz_localize("UTC")
+            return (lower is None or moment >= lower) and (upper is None or moment <= upper)
+
         return BarCheck(
             bars=bars[keep].reset_index(drop=True),
-            repairs=[r for r in self.repairs if r.symbol in chosen],
-            warnings=[w for w in self.warnings if w.symbol in chosen],
+            repairs=[r for r in self.repairs if r.symbol in chosen and inside(r.timestamp)],
+            warnings=[w for w in self.warnings if w.symbol in chosen and inside(w.timestamp)],
         )
 
 

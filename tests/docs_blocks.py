@@ -70,6 +70,8 @@ def tradewind_commands() -> list[tuple[str, list[str]]]:
     found: list[tuple[str, list[str]]] = []
     for block in shell_blocks():
         for line in block.commands():
+            if "tradewind" not in line.split("|")[0].split("#")[0]:
+                continue
             words = shlex.split(line.replace("&", " & "), comments=True)
             while words and re.fullmatch(r"[A-Za-z_]+=.*", words[0]):
                 words = words[1:]
@@ -90,3 +92,39 @@ def tradewind_commands() -> list[tuple[str, list[str]]]:
             line = text.count("\n", 0, match.start()) + 1
             found.append((f"{path.name}:{line}", shlex.split(command)[1:]))
     return found
+
+
+def on_ports(text: str, ports: dict[int, int]) -> str:
+    """The text with each documented port moved to a test's free port (`:3000`, `--port
+    3000`), so a docs test never collides with a service someone else runs."""
+    for documented, free in ports.items():
+        text = re.sub(rf"(:|--port\s+){documented}\b", rf"\g<1>{free}", text)
+    return text
+
+
+def shell_env(extra: dict[str, str]) -> dict[str, str]:
+    """The environment a reader's shell has: this interpreter's `tradewind` first on the
+    PATH, no Tradewind or Alpaca settings of the machine, plus `extra`."""
+    import os
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TRADEWIND_", "ALPACA_"))}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    return {**env, **extra}
+
+
+def run_block(
+    block: Block, *, cwd: Path, ports: dict[int, int], env: dict[str, str], timeout: float
+) -> str:
+    """Run a block as written (on the given ports) with bash, failing on the first
+    command that fails; its stdout."""
+    import subprocess
+
+    script = on_ports(block.text, ports)
+    done = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script],
+        cwd=cwd, env=shell_env(env), capture_output=True, text=True, timeout=timeout,
+        check=False,
+    )
+    assert done.returncode == 0, f"{block.path.name}:{block.line}\n{done.stdout}\n{done.stderr}"
+    return done.stdout

@@ -50,7 +50,7 @@ def ingest(
         "--symbols",
         metavar=SYMBOLS_METAVAR,
         help=f"Symbols, {SYMBOLS_HELP} (default: all of the source; "
-        "for alpaca the settings' symbols).",
+        "for alpaca the settings' symbols; sample adds its index series).",
     ),
     start: str | None = typer.Option(None, "--start", help="First day or time (inclusive)."),
     end: str | None = typer.Option(None, "--end", help="Last day or time (inclusive)."),
@@ -221,6 +221,11 @@ def _fetch(
     elif source == "alpaca":
         fields = {**alpaca_options, "repair": repair}
     data = market_data(source_config(source, **fields), SourceContext.from_settings(settings))
+    if source == "sample" and symbols:
+        # The index series come along as market context (features need them).
+        from core.symbols import CONTEXT_ONLY_SYMBOLS
+
+        symbols = [*symbols, *sorted(CONTEXT_ONLY_SYMBOLS - set(symbols))]
     return data.history_check(symbols or None, start, end, timeframe)
 
 

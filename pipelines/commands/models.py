@@ -131,8 +131,10 @@ def register(app: typer.Typer) -> None:
             title=f"Out-of-time metrics ({source}, {len(report.data.events)} "
             f"signals, {len(report.data.market)} market days)"
         )
-        for column in ("model", "version", "aliases", "seconds", "metric", "value"):
-            table.add_column(column)
+        # Readable at 80 columns: the names are never cut.
+        for column, justify in (("model", "left"), ("v", "right"), ("aliases", "left"),
+                                ("s", "right"), ("metric", "left"), ("value", "right")):
+            table.add_column(column, justify=justify, no_wrap=True)  # type: ignore[arg-type]
         for result in report.results:
             own = sorted(a for a, v in result.aliases.items() if v == result.version)
             for position, key in enumerate(HEADLINES[result.name]):
@@ -161,17 +163,21 @@ def register(app: typer.Typer) -> None:
         if as_json:
             typer.echo(json.dumps(rows, indent=2, default=str))
             return
-        table = Table(title="Registered models")
-        for column in ("model", "version", "aliases", "data window", "created", "metrics"):
-            table.add_column(column)
+        # Readable at 80 columns: names never cut, one alias and one metric per line.
+        table = Table(title="Registered models (all fields: --json)", show_lines=True)
+        table.add_column("model", no_wrap=True)
+        table.add_column("v", justify="right", no_wrap=True)
+        table.add_column("aliases", no_wrap=True)
+        table.add_column("trained on", no_wrap=True)
+        table.add_column("out-of-time metrics", overflow="fold")
         for row in rows:
+            first, _, last = row["data_window"].partition("..")
             table.add_row(
                 row["name"],
                 row["version"],
-                ",".join(row["aliases"]),
-                row["data_window"],
-                row["created_at"][:19],
-                ", ".join(f"{k}={figure(v)}" for k, v in list(row["metrics"].items())[:3]),
+                "\n".join(row["aliases"]),
+                f"{first}\n→ {last}" if last else first,
+                "\n".join(f"{k} {figure(v)}" for k, v in list(row["metrics"].items())[:3]),
             )
         Console().print(table)
 
