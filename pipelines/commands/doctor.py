@@ -17,6 +17,11 @@ if TYPE_CHECKING:
     from core.settings import Settings
 
 OK, TODO, FAIL = "ok", "todo", "fail"
+FEATURES_HINT = (
+    "tradewind features compute --input data/bars --output data/features.parquet --store, "
+    "then tradewind features materialize"
+)
+TRAIN_HINT = "tradewind train --source store (or --source sample)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,21 +111,28 @@ def _bar_store(settings: Settings) -> Finding:
 def _feature_store(settings: Settings) -> Finding:
     from features.store import FeatureStore
 
+    if not (settings.paths.data_dir / "feast").is_dir():  # nothing to open: nothing created
+        return Finding("feature store", TODO, f"no Feast store under {settings.paths.data_dir}",
+                       FEATURES_HINT)
     try:
         summary = FeatureStore(settings.paths, settings.feature_store).summary()
     except (TradewindError, OSError, ValueError) as exc:
         return Finding("feature store", FAIL, str(exc), "check settings.feature_store")
     if not summary["feature_rows"]:
         return Finding("feature store", TODO, "no feature rows",
-                       "tradewind features compute --input data/bars --output "
-                       "data/features.parquet --store, then tradewind features materialize")
+                       FEATURES_HINT)
     return Finding("feature store", OK, f"{summary['feature_rows']:,} feature rows of "
                    f"{summary['symbols']} symbols, {summary['trades']:,} trades")
 
 
 def _registry(settings: Settings) -> Finding:
     from models.registry import MODEL_NAMES, ModelRegistry
+    from models.tracker import sqlite_path
 
+    database = sqlite_path(settings.paths.mlflow_tracking_uri)
+    if database is not None and not database.is_file():  # opening it would create it
+        return Finding("models", TODO, f"no MLflow store at {database}",
+                       TRAIN_HINT)
     try:
         registry = ModelRegistry(settings.paths.mlflow_tracking_uri)
         champions = {name: registry.aliases(name).get("champion")
@@ -130,7 +142,7 @@ def _registry(settings: Settings) -> Finding:
     missing = [name for name in MODEL_NAMES if not champions.get(name)]
     if missing:
         return Finding("models", TODO, f"no champion for {', '.join(missing)}",
-                       "tradewind train --source store (or --source sample)")
+                       TRAIN_HINT)
     shown = ", ".join(f"{name} v{version}" for name, version in champions.items())
     return Finding("models", OK, f"champions {shown}")
 

@@ -4,6 +4,7 @@ stdout and stderr, no terminal) and return what a user would see."""
 from __future__ import annotations
 
 import re
+import sys
 from dataclasses import dataclass
 
 from typer.testing import CliRunner
@@ -33,6 +34,8 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> Outcome:
             code = 0
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        sys.stdout.flush()  # print() writes through a buffered wrapper
+        sys.stderr.flush()
         stdout = out.getvalue().decode(errors="replace")
         stderr = err.getvalue().decode(errors="replace") if err is not None else ""
     return Outcome(code, ANSI.sub("", stdout), ANSI.sub("", stderr))
