@@ -18,6 +18,7 @@ import importlib.util
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -110,6 +111,7 @@ class _LocalServer:
     """A child server process in a temporary folder; a context manager."""
 
     name = "server"
+    stop_signal = signal.SIGTERM
 
     def __init__(self) -> None:
         self.port = 0
@@ -122,7 +124,7 @@ class _LocalServer:
     def stop(self) -> None:
         process, self._process = self._process, None
         if process is not None and process.poll() is None:
-            process.terminate()
+            process.send_signal(self.stop_signal)
             try:
                 process.wait(timeout=30)
             except subprocess.TimeoutExpired:
@@ -144,6 +146,7 @@ class LocalPostgres(_LocalServer):
     """A PostgreSQL server with user `postgres` (trust authentication on loopback)."""
 
     name = "PostgreSQL"
+    stop_signal = signal.SIGINT  # "fast" shutdown: open client connections do not hold it
 
     def start(self) -> Self:
         bin_dir = postgres_bin_dir()
@@ -204,6 +207,18 @@ class LocalRedis(_LocalServer):
 
     name = "Redis"
     DATABASES = 64
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._handed_out = 0
+
+    def fresh_db(self) -> int:
+        """A database number nobody was given before (one per store under test)."""
+        if self._handed_out >= self.DATABASES:
+            raise ConfigError(f"all {self.DATABASES} Redis databases are in use",
+                              where="servers")
+        self._handed_out += 1
+        return self._handed_out - 1
 
     def start(self) -> Self:
         binary = redis_server_binary()
