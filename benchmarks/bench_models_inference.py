@@ -59,23 +59,24 @@ def main() -> None:
         timings = _timed(call, args.calls)
         print(f"{name:<24}{np.percentile(timings, 50):>10.3f}{np.percentile(timings, 99):>10.3f}")
 
-    # Peer: the same calibrated forest through scikit-learn (n_jobs=1) in this run.
+    # Peer: the same forest through scikit-learn (n_jobs=1) in this run, when the champion
+    # is a forest (an XGBoost champion is served by its own `inplace_predict`).
     import mlflow.artifacts
 
     registry = ModelRegistry(uri)
     version = registry.version_of("signal_quality", "champion")
     folder = mlflow.artifacts.download_artifacts(
         artifact_uri=registry.download_uri("signal_quality", version), tracking_uri=uri)
-    calibrated = skops.io.load(f"{folder}/model.skops", trusted=list(SIGNAL_QUALITY_TRUSTED_TYPES))
-    inputs = calibrated.feature_names_in_.tolist()
-    sk_row = row[inputs]
-    sklearn_ms = _timed(lambda: calibrated.predict_proba(sk_row), args.calls)
+    if model_set.runtimes["signal_quality"] != "onnxruntime":
+        return
+    pipeline = skops.io.load(f"{folder}/model.skops", trusted=list(SIGNAL_QUALITY_TRUSTED_TYPES))
+    sk_row = row[model_set.inputs("signal_quality")].to_numpy()
+    sklearn_ms = _timed(lambda: pipeline.predict_proba(sk_row), args.calls)
     onnx_ms = _timed(parts["win_probability"], args.calls)
     ratio = np.percentile(sklearn_ms, 50) / np.percentile(onnx_ms, 50)
     print(f"signal_quality sklearn predict_proba p50 {np.percentile(sklearn_ms, 50):.3f} ms vs "
           f"ModelSet ({model_set.runtimes['signal_quality']}) "
           f"{np.percentile(onnx_ms, 50):.3f} ms: {ratio:.1f}x faster")
-
 
 if __name__ == "__main__":
     main()

@@ -71,13 +71,48 @@ class RiskSettings(_Section):
     allow_short: bool = False
 
 
+class PolicySettings(_Section):
+    """The decision policy (`models.policy`): how the four predictions become enter/skip
+    and a size. The numbers it fits (payoffs, thresholds, size normalisation) come from the
+    training window; these are the choices around them."""
+
+    mode: Literal["expected_value", "probability"] = "expected_value"
+    ood_action: Literal["skip", "half_size", "ignore"] = "half_size"
+    ood_alpha: float = Field(0.01, gt=0, lt=0.5)  # conformal false-alarm rate
+    regime_mode: Literal["off", "size", "gate"] = "size"
+    regime_scale: float = Field(0.5, gt=0, le=1)  # size when the regime does not fit / calm
+    exits: Literal["fixed", "model"] = "fixed"
+    drawdown_scaling: bool = False
+    base_size_fraction: float = Field(1 / 12, gt=0, le=1)  # ungated size; policy mean size
+    min_size_fraction: float = Field(0.02, gt=0, le=1)
+    threshold_quantile: float = Field(0.5, gt=0, lt=1)  # in-window top half by default
+    min_coverage: float = Field(0.25, gt=0, lt=1)
+    max_coverage: float = Field(0.75, gt=0, lt=1)
+    guard_lookback_days: int = Field(60, ge=1)  # trading days
+    guard_min_signals: int = Field(20, ge=1)
+    guard_lower_quantile: float = Field(0.25, ge=0, le=1)
+    guard_upper_quantile: float = Field(0.60, ge=0, le=1)
+    min_skill_pf_ratio: float = Field(1.0, ge=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> PolicySettings:
+        if not self.min_coverage < self.max_coverage:
+            raise ValueError("min_coverage must be below max_coverage")
+        if not self.guard_lower_quantile <= self.guard_upper_quantile:
+            raise ValueError("guard_lower_quantile must not exceed guard_upper_quantile")
+        if not self.min_size_fraction <= self.base_size_fraction:
+            raise ValueError("min_size_fraction must not exceed base_size_fraction")
+        return self
+
+
 class ModelGateSettings(_Section):
-    win_probability_gate: float = Field(0.65, ge=0, le=1)
+    win_probability_gate: float = Field(0.65, ge=0, le=1)  # policy mode `probability`
     fallback: Literal["no_entry", "rules"] = "no_entry"
     retrain_every_trades: int = Field(100, ge=1)
     promotion_margin: float = Field(0.05, ge=0)
     challenger_share: float = Field(0.20, ge=0, le=1)
     min_trades_per_arm: int = Field(30, ge=1)
+    policy: PolicySettings = PolicySettings()
 
 
 class ServingSettings(_Section):

@@ -213,6 +213,15 @@ class Trade:
         return (self.exit_time - self.entry_time).total_seconds()
 
 
+# Why a signal was not traded: one category per refusal, counted by reports. The policy
+# emits `ev`, `gate`, `ood` and `regime`; the engine `sizing`, `risk`, `paused` and
+# `model_unavailable`.
+REASONS: tuple[str, ...] = (
+    "ev", "gate", "ood", "regime", "sizing", "risk", "paused", "model_unavailable",
+)
+ENTER, SKIP = "enter", "skip"
+
+
 @dataclass(frozen=True, slots=True)
 class Decision:
     """What the models said about one signal, and what the engine did with it."""
@@ -229,3 +238,14 @@ class Decision:
     regime_probabilities: dict[str, float] = field(default_factory=dict)
     out_of_distribution: bool = False
     source: str = "rules"  # which client produced it: rules | http | inprocess | fallback
+    # The policy's verdict (`models.policy`): enter, or skip for one `REASONS` category.
+    action: str = ENTER  # ENTER | SKIP
+    reason: str = ""  # a `REASONS` category when skipped, "" when entered
+    reason_detail: str = ""
+    expected_value: float | None = None  # per unit of capital, net of costs
+    threshold: float | None = None  # the win probability the policy asked for
+    size_fraction: float | None = None  # of equity; None: the engine's default size
+
+    @property
+    def enter(self) -> bool:
+        return self.action == ENTER

@@ -108,6 +108,23 @@ MARKET: tuple[FeatureSpec, ...] = (
     _m("mkt_vol_trend", "mkt_vol_level / its 20-bar mean - 1", 41, "fraction"),
     _m("mkt_vol_is_vix", "1 when mkt_vol_level is the VIX, 0 when it is the realized-vol proxy",
        0, "flag"),
+    _m("mkt_realized_vol_5", "index realized volatility over 5 bars, annualized", 6,
+       "fraction per year"),
+    _m("mkt_realized_vol_60", "index realized volatility over 60 bars, annualized", 61,
+       "fraction per year"),
+    _m("mkt_log_vol_20", "log of mkt_realized_vol_20", 21, "log"),
+    _m("mkt_vol_ratio_5_60", "log(index realized vol 5 / realized vol 60)", 61, "log ratio"),
+    _m("mkt_vol_ratio_20_60", "log(index realized vol 20 / realized vol 60)", 61, "log ratio"),
+    _m("mkt_return_60", "index return over 60 bars", 60, "fraction"),
+    _m("mkt_trend_strength_20", "index log return over 20 bars / (daily realized vol 20 x "
+       "sqrt(20)): the move in units of its noise", 21, "ratio"),
+    _m("mkt_abs_trend_strength_20", "|mkt_trend_strength_20|", 21, "ratio"),
+    _m("mkt_trend_strength_60", "index log return over 60 bars / (daily realized vol 60 x "
+       "sqrt(60))", 61, "ratio"),
+    _m("mkt_parkinson_vol_20", "index Parkinson (high-low range) volatility over 20 bars, "
+       "annualized", 20, "fraction per year"),
+    _m("mkt_drawdown_252", "index close / its highest close of the last 252 bars - 1", 252,
+       "fraction"),
     _m("mkt_advance_decline", "(advancers - decliners) / symbols with a return, across the "
        "universe at this bar", 1, "ratio -1-1"),
     _m("mkt_pct_above_ema_50", "share of the universe closing above its EMA(50)", 50, "fraction"),

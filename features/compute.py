@@ -18,7 +18,7 @@ import pandas as pd
 from core.symbols import CONTEXT_ONLY_SYMBOLS, MARKET_CONTEXT_SYMBOLS
 from features.catalogue import BAR_FEATURES
 from features.data_quality import FeatureWarning, issue, merge_warnings
-from features.market import market_features
+from features.market import index_table, market_features
 from features.sentiment import sentiment_features
 from features.technical import (
     TRADING_DAYS_PER_YEAR,
@@ -104,3 +104,16 @@ def compute_features(
     )
     issue(result.warnings)
     return result.frame
+
+
+def index_features(
+    index_bars: pd.DataFrame, *, bars_per_year: float = TRADING_DAYS_PER_YEAR
+) -> pd.DataFrame:
+    """The index's market features on its own (daily) timeline, over its whole history:
+    `timestamp` (the session day, UTC midnight) + the index columns of `features.market`
+    (the same values `compute_features` joins to every symbol's bar of that day). Empty
+    without an index series. The regime model learns from these rows."""
+    table, _ = index_table(index_bars, daily=True, bars_per_year=bars_per_year)
+    if table is None:
+        return pd.DataFrame({"timestamp": pd.Series(dtype="datetime64[ns, UTC]")})
+    return table.rename(columns={"key": "timestamp"}).reset_index(drop=True)

@@ -24,6 +24,24 @@ MARKET_COLUMNS: tuple[str, ...] = tuple(feature_names("market"))
 BETA_WINDOW = 60
 VOL_TREND_WINDOW = 20
 
+# The index's volatility, trend and drawdown state the regime model reads (with
+# mkt_return_5/20 and mkt_ema_50/200_dist); all trailing windows of the index's own bars.
+REGIME_INDEX_COLUMNS: tuple[str, ...] = (
+    "mkt_realized_vol_5",
+    "mkt_realized_vol_60",
+    "mkt_log_vol_20",
+    "mkt_vol_ratio_5_60",
+    "mkt_vol_ratio_20_60",
+    "mkt_return_60",
+    "mkt_trend_strength_20",
+    "mkt_abs_trend_strength_20",
+    "mkt_trend_strength_60",
+    "mkt_parkinson_vol_20",
+    "mkt_drawdown_252",
+)
+DRAWDOWN_WINDOW = 252
+DRAWDOWN_MIN_BARS = 60
+
 _INDEX_COLUMNS = (
     "mkt_return_1",
     "mkt_return_5",
@@ -36,6 +54,7 @@ _INDEX_COLUMNS = (
     "mkt_vol_level",
     "mkt_vol_trend",
     "mkt_vol_is_vix",
+    *REGIME_INDEX_COLUMNS,
 )
 INDEX_WARNING_SYMBOL = "(market index)"
 
@@ -110,6 +129,7 @@ def index_table(
     realized = talib.STDDEV(log_return, 20, 1.0) * np.sqrt(bars_per_year)
     realized[:21] = np.nan
     table["mkt_realized_vol_20"] = realized
+    table = _regime_columns(table, series, log_return, realized, bars_per_year)
     proxy_trend = _ratio(realized, talib.SMA(realized, VOL_TREND_WINDOW)) - 1.0
     level, trend = realized.copy(), proxy_trend
     is_vix = np.zeros(len(close))
@@ -139,6 +159,66 @@ def index_table(
             )
         )
     return table, found
+
+
+def _realized_vol(log_return: np.ndarray, window: int, bars_per_year: float) -> np.ndarray:
+    """Annualized std of the last `window` one-bar log returns (NaN until a full window
+    of returns exists: the first bar has none)."""
+    realized = talib.STDDEV(log_return, window, 1.0) * np.sqrt(bars_per_year)
+    realized[: window + 1] = np.nan
+    return realized
+
+
+def _regime_columns(
+    table: pd.DataFrame,
+    series: pd.DataFrame,
+    log_return: np.ndarray,
+    realized_20: np.ndarray,
+    bars_per_year: float,
+) -> pd.DataFrame:
+    """The regime model's index features (`REGIME_INDEX_COLUMNS`), trailing only."""
+    close = series["close"].to_numpy(dtype=np.float64)
+    realized_5 = _realized_vol(log_return, 5, bars_per_year)
+    realized_60 = _realized_vol(log_return, 60, bars_per_year)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_close = np.log(close)
+        log_20 = np.log(realized_20)
+        ratio_5_60 = np.log(realized_5 / realized_60)
+        ratio_20_60 = np.log(realized_20 / realized_60)
+
+    def strength(window: int, realized: np.ndarray) -> np.ndarray:
+        move = np.full(len(close), np.nan)
+        move[window:] = log_close[window:] - log_close[:-window]
+        # the move in units of its own noise: daily sigma times sqrt(window)
+        return _ratio(move, realized / np.sqrt(bars_per_year) * np.sqrt(window))
+
+    high = series["high"].to_numpy(dtype=np.float64)
+    low = series["low"].to_numpy(dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        range_sq = np.log(high / low) ** 2
+    parkinson = np.sqrt(
+        pd.Series(range_sq).rolling(20).mean().to_numpy() / (4 * np.log(2)) * bars_per_year
+    )
+    peak = pd.Series(close).rolling(DRAWDOWN_WINDOW, min_periods=DRAWDOWN_MIN_BARS).max()
+    trend_20 = strength(20, realized_20)
+    columns = {
+        "mkt_realized_vol_5": realized_5,
+        "mkt_realized_vol_60": realized_60,
+        "mkt_log_vol_20": log_20,
+        "mkt_vol_ratio_5_60": ratio_5_60,
+        "mkt_vol_ratio_20_60": ratio_20_60,
+        "mkt_return_60": talib.ROCP(close, 60),
+        "mkt_trend_strength_20": trend_20,
+        "mkt_abs_trend_strength_20": np.abs(trend_20),
+        "mkt_trend_strength_60": strength(60, realized_60),
+        "mkt_parkinson_vol_20": parkinson,
+        "mkt_drawdown_252": _ratio(close, peak.to_numpy()) - 1.0,
+    }
+    for name, values in columns.items():
+        values = np.asarray(values, dtype=np.float64)
+        values[~np.isfinite(values)] = np.nan
+        table[name] = values
+    return table
 
 
 def _group_mean(keys: np.ndarray, values: np.ndarray, weights: np.ndarray) -> np.ndarray:

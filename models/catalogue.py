@@ -4,11 +4,13 @@ name to its `TrainableModel` class."""
 from __future__ import annotations
 
 from core.errors import ConfigError
+from core.settings import Settings
 from models.exit_optimizer import ExitOptimizerModel
+from models.policy import PolicyConfig
 from models.regime import RegimeModel
 from models.registry import MODEL_NAMES
 from models.risk import RiskModel
-from models.signal_quality import SignalQualityModel
+from models.signal_quality import SignalQualityConfig, SignalQualityModel
 from models.template import TrainableModel
 
 MODEL_CLASSES: dict[str, type[TrainableModel]] = {
@@ -17,15 +19,21 @@ MODEL_CLASSES: dict[str, type[TrainableModel]] = {
 }
 
 
-def model_for(name: str) -> TrainableModel:
-    """A fresh model object (default configuration) for a registered name."""
+def model_for(name: str, settings: Settings | None = None) -> TrainableModel:
+    """A fresh model object for a registered name: default configuration, but the
+    decision policy fitted with the signal model follows `settings` when given."""
     if name not in MODEL_CLASSES:
         raise ConfigError(
             f"unknown model '{name}'; choose from {', '.join(MODEL_NAMES)}", where="models"
         )
+    if name == SignalQualityModel.name and settings is not None:
+        return SignalQualityModel(
+            SignalQualityConfig(policy=PolicyConfig.from_settings(settings)))
     return MODEL_CLASSES[name]()
 
 
-def models_for(names: list[str] | tuple[str, ...] | None = None) -> list[TrainableModel]:
+def models_for(
+    names: list[str] | tuple[str, ...] | None = None, settings: Settings | None = None
+) -> list[TrainableModel]:
     """Model objects for `names` (all four, in training order, when None)."""
-    return [model_for(name) for name in (names or MODEL_NAMES)]
+    return [model_for(name, settings) for name in (names or MODEL_NAMES)]

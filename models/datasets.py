@@ -3,6 +3,12 @@
 regime model learns from. Pure: frames in, `TrainingData` out. `add_trade_events` adds the
 closed trades the engine collected as events of their own.
 
+Signal models also see the signal's strategy as one-hot columns (`strategy_<name>`,
+`models.schema.strategy_indicators`): one pooled model over every strategy, which the
+research found better than a model per strategy. The regime model learns from the index's
+own history (`index_features`: one row per index date, as far back as the index goes),
+on `REGIME_FEATURES`.
+
 Point in time: an event at bar t gets the feature row of (symbol, t), which
 `features.compute` builds from bars ≤ t only; its trade is entered at bar t+1's open at
 the earliest. Events whose feature row is missing are dropped (and counted)."""
@@ -20,7 +26,9 @@ from core.errors import DataValidationError
 from core.symbols import INDEX_PREFERENCE
 from core.symbols import MARKET_CONTEXT_SYMBOLS as INDEX_SYMBOLS
 from features.catalogue import MODEL_FEATURES, feature_names
+from features.market import REGIME_INDEX_COLUMNS
 from models.labels import (
+    REGIME_HORIZON,
     ForwardPaths,
     TripleBarrier,
     forward_regime_measures,
@@ -28,10 +36,22 @@ from models.labels import (
     trade_label_names,
 )
 from models.labels import trade_labels as make_trade_labels
+from models.schema import strategy_column, strategy_indicators
 
 # Price-unit features differ by orders of magnitude between symbols (a $500 stock's ATR
 # vs a $20 one); their scale-free twins (atr_14_pct) carry the information instead.
-EXCLUDED_FEATURES: frozenset[str] = frozenset({"atr_14"})
+# The index-state features made for the regime model stay out of the signal models (the
+# signal inputs the research validated).
+EXCLUDED_FEATURES: frozenset[str] = frozenset({"atr_14", *REGIME_INDEX_COLUMNS})
+# The regime model's causal index features: volatility level, ratio and range, returns,
+# trend strength, distance to the EMAs, drawdown from the 252-bar high.
+REGIME_FEATURES: tuple[str, ...] = (
+    "mkt_realized_vol_5", "mkt_realized_vol_20", "mkt_realized_vol_60", "mkt_log_vol_20",
+    "mkt_vol_ratio_5_60", "mkt_vol_ratio_20_60", "mkt_return_5", "mkt_return_20",
+    "mkt_return_60", "mkt_trend_strength_20", "mkt_abs_trend_strength_20",
+    "mkt_trend_strength_60", "mkt_ema_50_dist", "mkt_ema_200_dist", "mkt_parkinson_vol_20",
+    "mkt_drawdown_252",
+)
 # Market features that are per symbol rather than per date (not a regime input).
 PER_SYMBOL_MARKET: frozenset[str] = frozenset({"mkt_relative_strength_20"})
 
@@ -98,6 +118,11 @@ def signal_feature_columns(features: pd.DataFrame) -> list[str]:
 
 
 def market_feature_columns(features: pd.DataFrame) -> list[str]:
+    """The regime model's inputs present in the frame (`REGIME_FEATURES`), else (a frame
+    computed before they existed) every per-date market feature."""
+    regime = [n for n in REGIME_FEATURES if n in features.columns]
+    if len(regime) == len(REGIME_FEATURES):
+        return regime
     return [
         n for n in feature_names("market")
         if n.startswith("mkt_") and n in features.columns and n not in PER_SYMBOL_MARKET
@@ -122,9 +147,12 @@ def build_training_data(
     *,
     index_bars: pd.DataFrame | None = None,
     barrier: TripleBarrier | None = None,
-    regime_horizon: int = 20,
+    regime_horizon: int = REGIME_HORIZON,
+    index_features: pd.DataFrame | None = None,
 ) -> TrainingData:
-    """Join signals with their point-in-time features and label them."""
+    """Join signals with their point-in-time features and label them. `index_features`
+    (`timestamp` + market columns, one row per index date) gives the regime model the
+    index's whole history; without it the market rows are the dates of `features`."""
     barrier = barrier or TripleBarrier()
     for name, frame, needed in (
         ("bars", bars, ("symbol", "timestamp", "open", "high", "low", "close")),
@@ -134,11 +162,17 @@ def build_training_data(
         missing = [c for c in needed if c not in frame.columns]
         if missing:
             raise DataValidationError(f"{name} lack columns {missing}", where="models.datasets")
-    signal_features = signal_feature_columns(features)
-    market_features = market_feature_columns(features)
-    keep = ["symbol", "timestamp", "atr_14", *signal_features]
+    bar_features = signal_feature_columns(features)
+    keep = ["symbol", "timestamp", "atr_14", *bar_features]
     joined = signals.merge(features[keep], on=["symbol", "timestamp"], how="inner",
                            validate="many_to_one")
+    strategies = sorted(joined["strategy"].astype(str).unique())
+    indicators = pd.DataFrame(
+        [strategy_indicators(s, strategies) for s in joined["strategy"].astype(str)],
+        columns=[strategy_column(s) for s in strategies], index=joined.index, dtype=float,
+    )
+    joined = pd.concat([joined, indicators], axis=1)
+    signal_features = [*bar_features, *indicators.columns]
     labelled, paths = make_trade_labels(bars, joined, barrier)
     dropped = len(signals) - len(labelled)
     labelled["path_row"] = np.arange(len(labelled))
@@ -146,7 +180,9 @@ def build_training_data(
     labelled = labelled.reset_index(drop=True)
 
     index_symbol, index_series = pick_index(index_bars)
-    market = _market_frame(features, market_features, index_series, regime_horizon)
+    history = features if index_features is None else index_features
+    market_features = market_feature_columns(history)
+    market = _market_frame(history, market_features, index_series, regime_horizon)
     return TrainingData(
         events=labelled,
         paths=paths,
@@ -170,12 +206,19 @@ def _market_frame(
     columns = ["timestamp", "label_end", *market_features, vol_name, trend_name]
     if index_series is None or not market_features:
         return pd.DataFrame({c: pd.Series(dtype=float) for c in columns})
-    # Market features are the same for every symbol on a date: one row per date.
+    # Market features are the same for every symbol on a date: one row per date. Dates
+    # are matched by session day (sources stamp a session at 00:00 or 04:00/05:00 UTC).
     per_date = features.groupby("timestamp", sort=True)[market_features].first().reset_index()
     measures = forward_regime_measures(index_series, horizon)
-    market = per_date.merge(measures, on="timestamp", how="inner")
+    per_date["day"] = _day(per_date["timestamp"])
+    measures = measures.assign(day=_day(measures["timestamp"])).drop(columns="timestamp")
+    market = per_date.merge(measures, on="day", how="inner").drop(columns="day")
     market = market.dropna(subset=[vol_name, trend_name]).reset_index(drop=True)
     return market[columns]
+
+
+def _day(stamps: pd.Series) -> pd.Series:
+    return pd.to_datetime(stamps, utc=True).dt.floor("D")
 
 
 def add_trade_events(

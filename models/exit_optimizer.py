@@ -12,12 +12,12 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
+from core.performance import profit_factor
 from models.datasets import TrainingData
 from models.labels import simulate_exits
-from models.metrics import ComparisonMetric, mean_absolute_error
+from models.metrics import ComparisonMetric, change_pct, mean_absolute_error
 from models.plots import feature_importance, predicted_vs_actual
 from models.schema import EXIT_OPTIMIZER, STOP_LOSS_ATR_RANGE, TAKE_PROFIT_ATR_RANGE
-from models.signal_quality import change_pct, profit_factor
 from models.template import LoadedModels, TrainableModel
 from models.tracker import LoggedModel, TrackedRun
 

@@ -24,10 +24,15 @@ Trade labels (triple barrier, the engine's own exit rules):
 
 Regime labels (per index bar, next `K` bars): `fwd_vol_<K>` is the annualized standard
 deviation of the next K daily log returns; `fwd_trend_<K>` is |log return over the next
-K bars| / (daily σ × √K), a signal-to-noise ratio of the move. `RegimeThresholds` is
-fitted on the training window only: volatile when fwd_vol ≥ its `volatile_quantile`
-(75%); else trending when fwd_trend ≥ its `trending_quantile` (60%); else calm when
-fwd_vol ≤ its `calm_quantile` (40%); else ranging."""
+K bars| / (daily σ × √K), a signal-to-noise ratio of the move. K is 10 by default
+(`REGIME_HORIZON`). `RegimeThresholds` is fitted on the training window only: volatile
+when fwd_vol ≥ its `volatile_quantile` (70%); else trending when fwd_trend ≥ its
+`trending_quantile` (60%); else calm when fwd_vol ≤ its `calm_quantile` (30%); else
+ranging. All four classes occur by construction (about 30/25/30/15% in-window).
+
+Sample weights (`uniqueness_<H>`): a trade's average uniqueness over the bars it is held
+(entry to exit), 1 / the number of labelled trades of the same symbol held on each bar,
+so overlapping trades of one symbol do not count as independent evidence."""
 
 from __future__ import annotations
 
@@ -42,6 +47,7 @@ from core.settings import Settings
 from models.schema import REGIME_COLUMNS, STOP_LOSS_ATR_RANGE, TAKE_PROFIT_ATR_RANGE
 
 STOP_BUFFER_ATR = 0.25
+REGIME_HORIZON = 10  # index bars the regime label looks ahead
 
 
 class TripleBarrier(BaseModel):
@@ -89,6 +95,8 @@ def trade_label_names(horizon: int) -> dict[str, str]:
         "mfe_atr": f"max_favorable_excursion_atr_{horizon}",
         "mae_atr": f"max_adverse_excursion_atr_{horizon}",
         "drawdown": f"max_adverse_excursion_pct_{horizon}",
+        "exit_time": f"exit_time_{horizon}",
+        "weight": f"uniqueness_{horizon}",
     }
 
 
@@ -163,6 +171,15 @@ def simulate_exits(
     return SimulatedTrades(entry, exit_price, exit_bar, reason, net_return)
 
 
+@dataclass(frozen=True)
+class PathIndex:
+    """Where each kept event's forward path sits in the symbol-sorted bars: `grid[i, j]`
+    is the row of bar j after entry, `timestamps` the bars' timestamps."""
+
+    grid: np.ndarray
+    timestamps: np.ndarray
+
+
 def forward_paths(
     bars: pd.DataFrame, events: pd.DataFrame, horizon: int
 ) -> tuple[ForwardPaths, np.ndarray, pd.Series]:
@@ -171,6 +188,13 @@ def forward_paths(
     `events` needs symbol, timestamp (the signal bar), side and `atr_14`. Returns the
     paths, the positions of the kept events, and the timestamp of each kept event's last
     horizon bar (when its label is known: used for purging)."""
+    paths, kept, label_end, _ = _forward_paths(bars, events, horizon)
+    return paths, kept, label_end
+
+
+def _forward_paths(
+    bars: pd.DataFrame, events: pd.DataFrame, horizon: int
+) -> tuple[ForwardPaths, np.ndarray, pd.Series, PathIndex]:
     missing = [c for c in ("symbol", "timestamp", "side", "atr_14") if c not in events]
     if missing:
         raise DataValidationError(f"events lack columns {missing}", where="labels")
@@ -200,7 +224,7 @@ def forward_paths(
     label_end = pd.Series(ordered["timestamp"].to_numpy()[grid[:, -1]], index=kept)
     paths = ForwardPaths(values["open"], values["high"], values["low"], values["close"],
                          atr[kept], sign)
-    return paths, kept, label_end
+    return paths, kept, label_end, PathIndex(grid, ordered["timestamp"].to_numpy())
 
 
 def trade_labels(
@@ -213,7 +237,7 @@ def trade_labels(
     `trade_label_names(H)`; paths are row-aligned with it."""
     horizon = config.max_holding_bars
     names = trade_label_names(horizon)
-    paths, kept, label_end = forward_paths(bars, events, horizon)
+    paths, kept, label_end, index = _forward_paths(bars, events, horizon)
     trades = simulate_exits(paths, config.stop_loss_atr, config.take_profit_atr, config)
     entry, sign, atr = trades.entry_price, paths.sign, paths.atr
     favorable = np.where(sign[:, None] > 0, paths.high - entry[:, None],
@@ -237,8 +261,27 @@ def trade_labels(
     labels[names["stop_opt"]] = np.clip(mae_before_peak / atr + STOP_BUFFER_ATR,
                                         *STOP_LOSS_ATR_RANGE)
     labels[names["drawdown"]] = mae / entry
+    exit_rows = index.grid[np.arange(len(kept)), trades.exit_bar]
+    labels[names["exit_time"]] = pd.to_datetime(index.timestamps[exit_rows], utc=True)
+    labels[names["weight"]] = uniqueness(index.grid[:, 0], exit_rows)
     labels = labels.drop(columns=["entry_time"])
     return labels, paths
+
+
+def uniqueness(entry_rows: np.ndarray, exit_rows: np.ndarray) -> np.ndarray:
+    """Average uniqueness of each trade over its bars [entry, exit] (rows of the
+    symbol-sorted bars, so trades of different symbols never share a row): the mean of
+    1 / (trades held on that bar)."""
+    if len(entry_rows) == 0:
+        return np.empty(0)
+    size = int(exit_rows.max()) + 2
+    held = np.zeros(size)
+    np.add.at(held, entry_rows, 1.0)
+    np.add.at(held, exit_rows + 1, -1.0)
+    held = np.cumsum(held)
+    inverse = np.where(held > 0, 1.0 / np.maximum(held, 1.0), 0.0)
+    prefix = np.concatenate([[0.0], np.cumsum(inverse)])
+    return (prefix[exit_rows + 1] - prefix[entry_rows]) / (exit_rows - entry_rows + 1)
 
 
 # -- regime ------------------------------------------------------------------------------
@@ -292,11 +335,11 @@ class RegimeThresholds:
 
     def __init__(
         self,
-        horizon: int = 20,
+        horizon: int = REGIME_HORIZON,
         *,
-        volatile_quantile: float = 0.75,
+        volatile_quantile: float = 0.70,
         trending_quantile: float = 0.60,
-        calm_quantile: float = 0.40,
+        calm_quantile: float = 0.30,
     ) -> None:
         self.horizon = horizon
         self.volatile_quantile = volatile_quantile

@@ -26,16 +26,21 @@ import numpy as np
 import pandas as pd
 
 from core.errors import DataValidationError, ModelUnavailableError, NotFoundError
+from core.regimes import RULE_FEATURES
 from models.ood import OutOfDistributionDetector
+from models.policy import FittedPolicy
 from models.schema import (
+    CALIBRATION_FILE,
     DRAWDOWN_COLUMNS,
     EXIT_COLUMNS,
     EXIT_OPTIMIZER,
     INPUTS_FILE,
     ONNX_FILE,
     OOD_FILE,
+    POLICY_FILE,
     REGIME_CLASSIFIER,
     REGIME_COLUMNS,
+    REGIME_SKILL_FILE,
     RISK_ONNX_FILES,
     RISK_PREDICTOR,
     RISK_PREDICTOR_TRUSTED_TYPES,
@@ -66,6 +71,10 @@ class ModelSet:
     loaded_at: datetime
     alias: str = "champion"
     runtimes: dict[str, str] = field(default_factory=dict)
+    # The decision policy fitted with the signal model (None: an older artifact) and
+    # whether the regime model beat its majority baseline out of time.
+    policy: FittedPolicy | None = None
+    regime_skilled: bool = False
     _models: dict[str, _LoadedModel] = field(default_factory=dict, repr=False)
     _ood: OutOfDistributionDetector | None = field(default=None, repr=False)
 
@@ -158,10 +167,18 @@ def load_model_set(
             name: found[alias] if alias in found else registry.version_of(name, fallback_alias)
             for name, found in current.items()
         }
+    folders = {
+        name: _download(tracking_uri, registry.download_uri(name, version), name, version)
+        for name, version in versions.items()
+    }
+    return _model_set(folders, versions, alias)
+
+
+def _model_set(folders: dict[str, Path], versions: dict[str, str], alias: str) -> ModelSet:
+    """Load every model folder with its side artifacts (OOD detector, policy, skill)."""
     models: dict[str, _LoadedModel] = {}
-    ood: OutOfDistributionDetector | None = None
-    for name, version in versions.items():
-        folder = _download(tracking_uri, registry.download_uri(name, version), name, version)
+    for name, folder in folders.items():
+        version = versions[name]
         inputs = _signature_inputs(folder, name)
         try:
             predict, runtime = _LOADERS[name](folder, version, inputs)
@@ -172,23 +189,44 @@ def load_model_set(
                 f"cannot load version {version}: {type(exc).__name__}: {exc}", where=name
             ) from exc
         models[name] = _LoadedModel(name, version, inputs, predict, runtime)
-        if name == SIGNAL_QUALITY and (folder / "extra_files" / OOD_FILE).is_file():
-            payload = json.loads((folder / "extra_files" / OOD_FILE).read_text())
-            ood = OutOfDistributionDetector.from_dict(payload)
+    signal = folders.get(SIGNAL_QUALITY)
+    ood_payload = _extra_json(signal, OOD_FILE)
+    policy_payload = _extra_json(signal, POLICY_FILE)
+    skill = _extra_json(folders.get(REGIME_CLASSIFIER), REGIME_SKILL_FILE)
+    try:
+        ood = None if ood_payload is None else OutOfDistributionDetector.from_dict(ood_payload)
+        policy = None if policy_payload is None else FittedPolicy.from_dict(policy_payload)
+    except (KeyError, TypeError, ValueError, DataValidationError) as exc:
+        raise ModelUnavailableError(
+            f"cannot read the policy or OOD artifact of version {versions[SIGNAL_QUALITY]}: "
+            f"{exc}", where=SIGNAL_QUALITY,
+        ) from exc
+    regime_skilled = bool(skill and skill.get("skilled"))
     feature_names: list[str] = []
     for model in models.values():
         feature_names += [name for name in model.inputs if name not in feature_names]
-    if ood is not None:
-        feature_names += [name for name in ood.feature_names if name not in feature_names]
+    extra = [] if ood is None else list(ood.feature_names)
+    if policy is not None and not regime_skilled:
+        extra += RULE_FEATURES  # the policy's rule-based regime reads them
+    feature_names += [name for name in extra if name not in feature_names]
     return ModelSet(
         versions=versions,
         feature_names=feature_names,
         loaded_at=datetime.now(tz=UTC),
         alias=alias,
         runtimes={name: model.runtime for name, model in models.items()},
+        policy=policy,
+        regime_skilled=regime_skilled,
         _models=models,
         _ood=ood,
     )
+
+
+def _extra_json(folder: Path | None, name: str) -> Any:
+    path = None if folder is None else folder / "extra_files" / name
+    if path is None or not path.is_file():
+        return None
+    return json.loads(path.read_text())
 
 
 def load_logged_set(tracking_uri: str, runs: dict[str, str]) -> ModelSet:
@@ -197,20 +235,13 @@ def load_logged_set(tracking_uri: str, runs: dict[str, str]) -> ModelSet:
     from models.tracker import RunReader
 
     reader = RunReader(tracking_uri)
-    models: dict[str, _LoadedModel] = {}
-    for name, run_id in runs.items():
-        version = f"run-{run_id[:8]}"
-        folder = _download(tracking_uri, reader.logged_model_location(run_id), name, version)
-        inputs = _signature_inputs(folder, name)
-        predict, runtime = _LOADERS[name](folder, version, inputs)
-        models[name] = _LoadedModel(name, version, inputs, predict, runtime)
-    return ModelSet(
-        versions={name: model.version for name, model in models.items()},
-        feature_names=sorted({n for m in models.values() for n in m.inputs}),
-        loaded_at=datetime.now(tz=UTC),
-        alias="candidate",
-        _models=models,
-    )
+    versions = {name: f"run-{run_id[:8]}" for name, run_id in runs.items()}
+    folders = {
+        name: _download(tracking_uri, reader.logged_model_location(run_id), name,
+                        versions[name])
+        for name, run_id in runs.items()
+    }
+    return _model_set(folders, versions, "candidate")
 
 
 def _download(tracking_uri: str, artifact_uri: str, name: str, version: str) -> Path:
@@ -260,34 +291,72 @@ def _example_rows(folder: Path, inputs: list[str]) -> np.ndarray | None:
 
 
 def _signal_quality(folder: Path, version: str, inputs: list[str]) -> tuple[Predict, str]:
+    """The raw score (XGBoost `inplace_predict`, or the forest's ONNX twin / scikit-learn)
+    through the logged Platt map."""
+    calibration = _extra_json(folder, CALIBRATION_FILE)
+    if calibration is None:
+        raise ModelUnavailableError(
+            f"version {version} has no {CALIBRATION_FILE} (an older format); retrain",
+            where=SIGNAL_QUALITY,
+        )
+    slope, intercept = float(calibration["slope"]), float(calibration["intercept"])
+
+    def platt(scores: np.ndarray) -> np.ndarray:
+        p = np.clip(scores.astype(np.float64), 1e-4, 1 - 1e-4)
+        return np.asarray(1.0 / (1.0 + np.exp(-(slope * np.log(p / (1 - p)) + intercept))))
+
+    if calibration["estimator"] == "xgboost":
+        score, runtime = _xgboost_scores(folder)
+    else:
+        score, runtime = _forest_scores(folder, inputs)
+
+    def predict(matrix: np.ndarray) -> np.ndarray:
+        return platt(score(matrix))
+
+    return predict, runtime
+
+
+def _xgboost_scores(folder: Path) -> tuple[Predict, str]:
+    import xgboost
+
+    files = sorted(folder.glob("model.*"))
+    if not files:
+        raise ModelUnavailableError("no XGBoost model file in the artifact", where=SIGNAL_QUALITY)
+    booster = xgboost.Booster()
+    booster.load_model(str(files[0]))
+    booster.set_param({"nthread": 1})
+
+    def score(matrix: np.ndarray) -> np.ndarray:
+        return np.asarray(booster.inplace_predict(matrix)).reshape(-1)
+
+    return score, "xgboost"
+
+
+def _forest_scores(folder: Path, inputs: list[str]) -> tuple[Predict, str]:
     import skops.io
 
-    calibrated = skops.io.load(folder / "model.skops", trusted=list(SIGNAL_QUALITY_TRUSTED_TYPES))
-    _single_threaded(calibrated)
+    pipeline = skops.io.load(folder / "model.skops", trusted=list(SIGNAL_QUALITY_TRUSTED_TYPES))
+    _single_threaded(pipeline)
 
-    def sklearn_predict(matrix: np.ndarray) -> np.ndarray:
-        frame = pd.DataFrame(matrix, columns=inputs)
-        return np.asarray(calibrated.predict_proba(frame)[:, 1])
+    def sklearn_score(matrix: np.ndarray) -> np.ndarray:
+        return np.asarray(pipeline.predict_proba(matrix)[:, 1])
 
     onnx_path = folder / "extra_files" / ONNX_FILE
     example = _example_rows(folder, inputs)
     if not onnx_path.is_file() or example is None:
-        return sklearn_predict, "sklearn"
+        return sklearn_score, "sklearn"
     session = _onnx_session(onnx_path)
     input_name = session.get_inputs()[0].name
     output_name = next(out.name for out in session.get_outputs() if "prob" in out.name)
-    (calibration,) = calibrated.calibrated_classifiers_
-    (calibrator,) = calibration.calibrators
 
-    def onnx_predict(matrix: np.ndarray) -> np.ndarray:
+    def onnx_score(matrix: np.ndarray) -> np.ndarray:
         forest = session.run([output_name], {input_name: matrix.astype(np.float32)})[0]
-        scores = np.asarray(forest)[:, 1].astype(np.float64)
-        return np.asarray(calibrator.predict(scores))
+        return np.asarray(forest)[:, 1].astype(np.float64)
 
     # Trust the compiled twin only if it reproduces scikit-learn on the logged example.
-    if np.allclose(onnx_predict(example), sklearn_predict(example), atol=1e-4):
-        return onnx_predict, "onnxruntime"
-    return sklearn_predict, "sklearn"
+    if np.allclose(onnx_score(example), sklearn_score(example), atol=1e-4):
+        return onnx_score, "onnxruntime"
+    return sklearn_score, "sklearn"
 
 
 def _exit_optimizer(folder: Path, version: str, inputs: list[str]) -> tuple[Predict, str]:
@@ -364,12 +433,9 @@ def _onnx_session(path: Path) -> Any:
     return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
-def _single_threaded(estimator: Any) -> None:
-    """Set n_jobs=1 on the forest inside the calibrated model: joblib dispatch dominates
-    one-row calls."""
-    for calibration in getattr(estimator, "calibrated_classifiers_", []):
-        inner = calibration.estimator
-        inner = getattr(inner, "estimator", inner)  # unwrap FrozenEstimator
-        for _, step in getattr(inner, "steps", [("model", inner)]):
-            if hasattr(step, "n_jobs"):
-                step.n_jobs = 1
+def _single_threaded(pipeline: Any) -> None:
+    """Set n_jobs=1 on the forest inside the pipeline: joblib dispatch dominates one-row
+    calls."""
+    for _, step in getattr(pipeline, "steps", [("model", pipeline)]):
+        if hasattr(step, "n_jobs"):
+            step.n_jobs = 1

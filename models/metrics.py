@@ -51,3 +51,10 @@ def macro_f1(predicted: npt.ArrayLike, actual: npt.ArrayLike) -> float:
     return float(
         f1_score(actual_list, predicted_list, labels=labels, average="macro", zero_division=0)
     )
+
+
+def change_pct(after: float, before: float) -> float:
+    """Relative change in percent; NaN when either side is missing or the base is 0."""
+    if not (np.isfinite(after) and np.isfinite(before)) or before == 0:
+        return float("nan")
+    return (after / before - 1.0) * 100.0

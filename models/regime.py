@@ -1,18 +1,29 @@
 """`regime_classifier`: the market regime over the next K index bars (trending, ranging,
-volatile, calm) from today's market features. A small PyTorch MLP on CPU.
+volatile, calm) from today's index state. A PyTorch softmax regression (a linear layer;
+`hidden` adds a tiny MLP) on the 16 causal index features of
+`models.datasets.REGIME_FEATURES`, trained on the index's whole history up to the
+training end (SPX from 1999 when the source has it).
 
 Everything fitted comes from the training rows: the regime thresholds
-(`models.labels.RegimeThresholds`), the median fill and robust scaling (stored as buffers
-inside the exported network, so serving feeds raw features), and early stopping on the
-last 20% of the training window (time-ordered, purged). Seeds are fixed and training runs
-single-threaded, so the same data gives the same network. Logged with `mlflow.pytorch` as
-a `torch.export` archive (no pickle); the network outputs class probabilities."""
+(`models.labels.RegimeThresholds`: q70 / q60 / q30), the median fill and robust scaling
+(stored as buffers inside the exported network, so serving feeds raw features) and the
+weights: full-batch L-BFGS on the mean cross-entropy plus an L2 penalty on the weights (a
+convex problem for the linear model: the same data give the same network). Seeds are
+fixed and training runs single-threaded.
+
+Skill, judged once on the out-of-time rows (`finish`): macro-F1 against the macro-F1 of
+always answering the training window's majority class. The artifact `regime_skill.json`
+records both, the class balance in and out of the window, and `skilled` (F1 above the
+baseline); the decision policy reads the model's regime only when it is skilled and the
+rule-based regime (`core.regimes`) otherwise. Logged with `mlflow.pytorch` as a
+`torch.export` archive (no pickle); the network outputs class probabilities."""
 
 from __future__ import annotations
 
 import contextlib
 import warnings
 from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 import numpy as np
@@ -26,22 +37,17 @@ from models.datasets import TrainingData
 from models.labels import RegimeThresholds, regime_measure_names
 from models.metrics import ComparisonMetric, macro_f1
 from models.plots import confusion
-from models.schema import INPUTS_FILE, REGIME_CLASSIFIER, REGIME_COLUMNS
-from models.template import LoadedModels, TrainableModel, utc_naive
+from models.schema import INPUTS_FILE, REGIME_CLASSIFIER, REGIME_COLUMNS, REGIME_SKILL_FILE
+from models.template import LoadedModels, TrainableModel
 from models.tracker import LoggedModel, TrackedRun, scratch_dir
 
 
 class RegimeConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    hidden: tuple[int, ...] = (64, 32)
-    dropout: float = Field(0.1, ge=0, lt=1)
-    learning_rate: float = Field(1e-3, gt=0)
-    weight_decay: float = Field(1e-4, ge=0)
-    batch_size: int = Field(128, ge=1)
-    max_epochs: int = Field(150, ge=1)
-    patience: int = Field(15, ge=1)
-    validation_fraction: float = Field(0.2, gt=0, lt=1)
+    hidden: tuple[int, ...] = ()  # () = softmax regression
+    l2: float = Field(3e-4, ge=0)  # on the mean loss; ~ scikit-learn C = 0.5 at 3,000 rows
+    max_iterations: int = Field(500, ge=1)
     clip_z: float = Field(10.0, gt=0)
 
 
@@ -54,7 +60,7 @@ class RegimeNetwork(nn.Module):
 
     def __init__(
         self, center: torch.Tensor, scale: torch.Tensor, hidden: tuple[int, ...],
-        dropout: float, clip_z: float,
+        clip_z: float,
     ) -> None:
         super().__init__()
         self.register_buffer("center", center)
@@ -63,7 +69,7 @@ class RegimeNetwork(nn.Module):
         layers: list[nn.Module] = []
         width = center.shape[0]
         for size in hidden:
-            layers += [nn.Linear(width, size), nn.ReLU(), nn.Dropout(dropout)]
+            layers += [nn.Linear(width, size), nn.Tanh()]
             width = size
         layers.append(nn.Linear(width, len(REGIME_COLUMNS)))
         self.body = nn.Sequential(*layers)
@@ -77,13 +83,38 @@ class RegimeNetwork(nn.Module):
         return torch.softmax(self.logits(x), dim=1)
 
 
+@dataclass(frozen=True)
+class RegimeSkill:
+    """Out-of-time macro-F1 against the majority-class baseline."""
+
+    macro_f1: float
+    majority_macro_f1: float
+    balance_in_window: dict[str, float]
+    balance_out_of_time: dict[str, float]
+    rows: int
+
+    @property
+    def skilled(self) -> bool:
+        return bool(self.macro_f1 > self.majority_macro_f1)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "macro_f1": self.macro_f1,
+            "majority_macro_f1": self.majority_macro_f1,
+            "skilled": self.skilled,
+            "balance_in_window": self.balance_in_window,
+            "balance_out_of_time": self.balance_out_of_time,
+            "rows": self.rows,
+        }
+
+
+@dataclass(frozen=True)
 class _Fitted:
-    def __init__(self, network: RegimeNetwork, thresholds: RegimeThresholds, epochs: int,
-                 majority_class: int) -> None:
-        self.network = network
-        self.thresholds = thresholds
-        self.epochs = epochs
-        self.majority_class = majority_class
+    network: RegimeNetwork
+    thresholds: RegimeThresholds
+    majority_class: int
+    balance: dict[str, float]
+    skill: RegimeSkill | None = None
 
     def probabilities(self, X: pd.DataFrame) -> np.ndarray:
         self.network.eval()
@@ -101,6 +132,13 @@ def _deterministic_torch(seed: int) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(threads)
+
+
+def class_balance(classes: np.ndarray) -> dict[str, float]:
+    """Share of each regime among labelled rows (-1 = unlabelled, ignored)."""
+    known = classes[classes >= 0]
+    counts = np.bincount(known, minlength=len(REGIME_COLUMNS)) / max(len(known), 1)
+    return {name: float(share) for name, share in zip(REGIME_COLUMNS, counts, strict=True)}
 
 
 class RegimeModel(TrainableModel):
@@ -132,93 +170,86 @@ class RegimeModel(TrainableModel):
         return f"{data.index_symbol} " + RegimeThresholds(data.regime_horizon).describe()
 
     def params(self) -> dict[str, Any]:
-        return {"estimator": "torch MLP", **self.config.model_dump()}
+        return {"estimator": "torch softmax regression" if not self.config.hidden
+                else "torch MLP", **self.config.model_dump()}
 
     def fit(self, train: pd.DataFrame, inputs: list[str], seed: int) -> Any:
         horizon = _horizon(train)
         thresholds = RegimeThresholds(horizon).fit(train)
         classes = thresholds.classify(train)
-        X = train[inputs].to_numpy(dtype=np.float32)
-        stamps = utc_naive(train["timestamp"])
-        distinct = np.unique(stamps)
-        valid_start = distinct[int(len(distinct) * (1 - self.config.validation_fraction))]
-        fit_rows = (stamps < valid_start) & (utc_naive(train["label_end"]) < valid_start)
-        valid_rows = stamps >= valid_start
-        if fit_rows.sum() < 10 or valid_rows.sum() < 5:
-            fit_rows = valid_rows = np.ones(len(train), dtype=bool)
+        known = classes >= 0
+        balance = class_balance(classes)
+        missing = [name for name, share in balance.items() if share == 0]
+        if missing:
+            raise DataValidationError(
+                f"regime classes {missing} never occur in the training window",
+                where=self.name,
+            )
+        X = train[inputs].to_numpy(dtype=np.float32)[known]
+        y = classes[known]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # all-missing columns → 0 / 1
-            center = np.nanmedian(X[fit_rows], axis=0)
-            q75, q25 = np.nanpercentile(X[fit_rows], [75, 25], axis=0)
+            center = np.nanmedian(X, axis=0)
+            q75, q25 = np.nanpercentile(X, [75, 25], axis=0)
         center = np.where(np.isfinite(center), center, 0.0)
         scale = (q75 - q25) / 1.349
         scale = np.where(np.isfinite(scale) & (scale > 1e-9), scale, 1.0)
-        counts = np.bincount(classes[fit_rows], minlength=len(REGIME_COLUMNS)).astype(float)
-        weights = counts.sum() / np.maximum(counts, 1.0) / len(REGIME_COLUMNS)
         with _deterministic_torch(seed):
             network = RegimeNetwork(
                 torch.tensor(center, dtype=torch.float32),
                 torch.tensor(scale, dtype=torch.float32),
-                tuple(self.config.hidden), self.config.dropout, self.config.clip_z,
+                tuple(self.config.hidden), self.config.clip_z,
             )
-            epochs = self._train(network, X, classes, fit_rows, valid_rows, weights, seed)
+            self._train(network, X, y)
         network.eval()
-        return _Fitted(network, thresholds, epochs, int(np.argmax(counts)))
+        counts = np.bincount(y, minlength=len(REGIME_COLUMNS))
+        return _Fitted(network, thresholds, int(np.argmax(counts)), balance)
 
-    def _train(
-        self, network: RegimeNetwork, X: np.ndarray, classes: np.ndarray,
-        fit_rows: np.ndarray, valid_rows: np.ndarray, weights: np.ndarray, seed: int,
-    ) -> int:
+    def _train(self, network: RegimeNetwork, X: np.ndarray, classes: np.ndarray) -> None:
         features = torch.from_numpy(X)
         target = torch.from_numpy(classes.astype(np.int64))
-        loss_fn = nn.CrossEntropyLoss(weight=torch.tensor(weights, dtype=torch.float32))
-        optimizer = torch.optim.Adam(network.parameters(), lr=self.config.learning_rate,
-                                     weight_decay=self.config.weight_decay)
-        fit_index = np.flatnonzero(fit_rows)
-        valid_x, valid_y = features[valid_rows], target[valid_rows]
-        generator = np.random.default_rng(seed)
-        best_loss, best_state, best_epoch, stale = float("inf"), None, 0, 0
-        for epoch in range(1, self.config.max_epochs + 1):
-            network.train()
-            order = generator.permutation(fit_index)  # shuffles mini-batches, not time
-            for start in range(0, len(order), self.config.batch_size):
-                batch = torch.from_numpy(order[start : start + self.config.batch_size])
-                optimizer.zero_grad()
-                loss = loss_fn(network.logits(features[batch]), target[batch])
-                loss.backward()
-                optimizer.step()
-            network.eval()
-            with torch.no_grad():
-                valid_loss = float(loss_fn(network.logits(valid_x), valid_y))
-            if valid_loss < best_loss - 1e-5:
-                best_loss, best_epoch, stale = valid_loss, epoch, 0
-                best_state = {k: v.clone() for k, v in network.state_dict().items()}
-            else:
-                stale += 1
-                if stale >= self.config.patience:
-                    break
-        if best_state is not None:
-            network.load_state_dict(best_state)
-        return best_epoch
+        weights = [p for name, p in network.named_parameters() if name.endswith("weight")]
+        optimizer = torch.optim.LBFGS(
+            network.parameters(), lr=1.0, max_iter=self.config.max_iterations,
+            tolerance_grad=1e-7, tolerance_change=1e-10, line_search_fn="strong_wolfe",
+        )
+        loss_fn = nn.CrossEntropyLoss()
+
+        def closure() -> torch.Tensor:
+            optimizer.zero_grad()
+            loss = loss_fn(network.logits(features), target)
+            loss = loss + self.config.l2 * sum((w**2).sum() for w in weights)
+            loss.backward()
+            return loss
+
+        network.train()
+        optimizer.step(closure)
 
     def evaluate(
         self, fitted: Any, test: pd.DataFrame, inputs: list[str], data: TrainingData
     ) -> dict[str, float]:
-        from sklearn.metrics import accuracy_score, f1_score
+        from sklearn.metrics import accuracy_score
 
+        skill = _skill(fitted, test, inputs)
         actual = fitted.thresholds.classify(test)  # thresholds from the training window
+        known = actual >= 0
         predicted = fitted.probabilities(test[inputs]).argmax(axis=1)
-        labels = list(range(len(REGIME_COLUMNS)))
         metrics = {
-            "accuracy": float(accuracy_score(actual, predicted)),
-            "macro_f1": float(f1_score(actual, predicted, labels=labels, average="macro",
-                                       zero_division=0)),
-            "majority_accuracy": float((actual == fitted.majority_class).mean()),
-            "epochs": float(fitted.epochs),
+            "accuracy": float(accuracy_score(actual[known], predicted[known])),
+            "macro_f1": skill.macro_f1,
+            "majority_macro_f1": skill.majority_macro_f1,
+            "majority_accuracy": float((actual[known] == fitted.majority_class).mean()),
+            "skilled": float(skill.skilled),
         }
-        for index, regime in enumerate(REGIME_COLUMNS):
-            metrics[f"share_{regime}"] = float((actual == index).mean())
+        for regime in REGIME_COLUMNS:
+            metrics[f"share_{regime}"] = skill.balance_out_of_time[regime]
+            metrics[f"train_share_{regime}"] = fitted.balance[regime]
         return metrics
+
+    def finish(
+        self, fitted: Any, test: pd.DataFrame, inputs: list[str], data: TrainingData
+    ) -> Any:
+        return replace(fitted, skill=_skill(fitted, test, inputs))
 
     def figures(
         self, fitted: Any, test: pd.DataFrame, inputs: list[str], data: TrainingData
@@ -232,8 +263,12 @@ class RegimeModel(TrainableModel):
                                               "Regime confusion (out of time)")}
 
     def artifacts(self, fitted: Any) -> dict[str, Any]:
-        return {"regime_thresholds": {**fitted.thresholds.as_dict(),
-                                      "definition": fitted.thresholds.describe()}}
+        found = {"regime_thresholds": {**fitted.thresholds.as_dict(),
+                                       "definition": fitted.thresholds.describe(),
+                                       "balance_in_window": fitted.balance}}
+        if fitted.skill is not None:
+            found["regime_skill"] = fitted.skill.as_dict()
+        return found
 
     def comparison_frame(
         self, model_set: LoadedModels, data: TrainingData, out_of_time_start: pd.Timestamp
@@ -279,15 +314,35 @@ class RegimeModel(TrainableModel):
         with scratch_dir() as folder:
             names = folder / INPUTS_FILE
             names.write_text(json.dumps(inputs))
+            extra = [str(names)]
+            if fitted.skill is not None:
+                skill = folder / REGIME_SKILL_FILE
+                skill.write_text(json.dumps(fitted.skill.as_dict()))
+                extra.append(str(skill))
             return run.log_model(
                 "pytorch",
                 fitted.network,
                 signature=signature,
                 input_example=array,
                 serialization_format="pt2",
-                extra_files=[str(names)],
+                extra_files=extra,
                 pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"],
             )
+
+
+def _skill(fitted: _Fitted, test: pd.DataFrame, inputs: list[str]) -> RegimeSkill:
+    actual = fitted.thresholds.classify(test)
+    known = actual >= 0
+    predicted = fitted.probabilities(test[inputs]).argmax(axis=1)[known]
+    actual = actual[known]
+    majority = np.full(len(actual), fitted.majority_class)
+    return RegimeSkill(
+        macro_f1=macro_f1(pd.Series(predicted), pd.Series(actual)),
+        majority_macro_f1=macro_f1(pd.Series(majority), pd.Series(actual)),
+        balance_in_window=dict(fitted.balance),
+        balance_out_of_time=class_balance(actual),
+        rows=len(actual),
+    )
 
 
 def _horizon(frame: pd.DataFrame) -> int:

@@ -14,7 +14,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from models.datasets import TrainingData
-from models.metrics import ComparisonMetric, mean_absolute_error
+from models.metrics import ComparisonMetric, change_pct, mean_absolute_error
 from models.plots import feature_importance, predicted_vs_actual
 from models.schema import (
     DRAWDOWN_COLUMNS,
@@ -22,7 +22,6 @@ from models.schema import (
     RISK_PREDICTOR,
     RISK_PREDICTOR_TRUSTED_TYPES,
 )
-from models.signal_quality import change_pct
 from models.template import LoadedModels, TrainableModel
 from models.tracker import LoggedModel, TrackedRun, scratch_dir
 

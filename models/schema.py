@@ -17,6 +17,25 @@ DRAWDOWN_COLUMNS: tuple[str, ...] = (
     "drawdown_p90_pct",
 )
 
+# The signal's strategy reaches the signal models as one-hot columns the service derives
+# from the signal itself (clients never send them).
+STRATEGY_PREFIX = "strategy_"
+
+
+def strategy_column(strategy: str) -> str:
+    return f"{STRATEGY_PREFIX}{strategy}"
+
+
+def strategy_indicators(strategy: str, strategies: list[str]) -> list[float]:
+    """1.0 at `strategy`'s position among `strategies`, 0.0 elsewhere (all zero for a
+    strategy the model never saw)."""
+    return [1.0 if name == strategy else 0.0 for name in strategies]
+
+
+def is_strategy_column(name: str) -> bool:
+    return name.startswith(STRATEGY_PREFIX)
+
+
 # Bounds the exit model's answers are clipped to (ATR multiples): a stop tighter than
 # half an ATR is noise, a target beyond ten ATR is never reached inside the time limit.
 STOP_LOSS_ATR_RANGE: tuple[float, float] = (0.5, 6.0)
@@ -45,4 +64,8 @@ ONNX_FILE = "forest.onnx"
 RISK_ONNX_FILES: tuple[str, ...] = (
     "drawdown_expected.onnx", "drawdown_p10.onnx", "drawdown_p90.onnx")
 OOD_FILE = "ood_detector.json"
+POLICY_FILE = "policy.json"
+CALIBRATION_FILE = "calibration.json"  # the signal model's estimator kind and Platt map
+XGBOOST_FILE = "booster.ubj"
+REGIME_SKILL_FILE = "regime_skill.json"  # out-of-time macro-F1 vs the majority baseline
 INPUTS_FILE = "model_inputs.json"  # ordered input columns when the signature has none

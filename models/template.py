@@ -14,7 +14,10 @@ Splits are time-ordered walk-forward with purging and an embargo, never shuffled
 - embargo: training rows in the last `embargo_bars` distinct timestamps before the test
   window are dropped too, so serially correlated features at the boundary do not leak.
 Everything a model fits (imputers, scalers, thresholds, calibrators) is fitted inside
-`fit`, which only ever receives training rows."""
+`fit`, which only ever receives training rows. After the folds, `select` may settle a
+choice they were run to make (the signal model's estimator); after the out-of-time
+evaluation, `finish` may record what that slice says about the fitted state (a skill
+check) without refitting on it."""
 
 from __future__ import annotations
 
@@ -32,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from core.errors import DataValidationError
 from models.datasets import TrainingData
 from models.metrics import ComparisonMetric
+from models.policy import FittedPolicy
 from models.registry import ModelRegistry
 from models.tracker import LoggedModel, TrackedRun, Tracker
 
@@ -136,7 +140,11 @@ class TrainingResult:
 class LoadedModels(Protocol):
     """The predictions a comparison asks of loaded models (`models.loading.ModelSet`)."""
 
+    policy: FittedPolicy | None
+
     def win_probability(self, X: pd.DataFrame) -> np.ndarray: ...
+
+    def out_of_distribution(self, X: pd.DataFrame) -> np.ndarray: ...
 
     def exits(self, X: pd.DataFrame) -> pd.DataFrame: ...
 
@@ -183,6 +191,21 @@ class TrainableModel(ABC):
     def artifacts(self, fitted: Any) -> dict[str, Any]:
         """JSON artifacts describing the fitted state (thresholds, …)."""
         return {}
+
+    def select(
+        self, fold_metrics: list[dict[str, float]]
+    ) -> tuple[TrainableModel, dict[str, Any]]:
+        """What the development folds decide before the final fit (e.g. which estimator):
+        the model to fit out of time (a new object, or this one) and the choice as
+        parameters to log. Called once, after the folds."""
+        return self, {}
+
+    def finish(
+        self, fitted: Any, test: pd.DataFrame, inputs: list[str], data: TrainingData
+    ) -> Any:
+        """The fitted state to log, given the out-of-time rows it never fitted on (e.g.
+        a skill check that switches part of it off). Never refits on them."""
+        return fitted
 
     @abstractmethod
     def log_model(
@@ -261,20 +284,24 @@ def train_model(
             values = [m[key] for m in fold_metrics if key in m and np.isfinite(m[key])]
             if values:
                 run.log_metrics({f"cv_mean_{key}": float(np.mean(values))})
+        final, chosen = model.select(fold_metrics)
+        if chosen:
+            run.log_params({f"selected_{k}": v for k, v in chosen.items()})
         say(f"{model.name}: out-of-time fit")
         train = rows.iloc[oot.train]
         test = rows.iloc[oot.test]
-        fitted = model.fit(train, inputs, context.seed)
-        metrics = model.evaluate(fitted, test, inputs, data)
+        fitted = final.fit(train, inputs, context.seed)
+        metrics = final.evaluate(fitted, test, inputs, data)
+        fitted = final.finish(fitted, test, inputs, data)
         metrics["train_rows"] = float(len(train))
         metrics["test_rows"] = float(len(test))
         run.log_metrics({f"oot_{k}": v for k, v in metrics.items()})
-        for artifact, figure in model.figures(fitted, test, inputs, data).items():
+        for artifact, figure in final.figures(fitted, test, inputs, data).items():
             run.log_figure(figure, f"plots/{artifact}.png")
         run.log_dict({"features": inputs, "hash": feature_hash(inputs)}, "features.json")
-        for artifact, payload in model.artifacts(fitted).items():
+        for artifact, payload in final.artifacts(fitted).items():
             run.log_dict(payload, f"{artifact}.json")
-        logged = model.log_model(run, fitted, input_example(train, inputs), inputs, train)
+        logged = final.log_model(run, fitted, input_example(train, inputs), inputs, train)
         run_id = run.run_id
     version, aliases = "", {}
     if registry is not None:

@@ -28,7 +28,7 @@ from models.datasets import (
     build_training_data,
     training_universe,
 )
-from models.labels import TripleBarrier
+from models.labels import REGIME_HORIZON, TripleBarrier
 from models.registry import MODEL_NAMES
 from models.template import TrainingResult, WalkForwardSplit
 
@@ -47,7 +47,7 @@ class TrainRequest(BaseModel):
     max_symbols: int | None = Field(None, ge=1)
     start: str | None = None
     end: str | None = None
-    regime_horizon: int = Field(20, ge=2)
+    regime_horizon: int = Field(REGIME_HORIZON, ge=2)
     include_store_trades: bool = True
 
 
@@ -92,17 +92,18 @@ def build_dataset(
     settings: Settings,
     *,
     start: str | None = None,
-    regime_horizon: int = 20,
+    regime_horizon: int = REGIME_HORIZON,
     trades: pd.DataFrame | None = None,
 ) -> TrainingData:
     """Features → ungated signals (+ the entries of closed trades the engine collected)
     → labelled training data."""
-    from features.compute import compute_features
+    from features.compute import compute_features, index_features
     from trading.strategies import STRATEGIES
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # data-quality warnings are the ingest's report
         features = compute_features(stocks, index if len(index) else None)
+        history = index_features(index) if len(index) else None  # the regime model's rows
     merged = stocks.merge(features, on=["symbol", "timestamp"], how="inner")
     signals = pd.concat(
         [strategy.signals_frame(merged) for strategy in STRATEGIES.values()], ignore_index=True
@@ -115,9 +116,11 @@ def build_dataset(
         signals = signals.loc[signals["timestamp"] >= pd.Timestamp(start, tz="UTC")]
         index = index.loc[index["timestamp"] >= pd.Timestamp(start, tz="UTC")]
         features = features.loc[features["timestamp"] >= pd.Timestamp(start, tz="UTC")]
+        if history is not None:
+            history = history.loc[history["timestamp"] >= pd.Timestamp(start, tz="UTC")]
     return build_training_data(stocks, features, signals, index_bars=index,
                                barrier=TripleBarrier.from_settings(settings),
-                               regime_horizon=regime_horizon)
+                               regime_horizon=regime_horizon, index_features=history)
 
 
 def store_trades(settings: Settings) -> pd.DataFrame | None:
@@ -171,7 +174,7 @@ def train_models(
     return [
         train_model(model, data, tracker=tracker, registry=registry, context=context,
                     progress=progress)
-        for model in models_for(names)
+        for model in models_for(names, settings)
     ]
 
 

@@ -10,9 +10,9 @@ structurally (this module never imports `trading`).
 - every failure surfaces as `ModelUnavailableError` (bad input refused by the service as
   its subclass `ModelRequestRejected`, which does not trip the breaker), so the engine
   applies its fallback policy instead of crashing;
-- the out-of-distribution gate: a decision flagged OOD raises `OutOfDistributionError`
-  (a `ModelUnavailableError` carrying the decision), so the engine's fallback policy
-  applies to it too (`ood_fallback=False` returns it instead).
+- the answer decoded whole: the models' outputs and the policy's verdict (`action`,
+  `reason`, `reason_detail`, `expected_value`, `threshold`, `size_fraction`), which the
+  engine obeys; out-of-distribution answers are answers too (the policy decided).
 
 Features travel as JSON numbers; NaN (missing by design, e.g. no news) travels as `null`
 because JSON has no NaN. Only the features the served models take are sent (learned from
@@ -33,7 +33,7 @@ from pydantic import ValidationError
 
 from core.errors import ModelUnavailableError
 from core.types import Decision, Signal
-from serving.schemas import DecisionOut, OutOfDistributionError, SignalIn, to_decision
+from serving.schemas import DecisionOut, SignalIn, to_decision
 
 _RETRY_STATUSES = frozenset({502, 503, 504})
 
@@ -106,7 +106,6 @@ class HttpModelClient:
         failure_threshold: int = 5,
         cooldown_seconds: float = 5.0,
         transport: httpx.BaseTransport | None = None,
-        ood_fallback: bool = True,
     ) -> None:
         if retries < 0:
             raise ValueError("retries must be >= 0")
@@ -125,7 +124,6 @@ class HttpModelClient:
         )
         self._random = random.Random()
         self._accepted: frozenset[str] | None = None
-        self.ood_fallback = ood_fallback
 
     # -- ModelClient ---------------------------------------------------------------------
     def decide(self, signal: Signal, features: Mapping[str, float]) -> Decision:
@@ -146,10 +144,7 @@ class HttpModelClient:
                 f"the model service answered something that is not a decision: {exc}",
                 where=f"{self.endpoint}/decide",
             ) from None
-        decision = to_decision(answer, signal, source="http")
-        if decision.out_of_distribution and self.ood_fallback:
-            raise OutOfDistributionError(decision)
-        return decision
+        return to_decision(answer, signal, source="http")
 
     def _accepted_features(self, *, refresh: bool = False) -> frozenset[str] | None:
         """The features the served models take (`GET /models`), cached. The engine's

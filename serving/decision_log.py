@@ -2,10 +2,14 @@
 join it to the trade's outcome (by `decision_id`, or by `signal_id`).
 
 SQLite in WAL mode, one row per decision: id, time, the signal, a hash of the feature
-vector, the outputs, the model versions, the arm, the latency and, in shadow mode, the
-challenger's outputs and versions. Writes stay off the hot path: `record()` only puts
-the row on a queue; one background thread writes batches in single transactions (a batch
-gathers for up to `flush_seconds`).
+vector, the outputs, the model versions, the arm, the latency, the policy's action and
+reason category (`enter` / `skip`: `ev`, `gate`, `ood`, `regime`), the detector's own
+out-of-distribution flag (whatever the policy did with it) and, in shadow mode, the
+challenger's outputs and versions. `recent_decisions` reads back what the decision
+maker needs on start (the coverage guard's memory).
+
+Writes stay off the hot path: `record()` only puts the row on a queue; one background
+thread writes batches in single transactions (a batch gathers for up to `flush_seconds`).
 `close()` (called on graceful shutdown) drains the queue before it returns, so nothing
 recorded is lost. Several workers may share one file: WAL plus a busy timeout lets them
 write concurrently. Rows are keyed by `decision_id` and inserted with `OR IGNORE`, so a
@@ -23,7 +27,7 @@ import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -51,11 +55,20 @@ CREATE TABLE IF NOT EXISTS decisions (
     latency_ms REAL NOT NULL,
     endpoint TEXT NOT NULL,
     shadow_model_versions TEXT,
-    shadow_outputs TEXT
+    shadow_outputs TEXT,
+    action TEXT NOT NULL DEFAULT 'enter',
+    reason TEXT NOT NULL DEFAULT '',
+    reason_detail TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS decisions_signal ON decisions (signal_id);
 CREATE INDEX IF NOT EXISTS decisions_time ON decisions (decided_at);
 """
+# Columns added after the first release: an older log file gets them on open.
+_ADDED_COLUMNS = (
+    ("action", "TEXT NOT NULL DEFAULT 'enter'"),
+    ("reason", "TEXT NOT NULL DEFAULT ''"),
+    ("reason_detail", "TEXT NOT NULL DEFAULT ''"),
+)
 
 _COLUMNS = (
     "decision_id",
@@ -75,6 +88,9 @@ _COLUMNS = (
     "endpoint",
     "shadow_model_versions",
     "shadow_outputs",
+    "action",
+    "reason",
+    "reason_detail",
 )
 _INSERT = (
     f"INSERT OR IGNORE INTO decisions ({', '.join(_COLUMNS)}) "
@@ -107,6 +123,9 @@ class DecisionRecord:
     endpoint: str = "decide"
     shadow_model_versions: dict[str, str] | None = None
     shadow_outputs: dict[str, Any] | None = field(default=None)
+    action: str = "enter"
+    reason: str = ""
+    reason_detail: str = ""
 
     def row(self) -> tuple[Any, ...]:
         data = asdict(self)
@@ -138,6 +157,10 @@ class DecisionLog:
             ) from exc
         with connection:
             connection.executescript(_SCHEMA)
+            present = {row[1] for row in connection.execute("PRAGMA table_info(decisions)")}
+            for name, kind in _ADDED_COLUMNS:
+                if name not in present:
+                    connection.execute(f"ALTER TABLE decisions ADD COLUMN {name} {kind}")
         self._connection = connection
         self._batch_size = batch_size
         self._flush_seconds = flush_seconds
@@ -281,3 +304,49 @@ def read_decisions(path: Path) -> pd.DataFrame:
         frame["signal_timestamp"], utc=True, format="ISO8601"
     )
     return frame
+
+
+@dataclass(frozen=True, slots=True)
+class RecentDecision:
+    """What the decision maker's coverage guard remembers of one logged decision."""
+
+    signal_id: str
+    strategy: str
+    session_day: str  # the signal's date in New York (its trading session)
+    arm: str  # the signal model's version
+    win_probability: float | None
+
+
+def recent_decisions(path: Path, window: timedelta) -> list[RecentDecision]:
+    """The `/decide` rows whose signal lies within `window` of the latest logged signal,
+    oldest first (read-only; writers may run)."""
+    from zoneinfo import ZoneInfo
+
+    connection = sqlite3.connect(path, timeout=30.0)
+    try:
+        latest = connection.execute(
+            "SELECT MAX(signal_timestamp) FROM decisions WHERE endpoint = 'decide'"
+        ).fetchone()[0]
+        if latest is None:
+            return []
+        since = (datetime.fromisoformat(latest) - window).isoformat()
+        rows = connection.execute(
+            "SELECT signal_id, strategy, signal_timestamp, model_versions, outputs "
+            "FROM decisions WHERE endpoint = 'decide' AND signal_timestamp >= ? "
+            "ORDER BY signal_timestamp",
+            (since,),
+        ).fetchall()
+    finally:
+        connection.close()
+    new_york = ZoneInfo("America/New_York")
+    found = []
+    for signal_id, strategy, stamp, versions, outputs in rows:
+        probability = json.loads(outputs).get("win_probability")
+        found.append(RecentDecision(
+            signal_id=str(signal_id),
+            strategy=str(strategy),
+            session_day=datetime.fromisoformat(stamp).astimezone(new_york).date().isoformat(),
+            arm=str(json.loads(versions).get("signal_quality", "unversioned")),
+            win_probability=None if probability is None else float(probability),
+        ))
+    return found

@@ -1,11 +1,13 @@
 """`InProcessModelClient`: the service's decision logic without HTTP, for fast backtests.
 
 It implements `trading.ports.ModelClient` structurally with the same `DecisionMaker` the
-service runs (same feature checks, same sticky A/B routing, same shadow mode, same
-decision log rows), so a backtest in process and a backtest against the running service
-take the same decisions. Bad features raise `core.errors.DataValidationError` naming the
-feature; a model that fails raises `ModelUnavailableError`; an out-of-distribution
-decision raises `OutOfDistributionError` (the engine's fallback applies), as over HTTP."""
+service runs (same feature checks, same sticky A/B routing, same decision policy and
+coverage guard, same shadow mode, same decision log rows), so a backtest in process and a
+backtest against the running service take the same decisions. Bad features raise
+`core.errors.DataValidationError` naming the feature; a model that fails raises
+`ModelUnavailableError`. Every answer carries the policy's verdict (`Decision.action`,
+`reason`, `size_fraction`), out-of-distribution signals included: what OOD does is the
+policy's `ood_action`."""
 
 from __future__ import annotations
 
@@ -13,15 +15,18 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from core.types import Decision, Signal
+from models.policy import PolicyConfig
 from serving.decision import DecisionMaker, ServedModels
 from serving.decision_log import DecisionLog
 from serving.predictor import ModelSetLike
 from serving.router import ABRouter, RoutingConfig
-from serving.schemas import OutOfDistributionError, to_decision
+from serving.schemas import to_decision
 
 
 class InProcessModelClient:
-    """The four models in this process, behind the engine's `ModelClient` port."""
+    """The four models and their policy in this process, behind the engine's
+    `ModelClient` port. `policy` overrides the fitted policies' decision-time settings
+    (`models.policy.PolicyConfig.from_settings`); None keeps the fitted ones."""
 
     def __init__(
         self,
@@ -30,15 +35,15 @@ class InProcessModelClient:
         *,
         routing: RoutingConfig | None = None,
         decision_log: Path | DecisionLog | None = None,
-        ood_fallback: bool = True,
+        policy: PolicyConfig | None = None,
     ) -> None:
-        self.ood_fallback = ood_fallback
         self._served = ServedModels(champion=model_set, challenger=challenger)
         if isinstance(decision_log, Path):
             decision_log = DecisionLog(decision_log)
         self.log = decision_log
         self._maker = DecisionMaker(
-            lambda: self._served, ABRouter(routing or RoutingConfig()), log=decision_log
+            lambda: self._served, ABRouter(routing or RoutingConfig()), log=decision_log,
+            policy_config=policy,
         )
 
     def decide(self, signal: Signal, features: Mapping[str, float]) -> Decision:
@@ -47,10 +52,7 @@ class InProcessModelClient:
         accepted = self._served.accepted
         taken = {name: value for name, value in features.items() if name in accepted}
         answer = self._maker.decide(signal, taken)
-        decision = to_decision(answer, signal, source="inprocess")
-        if decision.out_of_distribution and self.ood_fallback:
-            raise OutOfDistributionError(decision)
-        return decision
+        return to_decision(answer, signal, source="inprocess")
 
     def swap(self, model_set: ModelSetLike, challenger: ModelSetLike | None = None) -> None:
         """Serve other model sets from the next decision on (atomic)."""

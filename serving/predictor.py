@@ -8,6 +8,8 @@ prices the engine can act on.
 - risk predictor → expected drawdown (and its 10th/90th percentiles), in percent;
 - out-of-distribution flag from the detector `ModelSet` fitted on the training window.
 
+What to do with them is the decision policy's (`serving.decision`, `models.policy`).
+
 `ModelSetLike` is the contract of `models.loading.ModelSet`, restated as a protocol so
 this module (and its tests) depend on the shape, not on how models are loaded."""
 
@@ -24,6 +26,7 @@ import pandas as pd
 
 from core.errors import ModelUnavailableError
 from core.types import Side
+from models.policy import FittedPolicy
 
 REGIME_COLUMNS: tuple[str, ...] = ("trending", "ranging", "volatile", "calm")
 # A stop can never be placed at or below zero; the floor keeps a long's stop a real price.
@@ -34,6 +37,8 @@ class ModelSetLike(Protocol):
     versions: dict[str, str]
     feature_names: list[str]
     loaded_at: datetime
+    policy: FittedPolicy | None  # fitted with the signal model; None: pass-through
+    regime_skilled: bool  # the regime model beat its majority baseline out of time
 
     def win_probability(self, X: pd.DataFrame) -> np.ndarray: ...
 

@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, Strict
 
-from core.errors import DataValidationError, ModelUnavailableError
+from core.errors import DataValidationError
 from core.types import Decision, Regime, Side, Signal
 
 # A feature value: a finite JSON number (int or float), or `null` for a value that is
@@ -75,7 +75,17 @@ class DecideRequest(_Strict):
 
 
 class DecisionOut(BaseModel):
-    """What the models say about one signal (`POST /decide`)."""
+    """What the models say about one signal and what the policy decided (`POST /decide`).
+
+    `action` is `enter` or `skip`; a skip names one `reason` category (`ev`, `gate`,
+    `ood`, `regime`) with a human `reason_detail`. `size_fraction` is the share of equity
+    to put in the position (0 when skipped), `threshold` the win probability the policy
+    asked for, `expected_value` the trade's expected net return per unit of capital.
+    `stop_loss_*` / `take_profit_*` are the exits to trade with (the policy's fixed exits
+    by default); `model_stop_loss_atr` / `model_take_profit_atr` are the exit model's own
+    answer, for information. `regime` is the regime model's answer; `policy_regime` the
+    regime the policy used (`regime_source`: `model` when the model beat its baseline out
+    of time, else `rules`)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -83,13 +93,23 @@ class DecisionOut(BaseModel):
     signal_id: str
     variant: Variant
     model_versions: dict[str, str]
+    action: Literal["enter", "skip"]
+    reason: Literal["", "ev", "gate", "ood", "regime"]
+    reason_detail: str
+    expected_value: float | None
+    threshold: float | None
+    size_fraction: float
     win_probability: float
     stop_loss_atr: float
     take_profit_atr: float
     stop_loss_price: float
     take_profit_price: float
+    model_stop_loss_atr: float
+    model_take_profit_atr: float
     regime: str
     regime_probabilities: dict[str, float]
+    policy_regime: str | None
+    regime_source: Literal["model", "rules"]
     expected_drawdown_pct: float
     drawdown_p10_pct: float
     drawdown_p90_pct: float
@@ -246,21 +266,13 @@ def to_decision(answer: DecisionOut, signal: Signal, *, source: str) -> Decision
         regime_probabilities=dict(answer.regime_probabilities),
         out_of_distribution=answer.out_of_distribution,
         source=source,
+        action=answer.action,
+        reason=answer.reason,
+        reason_detail=answer.reason_detail,
+        expected_value=answer.expected_value,
+        threshold=answer.threshold,
+        size_fraction=answer.size_fraction,
     )
 
 
 _REGIMES = frozenset(regime.value for regime in Regime)
-
-
-class OutOfDistributionError(ModelUnavailableError):
-    """The models answered, but the signal's features lie outside what they were trained
-    on: the engine's fallback policy applies instead of the answer. `decision` keeps the
-    answer (logged by the service, with its id) for the journal and for diagnosis."""
-
-    def __init__(self, decision: Decision) -> None:
-        super().__init__(
-            f"features of {decision.signal.symbol} at {decision.signal.timestamp.isoformat()} "
-            f"are out of the training distribution (decision {decision.decision_id})",
-            where="out_of_distribution",
-        )
-        self.decision = decision

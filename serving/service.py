@@ -36,6 +36,7 @@ from starlette.responses import JSONResponse
 from core.errors import DataValidationError, TradewindError
 from core.settings import load_settings
 from core.types import Signal
+from models.policy import PolicyConfig
 from serving.auth import ASGIApp, BearerAuth, Receive, Scope, Send
 from serving.config import ServiceConfig
 from serving.decision import DecisionMaker
@@ -94,11 +95,14 @@ class DecisionService:
         self.log = DecisionLog(
             self.config.decision_log, flush_seconds=self.config.decision_log_flush_seconds
         )
+        # The fitted policies decide with the current `models.policy` settings (mode,
+        # OOD action, regime mode, guard); their fitted numbers come with the models.
         self.maker = DecisionMaker(
             self.slots.current,
             ABRouter(self.config.routing),
             log=self.log,
             observer=self.metrics,
+            policy_config=PolicyConfig.from_settings(load_settings()),
         )
         self.online = OnlineFeatures(online_features)
         # Everything loaded so far (libraries, models) lives as long as the worker: move it

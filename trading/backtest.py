@@ -94,7 +94,7 @@ def build_engine(
     matching = MatchingEngine(
         exchange or SimulatedExchangeConfig.from_settings(settings.broker), clock
     )
-    rules = RulesModelClient(settings.risk)
+    rules = RulesModelClient.from_settings(settings)
     engine = TradingEngine(
         broker=SimulatedBroker(matching),
         model_client=model_client or rules,
@@ -105,7 +105,7 @@ def build_engine(
         sizer=PositionSizer(SizingConfig.from_risk(settings.risk)),
         selector=StrategySelector.for_strategy(strategy, set(STRATEGIES)),
         config=EngineConfig.from_settings(settings, gate_enabled=gate_enabled),
-        fallback_client=RulesModelClient(settings.risk, source="fallback"),
+        fallback_client=RulesModelClient.from_settings(settings, source="fallback"),
         trade_sink=trade_sink,
         sector_of=sector_of,
     )
@@ -134,7 +134,7 @@ class Replay:
         end: TimeLike | None = None,
         include_end: bool = True,
         model_client: ModelClient | None = None,
-        gate_enabled: bool = False,
+        gate_enabled: bool = True,
         journal: Journal | None = None,
         trade_sink: TradeSink | None = None,
         exchange: SimulatedExchangeConfig | None = None,
@@ -252,7 +252,7 @@ class ReplaySession(Replay):
         start: TimeLike,
         *,
         model_client: ModelClient | None = None,
-        gate_enabled: bool = False,
+        gate_enabled: bool = True,
         journal_url: str = "sqlite://",
         journal_batch: int = 2_000,
     ) -> None:
@@ -341,7 +341,7 @@ def run_backtest(
     settings: Settings | None = None,
     strategy: str | None = None,
     model_client: ModelClient | None = None,
-    gate_enabled: bool = False,
+    gate_enabled: bool = True,
     journal_url: str = "sqlite://",
     trade_sink: TradeSink | None = None,
     exchange: SimulatedExchangeConfig | None = None,

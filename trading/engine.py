@@ -4,10 +4,15 @@ the injected clock, orders go to the injected `Broker`, market knowledge comes f
 injected `MarketFeed`; there is no backtest mode in here.
 
 Per signal: exit check (an opposite signal of the position's strategy closes it) →
-regime selection → pre-trade risk checks → features → `ModelClient` → regime and
-win-probability gate (default 0.65) → size → sized-order risk checks → bracket order with
-a deterministic `client_order_id` (`tw-<signal_id>`) → journal. Every rejection is
-journaled with its rule and reason.
+features → `ModelClient` (the model service's decision policy, or the rules client's
+pass-through) → the engine obeys: a `skip` is journaled with the policy's reason
+category (`ev`, `gate`, `ood`, `regime`) → pre-trade risk checks (`risk`; `paused` when
+the daily-loss breaker is on) → size from the decision's `size_fraction` (× the streak
+multiplier, which never vetoes; capped; zero shares → `sizing`) → sized-order risk checks
+(`risk`) → bracket order with a deterministic `client_order_id` (`tw-<signal_id>`) →
+journal. The engine has no gate of its own: no probability threshold, no regime filter
+(one place decides: `models.policy`). Every refusal is journaled with one category of
+`core.types.REASONS` and its detail; model failures are `model_unavailable`.
 
 Per bar of an open position: excursions, the time limit (`max_holding_bars`), the ATR
 trailing stop (replaces the broker's stop order when it tightens). None of this calls the
@@ -36,6 +41,7 @@ from core.clock import Clock
 from core.errors import BrokerError, DataValidationError, ModelUnavailableError
 from core.settings import Settings
 from core.types import (
+    REASONS,
     Bar,
     Decision,
     Fill,
@@ -55,7 +61,16 @@ from trading.pending_entries import EntryPlan, PendingEntries, entry_order_id
 from trading.ports import Broker, ModelClient, OrderUpdate
 from trading.position_book import ClosedPosition, OpenPosition, PositionBook
 from trading.recovery import reconcile
-from trading.risk import Holding, Portfolio, Proposal, ReturnsLookup, RiskManager, Verdict
+from trading.risk import (
+    HALT_RULE,
+    PAUSE_RULE,
+    Holding,
+    Portfolio,
+    Proposal,
+    ReturnsLookup,
+    RiskManager,
+    Verdict,
+)
 from trading.selector import StrategySelector
 from trading.sizing import PositionSizer, SizeRequest
 from trading.stops import TrailingStop
@@ -63,12 +78,15 @@ from trading.stops import TrailingStop
 log = logging.getLogger(__name__)
 
 ATR_FEATURE = "atr_14"
+ENTERED, SKIPPED = "entered", "skipped"  # the journal's decision actions
 
 
 class EngineConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    win_probability_gate: float = Field(0.65, ge=0, le=1)
+    # Obey the decision's `skip` and size (the policy). False enters every signal at the
+    # ungated size whatever the model client says (a diagnostic; the ungated baseline is
+    # the rules client).
     gate_enabled: bool = True
     fallback: Literal["no_entry", "rules"] = "no_entry"
     allow_short: bool = False
@@ -80,7 +98,6 @@ class EngineConfig(BaseModel):
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: object) -> EngineConfig:
         values: dict[str, object] = {
-            "win_probability_gate": settings.models.win_probability_gate,
             "fallback": settings.models.fallback,
             "allow_short": settings.risk.allow_short,
             "max_holding_bars": settings.risk.max_holding_bars,
@@ -94,15 +111,23 @@ class EngineConfig(BaseModel):
 class EngineStats:
     bars: int = 0
     signals: int = 0
-    regime_skipped: int = 0
     entries: int = 0
-    gated: int = 0
     risk_rejected: int = 0
     model_failures: int = 0
     stop_moves: int = 0
     exits_requested: int = 0
     closed_trades: int = 0
     rejections_by_rule: dict[str, int] = field(default_factory=dict)
+    refusals: dict[str, int] = field(default_factory=dict)  # reason category → count
+
+    @property
+    def gated(self) -> int:
+        """Signals the policy's probability or expected-value gate refused."""
+        return self.refusals.get("ev", 0) + self.refusals.get("gate", 0)
+
+    @property
+    def regime_skipped(self) -> int:
+        return self.refusals.get("regime", 0)
 
 
 class TradingEngine:
@@ -253,11 +278,20 @@ class TradingEngine:
             return
         if signal.side is Side.SELL and not self.config.allow_short:
             return
+        if not self.selector.allows(signal.strategy):
+            return
         features = self.feed.features(signal.symbol, signal.timestamp)
-        regime = self.selector.regime(now, features if features is not None else {})
-        selection = self.selector.select(signal.strategy, regime)
-        if not selection.allowed:
-            self.stats.regime_skipped += 1
+        if features is None:
+            self._refuse(signal, "model_unavailable", "no feature row for the signal's bar", now)
+            return
+        # The policy sees every candidate signal (its coverage guard learns from them all),
+        # then the risk limits apply to what it lets through.
+        decision = self._decide(signal, features, now)
+        if decision is None:
+            return
+        if self.config.gate_enabled and not decision.enter:
+            category = decision.reason if decision.reason in REASONS else "model_unavailable"
+            self._refuse(signal, category, decision.reason_detail, now, decision)
             return
 
         account = self.broker.account()
@@ -267,55 +301,14 @@ class TradingEngine:
             signal.symbol, sector, portfolio, self._returns_lookup(signal.timestamp)
         )
         if not verdict.accepted:
-            self._reject(signal, verdict, None, now)
-            return
-        if features is None:
-            self._record(signal, "no_features", "no feature row for the signal's bar", now)
-            return
-
-        decision = self._decide(signal, features, now)
-        if decision is None:
-            return
-        if decision.regime is not None and self.selector.fixed is None:
-            self.selector.observe_model_regime(now, decision.regime)
-            selection = self.selector.select(signal.strategy, decision.regime)
-            if not selection.allowed:
-                self.stats.regime_skipped += 1
-                self._record(
-                    signal,
-                    "regime_mismatch",
-                    f"model regime {decision.regime.value} does not select {signal.strategy}",
-                    now,
-                    decision,
-                )
-                return
-        p = decision.win_probability
-        if self.config.gate_enabled and p is not None and p < self.config.win_probability_gate:
-            self.stats.gated += 1
-            self._record(
-                signal,
-                "gated",
-                f"win probability {p:.3f} < gate {self.config.win_probability_gate:.2f}",
-                now,
-                decision,
-            )
+            self._reject(signal, verdict, decision, now)
             return
         problem = _exit_problem(signal, decision)
         if problem:
-            self._record(signal, "invalid_exits", problem, now, decision)
+            self._refuse(signal, "model_unavailable", f"invalid exits: {problem}", now, decision)
             return
-
-        size = self.sizer.size(
-            SizeRequest(
-                equity=account.equity,
-                entry_price=signal.price,
-                stop_loss_price=decision.stop_loss_price,
-                take_profit_price=decision.take_profit_price,
-                win_probability=p,
-                expected_drawdown_pct=decision.expected_drawdown_pct,
-                activity_scale=selection.activity_scale,
-            )
-        )
+        fraction = decision.size_fraction if self.config.gate_enabled else None
+        size = self.sizer.size(SizeRequest(account.equity, signal.price, fraction))
         if size.qty <= 0:
             self._reject(signal, Verdict(False, "sizing", size.reason), decision, now)
             return
@@ -330,6 +323,8 @@ class TradingEngine:
     def _decide(
         self, signal: Signal, features: Mapping[str, float], now: datetime
     ) -> Decision | None:
+        """The model client's decision; on failure the rules fallback's (when configured),
+        else None with the refusal journaled as `model_unavailable`."""
         try:
             return self.model_client.decide(signal, features)
         except ModelUnavailableError as exc:
@@ -339,15 +334,15 @@ class TradingEngine:
                     return self.fallback_client.decide(signal, features)
                 except (ModelUnavailableError, DataValidationError) as fallback_exc:
                     exc = ModelUnavailableError(f"{exc}; fallback failed: {fallback_exc}")
-            self._record(signal, "model_unavailable", f"no entry on a guess: {exc}", now)
+            self._refuse(signal, "model_unavailable", f"no entry on a guess: {exc}", now)
         except DataValidationError as exc:
-            self._record(signal, "invalid_features", str(exc), now)
+            self._refuse(signal, "model_unavailable", f"invalid features: {exc}", now)
         except Exception as exc:
             # A broken client (a bug, an unwrapped transport error) must cost one entry,
             # never the engine: open positions still need their stops managed.
             self.stats.model_failures += 1
             log.exception("model client failed on %s", signal.symbol)
-            self._record(signal, "model_error", f"{type(exc).__name__}: {exc}", now)
+            self._refuse(signal, "model_unavailable", f"{type(exc).__name__}: {exc}", now)
         return None
 
     def _enter(
@@ -376,7 +371,8 @@ class TradingEngine:
         # Intent first: a crash after the submit finds the order in the journal, and the
         # deterministic client_order_id makes the resubmission a no-op at the broker.
         record = self._record(
-            signal, "entered", "", now, decision, qty=float(qty), client_order_id=client_order_id
+            signal, ENTERED, decision.reason_detail, now, decision, qty=float(qty),
+            client_order_id=client_order_id,
         )
         self.journal.record_order(order, decision_id=record.decision_id, at=now)
         try:
@@ -478,6 +474,7 @@ class TradingEngine:
     def _reject(
         self, signal: Signal, verdict: Verdict, decision: Decision | None, now: datetime
     ) -> None:
+        """A risk or sizing rule said no: journaled as a rejection and a refusal."""
         self.stats.risk_rejected += 1
         self.stats.rejections_by_rule[verdict.rule] = (
             self.stats.rejections_by_rule.get(verdict.rule, 0) + 1
@@ -490,7 +487,19 @@ class TradingEngine:
             reason=verdict.reason,
             at=now,
         )
-        self._record(signal, "rejected", f"{verdict.rule}: {verdict.reason}", now, decision)
+        category = (
+            # the breaker and the operator's pause both stop new entries: `paused`
+            "paused" if verdict.rule in (HALT_RULE, PAUSE_RULE)
+            else "sizing" if verdict.rule == "sizing" else "risk"
+        )
+        self._refuse(signal, category, f"{verdict.rule}: {verdict.reason}", now, decision)
+
+    def _refuse(
+        self, signal: Signal, category: str, detail: str, now: datetime,
+        decision: Decision | None = None,
+    ) -> None:
+        self.stats.refusals[category] = self.stats.refusals.get(category, 0) + 1
+        self._record(signal, SKIPPED, detail, now, decision, category=category)
 
     def _record(
         self,
@@ -500,6 +509,7 @@ class TradingEngine:
         now: datetime,
         decision: Decision | None = None,
         *,
+        category: str = "",
         qty: float | None = None,
         client_order_id: str | None = None,
     ) -> DecisionRecord:
@@ -516,6 +526,7 @@ class TradingEngine:
             decision=decision,
             qty=qty,
             client_order_id=client_order_id,
+            category=category,
         )
         self.journal.record_decision(record)
         self.last_decision = record

@@ -130,9 +130,12 @@ decisions = Table(
     Column("variant", String(16), nullable=False),
     Column("model_versions", Text, nullable=False),  # JSON object name → version
     Column("source", String(16), nullable=False),
-    Column("out_of_distribution", Integer, nullable=False),
-    Column("action", String(24), nullable=False),  # entered | gated | rejected | ...
-    Column("reason", Text, nullable=False),
+    Column("out_of_distribution", Integer, nullable=False),  # the detector's own flag
+    Column("action", String(24), nullable=False),  # entered | skipped
+    Column("category", String(24), nullable=False, server_default=""),  # REASONS or ""
+    Column("reason", Text, nullable=False),  # the detail
+    Column("size_fraction", Float),
+    Column("threshold", Float),
     Column("qty", Float),
     Column("client_order_id", String(128)),
     Column("decided_at", DateTime(timezone=True), nullable=False),
@@ -198,6 +201,7 @@ class DecisionRecord:
     decision: Decision | None = None
     qty: float | None = None
     client_order_id: str | None = None
+    category: str = ""  # the refusal's `core.types.REASONS` category ("" when entered)
 
     @property
     def decision_id(self) -> str:
@@ -214,6 +218,7 @@ class Journal:
         self.batch_size = max(1, batch_size)
         self._engine = _make_engine(url, echo)
         metadata.create_all(self._engine)
+        _add_missing_columns(self._engine)
         self._buffer: dict[str, dict[tuple[Any, ...], dict[str, Any]]] = {
             name: {} for name in _KEYS
         }
@@ -336,7 +341,10 @@ class Journal:
                 "source": decision.source if decision else "none",
                 "out_of_distribution": int(bool(decision and decision.out_of_distribution)),
                 "action": record.action,
+                "category": record.category,
                 "reason": record.reason,
+                "size_fraction": decision.size_fraction if decision else None,
+                "threshold": decision.threshold if decision else None,
                 "qty": record.qty,
                 "client_order_id": record.client_order_id,
                 "decided_at": utc_datetime(record.decided_at),
@@ -494,6 +502,23 @@ class Journal:
             }
             return statement.on_conflict_do_update(index_elements=keys, set_=updates)
         return statement.on_conflict_do_nothing(index_elements=keys)
+
+
+def _add_missing_columns(engine: Engine) -> None:
+    """A journal written by an older version lacks the columns added since (the
+    decisions' category, size and threshold): add them, nullable, before any write."""
+    from sqlalchemy import inspect
+
+    inspector = inspect(engine)
+    for table in metadata.sorted_tables:
+        present = {column["name"] for column in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name in present:
+                continue
+            kind = column.type.compile(dialect=engine.dialect)
+            with engine.begin() as connection:
+                connection.exec_driver_sql(
+                    f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}")
 
 
 def _make_engine(url: str, echo: bool) -> Engine:

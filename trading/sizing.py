@@ -1,17 +1,13 @@
-"""Position sizing: how much of the equity one entry gets.
+"""Position sizing: how many shares an entry gets.
 
-Fractional Kelly on the trade's odds: with win probability p and the payoff ratio
-b = (target distance) / (stop distance), the Kelly fraction is f* = p − (1 − p) / b. We
-allocate `kelly_fraction × f*` of equity to the position (the common "fraction of
-equity" reading of Kelly), then
+The size comes from the decision (`Decision.size_fraction`, the share of equity the
+decision policy chose: normalised fractional Kelly, `models.policy`); a decision without
+one (an older client) gets `default_size_fraction`, the ungated size. The engine then
 
-- scale down by the risk model's expected drawdown: × min(1, tolerable / expected),
-  floored at `min_drawdown_scale`;
-- scale by the streak: × 0.5 after 3 consecutive losses, × 1.5 after 5 consecutive wins,
-  compounding per full run, floored at 0.5× and capped at 2×;
-- scale by the regime's activity factor (the selector's "calm → reduced activity");
-- cap at `max_position_pct` of equity; whole shares, rounded down.
-"""
+- scales by the streak: × 0.5 after 3 consecutive losses, × 1.5 after 5 consecutive wins,
+  compounding per full run, floored at 0.5× and capped at 2× (it scales, never vetoes);
+- caps at `max_position_pct` of equity; whole shares, rounded down. Zero shares is the
+  only way sizing refuses an entry (the `sizing` reason)."""
 
 from __future__ import annotations
 
@@ -20,18 +16,15 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from core.settings import RiskSettings
+from core.settings import PolicySettings, RiskSettings
 
 
 class SizingConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    kelly_fraction: float = Field(0.5, gt=0, le=1)
     max_position_pct: float = Field(0.10, gt=0, le=1)
-    # Win probability assumed when the decision has none (the rules client).
-    default_win_probability: float = Field(0.5, gt=0, lt=1)
-    tolerable_drawdown_pct: float = Field(5.0, gt=0)  # percent, like expected_drawdown_pct
-    min_drawdown_scale: float = Field(0.25, gt=0, le=1)
+    # The size of a decision that names none: the ungated size of the policy settings.
+    default_size_fraction: float = Field(PolicySettings().base_size_fraction, gt=0, le=1)
     loss_streak: int = Field(3, ge=1)
     loss_streak_factor: float = Field(0.5, gt=0, le=1)
     win_streak: int = Field(5, ge=1)
@@ -41,10 +34,7 @@ class SizingConfig(BaseModel):
 
     @classmethod
     def from_risk(cls, risk: RiskSettings, **overrides: object) -> SizingConfig:
-        values: dict[str, object] = {
-            "kelly_fraction": risk.kelly_fraction,
-            "max_position_pct": risk.max_position_pct,
-        }
+        values: dict[str, object] = {"max_position_pct": risk.max_position_pct}
         values.update(overrides)
         return cls.model_validate(values)
 
@@ -53,20 +43,14 @@ class SizingConfig(BaseModel):
 class SizeRequest:
     equity: float
     entry_price: float
-    stop_loss_price: float
-    take_profit_price: float
-    win_probability: float | None = None
-    expected_drawdown_pct: float | None = None
-    activity_scale: float = 1.0
+    size_fraction: float | None = None  # of equity, from the decision
 
 
 @dataclass(frozen=True, slots=True)
 class SizeResult:
     qty: int
-    fraction: float  # of equity, after every scale and the cap
-    kelly: float  # raw Kelly fraction f*
+    fraction: float  # of equity, after the streak and the cap
     streak_multiplier: float
-    drawdown_scale: float
     reason: str = ""
 
 
@@ -102,32 +86,19 @@ class PositionSizer:
         self.config = config or SizingConfig()
         self.streak = StreakTracker(self.config)
 
-    def kelly(self, win_probability: float, payoff_ratio: float) -> float:
-        """f* = p − (1 − p) / b (may be negative: no edge)."""
-        return win_probability - (1.0 - win_probability) / payoff_ratio
-
-    def drawdown_scale(self, expected_drawdown_pct: float | None) -> float:
-        if expected_drawdown_pct is None or not expected_drawdown_pct > 0:
-            return 1.0
-        scale = self.config.tolerable_drawdown_pct / expected_drawdown_pct
-        return max(self.config.min_drawdown_scale, min(1.0, scale))
-
     def size(self, request: SizeRequest) -> SizeResult:
         c = self.config
-        risk = abs(request.entry_price - request.stop_loss_price)
-        reward = abs(request.take_profit_price - request.entry_price)
         streak = self.streak.multiplier
-        if not (risk > 0 and reward > 0 and request.entry_price > 0 and request.equity > 0):
-            return SizeResult(0, 0.0, 0.0, streak, 1.0, "stop, target, price or equity invalid")
-        p = request.win_probability
-        if p is None or math.isnan(p):
-            p = c.default_win_probability
-        kelly = self.kelly(p, reward / risk)
-        drawdown = self.drawdown_scale(request.expected_drawdown_pct)
-        if kelly <= 0:
-            return SizeResult(0, 0.0, kelly, streak, drawdown, f"no edge: kelly {kelly:.3f}")
-        fraction = c.kelly_fraction * kelly * drawdown * streak * request.activity_scale
-        fraction = min(fraction, c.max_position_pct)
+        if not (request.entry_price > 0 and request.equity > 0):
+            return SizeResult(0, 0.0, streak, "price or equity not positive")
+        base = request.size_fraction
+        if base is None or math.isnan(base):
+            base = c.default_size_fraction
+        if not base > 0:
+            return SizeResult(0, 0.0, streak, f"size fraction {base} is not positive")
+        fraction = min(base * streak, c.max_position_pct)
         qty = math.floor(request.equity * fraction / request.entry_price)
-        reason = "" if qty > 0 else "position rounds to zero shares"
-        return SizeResult(qty, fraction, kelly, streak, drawdown, reason)
+        reason = "" if qty > 0 else (
+            f"{fraction:.2%} of {request.equity:,.0f} rounds to zero shares at "
+            f"{request.entry_price:,.2f}")
+        return SizeResult(qty, fraction, streak, reason)

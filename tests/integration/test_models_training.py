@@ -34,9 +34,9 @@ SPLIT = WalkForwardSplit(n_folds=2, out_of_time_fraction=0.2)
 
 def _small_models() -> list[TrainableModel]:
     return [
-        SignalQualityModel(SignalQualityConfig(n_estimators=25, max_depth=5)),
+        SignalQualityModel(SignalQualityConfig(xgb_n_estimators=60, rf_n_estimators=40)),
         ExitOptimizerModel(ExitOptimizerConfig(n_estimators=30)),
-        RegimeModel(RegimeConfig(hidden=(16,), max_epochs=25, patience=5)),
+        RegimeModel(RegimeConfig()),
         RiskModel(RiskConfig(n_estimators=30)),
     ]
 
@@ -113,8 +113,15 @@ def test_model_set_predicts_right_shapes_and_ranges(
     uri, _ = trained
     model_set = load_model_set(uri, "champion")
     assert model_set.versions == dict.fromkeys(MODEL_NAMES, "1")
-    assert model_set.runtimes["signal_quality"] == "onnxruntime"  # ONNX twins matched
+    # XGBoost in place, or the forest's ONNX twin (it matched scikit-learn)
+    assert model_set.runtimes["signal_quality"] in {"xgboost", "onnxruntime"}
     assert model_set.runtimes["risk_predictor"] == "onnxruntime"
+    assert model_set.policy is not None  # fitted with the signal model, loaded with it
+    assert model_set.policy.skill is not None
+    assert model_set.policy.exits == (2.0, 3.0)
+    assert isinstance(model_set.regime_skilled, bool)
+    if not model_set.regime_skilled:  # the policy's rule-based regime needs its inputs
+        assert {"mkt_vol_level", "mkt_trend"} <= set(model_set.feature_names)
     rows = sample_data.events.merge(sample_data.market[["timestamp",
                                                         *sample_data.market_features]],
                                     on="timestamp", how="left", suffixes=("", "_market"))
@@ -168,8 +175,9 @@ def test_champion_uri_loads_with_mlflow(trained: tuple[str, list[TrainingResult]
 def test_training_is_reproducible(sample_data: TrainingData, tmp_path: Path) -> None:
     tracker = MlflowTracker(f"sqlite:///{tmp_path / 'mlflow.db'}", tmp_path / "artifacts")
     context = TrainingContext(source="sample", seed=11, split=SPLIT)
-    for model in (SignalQualityModel(SignalQualityConfig(n_estimators=15, max_depth=4)),
-                  RegimeModel(RegimeConfig(hidden=(8,), max_epochs=10, patience=3))):
+    for model in (SignalQualityModel(SignalQualityConfig(xgb_n_estimators=30,
+                                                         rf_n_estimators=20)),
+                  RegimeModel(RegimeConfig(hidden=(8,)))):
         first = train_model(model, sample_data, tracker=tracker, registry=None, context=context)
         second = train_model(model, sample_data, tracker=tracker, registry=None,
                              context=context)
@@ -201,18 +209,51 @@ def test_fitted_state_comes_from_the_training_rows_only(sample_data: TrainingDat
 
     market = sample_data.market.sort_values("timestamp").reset_index(drop=True)
     train = market.iloc[: len(market) // 2]
-    fitted = RegimeModel(RegimeConfig(hidden=(8,), max_epochs=3, patience=2)).fit(
-        train, sample_data.market_features, seed=1)
-    own = RegimeThresholds(20).fit(train).as_dict()
-    everything = RegimeThresholds(20).fit(market).as_dict()
+    fitted = RegimeModel(RegimeConfig()).fit(train, sample_data.market_features, seed=1)
+    horizon = sample_data.regime_horizon
+    own = RegimeThresholds(horizon).fit(train).as_dict()
+    everything = RegimeThresholds(horizon).fit(market).as_dict()
     assert fitted.thresholds.as_dict() == own
     assert own != everything  # so the check above would notice a leak
 
     events = sample_data.events.sort_values("timestamp").reset_index(drop=True)
     early = events.iloc[: len(events) // 2]
-    signal = SignalQualityModel(SignalQualityConfig(n_estimators=5, max_depth=3)).fit(
+    signal = SignalQualityModel(SignalQualityConfig(estimator="xgboost")).fit(
         early, sample_data.signal_features, seed=1)
-    medians = early[sample_data.signal_features].median().fillna(0.0).to_numpy()
-    assert np.allclose(signal.ood.median_, medians, equal_nan=True)
-    later = events[sample_data.signal_features].median().fillna(0.0).to_numpy()
+    net = sample_data.labels["net_return"]
+    for strategy, payoff in signal.policy.payoffs.items():
+        returns = early.loc[early["strategy"] == strategy, net]
+        if (returns > 0).any() and (returns <= 0).any():
+            assert payoff.avg_win == pytest.approx(returns[returns > 0].mean())
+            assert payoff.avg_loss == pytest.approx(-returns[returns <= 0].mean())
+    names = signal.ood.feature_names
+    stamps = early["timestamp"].to_numpy()
+    cut = np.unique(stamps)[int(len(np.unique(stamps)) * 0.75)]
+    fit_rows = early[stamps < cut]
+    medians = fit_rows[names].median().fillna(0.0).to_numpy()
+    assert np.allclose(signal.ood.median_, medians)
+    later = events[names].median().fillna(0.0).to_numpy()
     assert not np.allclose(signal.ood.median_, later)
+
+
+def test_data_after_the_training_window_changes_nothing_the_policy_fitted() -> None:
+    """The same window cut from a longer history: identical policy, calibration and OOD
+    detector (features are causal, labels complete inside the window)."""
+    from pipelines.training import build_dataset
+    from trading.adapters.sample.data import SampleMarketData
+
+    end = pd.Timestamp("2011-06-30", tz="UTC")
+    bars = SampleMarketData().history(["AAPL", "MSFT", "IBM", "SPX"], end="2012-12-31")
+    fitted = []
+    for history in (bars[bars["timestamp"] <= end], bars):
+        stocks = history.loc[history["symbol"] != "SPX"].reset_index(drop=True)
+        index = history.loc[history["symbol"] == "SPX"].reset_index(drop=True)
+        data = build_dataset(stocks, index, Settings())
+        rows = data.events[data.events["label_end"] <= end]
+        rows = rows.sort_values(["timestamp", "symbol", "strategy"]).reset_index(drop=True)
+        model = SignalQualityModel(SignalQualityConfig(estimator="xgboost", n_jobs=1))
+        fitted.append(model.fit(rows, data.signal_features, seed=3))
+    truncated, longer = fitted
+    assert truncated.policy.to_dict() == longer.policy.to_dict()
+    assert truncated.calibration_dict() == longer.calibration_dict()
+    assert truncated.ood.to_dict() == longer.ood.to_dict()

@@ -199,9 +199,9 @@ def train_tiny_models(root: Path) -> TrainedModels:
     registry = ModelRegistry(tracking_uri)
     context = TrainingContext(source="bokeh-sampledata", split=WalkForwardSplit(n_folds=2))
     for model in (
-        SignalQualityModel(SignalQualityConfig(n_estimators=20, max_depth=4, min_samples_leaf=10)),
+        SignalQualityModel(SignalQualityConfig(estimator="random_forest", rf_n_estimators=20)),
         ExitOptimizerModel(ExitOptimizerConfig(n_estimators=30)),
-        RegimeModel(RegimeConfig(hidden=(16,), max_epochs=5)),
+        RegimeModel(RegimeConfig()),
         RiskModel(RiskConfig(n_estimators=30)),
     ):
         train_model(model, data, tracker=tracker, registry=registry, context=context)

@@ -149,7 +149,13 @@ def test_per_model_endpoints_agree_with_decide(
     risk = http.post("/risk", json=request).json()
     assert quality["win_probability"] == pytest.approx(decision["win_probability"])
     assert quality["variant"] == decision["variant"]
-    assert exits["stop_loss_price"] == pytest.approx(decision["stop_loss_price"])
+    # /exit is the exit model's answer; /decide trades the policy's fixed exits and
+    # reports the model's beside them
+    assert exits["stop_loss_atr"] == pytest.approx(decision["model_stop_loss_atr"])
+    assert exits["take_profit_atr"] == pytest.approx(decision["model_take_profit_atr"])
+    assert decision["stop_loss_atr"] == pytest.approx(2.0)
+    assert decision["action"] in {"enter", "skip"}
+    assert decision["reason"] in {"", "ev", "gate", "ood", "regime"}
     assert regime["regime"] == decision["regime"]
     assert risk["expected_drawdown_pct"] == pytest.approx(decision["expected_drawdown_pct"])
     assert quality["model_version"] == decision["model_versions"]["signal_quality"]
@@ -233,24 +239,25 @@ def test_the_engine_backtests_through_the_service(
     versions = consulted["model_versions"].map(json.loads)
     assert all(v in (V1, V2) for v in versions)
     assert set(consulted["variant"]) <= {"champion", "challenger"}
-    assert not consulted["out_of_distribution"].any()
     for row in consulted.itertuples():
         expected = "challenger" if bucket(row.signal_id) < 0.2 else "champion"
         assert row.variant == expected
-    # The service logged every decision the engine took from it, joinable by decision_id.
+    # The service logged every decision the engine took from it, joinable by decision_id,
+    # and both record what happened: the policy's action and reason, the true OOD flag.
     wanted = set(consulted["decision_id"])
     wait_for(
         lambda: wanted <= set(read_decisions(server.decision_log)["decision_id"]),
         timeout=30, what="the engine's decisions in the service log",
     )
-    # No failures: the only signals without a model decision are out-of-distribution ones,
-    # which the OOD gate hands to the engine's fallback policy.
-    unavailable = decisions[decisions["action"] == "model_unavailable"]
-    assert result.stats.model_failures == len(unavailable)
-    log = read_decisions(server.decision_log)
-    flagged = set(log.loc[log["out_of_distribution"], "signal_id"])
-    assert set(unavailable["signal_id"]) <= flagged
-    assert all("out of the training distribution" in r for r in unavailable["reason"])
+    assert result.stats.model_failures == 0
+    log = read_decisions(server.decision_log).set_index("decision_id")
+    joined = consulted.join(log[["action", "reason", "out_of_distribution"]],
+                            on="decision_id", rsuffix="_log")
+    assert (joined["out_of_distribution"].astype(bool) == joined["out_of_distribution_log"]).all()
+    policy_skips = joined["category"].isin(["ev", "gate", "ood", "regime"])
+    assert (joined.loc[policy_skips, "category"] == joined.loc[policy_skips, "reason_log"]).all()
+    assert (joined.loc[policy_skips, "action_log"] == "skip").all()
+    assert (joined.loc[~policy_skips, "action_log"] == "enter").all()
 
 
 def test_the_http_client_decides_like_the_service(
@@ -311,16 +318,24 @@ def test_the_backtest_command_consults_the_service(
     # The default 0.5 s client timeout is for a quiet machine; under a loaded test run a
     # slow answer would become `model_unavailable` and no decision would reach the log.
     monkeypatch.setenv("TRADEWIND_SERVING__TIMEOUT_SECONDS", "10")
-    before = len(read_decisions(server.decision_log))
     out = tmp_path / "backtest.json"
+    journal = tmp_path / "journal.db"
     with pytest.raises(SystemExit) as finished:
         main(["backtest", "--source", "parquet", "--path", str(tmp_path / "bars.parquet"),
-              "--model-endpoint", server.url, "--json", str(out)])  # fmt: skip
+              "--model-endpoint", server.url, "--json", str(out),
+              "--journal", f"sqlite:///{journal}"])  # fmt: skip
     assert finished.value.code == 0
     report = json.loads(out.read_text())
     assert report["trades"] >= 0
     assert report["equity_curve"]
+    from trading.journal import Journal
+
+    decided = Journal(f"sqlite:///{journal}").decisions()
+    consulted = set(decided.loc[decided["source"] == "http", "decision_id"])
+    assert consulted
+    # every decision the command took is in the service's log (a replay of signals the
+    # service already decided is the same decision: same id, logged once)
     wait_for(
-        lambda: len(read_decisions(server.decision_log)) > before,
+        lambda: consulted <= set(read_decisions(server.decision_log)["decision_id"]),
         timeout=30, what="the command's decisions in the service log",
     )

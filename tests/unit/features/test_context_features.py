@@ -101,3 +101,31 @@ def test_sector_map_covers_every_shipped_symbol(sp500_daily: pd.DataFrame) -> No
     assert shipped <= set(sector_map())
     assert set(sector_map().values()) == set(SECTORS)
     assert sector_of("SPY") == "unknown"
+
+
+def test_index_features_are_the_joined_market_columns_and_causal() -> None:
+    """The regime model's rows (`index_features`, the index's whole history) carry the
+    values `compute_features` joins to a stock's bar of the same day, and a history cut
+    at t gives the same values up to t."""
+    from features.compute import index_features
+    from features.market import REGIME_INDEX_COLUMNS
+    from trading.adapters.sample.data import SampleMarketData
+
+    bars = SampleMarketData().history(symbols=["AAPL", "SPX", "VIX"], end="2013-03-01")
+    index = bars[bars["symbol"] != "AAPL"]
+    history = index_features(index)
+    assert history["timestamp"].min().year == 1999
+    joined = compute_feature_set(bars[bars["symbol"] == "AAPL"], index).frame
+    day = joined["timestamp"].dt.floor("D")
+    merged = joined.assign(day=day).merge(history, left_on="day", right_on="timestamp",
+                                          suffixes=("", "_index"))
+    assert len(merged) == len(joined)
+    for name in (*REGIME_INDEX_COLUMNS, "mkt_realized_vol_20", "mkt_ema_200_dist"):
+        a, b = merged[name].to_numpy(), merged[f"{name}_index"].to_numpy()
+        assert ((a == b) | (np.isnan(a) & np.isnan(b))).all(), name
+    cut = pd.Timestamp("2008-09-15", tz="UTC")
+    truncated = index_features(index[index["timestamp"] <= cut + pd.Timedelta(hours=23)])
+    expected = history[history["timestamp"] <= cut].reset_index(drop=True)
+    pd.testing.assert_frame_equal(truncated, expected)
+    late = history[history["timestamp"] >= "2001-01-01"]
+    assert late[list(REGIME_INDEX_COLUMNS)].notna().all().all()  # warmed up everywhere

@@ -15,6 +15,7 @@ from models.catalogue import MODEL_CLASSES, model_for, models_for
 from models.comparison import Comparison
 from models.datasets import TrainingData
 from models.labels import ForwardPaths, TripleBarrier, trade_label_names
+from models.policy import FittedPolicy
 from models.registry import MODEL_NAMES
 from models.schema import REGIME_COLUMNS
 
@@ -29,6 +30,10 @@ class _Formulas:
         self.versions = {"signal_quality": "9"}
         self.feature_names = ["x"]
         self.loaded_at = datetime(2020, 1, 1, tzinfo=UTC)
+        self.policy: FittedPolicy | None = None
+
+    def out_of_distribution(self, X: pd.DataFrame) -> np.ndarray:
+        return np.zeros(len(X), dtype=bool)
 
     def win_probability(self, X: pd.DataFrame) -> np.ndarray:
         return X["x"].to_numpy(dtype=float)
@@ -55,7 +60,9 @@ def _data() -> TrainingData:
         {
             "timestamp": stamps,
             "x": [0.1, 0.2, 0.3, 0.8, 0.4, 0.9],
+            "strategy": "momentum",
             LABELS["won"]: [0, 0, 1, 1, 0, 1],
+            LABELS["net_return"]: [-0.02, -0.02, 0.03, 0.03, -0.02, 0.03],
             LABELS["stop_opt"]: [1.0, 1.0, 1.0, 2.0, np.nan, 3.0],
             LABELS["target_opt"]: [2.0, 2.0, 2.0, 4.0, 5.0, 6.0],
             LABELS["drawdown"]: [0.01, 0.01, 0.01, 0.05, np.nan, 0.10],
@@ -85,7 +92,7 @@ def test_the_catalogue_knows_the_four_models_in_registry_order() -> None:
 @pytest.mark.parametrize(
     ("name", "metric", "greater_is_better"),
     [
-        ("signal_quality", "win_log_loss", False),
+        ("signal_quality", "policy_profit_factor", True),
         ("exit_optimizer", "exit_atr_mae", False),
         ("regime_classifier", "regime_macro_f1", True),
         ("risk_predictor", "drawdown_mae", False),
@@ -98,14 +105,16 @@ def test_each_model_declares_its_metric(name: str, metric: str, greater_is_bette
     assert spec.key == f"{metric}/score"
 
 
-def test_signal_quality_scores_log_loss_and_sharper_is_better() -> None:
+def test_signal_quality_scores_the_policys_profit_factor() -> None:
     model = model_for("signal_quality")
-    target = pd.Series([1.0, 0.0, 1.0, 0.0])
-    sharp = model.comparison_score(pd.Series([0.9, 0.1, 0.8, 0.2]), target)
-    vague = model.comparison_score(pd.Series([0.5] * 4), target)
-    assert sharp == pytest.approx(-(np.log(0.9) + np.log(0.9) + np.log(0.8) + np.log(0.8)) / 4)
-    assert vague == pytest.approx(np.log(2))
-    assert sharp < vague
+    returns = pd.Series([0.03, -0.02, 0.03, -0.02])
+    ungated = model.comparison_score(pd.Series([0.08] * 4), returns)
+    selective = model.comparison_score(pd.Series([0.08, 0.0, 0.08, 0.04]), returns)
+    assert ungated == pytest.approx(0.06 / 0.04)
+    assert selective == pytest.approx((2 * 0.08 * 0.03) / (0.04 * 0.02))
+    assert selective > ungated
+    assert model.comparison_score(pd.Series([0.0] * 4), returns) == 0.0  # no trades
+    assert model.comparison_score(pd.Series([0.1, 0.0, 0.0, 0.0]), returns) == 100.0  # capped
 
 
 def test_regime_macro_f1_and_drawdown_mae_by_hand() -> None:
@@ -117,12 +126,21 @@ def test_regime_macro_f1_and_drawdown_mae_by_hand() -> None:
     assert risk.comparison_score(pd.Series([1.0, 2.0]), pd.Series([2.0, 2.0])) == 0.5
 
 
-def test_signal_quality_frame_is_the_out_of_time_events() -> None:
-    frame = model_for("signal_quality").comparison_frame(
-        _Formulas(), _data(), START + pd.Timedelta(days=3)  # type: ignore[arg-type]
-    )
-    assert frame["prediction"].tolist() == [0.8, 0.4, 0.9]
-    assert frame["target"].tolist() == [1.0, 0.0, 1.0]
+def test_signal_quality_frame_is_the_policys_sizes_on_the_out_of_time_events() -> None:
+    from models.policy import PolicyConfig, StrategyPayoff
+
+    models = _Formulas()
+    start = START + pd.Timedelta(days=3)
+    frame = model_for("signal_quality").comparison_frame(models, _data(), start)  # type: ignore[arg-type]
+    # no fitted policy: every signal at the ungated size
+    assert frame["prediction"].tolist() == pytest.approx([1 / 12] * 3)
+    assert frame["target"].tolist() == [0.03, -0.02, 0.03]
+    payoff = StrategyPayoff(0.03, 0.02, threshold=0.5, coverage=0.5, signals=10)
+    models.policy = FittedPolicy(PolicyConfig(), {"momentum": payoff}, payoff, 1.0, 5.0)
+    frame = model_for("signal_quality").comparison_frame(models, _data(), start)  # type: ignore[arg-type]
+    sizes = frame["prediction"].to_numpy()
+    assert sizes[1] == 0.0  # x = 0.4: below the 0.5 threshold, skipped
+    assert (sizes[[0, 2]] > 0).all()
 
 
 def test_exit_frame_stacks_stops_then_targets_where_both_are_known() -> None:

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from models.labels import (
+    REGIME_HORIZON,
     RegimeThresholds,
     TripleBarrier,
     forward_regime_measures,
@@ -107,3 +108,23 @@ def test_regime_thresholds_come_from_the_training_rows_only() -> None:
     assert (classes[320:560] == 2).mean() > 0.95
     assert (classes[-20:] == -1).all()  # no complete horizon at the end
 
+
+
+def test_regime_labels_on_the_real_index_have_all_four_classes() -> None:
+    """SPX 1999-2017 (the sample index series): thresholds fitted on 1999-2012 give every
+    class in-window in the proportions the quantiles imply, and all four out of time."""
+    from trading.adapters.sample.data import SampleMarketData
+
+    spx = SampleMarketData().history(symbols=["SPX"], end="2017-12-31")
+    measures = forward_regime_measures(spx, REGIME_HORIZON).dropna()
+    before = measures["timestamp"] < pd.Timestamp("2013-01-01", tz="UTC")
+    thresholds = RegimeThresholds().fit(measures[before])
+    assert (thresholds.horizon, thresholds.volatile_quantile, thresholds.calm_quantile) == (
+        10, 0.70, 0.30)
+    inside = np.bincount(thresholds.classify(measures[before]), minlength=4) / before.sum()
+    trending, ranging, volatile, calm = inside
+    assert volatile == pytest.approx(0.30, abs=0.01)
+    assert min(inside) > 0.10  # every class common enough to learn
+    assert trending + ranging + calm == pytest.approx(0.70, abs=0.01)
+    after = np.bincount(thresholds.classify(measures[~before]), minlength=4)
+    assert (after > 0).all()

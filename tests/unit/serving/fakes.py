@@ -8,7 +8,31 @@ from datetime import UTC, datetime
 import numpy as np
 import pandas as pd
 
+from models.policy import FittedPolicy, PolicyConfig, StrategyPayoff
+
 FEATURES = ["atr_14", "rsi_14", "return_5", "sent_mean_1d"]
+
+
+def hand_policy(
+    config: PolicyConfig | None = None,
+    *,
+    threshold: float = 0.55,
+    guard_seed: dict[str, list[tuple[str, float]]] | None = None,
+    exits: tuple[float, float] | None = None,
+) -> FittedPolicy:
+    """A policy fitted by hand: every strategy wins 6% and loses 4% (break-even 0.40),
+    threshold 0.55, Kelly multiplier 1."""
+    payoff = StrategyPayoff(avg_win=0.06, avg_loss=0.04, threshold=threshold, coverage=0.5,
+                            signals=100)
+    return FittedPolicy(
+        config=config or PolicyConfig(),
+        payoffs={"momentum": payoff, "mean_reversion": payoff, "breakout": payoff},
+        pooled=payoff,
+        size_norm=1.0,
+        tolerable_drawdown_pct=5.0,
+        guard_seed=guard_seed or {},
+        exits=exits,
+    )
 
 
 class FormulaModelSet:
@@ -20,6 +44,8 @@ class FormulaModelSet:
         stop_atr: float = 2.0,
         target_atr: float = 3.0,
         broken: bool = False,
+        policy: FittedPolicy | None = None,
+        regime_skilled: bool = False,
     ) -> None:
         self.versions = {
             name: version
@@ -31,6 +57,8 @@ class FormulaModelSet:
         self.target_atr = target_atr
         self.broken = broken
         self.calls = 0
+        self.policy = policy
+        self.regime_skilled = regime_skilled
 
     def win_probability(self, X: pd.DataFrame) -> np.ndarray:
         self.calls += 1

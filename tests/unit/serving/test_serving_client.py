@@ -18,7 +18,6 @@ import pytest
 from core.errors import ModelUnavailableError
 from core.types import Side, Signal
 from serving.client import CircuitBreaker, HttpModelClient, ModelRequestRejected
-from serving.schemas import OutOfDistributionError
 
 SIGNAL = Signal("AAPL", Side.BUY, datetime(2024, 1, 2, 15, 30, tzinfo=UTC), "momentum", 100.0)
 
@@ -27,8 +26,11 @@ def _answer() -> dict[str, object]:
     return {
         "decision_id": "abc", "signal_id": SIGNAL.signal_id, "variant": "challenger",
         "model_versions": {"signal_quality": "3"}, "win_probability": 0.7,
+        "action": "enter", "reason": "", "reason_detail": "", "expected_value": 0.03,
+        "threshold": 0.55, "size_fraction": 0.06,
         "stop_loss_atr": 2.0, "take_profit_atr": 3.0, "stop_loss_price": 96.0,
-        "take_profit_price": 106.0, "regime": "calm",
+        "take_profit_price": 106.0, "model_stop_loss_atr": 1.5, "model_take_profit_atr": 4.0,
+        "regime": "calm", "policy_regime": "calm", "regime_source": "rules",
         "regime_probabilities": {"trending": 0.1, "ranging": 0.1, "volatile": 0.1, "calm": 0.7},
         "expected_drawdown_pct": 0.02, "drawdown_p10_pct": 0.01, "drawdown_p90_pct": 0.04,
         "out_of_distribution": False, "shadowed": False, "latency_ms": 1.0,
@@ -170,14 +172,20 @@ def test_after_a_reload_the_client_learns_the_new_feature_set_once() -> None:
     assert sent == [{"rsi_14": 70.0}, {"rsi_14": 70.0, "news_count_1d": 3.0}]
 
 
-def test_an_out_of_distribution_answer_raises_for_the_engines_fallback() -> None:
+def test_the_policys_verdict_is_decoded_out_of_distribution_included() -> None:
     def service(request: httpx.Request) -> httpx.Response:
         if request.method == "GET":
             return httpx.Response(200, json={"accepted_features": ["rsi_14"]})
-        return httpx.Response(200, json={**_answer(), "out_of_distribution": True})
+        return httpx.Response(200, json={
+            **_answer(), "out_of_distribution": True, "action": "skip", "reason": "ood",
+            "reason_detail": "inputs out of the training distribution", "size_fraction": 0.0,
+        })
 
-    with pytest.raises(OutOfDistributionError) as caught:
-        _client(service).decide(SIGNAL, {"rsi_14": 1e9})
-    assert isinstance(caught.value, ModelUnavailableError)
-    assert caught.value.decision.variant == "challenger"
-    assert _client(service, ood_fallback=False).decide(SIGNAL, {}).out_of_distribution
+    decision = _client(service).decide(SIGNAL, {"rsi_14": 1e9})
+    assert decision.out_of_distribution
+    assert (decision.action, decision.reason) == ("skip", "ood")
+    assert not decision.enter
+    assert decision.size_fraction == 0.0
+    assert decision.threshold == 0.55
+    assert decision.expected_value == 0.03
+    assert decision.variant == "challenger"

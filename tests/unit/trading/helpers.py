@@ -55,11 +55,24 @@ class ScriptedFeed:
 
 
 class FixedModelClient:
-    """A model client that answers with a fixed win probability (or fails on demand)."""
+    """A model client whose policy always answers the same verdict (or fails on demand)."""
 
-    def __init__(self, win_probability: float, *, regime: Regime | None = None) -> None:
+    def __init__(
+        self,
+        win_probability: float,
+        *,
+        regime: Regime | None = None,
+        action: str = "enter",
+        reason: str = "",
+        size_fraction: float | None = 0.05,
+        out_of_distribution: bool = False,
+    ) -> None:
         self.win_probability = win_probability
         self.regime = regime
+        self.action = action
+        self.reason = reason
+        self.size_fraction = size_fraction
+        self.out_of_distribution = out_of_distribution
         self.fail = False
         self.calls = 0
         self._rules = RulesModelClient()
@@ -69,6 +82,7 @@ class FixedModelClient:
         if self.fail:
             raise ModelUnavailableError("model service down (test)")
         base = self._rules.decide(signal, features)
+        skip = self.action == "skip"
         return Decision(
             decision_id=f"m-{signal.signal_id}",
             signal=signal,
@@ -79,7 +93,13 @@ class FixedModelClient:
             expected_drawdown_pct=None,
             variant="challenger",
             model_versions={"signal_quality": "7", "exit_optimizer": "3"},
+            out_of_distribution=self.out_of_distribution,
             source="inprocess",
+            action=self.action,
+            reason=self.reason,
+            reason_detail=f"{self.reason} (test)" if skip else "",
+            threshold=0.5,
+            size_fraction=0.0 if skip else self.size_fraction,
         )
 
 
@@ -134,9 +154,10 @@ class Harness:
         atr: float = 1.0,
         signal: Side | None = None,
         strategy: str = "momentum",
+        features: Mapping[str, float] | None = None,
     ) -> None:
         ts = session(n)
-        self.feed.rows[(symbol, ts)] = {"atr_14": atr, "rsi_14": 50.0}
+        self.feed.rows[(symbol, ts)] = {"atr_14": atr, "rsi_14": 50.0, **(features or {})}
         if signal is not None:
             self.feed.signal_map[(symbol, ts)] = [Signal(symbol, signal, ts, strategy, c, "test")]
         self.clock.advance_to(ts)

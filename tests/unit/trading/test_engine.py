@@ -54,24 +54,58 @@ def test_take_profit_closes_the_trade_into_journal_and_sink() -> None:
     assert h.broker.positions() == []
 
 
-def test_gate_blocks_low_win_probability_and_journals_versions_and_arm() -> None:
-    h = Harness(model=FixedModelClient(0.60))
+@pytest.mark.parametrize("reason", ["ev", "gate", "ood", "regime"])
+def test_a_skip_is_obeyed_and_journaled_with_its_category_versions_and_arm(
+    reason: str,
+) -> None:
+    model = FixedModelClient(0.90, action="skip", reason=reason,
+                             out_of_distribution=reason == "ood")
+    h = Harness(model=model)
     h.bar(0, 100, 101, 99, 100, signal=Side.BUY)
     assert h.broker.open_orders() == []
     decisions = h.journal.decisions()
-    assert list(decisions["action"]) == ["gated"]
+    assert list(decisions["action"]) == ["skipped"]
+    assert list(decisions["category"]) == [reason]
+    assert decisions.loc[0, "reason"] == f"{reason} (test)"
+    assert bool(decisions.loc[0, "out_of_distribution"]) is (reason == "ood")
     assert decisions.loc[0, "variant"] == "challenger"
     assert json.loads(decisions.loc[0, "model_versions"]) == {
         "exit_optimizer": "3",
         "signal_quality": "7",
     }
+    assert h.engine.stats.refusals == {reason: 1}
 
 
-def test_gate_passes_high_win_probability() -> None:
-    h = Harness(model=FixedModelClient(0.70))
-    h.bar(0, 100, 101, 99, 100, signal=Side.BUY)
+def test_the_engine_keeps_no_gate_of_its_own() -> None:
+    """A low probability in a regime that does not select the strategy still enters
+    when the policy says enter: one place decides."""
+    from core.types import Regime
+
+    model = FixedModelClient(0.10, regime=Regime.RANGING, size_fraction=0.05,
+                             out_of_distribution=True)
+    h = Harness(model=model, strategy=None)
+    h.bar(0, 100, 101, 99, 100, signal=Side.BUY, strategy="momentum")
     assert len(h.broker.open_orders()) == 1
+    decisions = h.journal.decisions()
+    assert list(decisions["action"]) == ["entered"]
+    assert bool(decisions.loc[0, "out_of_distribution"])  # the true flag, though entered
+
+
+def test_entry_size_comes_from_the_decision() -> None:
+    h = Harness(model=FixedModelClient(0.70, size_fraction=0.05))
+    h.bar(0, 100, 101, 99, 100, signal=Side.BUY)
+    (entry,) = [o for o in h.broker.open_orders() if o.client_order_id.startswith("tw-")
+                and not o.client_order_id.endswith(("-sl", "-tp"))]
+    assert entry.qty == 50  # 5% of 100,000 at 100
     assert list(h.journal.decisions()["action"]) == ["entered"]
+    assert h.journal.decisions().loc[0, "size_fraction"] == pytest.approx(0.05)
+
+
+def test_a_size_that_rounds_to_zero_shares_is_a_sizing_refusal() -> None:
+    h = Harness(model=FixedModelClient(0.70, size_fraction=0.0005), starting_cash=10_000.0)
+    h.bar(0, 100, 101, 99, 100, signal=Side.BUY)
+    assert h.broker.open_orders() == []
+    assert list(h.journal.decisions()["category"]) == ["sizing"]
 
 
 def test_model_failure_means_no_entry_unless_rules_fallback() -> None:
@@ -80,7 +114,7 @@ def test_model_failure_means_no_entry_unless_rules_fallback() -> None:
     h = Harness(model=model)
     h.bar(0, 100, 101, 99, 100, signal=Side.BUY)
     assert h.broker.open_orders() == []
-    assert list(h.journal.decisions()["action"]) == ["model_unavailable"]
+    assert list(h.journal.decisions()["category"]) == ["model_unavailable"]
 
     h2 = Harness(model=model, engine_config=EngineConfig(fallback="rules"), fallback=True)
     h2.bar(0, 100, 101, 99, 100, signal=Side.BUY)
@@ -96,7 +130,8 @@ def test_a_crashing_model_client_costs_the_entry_not_the_engine() -> None:
     h = Harness(model=Broken())
     h.bar(0, 100, 101, 99, 100, signal=Side.BUY)
     h.bar(1, 100, 101, 99, 100)
-    assert list(h.journal.decisions()["action"]) == ["model_error"]
+    assert list(h.journal.decisions()["category"]) == ["model_unavailable"]
+    assert "RuntimeError" in h.journal.decisions().loc[0, "reason"]
     assert h.broker.open_orders() == []
 
 
@@ -154,7 +189,8 @@ def test_opposite_signal_of_the_same_strategy_exits() -> None:
 def test_daily_loss_halt_blocks_entries_but_not_exits() -> None:
     h = Harness(
         risk=RiskConfig(daily_loss_halt_pct=0.02, max_position_pct=1.0, max_sector_pct=1.0),
-        sizing=SizingConfig(kelly_fraction=1.0, max_position_pct=1.0, default_win_probability=0.9),
+        sizing=SizingConfig(max_position_pct=1.0),
+        model=FixedModelClient(0.9, size_fraction=0.9),
         engine_config=EngineConfig(max_holding_bars=50),
     )
     # A big position in AAA, then a crash inside one session trips the breaker.
@@ -165,6 +201,7 @@ def test_daily_loss_halt_blocks_entries_but_not_exits() -> None:
     h.bar(2, 91, 91, 91, 91, symbol="BBB", signal=Side.BUY)  # same session: blocked
     rejections = h.journal.rejections()
     assert list(rejections["rule"]) == ["daily_loss_halt"]
+    assert h.journal.decisions().set_index("symbol").loc["BBB", "category"] == "paused"
     # The exit still works: the stop order fills while halted.
     h.bar(3, 89, 89, 75, 76, atr=10.0)
     assert "AAA" not in {p.symbol for p in h.broker.positions()}
@@ -180,8 +217,10 @@ def test_risk_rejections_are_journaled_with_rule_and_reason() -> None:
     rejections = h.journal.rejections()
     assert list(rejections["rule"]) == ["max_positions"]
     assert "limit 1" in rejections.loc[0, "reason"]
-    actions = h.journal.decisions().set_index("symbol")["action"]
-    assert actions["BBB"] == "rejected"
+    decisions = h.journal.decisions().set_index("symbol")
+    assert decisions.loc["BBB", "action"] == "skipped"
+    assert decisions.loc["BBB", "category"] == "risk"
+    assert decisions.loc["BBB", "reason"].startswith("max_positions: ")
 
 
 def test_correlated_candidate_is_rejected() -> None:
@@ -232,18 +271,3 @@ def test_status_reports_positions_and_breaker() -> None:
     assert status["halted"] is False
     assert status["positions"][0]["symbol"] == "AAA"  # type: ignore[index]
     assert status["last_decision"]["action"] == "entered"  # type: ignore[index]
-
-
-def test_model_regime_selects_the_strategy() -> None:
-    from core.types import Regime
-
-    h = Harness(model=FixedModelClient(0.9, regime=Regime.RANGING), strategy=None)
-    h.bar(0, 100, 101, 99, 100, signal=Side.BUY, strategy="momentum")
-    assert list(h.journal.decisions()["action"]) == ["regime_mismatch"]
-    # The model's regime now stands for the market: a momentum signal elsewhere is not
-    # even sent to the model, a mean-reversion one enters.
-    calls = h.engine.model_client.calls  # type: ignore[attr-defined]
-    h.bar(1, 50, 51, 49, 50, symbol="BBB", signal=Side.BUY, strategy="momentum")
-    assert h.engine.model_client.calls == calls  # type: ignore[attr-defined]
-    h.bar(1, 70, 71, 69, 70, symbol="CCC", signal=Side.BUY, strategy="mean_reversion")
-    assert [o.symbol for o in h.broker.open_orders()] == ["CCC"]

@@ -1,16 +1,18 @@
-"""Regime selection, the rules client, and the XNYS calendar."""
+"""The rule-based regime and what each regime selects, the fixed-strategy selector, the
+rules client (the pass-through policy), and the XNYS calendar."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 
 import pytest
 
 from core.calendar import MarketCalendar
 from core.errors import DataValidationError
+from core.regimes import rule_regime, selects
 from core.types import Regime, Side, Signal
 from trading.rules_client import RulesModelClient
-from trading.selector import StrategySelector, rule_regime
+from trading.selector import StrategySelector
 
 NOW = datetime(2024, 3, 1, tzinfo=UTC)
 
@@ -24,30 +26,28 @@ def test_rule_regime_from_market_features() -> None:
     assert rule_regime({}) is None
 
 
-def test_selector_maps_regimes_to_strategies() -> None:
-    selector = StrategySelector()
-    assert selector.select("momentum", Regime.TRENDING).allowed
-    assert not selector.select("momentum", Regime.RANGING).allowed
-    assert selector.select("mean_reversion", Regime.RANGING).allowed
-    assert selector.select("breakout", Regime.VOLATILE).allowed
-    calm = selector.select("mean_reversion", Regime.CALM)
-    assert calm.allowed
-    assert calm.activity_scale == 0.5  # reduced activity
-    assert selector.select("breakout", None).allowed  # no regime known: all may trade
+def test_regimes_select_strategies() -> None:
+    assert selects(Regime.TRENDING, "momentum")
+    assert not selects(Regime.RANGING, "momentum")
+    assert selects(Regime.RANGING, "mean_reversion")
+    assert selects(Regime.VOLATILE, "breakout")
+    assert selects(Regime.CALM, "mean_reversion")
 
 
-def test_model_regime_wins_while_fresh() -> None:
-    selector = StrategySelector()
-    features = {"mkt_vol_level": 0.15, "mkt_trend": 0.05}  # rules say trending
-    selector.observe_model_regime(NOW, Regime.VOLATILE)
-    assert selector.regime(NOW + timedelta(hours=1), features) is Regime.VOLATILE
-    assert selector.regime(NOW + timedelta(days=30), features) is Regime.TRENDING
+def test_selector_only_filters_a_fixed_strategy() -> None:
+    assert StrategySelector().allows("breakout")
+    fixed = StrategySelector(fixed="momentum")
+    assert fixed.allows("momentum")
+    assert not fixed.allows("breakout")
 
 
-def test_fixed_strategy_ignores_regime() -> None:
-    selector = StrategySelector(fixed="momentum")
-    assert selector.select("momentum", Regime.RANGING).allowed
-    assert not selector.select("breakout", Regime.VOLATILE).allowed
+def test_rules_client_is_the_pass_through_policy() -> None:
+    signal = Signal("AAA", Side.BUY, NOW, "momentum", 100.0)
+    decision = RulesModelClient(size_fraction=0.07).decide(signal, {"atr_14": 2.0})
+    assert decision.enter
+    assert decision.size_fraction == pytest.approx(0.07)
+    assert RulesModelClient().decide(signal, {"atr_14": 2.0}).size_fraction == pytest.approx(
+        1 / 12)
 
 
 def test_rules_client_two_and_three_atr() -> None:

@@ -1,5 +1,5 @@
-"""Fractional Kelly, the drawdown scale and the streak multiplier (each test fails when
-its rule is removed)."""
+"""Sizing from the decision's size fraction, the cap and the streak multiplier (each test
+fails when its rule is removed); sizing never vetoes except at zero shares."""
 
 from __future__ import annotations
 
@@ -8,11 +8,8 @@ import pytest
 from trading.sizing import PositionSizer, SizeRequest, SizingConfig
 
 
-def request(
-    p: float | None = 0.6, dd: float | None = None, equity: float = 100_000.0
-) -> SizeRequest:
-    # Stop 2 below, target 3 above: payoff ratio 1.5.
-    return SizeRequest(equity, 100.0, 98.0, 103.0, p, dd)
+def request(fraction: float | None = 0.05, equity: float = 100_000.0) -> SizeRequest:
+    return SizeRequest(equity, 100.0, fraction)
 
 
 def sizer(**config: object) -> PositionSizer:
@@ -21,19 +18,16 @@ def sizer(**config: object) -> PositionSizer:
     return PositionSizer(SizingConfig.model_validate(values))
 
 
-def test_fractional_kelly_from_probability_and_payoff() -> None:
-    s = sizer(kelly_fraction=0.5)
-    result = s.size(request(0.6))
-    kelly = 0.6 - 0.4 / 1.5
-    assert result.kelly == pytest.approx(kelly)
-    assert result.fraction == pytest.approx(0.5 * kelly)
-    assert result.qty == int(100_000 * 0.5 * kelly / 100.0)
+def test_size_is_the_decisions_fraction_of_equity() -> None:
+    result = sizer().size(request(0.05))
+    assert result.fraction == pytest.approx(0.05)
+    assert result.qty == 50
 
 
-def test_no_edge_means_no_position() -> None:
-    result = sizer().size(request(0.35))
-    assert result.qty == 0
-    assert "no edge" in result.reason
+def test_a_decision_without_a_size_gets_the_ungated_size() -> None:
+    result = sizer(default_size_fraction=1 / 12).size(request(None))
+    assert result.fraction == pytest.approx(1 / 12)
+    assert result.qty == 83
 
 
 def test_capped_at_max_position_pct() -> None:
@@ -42,12 +36,12 @@ def test_capped_at_max_position_pct() -> None:
     assert result.qty == 100
 
 
-def test_expected_drawdown_scales_down() -> None:
-    s = sizer(tolerable_drawdown_pct=5.0)
-    plain = s.size(request(0.6, dd=None)).fraction
-    assert s.size(request(0.6, dd=2.0)).fraction == pytest.approx(plain)  # below tolerance
-    assert s.size(request(0.6, dd=10.0)).fraction == pytest.approx(plain * 0.5)
-    assert s.size(request(0.6, dd=100.0)).fraction == pytest.approx(plain * 0.25)  # floor
+def test_zero_shares_is_the_only_veto() -> None:
+    result = sizer().size(request(0.0005, equity=10_000.0))
+    assert result.qty == 0
+    assert "rounds to zero shares" in result.reason
+    assert sizer().size(request(0.0)).qty == 0
+    assert sizer().size(SizeRequest(100_000.0, 0.0, 0.05)).qty == 0
 
 
 def test_streak_halves_after_three_losses_floored() -> None:
@@ -62,6 +56,7 @@ def test_streak_halves_after_three_losses_floored() -> None:
     for _ in range(6):
         s.streak.record(False)
     assert s.streak.multiplier == 0.5  # floored, not 0.125
+    assert s.size(request()).qty > 0  # it scales, never vetoes
 
 
 def test_streak_one_and_a_half_after_five_wins_capped_at_two() -> None:
@@ -77,9 +72,3 @@ def test_streak_one_and_a_half_after_five_wins_capped_at_two() -> None:
     assert s.streak.multiplier == 2.0  # 1.5² = 2.25 capped
     s.streak.record(False)  # a loss resets the winning streak
     assert s.streak.multiplier == 1.0
-
-
-def test_rules_client_probability_default_and_invalid_inputs() -> None:
-    s = sizer(default_win_probability=0.5)
-    assert s.size(request(None)).kelly == pytest.approx(0.5 - 0.5 / 1.5)
-    assert s.size(SizeRequest(100_000.0, 100.0, 100.0, 103.0, 0.6)).qty == 0
