@@ -241,7 +241,8 @@ def _run(flow: Any, **parameters: Any) -> dict[str, Any]:
     from pipelines.runtime import use_prefect_home
 
     settings = load_settings()
-    with use_prefect_home(settings.paths.data_dir, console_level="WARNING"):
+    with use_prefect_home(settings.paths.data_dir, console_level="WARNING",
+                          database_url=settings.paths.prefect_database_url):
         result = flow(**parameters)
     if not isinstance(result, dict):
         raise ConfigError(f"flow {flow.name} returned no result", where="tradewind")
@@ -254,7 +255,7 @@ def _start_prefect_server(settings: Any, *, port: int) -> tuple[subprocess.Popen
 
     port = port or free_port()
     env = {key: value for key, value in os.environ.items() if not key.startswith("PREFECT_")}
-    env.update(prefect_environment(settings.paths.data_dir))
+    env.update(prefect_environment(settings.paths.data_dir, settings.paths.prefect_database_url))
     env.pop("PREFECT_SERVER_ALLOW_EPHEMERAL_MODE", None)
     env["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
     env["PREFECT_UI_API_URL"] = f"http://127.0.0.1:{port}/api"

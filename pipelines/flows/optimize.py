@@ -5,8 +5,10 @@ window that the search never saw. The result is a proposal file under
 `<reports_dir>/optimization/` that a user reads and accepts by hand (the settings keys and
 strategy config to change are in it); nothing is applied automatically.
 
-Wiring only: the search space (each strategy config's own, plus the exits), the
-candidate replay, the objective and the windows are `trading.optimization`.
+Wiring only: the search space (each strategy config's own, plus the exits), the TPE
+search in batches, the candidate replay, the objective and the windows are
+`trading.optimization`; each batch's candidates run as tasks on the configured runner
+(`pipelines.compute`; `compute.trials_per_batch` at once).
 
 The in-sample window is the champion signal_quality model's training window when there is a
 champion (its run tags), else all but the last `out_of_time_fraction` of the stored bars;
@@ -27,25 +29,16 @@ from core.settings import load_settings
 from core.strict_json import json_safe
 from core.symbols import CONTEXT_ONLY_SYMBOLS
 from core.utc import utc_now
+from pipelines.compute import ComputeTaskRunner, results
 from trading.optimization import (
     CandidateEvaluator,
     Window,
     default_params,
     entry_params,
-    objective_value,
-    params_from_search,
-    search_space,
-    search_values,
+    search,
     split_window,
 )
 from trading.strategies import STRATEGIES
-from trading.strategies.search import IntRange, SearchParameter
-
-
-def _suggest(trial: Any, parameter: SearchParameter) -> Any:
-    if isinstance(parameter, IntRange):
-        return trial.suggest_int(parameter.name, parameter.low, parameter.high)
-    return trial.suggest_float(parameter.name, parameter.low, parameter.high)
 
 
 def _champion_window(tracking_uri: str) -> dict[str, Any] | None:
@@ -77,53 +70,11 @@ def load_bars(symbols: list[str], timeframe: str, overrides: dict[str, Any]) -> 
     return store.read(symbols=sorted(set(wanted) | set(context)), timeframe=timeframe)
 
 
-@task(name="optuna-search", cache_policy=NO_CACHE)
-def search(
-    evaluator: CandidateEvaluator,
-    strategy: str,
-    window: Window,
-    trials: int,
-    seed: int,
-    min_trades: int,
-    start_from: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """TPE search on the in-sample window; the out-of-time window is not touched. The first
-    trial is `start_from` (today's parameters) when given, so the proposal is never worse
-    in sample than what runs now."""
-    import optuna
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    logger = get_run_logger()
-    study = optuna.create_study(
-        direction="maximize",
-        sampler=optuna.samplers.TPESampler(seed=seed),
-        study_name=f"optimize-{strategy}",
-    )
-    if start_from is not None:
-        study.enqueue_trial(search_values(strategy, start_from), skip_if_exists=True)
-    space = search_space(strategy)
-
-    def objective(trial: optuna.Trial) -> float:
-        values = {parameter.name: _suggest(trial, parameter) for parameter in space}
-        params = params_from_search(strategy, values)
-        metrics = evaluator.run(strategy, params, *window.in_sample)
-        trial.set_user_attr("params", params)
-        trial.set_user_attr("metrics", metrics)
-        return objective_value(metrics, min_trades)
-
-    study.optimize(objective, n_trials=trials)
-    best = study.best_trial
-    logger.info("best in-sample objective %.3f after %d trials", best.value, trials)
-    history = [
-        {"number": t.number, "value": t.value, **t.user_attrs.get("params", {})}
-        for t in study.trials
-    ]
-    return {
-        "objective": float(study.best_value),
-        "params": best.user_attrs["params"],
-        "in_sample": best.user_attrs["metrics"],
-        "history": history,
-    }
+@task(name="optuna-trial", cache_policy=NO_CACHE)
+def run_candidate(evaluator: CandidateEvaluator, strategy: str, params: dict[str, Any],
+                  window: Window) -> dict[str, Any]:
+    """One candidate's in-sample figures (the out-of-time window is not touched)."""
+    return evaluator.run(strategy, params, *window.in_sample)
 
 
 def _proposal_markdown(proposal: dict[str, Any]) -> str:
@@ -152,7 +103,7 @@ def _proposal_markdown(proposal: dict[str, Any]) -> str:
     )
 
 
-@flow(name="optimize", log_prints=True)
+@flow(name="optimize", log_prints=True, task_runner=ComputeTaskRunner())
 def optimize_flow(
     strategy: str = "momentum",
     trials: int = 30,
@@ -207,7 +158,11 @@ def optimize_flow(
         test_end=test_end, out_of_time_fraction=out_of_time_fraction,
     )
     baseline_params = default_params(strategy, settings)
-    found = search(evaluator, strategy, window, trials, seed, min_trades, baseline_params)
+    found = search(strategy, lambda batch: results(
+        run_candidate.submit(evaluator, strategy, params, window) for params in batch),
+        trials=trials, seed=seed, min_trades=min_trades, start_from=baseline_params,
+        per_batch=settings.compute.trials_per_batch)
+    logger.info("best in-sample objective %.3f after %d trials", found["objective"], trials)
     best = found["params"]
     out_of_time = evaluator.run(strategy, best, *window.out_of_time, include_end=True)
     baseline = {
