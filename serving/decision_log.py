@@ -52,6 +52,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.schema import DefaultClause
 
 from core.errors import ConfigError
 
@@ -321,11 +322,12 @@ def _add_missing_columns(engine: Engine) -> None:
         if column.name in present:
             continue
         kind = column.type.compile(dialect=engine.dialect)
-        default = f" NOT NULL DEFAULT '{column.server_default.arg}'" if (  # type: ignore[attr-defined]
-            column.server_default is not None) else ""
+        default = column.server_default
+        clause = (f" NOT NULL DEFAULT '{default.arg}'" if isinstance(default, DefaultClause)
+                  else "")
         with engine.begin() as connection:
             connection.exec_driver_sql(
-                f"ALTER TABLE decisions ADD COLUMN {column.name} {kind}{default}")
+                f"ALTER TABLE decisions ADD COLUMN {column.name} {kind}{clause}")
 
 
 def decision_log_exists(target: Path | str) -> bool:

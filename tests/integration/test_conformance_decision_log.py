@@ -133,3 +133,33 @@ def test_the_guards_memory_reads_back_the_recent_window(target: Path | str) -> N
 
 def _fields(record: DecisionRecord) -> dict[str, object]:
     return {name: getattr(record, name) for name in DecisionRecord.__dataclass_fields__}
+
+
+def test_a_log_written_before_the_policy_columns_gets_them_on_open(target: Path | str) -> None:
+    from sqlalchemy import create_engine, text
+
+    old_columns = ", ".join(
+        f"{name} {kind}" for name, kind in [
+            ("decision_id", "TEXT PRIMARY KEY"), ("decided_at", "TEXT NOT NULL"),
+            ("signal_id", "TEXT NOT NULL"), ("symbol", "TEXT NOT NULL"),
+            ("side", "TEXT NOT NULL"), ("strategy", "TEXT NOT NULL"),
+            ("signal_timestamp", "TEXT NOT NULL"), ("price", "REAL NOT NULL"),
+            ("feature_hash", "TEXT NOT NULL"), ("variant", "TEXT NOT NULL"),
+            ("model_versions", "TEXT NOT NULL"), ("outputs", "TEXT NOT NULL"),
+            ("out_of_distribution", "INTEGER NOT NULL"), ("latency_ms", "REAL NOT NULL"),
+            ("endpoint", "TEXT NOT NULL"), ("shadow_model_versions", "TEXT"),
+            ("shadow_outputs", "TEXT")])
+    engine = create_engine(target if isinstance(target, str) else f"sqlite:///{target}")
+    old = _record(1).row()
+    with engine.begin() as connection:
+        connection.execute(text(f"CREATE TABLE decisions ({old_columns})"))
+        kept = [k for k in old if k not in ("action", "reason", "reason_detail")]
+        connection.execute(text(f"INSERT INTO decisions ({', '.join(kept)}) VALUES "
+                                f"({', '.join(':' + k for k in kept)})"), [old])
+    engine.dispose()
+    log = DecisionLog(target)
+    log.record(DecisionRecord(**{**_fields(_record(2)), "action": "skip", "reason": "ev"}))
+    log.close()
+    frame = read_decisions(target).set_index("decision_id")
+    assert frame.loc["d000001", "action"] == "enter"  # the default for rows written before
+    assert (frame.loc["d000002", "action"], frame.loc["d000002", "reason"]) == ("skip", "ev")
