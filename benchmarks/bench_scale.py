@@ -96,47 +96,71 @@ def timed(call: Callable[[], Any]) -> tuple[float, Any]:
 
 
 # -- 1. one process against a 2-worker LocalCluster ------------------------------------
-def cluster_comparison(shard_size: int) -> None:
+# As in the flows, a task gets symbol names and reads its bars from the bar store (shared
+# storage), so only names go out and results come back.
+def read_bars(store: str, symbols: list[str]) -> pd.DataFrame:
+    from features.bar_store import BarStore
+
+    return BarStore(Path(store)).read(symbols=symbols)
+
+
+def technical_task(store: str, symbols: list[str]) -> Any:
+    return technical(read_bars(store, symbols))
+
+
+def replay_task(store: str, symbols: list[str], indices: list[str], start: str, end: str,
+                warmup_from: str) -> int:
+    bars = read_bars(store, symbols)
+    bars = bars.loc[bars["timestamp"] >= pd.Timestamp(warmup_from, tz="UTC")]
+    return replay(bars, read_bars(store, indices), start, end)
+
+
+def cluster_comparison(shard_size: int, workdir: Path) -> None:
+    import os
+
     from distributed import Client, LocalCluster
 
+    from features.bar_store import BarStore
+
     stocks, index = sp500_bars()
+    store = str(workdir / "bars")
+    BarStore(Path(store), durable=False).write(pd.concat([stocks, index], ignore_index=True))
     symbols = sorted(stocks["symbol"].unique())
+    indices = sorted(index["symbol"].unique())
     cut = shards(symbols, shard_size)
-    by_shard = [stocks.loc[stocks["symbol"].isin(s)] for s in cut]
-    trading = stocks.loc[stocks["timestamp"] >= pd.Timestamp("2016-07-01", tz="UTC")]
-    trade_shards = [trading.loc[trading["symbol"].isin(s)] for s in cut]
-    folds = [("2016-01-01", "2017-01-01"), ("2017-01-01", "2018-01-01")]
-    fold_bars = [stocks.loc[(stocks["timestamp"] >= pd.Timestamp(a, tz="UTC")
-                             - pd.Timedelta(days=200))
-                            & stocks["symbol"].isin(symbols[::4])] for a, _ in folds]
+    folds = [("2016-01-01", "2017-01-01", "2015-06-01"), ("2017-01-01", "2018-01-01",
+                                                         "2016-06-01")]
+    held_out = symbols[::4]
     print(f"S&P set: {len(symbols)} symbols, {len(stocks):,} daily bars; "
-          f"{len(cut)} shards of <= {shard_size} symbols")
-    one: dict[str, float] = {}
-    one["features"], _ = timed(lambda: complete([technical(b) for b in by_shard], index))
-    one["trade collection (2017)"], trades_one = timed(
-        lambda: sum(replay(b, index, "2017-01-01", "2018-01-01") for b in trade_shards))
-    one["walk-forward folds (2)"], _ = timed(
-        lambda: [replay(b, index, a, z) for b, (a, z) in zip(fold_bars, folds, strict=True)])
+          f"{len(cut)} shards of <= {shard_size} symbols; load average before: "
+          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+
+    def stages(run: Callable[..., list[Any]]) -> tuple[dict[str, float], int]:
+        index_bars = read_bars(store, indices)
+        times: dict[str, float] = {}
+        times["features"], _ = timed(lambda: complete(
+            run(technical_task, [(store, shard) for shard in cut]), index_bars))
+        times["trade collection (2017)"], trades = timed(lambda: sum(run(
+            replay_task, [(store, shard, indices, "2017-01-01", "2018-01-01", "2016-07-01")
+                          for shard in cut])))
+        times["walk-forward folds (2)"], _ = timed(lambda: run(
+            replay_task, [(store, held_out, indices, a, z, w) for a, z, w in folds]))
+        return times, trades
+
+    one, trades_one = stages(lambda call, calls: [call(*args) for args in calls])
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                       dashboard_address=None) as cluster, Client(cluster) as client:
         client.run(lambda: __import__("trading.backtest"))  # imports before timing
         client.run(lambda: __import__("features.compute"))
-        two: dict[str, float] = {}
-        index_on_workers = client.scatter(index, broadcast=True)
-        two["features"], _ = timed(lambda: complete(
-            client.gather(client.map(technical, by_shard)), index))
-        two["trade collection (2017)"], trades_two = timed(lambda: sum(client.gather(
-            client.map(replay, trade_shards, index=index_on_workers, start="2017-01-01",
-                       end="2018-01-01"))))
-        two["walk-forward folds (2)"], _ = timed(lambda: client.gather(
-            [client.submit(replay, b, index_on_workers, a, z)
-             for b, (a, z) in zip(fold_bars, folds, strict=True)]))
+        two, trades_two = stages(lambda call, calls: client.gather(
+            [client.submit(call, *args, pure=False) for args in calls]))
     assert trades_one == trades_two, (trades_one, trades_two)
     print(f"{'stage':<28}{'one process':>14}{'LocalCluster x2':>18}{'speed-up':>10}")
     for stage in one:
         print(f"{stage:<28}{one[stage]:>12.1f} s{two[stage]:>16.1f} s"
               f"{one[stage] / two[stage]:>9.2f}x")
-    print(f"(same closed trades on both: {trades_one})")
+    print(f"(same closed trades on both: {trades_one}; load average after: "
+          f"{os.getloadavg()[0]:.1f})")
 
 
 # -- 2. synthetic scale-ups, one child process per stage --------------------------------
@@ -210,6 +234,7 @@ def main() -> None:
     parser.add_argument("--shard", type=int, default=50, help="symbols per shard")
     parser.add_argument("--memory-gb", type=float, default=12.0)
     parser.add_argument("--quick", action="store_true", help="skip the 50x features stage")
+    parser.add_argument("--cluster-only", action="store_true", help="skip the scale-ups")
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -218,8 +243,12 @@ def main() -> None:
     if not (ROOT / "trading" / "adapters" / "sp500").exists():
         print("skipped: the vendored sp500 source is missing")
         return
-    cluster_comparison(args.shard)
-    scale_ups(args.memory_gb, args.quick)
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="bench-scale-") as workdir:
+        cluster_comparison(args.shard, Path(workdir))
+    if not args.cluster_only:
+        scale_ups(args.memory_gb, args.quick)
 
 
 if __name__ == "__main__":

@@ -158,10 +158,14 @@ class LocalPostgres(_LocalServer):
         as_user = {"user": account.pw_uid, "group": account.pw_gid,
                    "extra_groups": []} if account else {}
         env = {**os.environ, "LC_ALL": "C", "TZ": "UTC"}
-        subprocess.run(
+        made = subprocess.run(  # type: ignore[call-overload]
             [str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust",
              "-E", "UTF8", "--no-sync"],
-            check=True, capture_output=True, env=env, cwd=self.root, **as_user)  # type: ignore[call-overload]
+            check=False, capture_output=True, env=env, cwd=self.root, **as_user)
+        if made.returncode != 0:
+            self.stop()
+            raise ConfigError(f"initdb failed: {made.stderr.decode(errors='replace')[-800:]}",
+                              where="servers")
         self.port = free_port()
         with log.open("wb") as sink:
             self._process = subprocess.Popen(  # type: ignore[call-overload]

@@ -12,6 +12,7 @@ the temporary one this process started (its address is passed on to the workers)
 from __future__ import annotations
 
 import contextlib
+import sys
 from collections.abc import Callable, Iterable
 from typing import Any, Self
 
@@ -66,11 +67,12 @@ class ComputeTaskRunner(TaskRunner[PrefectFuture[Any]]):
 def _api_for_workers() -> Any:
     """Name this process's temporary Prefect server in the settings the tasks carry to
     the workers, so they report there instead of starting servers of their own."""
-    from prefect.server.api.server import SubprocessASGIServer
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    server = SubprocessASGIServer()
-    if PREFECT_API_URL.value() or not server.running:
+    # Only a process that started a temporary server has imported its module.
+    module = sys.modules.get("prefect.server.api.server")
+    server = module.SubprocessASGIServer() if module else None
+    if PREFECT_API_URL.value() or server is None or not server.running:
         yield
         return
     with temporary_settings(updates={PREFECT_API_URL: server.api_url}):
