@@ -23,7 +23,8 @@ def drawdown_series(equity: pd.Series) -> pd.Series:
     return equity / equity.cummax() - 1.0
 
 
-def _figure_png(fig: Any) -> str:
+def figure_png(fig: Any) -> str:
+    """A matplotlib figure as a base64 PNG (closed afterwards)."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
     import matplotlib.pyplot as plt
@@ -64,7 +65,7 @@ def _plots(report: Mapping[str, Any]) -> dict[str, str]:
     ax.set_title("Equity: gated vs ungated (dotted lines: model lifecycle events)")
     ax.set_ylabel("equity ($)")
     ax.legend()
-    plots["equity"] = _figure_png(fig)
+    plots["equity"] = figure_png(fig)
 
     fig, ax = plt.subplots(figsize=(9, 2.8))
     for label, curve in curves.items():
@@ -75,7 +76,7 @@ def _plots(report: Mapping[str, Any]) -> dict[str, str]:
     ax.set_title("Drawdown from running peak")
     ax.set_ylabel("%")
     ax.legend()
-    plots["drawdown"] = _figure_png(fig)
+    plots["drawdown"] = figure_png(fig)
 
     calibration = report.get("calibration", {})
     if calibration.get("predicted"):
@@ -90,7 +91,7 @@ def _plots(report: Mapping[str, Any]) -> dict[str, str]:
             f"Champion calibration, trading window ({calibration.get('events', '?')} signals)"
         )
         ax.legend()
-        plots["calibration"] = _figure_png(fig)
+        plots["calibration"] = figure_png(fig)
 
     importance = report.get("feature_importance", {})
     if importance:
@@ -98,7 +99,7 @@ def _plots(report: Mapping[str, Any]) -> dict[str, str]:
         fig, ax = plt.subplots(figsize=(7, 5.5))
         ax.barh([name for name, _ in top], [value for _, value in top])
         ax.set_title("signal_quality champion: permutation importance (log-loss increase)")
-        plots["importance"] = _figure_png(fig)
+        plots["importance"] = figure_png(fig)
 
     timeline = report.get("ab", {}).get("timeline", [])
     if timeline:
@@ -139,7 +140,7 @@ def _plots(report: Mapping[str, Any]) -> dict[str, str]:
         ax.set_yticks([0, 1, 2, 3], ["retrain", "challenger", "A/B verdict", "rollback"])
         ax.set_ylim(-0.5, 4.2)
         ax.set_title("Model lifecycle timeline (exchange dates)")
-        plots["timeline"] = _figure_png(fig)
+        plots["timeline"] = figure_png(fig)
     return plots
 
 

@@ -3,7 +3,8 @@
 - `tradewind deploy` — serve deployments of every flow with their exchange-time schedules
   (see `pipelines/deployments.py`) until Ctrl-C;
 - `tradewind ui` — the Prefect UI and the MLflow UI on localhost, on the stores the flows use;
-- `tradewind monitor`, `tradewind evaluate-ab`, `tradewind optimize` — run one flow now.
+- `tradewind monitor`, `tradewind evaluate-ab`, `tradewind evaluate`, `tradewind optimize` —
+  run one flow now.
 
 Every command runs its flows against the project's Prefect database under the data dir
 (`pipelines.runtime.use_prefect_home`), so the runs show in `tradewind ui` afterwards."""
@@ -168,6 +169,65 @@ def register(app: typer.Typer) -> None:
                               f"p = {_fmt(test['pvalue'])}, favours {test['favours'] or '—'}")
         console.print(f"[bold]{summary['action']}[/] (applied: {summary['applied']}): "
                       f"{summary['reason']}")
+
+    @app.command()
+    def evaluate(
+        source: str = typer.Option("sp500", "--source",
+                                   help="sp500 | sample | a parquet/CSV file or folder."),
+        folds: str = typer.Option(
+            "2015,2016,2017", "--folds",
+            help="Test years, comma-separated; the months after the last year join its fold.",
+        ),
+        symbols: list[str] | None = typer.Option(
+            None, "--symbol",
+            help="Only these stocks (repeatable): held-out ones trade, the others train.",
+        ),
+        max_training_symbols: int | None = typer.Option(
+            None, "--max-training-symbols",
+            help="Train on N development symbols spread over the alphabet (default: all).",
+        ),
+        json_out: Path | None = typer.Option(
+            None, "--json",
+            help="JSON path, the HTML page next to it (default: reports/evaluation/).",
+        ),
+    ) -> None:
+        """Walk-forward evaluation of the decision policy: per test year, train the models on
+        the development symbols up to the year, then replay the held-out symbols through the
+        same engine ungated and with the policy; JSON, HTML page and MLflow run."""
+        from monitoring.evaluation_page import SUMMARY_HEADER, summary_rows
+        from pipelines.flows.evaluate import evaluate_flow
+
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+        try:
+            years = [int(year) for year in folds.split(",") if year.strip()]
+        except ValueError:
+            raise ConfigError(f"--folds takes years like 2015,2016; got {folds}",
+                              where="evaluate") from None
+        payload = _run(evaluate_flow, source=source, years=years, symbols=symbols,
+                       max_training_symbols=max_training_symbols,
+                       json_path=str(json_out) if json_out else None)
+        evaluation = payload["evaluation"]
+        table = Table(title=f"Policy vs ungated engine on {payload['data']['held_out_symbols']} "
+                            "held-out symbols")
+        for column in SUMMARY_HEADER:
+            table.add_column(column, justify="left" if column in ("fold", "arm") else "right")
+        for row in summary_rows(evaluation):
+            table.add_row(*row)
+        console.print(table)
+
+        def interval(key: str) -> str:
+            bounds = evaluation.get(key)
+            return f"{bounds[0]:.2f}–{bounds[1]:.2f}" if bounds else "—"
+
+        console.print(
+            f"pooled: PF ratio {_fmt(evaluation['pf_ratio'])} (90% CI {interval('pf_ratio_ci')}),"
+            f" DD ratio {_fmt(evaluation['dd_ratio'])} (90% CI {interval('dd_ratio_ci')}), "
+            f"kept {_fmt(evaluation['kept_ratio'])}, AUC {_fmt(evaluation['auc'])}; refusals "
+            + ", ".join(f"{k} {v}" for k, v in evaluation["refusals"].items() if v)
+        )
+        run = payload["run"]
+        console.print(f"{run['json']} · {run['html']} · MLflow run {run['mlflow_run_id']} "
+                      f"(experiment 'evaluation') · {run['seconds']:.0f} s")
 
     @app.command()
     def optimize(
