@@ -163,6 +163,16 @@ def check_purged(events: pd.DataFrame, fold: EvaluationFold) -> None:
         )
 
 
+def spread_sample(symbols: Sequence[str], count: int | None) -> list[str]:
+    """`count` of the sorted `symbols`, evenly spread over them (not the first letters
+    of the alphabet only); all of them when `count` is None or not smaller."""
+    ordered = sorted(symbols)
+    if count is None or count >= len(ordered):
+        return ordered
+    positions = np.unique(np.linspace(0, len(ordered) - 1, count).round().astype(int))
+    return [ordered[p] for p in positions]
+
+
 def check_development_only(symbols: Iterable[str]) -> None:
     """Raise DataValidationError naming every held-out symbol in a training set."""
     leaked = sorted({str(s) for s in symbols if is_held_out(str(s))})
@@ -532,11 +542,11 @@ def check_evaluation(evaluation: Mapping[str, Any]) -> None:
 
 
 def data_section(development: pd.DataFrame, held_out: pd.DataFrame) -> dict[str, Any]:
-    """What a run trained and traded on: development (training) and held-out (trading)
-    symbol counts, bars of both, first and last session."""
+    """What a run used: every symbol (development ones train, held-out ones trade), how
+    many of them are held out, their bars, the first and last session."""
     stamps = pd.concat([development["timestamp"], held_out["timestamp"]])
     return {
-        "symbols": int(development["symbol"].nunique()),
+        "symbols": int(development["symbol"].nunique() + held_out["symbol"].nunique()),
         "held_out_symbols": int(held_out["symbol"].nunique()),
         "bars": len(development) + len(held_out),
         "start": stamps.min().date().isoformat() if len(stamps) else None,

@@ -6,7 +6,9 @@ demo's report). Works on JSON-safe dicts only, so a saved JSON renders again."""
 
 from __future__ import annotations
 
+import base64
 import html
+import io
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -14,9 +16,8 @@ from typing import Any
 
 import pandas as pd
 
+from core.strict_json import json_safe
 from monitoring.evaluation import ARM_METRICS, REFUSAL_REASONS, check_evaluation
-from monitoring.loop_report import json_ready
-from monitoring.report_page import figure_png
 
 TABLE_STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
@@ -73,37 +74,44 @@ FOLD_HEADER = ["fold", "AUC", "Brier", "arm", *ARM_METRICS, "PF ratio", "DD rati
                "coverage", "OOD alarms"]
 
 
-SUMMARY_HEADER = ["fold", "AUC", "arm", "trades", "win", "PF", "Sharpe", "max DD", "return",
-                  "PF ratio", "DD ratio", "kept", "OOD"]
+def fold_lines(evaluation: Mapping[str, Any]) -> list[str]:
+    """One line of text per fold (a terminal of any width): signal AUC, both arms' trades,
+    profit factor and max drawdown, trades kept and out-of-distribution false alarms."""
 
-
-def summary_rows(evaluation: Mapping[str, Any]) -> list[list[str]]:
-    """The per-fold table as short text cells, for a terminal."""
-
-    def text(value: Any, spec: str = ".2f") -> str:
-        return "" if value is None else f"{value:{spec}}" if isinstance(value, float) \
+    def number(value: Any, spec: str = ".2f") -> str:
+        return "–" if value is None else f"{value:{spec}}" if isinstance(value, float) \
             else str(value)
 
-    rows = []
+    lines = []
     for fold in evaluation.get("folds", []):
-        for arm in ("ungated", "policy"):
-            figures, first = fold[arm], arm == "ungated"
-            rows.append([
-                text(fold.get("year", str(fold["start"])[:4])) if first else "",
-                text(fold.get("auc"), ".3f") if first else "",
-                arm,
-                text(figures["trades"]),
-                text(figures["win_rate"]),
-                text(figures["profit_factor"]),
-                text(figures["sharpe"]),
-                text(figures["max_drawdown"], ".1%"),
-                text(figures["total_return"], ".1%"),
-                "" if first else text(fold.get("pf_ratio")),
-                "" if first else text(fold.get("dd_ratio")),
-                "" if first else text(fold.get("kept_ratio")),
-                text(fold.get("ood_false_alarm_rate"), ".1%") if first else "",
-            ])
-    return rows
+        arms = " · ".join(
+            f"{arm} {fold[arm]['trades']} trades, PF {number(fold[arm]['profit_factor'])}, "
+            f"max DD {number(fold[arm]['max_drawdown'], '.1%')}"
+            for arm in ("ungated", "policy")
+        )
+        lines.append(
+            f"{fold.get('year', str(fold['start'])[:4])}: AUC {number(fold.get('auc'), '.3f')}"
+            f" · {arms} · kept {number(fold.get('kept_ratio'))} · OOD alarms "
+            f"{number(fold.get('ood_false_alarm_rate'), '.1%')}"
+        )
+    return lines
+
+
+def interval_text(evaluation: Mapping[str, Any], key: str) -> str:
+    """`1.19 (90% CI 0.50–3.20)` for a pooled ratio."""
+    value, bounds = evaluation.get(key), evaluation.get(f"{key}_ci")
+    text = "–" if value is None else f"{value:.2f}"
+    return text + (f" (90% CI {bounds[0]:.2f}–{bounds[1]:.2f})" if bounds else "")
+
+
+def figure_png(fig: Any) -> str:
+    """A matplotlib figure as a base64 PNG (the figure is closed)."""
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+    plt.close(fig)
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 def _curve(points: Sequence[Sequence[Any]]) -> pd.Series:
@@ -217,7 +225,7 @@ def render_evaluation(payload: Mapping[str, Any]) -> str:
     run = payload.get("run", {})
     data = payload.get("data", {})
     notes = ", ".join(f"{key} {_cell(value)}" for key, value in (
-        ("source", run.get("source")), ("development symbols", data.get("symbols")),
+        ("source", run.get("source")), ("symbols", data.get("symbols")),
         ("held-out symbols", data.get("held_out_symbols")), ("bars", data.get("bars")),
         ("seconds", run.get("seconds")),
     ))
@@ -237,7 +245,7 @@ def write_evaluation(payload: Mapping[str, Any], json_path: Path) -> tuple[Path,
     next to it (same name, `.html`); returns both paths."""
     check_evaluation(payload["evaluation"])
     json_path.parent.mkdir(parents=True, exist_ok=True)
-    safe = json_ready(payload)
+    safe = json_safe(payload, infinity_as_text=True)  # a profit factor without losses
     html_path = json_path.with_suffix(".html")
     for path, text in ((json_path, json.dumps(safe, indent=2)),
                        (html_path, render_evaluation(safe))):

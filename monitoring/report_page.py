@@ -23,8 +23,7 @@ def drawdown_series(equity: pd.Series) -> pd.Series:
     return equity / equity.cummax() - 1.0
 
 
-def figure_png(fig: Any) -> str:
-    """A matplotlib figure as a base64 PNG (closed afterwards)."""
+def _figure_png(fig: Any) -> str:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
     import matplotlib.pyplot as plt
@@ -65,7 +64,7 @@ def _plots(report: Mapping[str, Any]) -> dict[str, str]:
     ax.set_title("Equity: gated vs ungated (dotted lines: model lifecycle events)")
     ax.set_ylabel("equity ($)")
     ax.legend()
-    plots["equity"] = figure_png(fig)
+    plots["equity"] = _figure_png(fig)
 
     fig, ax = plt.subplots(figsize=(9, 2.8))
     for label, curve in curves.items():
@@ -76,7 +75,7 @@ def _plots(report: Mapping[str, Any]) -> dict[str, str]:
     ax.set_title("Drawdown from running peak")
     ax.set_ylabel("%")
     ax.legend()
-    plots["drawdown"] = figure_png(fig)
+    plots["drawdown"] = _figure_png(fig)
 
     calibration = report.get("calibration", {})
     if calibration.get("predicted"):
@@ -91,7 +90,7 @@ def _plots(report: Mapping[str, Any]) -> dict[str, str]:
             f"Champion calibration, trading window ({calibration.get('events', '?')} signals)"
         )
         ax.legend()
-        plots["calibration"] = figure_png(fig)
+        plots["calibration"] = _figure_png(fig)
 
     importance = report.get("feature_importance", {})
     if importance:
@@ -99,7 +98,7 @@ def _plots(report: Mapping[str, Any]) -> dict[str, str]:
         fig, ax = plt.subplots(figsize=(7, 5.5))
         ax.barh([name for name, _ in top], [value for _, value in top])
         ax.set_title("signal_quality champion: permutation importance (log-loss increase)")
-        plots["importance"] = figure_png(fig)
+        plots["importance"] = _figure_png(fig)
 
     timeline = report.get("ab", {}).get("timeline", [])
     if timeline:
@@ -140,7 +139,7 @@ def _plots(report: Mapping[str, Any]) -> dict[str, str]:
         ax.set_yticks([0, 1, 2, 3], ["retrain", "challenger", "A/B verdict", "rollback"])
         ax.set_ylim(-0.5, 4.2)
         ax.set_title("Model lifecycle timeline (exchange dates)")
-        plots["timeline"] = figure_png(fig)
+        plots["timeline"] = _figure_png(fig)
     return plots
 
 
@@ -209,5 +208,18 @@ rollbacks: {len(ab.get("rollbacks", []))}.</p>
 {_table(timeline_rows, ["at", "action", "model", "detail"])}
 <h2>Plots</h2>
 {images}
+{_evaluation(report)}
 </body></html>
 """
+
+
+def _evaluation(report: Mapping[str, Any]) -> str:
+    """The walk-forward evaluation and the data it ran on, when the report has them."""
+    from monitoring.evaluation_page import evaluation_fragment
+
+    data = report.get("data") or {}
+    note = (f'<p class="note">Data: {_fmt(data.get("symbols"))} symbols, '
+            f'{_fmt(data.get("held_out_symbols"))} of them held out (traded, never trained '
+            f'on); {_fmt(data.get("bars"))} bars, {_fmt(data.get("start"))} → '
+            f'{_fmt(data.get("end"))}.</p>' if data else "")
+    return note + (evaluation_fragment(report["evaluation"]) if report.get("evaluation") else "")

@@ -165,12 +165,16 @@ def store_trades(settings: Settings) -> pd.DataFrame | None:
 
 
 def build_training_set(
-    settings: Settings, symbols: list[str], start: str | None, end: str | None
+    settings: Settings, symbols: list[str], start: str | None, end: str | None,
+    *, include_held_out: bool = False,
 ) -> TrainingData:
     """`TrainingData` for [start, end] from the offline bar store and the feature store's
     closed trades. Nothing after `end` is used: bars are read up to `end`, and only trades
-    that closed by `end` join (the store may hold later trades from an earlier run)."""
-    request = TrainRequest(source="store", symbols=tuple(symbols), start=start, end=end)
+    that closed by `end` join (the store may hold later trades from an earlier run).
+    Held-out symbols are left out unless `include_held_out` (labelled events to judge a
+    model on, not to train it)."""
+    request = TrainRequest(source="store", symbols=tuple(symbols), start=start, end=end,
+                           include_held_out=include_held_out)
     stocks, index, _ = load_bars(request, settings)
     trades = store_trades(settings)
     if trades is not None and end is not None:

@@ -194,7 +194,7 @@ def register(app: typer.Typer) -> None:
         """Walk-forward evaluation of the decision policy: per test year, train the models on
         the development symbols up to the year, then replay the held-out symbols through the
         same engine ungated and with the policy; JSON, HTML page and MLflow run."""
-        from monitoring.evaluation_page import SUMMARY_HEADER, summary_rows
+        from monitoring.evaluation_page import fold_lines, interval_text
         from pipelines.flows.evaluate import evaluate_flow
 
         os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
@@ -207,23 +207,16 @@ def register(app: typer.Typer) -> None:
                        max_training_symbols=max_training_symbols,
                        json_path=str(json_out) if json_out else None)
         evaluation = payload["evaluation"]
-        table = Table(title=f"Policy vs ungated engine on {payload['data']['held_out_symbols']} "
-                            "held-out symbols")
-        for column in SUMMARY_HEADER:
-            table.add_column(column, justify="left" if column in ("fold", "arm") else "right")
-        for row in summary_rows(evaluation):
-            table.add_row(*row)
-        console.print(table)
-
-        def interval(key: str) -> str:
-            bounds = evaluation.get(key)
-            return f"{bounds[0]:.2f}–{bounds[1]:.2f}" if bounds else "—"
-
+        console.print(f"[bold]Policy vs ungated engine on {payload['data']['held_out_symbols']}"
+                      " held-out symbols[/]")
+        for line in fold_lines(evaluation):
+            console.print(f"  {line}", highlight=False)
         console.print(
-            f"pooled: PF ratio {_fmt(evaluation['pf_ratio'])} (90% CI {interval('pf_ratio_ci')}),"
-            f" DD ratio {_fmt(evaluation['dd_ratio'])} (90% CI {interval('dd_ratio_ci')}), "
-            f"kept {_fmt(evaluation['kept_ratio'])}, AUC {_fmt(evaluation['auc'])}; refusals "
-            + ", ".join(f"{k} {v}" for k, v in evaluation["refusals"].items() if v)
+            f"pooled: PF ratio {interval_text(evaluation, 'pf_ratio')}, DD ratio "
+            f"{interval_text(evaluation, 'dd_ratio')}, kept {_fmt(evaluation['kept_ratio'])}, "
+            f"AUC {_fmt(evaluation['auc'])}; refusals "
+            + (", ".join(f"{k} {v}" for k, v in evaluation["refusals"].items() if v) or "none"),
+            highlight=False,
         )
         run = payload["run"]
         console.print(f"{run['json']} · {run['html']} · MLflow run {run['mlflow_run_id']} "

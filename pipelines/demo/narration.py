@@ -76,6 +76,20 @@ class Narrator:
             )
             self.say(f"  {name}: {shown} — {comparison['reason'][:110]}")
 
+    def evaluation(self, evaluation: dict[str, Any]) -> None:
+        """Per fold one line, then the pooled ratios with their intervals and refusals."""
+        from monitoring.evaluation_page import fold_lines, interval_text
+
+        for line in fold_lines(evaluation):
+            self.say(line)
+        kept = evaluation.get("kept_ratio")
+        self.say(f"pooled: profit factor ratio {interval_text(evaluation, 'pf_ratio')}, "
+                 f"drawdown ratio {interval_text(evaluation, 'dd_ratio')}, trades kept "
+                 f"{'–' if kept is None else f'{kept:.2f}'}")
+        refused = {k: v for k, v in evaluation.get("refusals", {}).items() if v}
+        self.say("refusals by reason: " + (", ".join(f"{k} {v}" for k, v in refused.items())
+                                           or "none"))
+
     def verdict(self, now: pd.Timestamp, summary: dict[str, Any]) -> None:
         """An A/B verdict that moves the registry, on the terminal and in the timeline."""
         self.timeline.append(verdict_event(summary, now))
@@ -103,14 +117,18 @@ def summary_table(report: dict[str, Any]) -> Table:
     return table
 
 
-def where_to_look(console: Console, json_path: Path, html_path: Path, seconds: float) -> None:
+def where_to_look(
+    console: Console, json_path: Path, html_path: Path, seconds: float, log_path: Path
+) -> None:
     console.print(
         Panel.fit(
             f"Report: [bold]{html_path}[/] (data: {json_path})\n"
             "MLflow and Prefect UIs: [bold]tradewind ui[/] (or [bold]make ui[/]) — the models,\n"
-            "retrain comparisons (experiment 'retrain') and A/B verdicts (experiment 'ab_tests')\n"
-            "in MLflow; every flow run of this demo in the Prefect UI.\n"
+            "retrain comparisons (experiment 'retrain'), A/B verdicts (experiment 'ab_tests')\n"
+            "and the walk-forward evaluation (experiment 'evaluation') in MLflow; every flow\n"
+            "run of this demo in the Prefect UI. Library warnings: the log file below.\n"
+            f"Log: {log_path}\n"
             f"Wall time: {seconds:.0f} s",
-            title="7. Where to look",
+            title="8. Where to look",
         )
     )

@@ -12,6 +12,7 @@ policy. Features are computed once per run (they are causal) and shared by every
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,7 @@ from monitoring.evaluation import (
     purge_events,
     regime_baseline,
     signal_scores,
+    spread_sample,
     summarize,
     walk_forward_folds,
 )
@@ -48,14 +50,6 @@ from pipelines.training import TrainRequest, build_dataset, load_bars, train_mod
 from trading.backtest import Replay, ReplayMarket
 
 BAR_VALUES = ["open", "high", "low", "close", "volume"]
-
-
-def pick_evenly(symbols: list[str], count: int | None) -> list[str]:
-    """`count` of the sorted `symbols`, evenly spread (not the first letters only)."""
-    if count is None or count >= len(symbols):
-        return symbols
-    positions = np.unique(np.linspace(0, len(symbols) - 1, count).round().astype(int))
-    return [symbols[p] for p in positions]
 
 
 @task(cache_policy=NO_CACHE, task_run_name="load-{source}")
@@ -68,7 +62,7 @@ def load_universe(
                            include_held_out=True)
     stocks, index, _ = load_bars(request, settings)
     development, held_out = split_universe(stocks["symbol"].unique())
-    development = pick_evenly(development, max_training_symbols)
+    development = spread_sample(development, max_training_symbols)
     if not development or not held_out:
         raise ConfigError(
             f"the evaluation needs development and held-out symbols; {source} has "
@@ -130,6 +124,33 @@ def replay_arm(
     return run
 
 
+def logged_model_set(tracking_uri: str, runs: dict[str, str]) -> Any:
+    """The fold's four models as the service loads them. `models.loading.load_logged_set`
+    leaves the signal model's out-of-distribution detector out (`load_model_set` reads
+    it), so the policy arm would never refuse a signal as out of distribution; until it
+    loads it, it is attached here from the logged model's files."""
+    import json
+    from dataclasses import replace as with_fields
+    from urllib.parse import unquote, urlparse
+
+    from models.loading import load_logged_set
+    from models.ood import OutOfDistributionDetector
+    from models.schema import OOD_FILE, SIGNAL_QUALITY
+    from models.tracker import RunReader
+
+    model_set = load_logged_set(tracking_uri, runs)
+    if getattr(model_set, "_ood", None) is not None or SIGNAL_QUALITY not in runs:
+        return model_set
+    location = RunReader(tracking_uri).logged_model_location(runs[SIGNAL_QUALITY])
+    path = Path(unquote(urlparse(location).path)) / "extra_files" / OOD_FILE
+    if not path.is_file():
+        return model_set
+    detector = OutOfDistributionDetector.from_dict(json.loads(path.read_text()))
+    names = model_set.feature_names + [n for n in detector.feature_names
+                                       if n not in model_set.feature_names]
+    return with_fields(model_set, feature_names=names, _ood=detector)
+
+
 @task(cache_policy=NO_CACHE, task_run_name="judge-fold-{fold.name}")
 def judge_fold(
     fold: EvaluationFold, trained: dict[str, Any], market: ReplayMarket,
@@ -137,10 +158,9 @@ def judge_fold(
 ) -> tuple[FoldResult, np.ndarray, np.ndarray]:
     """Signal scores and false alarms on the fold's held-out year, and both arms."""
     from models.catalogue import model_for
-    from models.loading import load_logged_set
     from serving.inprocess import InProcessModelClient
 
-    model_set = load_logged_set(settings.paths.mlflow_tracking_uri, trained["runs"])
+    model_set = logged_model_set(settings.paths.mlflow_tracking_uri, trained["runs"])
     stamps = held_out.events["timestamp"]
     year = held_out.events.loc[(stamps >= fold.start) & (stamps <= fold.end)]
     scored = model_for("signal_quality").comparison_frame(
@@ -197,7 +217,7 @@ def log_evaluation(
     tags = {"source": run["source"], "folds": ",".join(str(f["year"]) for f in evaluation["folds"])}
     with tracker.run(EXPERIMENT, f"evaluation-{tags['folds']}", tags) as tracked:
         tracked.log_params({"source": run["source"], "folds": tags["folds"],
-                            "development_symbols": payload["data"]["symbols"],
+                            "symbols": payload["data"]["symbols"],
                             "held_out_symbols": payload["data"]["held_out_symbols"],
                             "embargo_bars": run["embargo_bars"], "seed": settings.seed})
         tracked.log_metrics({k: float(v) for k, v in metrics.items()
@@ -231,7 +251,9 @@ def evaluate_flow(
     print(f"evaluating {', '.join(f.name for f in folds)}: "
           f"{development['symbol'].nunique()} development symbols train, "
           f"{held_bars['symbol'].nunique()} held-out symbols trade")
-    features = compute_features(development, index)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # data-quality warnings are the ingest's report
+        features = compute_features(development, index)
     market = ReplayMarket.from_bars(held_bars, index)
     held_out = build_dataset(held_bars, index, settings,
                              features=market.frame.drop(columns=BAR_VALUES))
