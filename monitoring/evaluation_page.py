@@ -10,6 +10,7 @@ import base64
 import html
 import io
 import json
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -79,8 +80,9 @@ def fold_lines(evaluation: Mapping[str, Any]) -> list[str]:
     profit factor and max drawdown, trades kept and out-of-distribution false alarms."""
 
     def number(value: Any, spec: str = ".2f") -> str:
-        return "–" if value is None else f"{value:{spec}}" if isinstance(value, float) \
-            else str(value)
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return "–"
+        return f"{value:{spec}}" if isinstance(value, float) else str(value)
 
     lines = []
     for fold in evaluation.get("folds", []):
@@ -186,7 +188,7 @@ def evaluation_plots(evaluation: Mapping[str, Any]) -> dict[str, str]:
         right.bar([p + 0.2 for p in positions], kept, width=0.4, label="trades kept")
         right.axhline(0.30, color="tab:red", linestyle=":", linewidth=1, label="kept ≥ 0.30")
         right.set_xticks(list(positions), names)
-        right.set_ylim(0, 1.05)
+        right.set_ylim(0, max([1.0, *coverage, *kept]) * 1.05)
         right.set_title("Gate coverage and trades kept per fold", fontsize=10)
         right.legend(fontsize=7)
         plots["refusals"] = figure_png(fig)

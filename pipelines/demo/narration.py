@@ -123,11 +123,11 @@ def where_to_look(
     console.print(
         Panel.fit(
             f"Report: [bold]{html_path}[/] (data: {json_path})\n"
-            "MLflow and Prefect UIs: [bold]tradewind ui[/] (or [bold]make ui[/]) — the models,\n"
-            "retrain comparisons (experiment 'retrain'), A/B verdicts (experiment 'ab_tests')\n"
-            "and the walk-forward evaluation (experiment 'evaluation') in MLflow; every flow\n"
-            "run of this demo in the Prefect UI. Library warnings: the log file below.\n"
-            f"Log: {log_path}\n"
+            "MLflow and Prefect UIs: [bold]tradewind ui[/] (or [bold]make ui[/]).\n"
+            "MLflow: the models, retrain comparisons ('retrain'), A/B verdicts\n"
+            "('ab_tests'), the walk-forward evaluation ('evaluation').\n"
+            "Prefect: every flow run of this demo.\n"
+            f"Library warnings and logs: {log_path}\n"
             f"Wall time: {seconds:.0f} s",
             title="8. Where to look",
         )

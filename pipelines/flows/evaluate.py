@@ -169,7 +169,8 @@ def judge_fold(
     outcomes = scored["target"].to_numpy(dtype=float)
     frame = market.frame
     bars = frame.loc[(frame["timestamp"] >= fold.start) & (frame["timestamp"] <= fold.end)]
-    alarms = false_alarm_rate(model_set.out_of_distribution(bars.drop(columns=BAR_VALUES)))
+    features = bars.drop(columns=BAR_VALUES).select_dtypes("number")  # the loaders take floats
+    alarms = false_alarm_rate(model_set.out_of_distribution(features))
     regime = trained["metrics"].get("regime_classifier", {})
     result = FoldResult(
         fold=fold,
