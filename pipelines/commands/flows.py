@@ -190,6 +190,10 @@ def register(app: typer.Typer) -> None:
             None, "--json",
             help="JSON path, the HTML page next to it (default: reports/evaluation/).",
         ),
+        workers: int = typer.Option(
+            2, "--workers", min=1, max=2,
+            help="Train the folds' models in 1 or 2 processes at once.",
+        ),
     ) -> None:
         """Walk-forward evaluation of the decision policy: per test year, train the models on
         the development symbols up to the year, then replay the held-out symbols through the
@@ -205,7 +209,7 @@ def register(app: typer.Typer) -> None:
                               where="evaluate") from None
         payload = _run(evaluate_flow, source=source, years=years, symbols=symbols,
                        max_training_symbols=max_training_symbols,
-                       json_path=str(json_out) if json_out else None)
+                       json_path=str(json_out) if json_out else None, workers=workers)
         evaluation = payload["evaluation"]
         console.print(f"[bold]Policy vs ungated engine on {payload['data']['held_out_symbols']}"
                       " held-out symbols[/]")

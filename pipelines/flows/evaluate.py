@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
+from prefect.task_runners import ProcessPoolTaskRunner
 
 from core.errors import ConfigError
 from core.settings import Settings, load_settings
@@ -83,7 +84,7 @@ def train_fold(
     out-of-time metrics."""
     cut = stocks.loc[stocks["timestamp"] <= fold.train_end]
     data = build_dataset(cut, index.loc[index["timestamp"] <= fold.train_end], settings,
-                         features=features)
+                         features=features.loc[features["timestamp"] <= fold.train_end])
     data = replace(data, events=purge_events(data.events, fold))
     check_purged(data.events, fold)
     check_development_only(data.events["symbol"].unique())
@@ -228,7 +229,8 @@ def log_evaluation(
         return tracked.run_id
 
 
-@flow(name="evaluate", log_prints=True)
+@flow(name="evaluate", log_prints=True,
+      task_runner=ProcessPoolTaskRunner(max_workers=2))  # type: ignore[arg-type]  # stubs
 def evaluate_flow(
     source: str = "sp500",
     years: list[int] | None = None,
@@ -236,11 +238,14 @@ def evaluate_flow(
     max_training_symbols: int | None = None,
     embargo_bars: int = 5,
     json_path: str | None = None,
+    workers: int = 1,
     overrides: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Walk-forward evaluation of the decision policy against the ungated engine on the
     held-out symbols; writes JSON + HTML (default `<reports>/evaluation/`) and an MLflow
-    run. Returns the payload (`evaluation`, `data`, `run`)."""
+    run. Returns the payload (`evaluation`, `data`, `run`). With `workers` 2 the folds'
+    models train in two processes at once (each single-threaded estimators; the replays
+    stay in this process)."""
     from features.compute import compute_features
 
     started = time.perf_counter()
@@ -258,9 +263,16 @@ def evaluate_flow(
     market = ReplayMarket.from_bars(held_bars, index)
     held_out = build_dataset(held_bars, index, settings,
                              features=market.frame.drop(columns=BAR_VALUES))
+    inputs = [(fold, development.loc[development["timestamp"] <= fold.train_end], index,
+               features.loc[features["timestamp"] <= fold.train_end], settings, source)
+              for fold in folds]
+    if workers > 1 and len(folds) > 1:  # each fold's training in its own process
+        futures = [train_fold.submit(*arguments) for arguments in inputs]
+        trainings = [future.result() for future in futures]
+    else:
+        trainings = [train_fold(*arguments) for arguments in inputs]
     results, predictions, outcomes, runs = [], [], [], {}
-    for fold in folds:
-        trained = train_fold(fold, development, index, features, settings, source)
+    for fold, trained in zip(folds, trainings, strict=True):
         result, predicted, won = judge_fold(fold, trained, market, held_out, settings)
         results.append(result)
         predictions.append(predicted)
@@ -271,7 +283,8 @@ def evaluate_flow(
     payload = {
         "evaluation": evaluation,
         "data": data_section(development, held_bars),
-        "run": {"source": source, "embargo_bars": embargo_bars, "fold_runs": runs},
+        "run": {"source": source, "embargo_bars": embargo_bars, "workers": workers,
+                "fold_runs": runs},
     }
     from monitoring.evaluation_page import write_evaluation
 

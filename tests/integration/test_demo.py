@@ -16,7 +16,7 @@ import pytest
 pytestmark = pytest.mark.integration
 
 
-def test_quick_demo_end_to_end(workdir: Path) -> None:
+def test_quick_demo_end_to_end(workdir: Path, capfd: pytest.CaptureFixture[str]) -> None:
     from rich.console import Console
 
     from core.universe import is_held_out
@@ -98,6 +98,8 @@ def test_quick_demo_end_to_end(workdir: Path) -> None:
     assert "Where to look" in text
     assert "tradewind ui" in text
     assert "pooled: profit factor ratio" in text
+    printed = capfd.readouterr()
     for noise in ("Warning", "INFO", "mlflow."):  # the libraries talk to the log file
         assert noise not in text, noise
+        assert noise not in printed.err, printed.err[-2000:]
     assert (workdir / "data" / "demo" / "demo.log").exists()
