@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from monitoring.evaluation import policy_targets  # noqa: E402
-from monitoring.evaluation_page import fold_lines, interval_text  # noqa: E402
+from monitoring.evaluation_page import summary_lines  # noqa: E402
 
 
 def run_evaluation(folds: list[int], folder: Path) -> dict[str, Any]:
@@ -71,11 +71,8 @@ def main() -> None:
     print(f"\nPolicy vs ungated engine: {data.get('held_out_symbols')} held-out symbols trade, "
           f"{(data.get('symbols') or 0) - (data.get('held_out_symbols') or 0)} development "
           f"symbols train")
-    for line in fold_lines(evaluation):
+    for line in summary_lines(evaluation):
         print(f"  {line}")
-    print(f"  pooled: PF ratio {interval_text(evaluation, 'pf_ratio')}, DD ratio "
-          f"{interval_text(evaluation, 'dd_ratio')}; refusals "
-          + ", ".join(f"{k} {v}" for k, v in evaluation["refusals"].items() if v))
     print("\nIssue 11 targets (held-out symbols and years)")
     width = max(len(t.name) for t in policy_targets(evaluation))
     met = 0

@@ -32,7 +32,7 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -47,7 +47,8 @@ from core.performance import (
     sharpe_ratio,
     win_rate,
 )
-from core.universe import is_held_out
+from core.universe import is_held_out, split_universe
+from models.datasets import TrainingData
 from models.tracker import TrackedRun, Tracker
 
 # Why a signal was not traded; one category per refusal. The policy emits ev, gate, ood and
@@ -171,6 +172,49 @@ def spread_sample(symbols: Sequence[str], count: int | None) -> list[str]:
         return ordered
     positions = np.unique(np.linspace(0, len(ordered) - 1, count).round().astype(int))
     return [ordered[p] for p in positions]
+
+
+def split_for_evaluation(
+    stocks: pd.DataFrame, max_training_symbols: int | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(development bars, held-out bars) of a universe; at most `max_training_symbols`
+    development symbols (`spread_sample`). Raises DataValidationError without both."""
+    development, held_out = split_universe(stocks["symbol"].unique())
+    development = spread_sample(development, max_training_symbols)
+    if not development or not held_out:
+        raise DataValidationError(
+            f"the evaluation needs development and held-out symbols; got {len(development)} "
+            f"and {len(held_out)}",
+            where="evaluation",
+        )
+    return (stocks.loc[stocks["symbol"].isin(development)],
+            stocks.loc[stocks["symbol"].isin(held_out)])
+
+
+def fold_training_data(data: TrainingData, fold: EvaluationFold) -> TrainingData:
+    """A fold's training data as the models may see it: purged events, checked to end
+    before the training end and to hold no held-out symbol."""
+    events = purge_events(data.events, fold)
+    check_purged(events, fold)
+    check_development_only(events["symbol"].unique())
+    return replace(data, events=events)
+
+
+def year_events(data: TrainingData, fold: EvaluationFold) -> TrainingData:
+    """The labelled events signalled inside a fold's test window (renumbered)."""
+    return replace(data, events=_inside(data.events, fold).reset_index(drop=True))
+
+
+def ordinary_rows(frame: pd.DataFrame, fold: EvaluationFold,
+                  bar_columns: Sequence[str]) -> pd.DataFrame:
+    """The feature rows of every bar in a fold's test window (numeric columns only, bar
+    prices and volume dropped): the ordinary bars an OOD test must not flag."""
+    return _inside(frame, fold).drop(columns=list(bar_columns)).select_dtypes("number")
+
+
+def _inside(frame: pd.DataFrame, fold: EvaluationFold) -> pd.DataFrame:
+    stamps = frame["timestamp"]
+    return frame.loc[(stamps >= fold.start) & (stamps <= fold.end)]
 
 
 def check_development_only(symbols: Iterable[str]) -> None:
@@ -555,6 +599,30 @@ def data_section(development: pd.DataFrame, held_out: pd.DataFrame) -> dict[str,
 
 
 # ============================================================================ targets
+def regime_figures(metrics: Mapping[str, float]) -> dict[str, float]:
+    """The regime classifier's logged out-of-time macro-F1 and its majority baseline."""
+    return {"macro_f1": float(metrics.get("macro_f1", math.nan)),
+            "majority_macro_f1": regime_baseline(metrics.get("majority_accuracy", 0.0))}
+
+
+def evaluation_metrics(evaluation: Mapping[str, Any]) -> dict[str, float]:
+    """The section's numbers as flat MLflow metrics (`fold_2016_policy_trades`, …);
+    undefined ones left out."""
+    figures = ("auc", "brier", "pf_ratio", "dd_ratio", "kept_ratio", "coverage",
+               "ood_false_alarm_rate")
+    values: dict[str, Any] = {key: evaluation.get(key) for key in figures}
+    for key in ("pf_ratio_ci", "dd_ratio_ci"):
+        values[f"{key}_low"], values[f"{key}_high"] = evaluation.get(key) or (None, None)
+    for fold in evaluation.get("folds", []):
+        prefix = f"fold_{fold['year']}_"
+        values.update({prefix + key: fold.get(key) for key in figures})
+        for arm in ("ungated", "policy"):
+            values.update({f"{prefix}{arm}_{k}": v for k, v in fold[arm].items()})
+    return {key: float(value) for key, value in values.items()
+            if isinstance(value, int | float) and not isinstance(value, bool)
+            and math.isfinite(value)}
+
+
 def regime_baseline(majority_accuracy: float, classes: int = 4) -> float:
     """Macro-F1 of always predicting the majority class: that class scores
     2p/(1+p) (precision p, recall 1), every other class 0."""

@@ -99,6 +99,21 @@ def fold_lines(evaluation: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+def summary_lines(evaluation: Mapping[str, Any]) -> list[str]:
+    """The evaluation for a terminal: one line per fold, the pooled ratios with their
+    intervals, trades kept and signal AUC, the refusals by reason."""
+    kept, auc = evaluation.get("kept_ratio"), evaluation.get("auc")
+    refused = ", ".join(f"{k} {v}" for k, v in evaluation.get("refusals", {}).items() if v)
+    return [
+        *fold_lines(evaluation),
+        f"pooled: profit factor ratio {interval_text(evaluation, 'pf_ratio')}, drawdown "
+        f"ratio {interval_text(evaluation, 'dd_ratio')}, trades kept "
+        f"{'–' if kept is None else f'{kept:.2f}'}, signal AUC "
+        f"{'–' if auc is None or math.isnan(auc) else f'{auc:.3f}'}",
+        f"refusals by reason: {refused or 'none'}",
+    ]
+
+
 def interval_text(evaluation: Mapping[str, Any], key: str) -> str:
     """`1.19 (90% CI 0.50–3.20)` for a pooled ratio."""
     value, bounds = evaluation.get(key), evaluation.get(f"{key}_ci")

@@ -76,22 +76,16 @@ def load_bars(
     index = bars if request.index_source is None else _read_source(
         request.index_source, settings, request.end
     )
-    left_out: list[str] = []
+    symbols, left_out = request.symbols, list[str]()
     if not request.include_held_out:
-        wanted = request.symbols or [
-            s for s in bars["symbol"].unique() if s not in CONTEXT_ONLY_SYMBOLS
-        ]
-        development, left_out = split_universe(wanted)
+        development, left_out = split_universe(
+            request.symbols or set(bars["symbol"]) - CONTEXT_ONLY_SYMBOLS)
         if left_out and not development:
-            raise ConfigError(
-                f"every requested symbol is held out ({', '.join(left_out[:5])}); they are "
-                "kept for evaluation: --include-held-out trains on them anyway",
-                where="train",
-            )
+            raise ConfigError(f"every requested symbol is held out ({', '.join(left_out[:5])})"
+                              "; --include-held-out trains on them anyway", where="train")
         bars = bars.loc[~bars["symbol"].isin(left_out)]
-        request = request.model_copy(update={"symbols": tuple(development)}
-                                     if request.symbols else {})
-    stocks, index = training_universe(bars, index, symbols=request.symbols,
+        symbols = tuple(development) if request.symbols else None
+    stocks, index = training_universe(bars, index, symbols=symbols,
                                       max_symbols=request.max_symbols, source=request.source)
     return stocks, index, left_out
 

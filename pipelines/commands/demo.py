@@ -13,14 +13,9 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def demo(
         symbols: list[str] | None = typer.Option(
-            None, "--symbols",
-            help="Stocks to trade (repeatable; default: every held-out symbol of the S&P 500 set).",
-        ),
+            None, "--symbols", help="Stocks to trade (default: every held-out symbol)."),
         quick: bool = typer.Option(
-            False, "--quick",
-            help="A few symbols, one trading year, one retrain, one evaluation fold (the test "
-            "suite runs this).",
-        ),
+            False, "--quick", help="A few symbols, one year, one retrain, one fold (tests)."),
         port: int = typer.Option(0, "--port", help="Model service port (0: a free one)."),
     ) -> None:
         """Run the whole platform offline on the embedded S&P 500 set: train on development

@@ -172,33 +172,21 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def evaluate(
-        source: str = typer.Option("sp500", "--source",
-                                   help="sp500 | sample | a parquet/CSV file or folder."),
-        folds: str = typer.Option(
-            "2015,2016,2017", "--folds",
-            help="Test years, comma-separated; the months after the last year join its fold.",
-        ),
+        source: str = typer.Option("sp500", help="sp500 | sample | a bar file or folder."),
+        folds: str = typer.Option("2015,2016,2017", help="Test years; later months join the "
+                                  "last fold."),
         symbols: list[str] | None = typer.Option(
-            None, "--symbol",
-            help="Only these stocks (repeatable): held-out ones trade, the others train.",
-        ),
+            None, "--symbol", help="Only these stocks: held-out ones trade, others train."),
         max_training_symbols: int | None = typer.Option(
-            None, "--max-training-symbols",
-            help="Train on N development symbols spread over the alphabet (default: all).",
-        ),
+            None, help="Train on N development symbols spread over the alphabet."),
         json_out: Path | None = typer.Option(
-            None, "--json",
-            help="JSON path, the HTML page next to it (default: reports/evaluation/).",
-        ),
-        workers: int = typer.Option(
-            2, "--workers", min=1, max=2,
-            help="Train the folds' models in 1 or 2 processes at once.",
-        ),
+            None, "--json", help="JSON path; the page goes next to it (reports/evaluation/)."),
+        workers: int = typer.Option(2, min=1, max=2, help="Folds trained at once."),
     ) -> None:
         """Walk-forward evaluation of the decision policy: per test year, train the models on
         the development symbols up to the year, then replay the held-out symbols through the
         same engine ungated and with the policy; JSON, HTML page and MLflow run."""
-        from monitoring.evaluation_page import fold_lines, interval_text
+        from monitoring.evaluation_page import summary_lines
         from pipelines.flows.evaluate import evaluate_flow
 
         os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
@@ -210,18 +198,10 @@ def register(app: typer.Typer) -> None:
         payload = _run(evaluate_flow, source=source, years=years, symbols=symbols,
                        max_training_symbols=max_training_symbols,
                        json_path=str(json_out) if json_out else None, workers=workers)
-        evaluation = payload["evaluation"]
         console.print(f"[bold]Policy vs ungated engine on {payload['data']['held_out_symbols']}"
                       " held-out symbols[/]")
-        for line in fold_lines(evaluation):
+        for line in summary_lines(payload["evaluation"]):
             console.print(f"  {line}", highlight=False)
-        console.print(
-            f"pooled: PF ratio {interval_text(evaluation, 'pf_ratio')}, DD ratio "
-            f"{interval_text(evaluation, 'dd_ratio')}, kept {_fmt(evaluation['kept_ratio'])}, "
-            f"AUC {_fmt(evaluation['auc'])}; refusals "
-            + (", ".join(f"{k} {v}" for k, v in evaluation["refusals"].items() if v) or "none"),
-            highlight=False,
-        )
         run = payload["run"]
         console.print(f"{run['json']} · {run['html']} · MLflow run {run['mlflow_run_id']} "
                       f"(experiment 'evaluation') · {run['seconds']:.0f} s")

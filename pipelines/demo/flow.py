@@ -1,7 +1,7 @@
 """The `demo` flow: the stages of `tradewind demo` (see `pipelines.demo`) as one parent
 Prefect flow whose stages are the platform's own flows (ingest, collect_trades, train,
-retrain, evaluate_ab, evaluate) run as subflows, plus tasks for the model service, the two replays
-and the report. It is a driver of flows, like the command line, not one of them: it lives
+retrain, evaluate_ab, evaluate) run as subflows, plus tasks for the model service, the two
+replays and the report. It is a driver of flows, like the command line, not one of them: it lives
 outside `pipelines/flows/`, which never import each other."""
 
 from __future__ import annotations
@@ -170,13 +170,10 @@ def demo_flow(plan: dict[str, Any], port: int, demo_dir: str) -> dict[str, Any]:
     with story.stage(6, "Evaluate the policy walk-forward on the held-out symbols"):
         from pipelines.flows.evaluate import evaluate_flow
 
-        evaluated = evaluate_flow(
-            source=chosen.source,
-            years=chosen.evaluation_years,
-            symbols=chosen.all_symbols,
-            json_path=str(Path(overrides["paths"]["reports_dir"]) / "demo" / "evaluation.json"),
-            overrides=overrides,
-        )
+        report_dir = Path(overrides["paths"]["reports_dir"]) / "demo"
+        evaluated = evaluate_flow(source=chosen.source, years=chosen.evaluation_years,
+                                  symbols=chosen.all_symbols, overrides=overrides,
+                                  json_path=str(report_dir / "evaluation.json"))
         story.evaluation(evaluated["evaluation"])
 
     with story.stage(7, "Write the report"):

@@ -77,18 +77,11 @@ class Narrator:
             self.say(f"  {name}: {shown} — {comparison['reason'][:110]}")
 
     def evaluation(self, evaluation: dict[str, Any]) -> None:
-        """Per fold one line, then the pooled ratios with their intervals and refusals."""
-        from monitoring.evaluation_page import fold_lines, interval_text
+        """One line per fold, the pooled ratios with their intervals, the refusals."""
+        from monitoring.evaluation_page import summary_lines
 
-        for line in fold_lines(evaluation):
+        for line in summary_lines(evaluation):
             self.say(line)
-        kept = evaluation.get("kept_ratio")
-        self.say(f"pooled: profit factor ratio {interval_text(evaluation, 'pf_ratio')}, "
-                 f"drawdown ratio {interval_text(evaluation, 'dd_ratio')}, trades kept "
-                 f"{'–' if kept is None else f'{kept:.2f}'}")
-        refused = {k: v for k, v in evaluation.get("refusals", {}).items() if v}
-        self.say("refusals by reason: " + (", ".join(f"{k} {v}" for k, v in refused.items())
-                                           or "none"))
 
     def verdict(self, now: pd.Timestamp, summary: dict[str, Any]) -> None:
         """An A/B verdict that moves the registry, on the terminal and in the timeline."""

@@ -68,18 +68,16 @@ class DemoPlan(BaseModel):
         from trading.adapters.sample.data import STOCKS
         from trading.adapters.sp500.data import SP500MarketData
 
-        leaked = [s for s in self.symbols if is_held_out(s)]
-        if leaked:
-            raise ConfigError(f"{', '.join(leaked)} are held out: the demo trades them and "
-                              "never trains on them", where="demo")
+        if leaked := [s for s in self.symbols if is_held_out(s)]:
+            raise ConfigError(f"{', '.join(leaked)} are held out: the demo trades them, never "
+                              "trains on them", where="demo")
         if self.symbols and self.trade_symbols:
             return self
         universe = SP500MarketData().stocks() if self.source == "sp500" else list(STOCKS)
         development, held_out = split_universe(universe)
-        return self.model_copy(update={
-            "symbols": self.symbols or spread_sample(development, self.training_symbols),
-            "trade_symbols": self.trade_symbols or held_out,
-        })
+        return self.model_copy(update={"trade_symbols": self.trade_symbols or held_out,
+                                       "symbols": self.symbols
+                                       or spread_sample(development, self.training_symbols)})
 
     @property
     def all_symbols(self) -> list[str]:

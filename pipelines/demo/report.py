@@ -24,8 +24,8 @@ def champion_on_trading_window(
     """The final champion signal_quality on the trading window's labelled signal events of
     the traded (held-out) symbols, out of time for every version trained before it:
     permutation importance and the calibration table of its win probability."""
-    from models.importance import permutation_importance
     from models.loading import load_model_set
+    from monitoring.calibration import signal_diagnostics
     from pipelines.training import build_training_set
 
     try:
@@ -33,19 +33,10 @@ def champion_on_trading_window(
                                   plan.trade_end, include_held_out=True)
     except Exception:  # too few events in a tiny window: the report simply omits the plot
         return {}, {}
-    model_set = load_model_set(tracking_uri, "champion")
     won = data.events[data.labels["won"]].to_numpy(dtype=float)
-    events = data.events[list(data.signal_features)]
-    if len(events) < 10:
-        return {}, {}
-    importance = permutation_importance(model_set, events, won, seed=settings.seed, top=top)
-    calibration: dict[str, Any] = dict(
-        calibration_table(
-            model_set.win_probability(events).tolist(), won.astype(bool).tolist(), bins=8
-        )
-    )
-    calibration["events"] = len(events)
-    return importance, calibration
+    return signal_diagnostics(load_model_set(tracking_uri, "champion"),
+                              data.events[list(data.signal_features)], won,
+                              seed=settings.seed, top=top)
 
 
 def build_report(

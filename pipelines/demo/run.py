@@ -37,13 +37,10 @@ def library_output(log_path: Path) -> Iterator[None]:
     os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
     handler = logging.FileHandler(log_path, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    saved = []
-    for name in LIBRARY_LOGGERS:
-        logger = logging.getLogger(name)
-        saved.append((logger, list(logger.handlers), logger.propagate, logger.level))
-        logger.handlers = [handler]
-        logger.propagate = False
-        logger.setLevel(logging.WARNING)
+    loggers = [logging.getLogger(name) for name in LIBRARY_LOGGERS]
+    saved = [(list(log.handlers), log.propagate, log.level) for log in loggers]
+    for log in loggers:
+        log.handlers, log.propagate, log.level = [handler], False, logging.WARNING
     logging.captureWarnings(True)
     try:
         with warnings.catch_warnings():
@@ -51,9 +48,8 @@ def library_output(log_path: Path) -> Iterator[None]:
             yield
     finally:
         logging.captureWarnings(False)
-        for logger, handlers, propagate, level in saved:
-            logger.handlers, logger.propagate = handlers, propagate
-            logger.setLevel(level)
+        for log, (handlers, propagate, level) in zip(loggers, saved, strict=True):
+            log.handlers, log.propagate, log.level = handlers, propagate, level
         handler.close()
 
 
