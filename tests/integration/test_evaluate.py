@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from core.universe import is_held_out
@@ -66,6 +67,15 @@ def test_evaluate_writes_json_html_and_an_mlflow_run(workdir: Path) -> None:
     fold_runs = [name for name in runs if name.startswith("fold-2016/")]
     assert len(fold_runs) == 4
     assert client.search_registered_models() == []
+
+    # The policy arm's models carry the signal model's OOD detector, as the service's do.
+    from monitoring.fold_models import logged_model_set
+
+    logged = {k: v for k, v in payload["run"]["fold_runs"]["2016"].items()
+              if k != "training_events"}
+    model_set = logged_model_set(f"sqlite:///{workdir / 'mlruns' / 'mlflow.db'}", logged)
+    extreme = pd.DataFrame({name: [1e9] for name in model_set.feature_names})
+    assert model_set.out_of_distribution(extreme).all()
 
 
 def test_training_leaves_the_held_out_symbols_out_unless_asked(workdir: Path) -> None:

@@ -14,6 +14,7 @@ import pytest
 
 from core.errors import DataValidationError
 from core.universe import split_universe
+from models.datasets import TrainingData
 from monitoring.evaluation import (
     ARM_METRICS,
     EVALUATION_KEYS,
@@ -30,19 +31,26 @@ from monitoring.evaluation import (
     check_evaluation,
     check_purged,
     data_section,
+    evaluation_metrics,
+    fold_training_data,
     gate_coverage,
+    ordinary_rows,
     policy_targets,
     purge_events,
     ratio,
     refusal_counts,
     refusal_reason,
     regime_baseline,
+    regime_figures,
     signal_scores,
+    split_for_evaluation,
+    spread_sample,
     summarize,
     walk_forward_folds,
     worst_fold,
+    year_events,
 )
-from monitoring.evaluation_page import fold_lines, interval_text, write_evaluation
+from monitoring.evaluation_page import fold_lines, interval_text, summary_lines, write_evaluation
 
 CASH = 100_000.0
 
@@ -351,3 +359,75 @@ def test_a_fold_knows_its_name() -> None:
                           pd.Timestamp("2018-02-07", tz="UTC"),
                           pd.Timestamp("2016-12-22", tz="UTC"))
     assert fold.name == "2017-2018"
+
+
+# ----------------------------------------------------------------------------- helpers
+def test_spread_sample_is_spread_over_the_alphabet() -> None:
+    names = [f"S{i:03d}" for i in range(100)]
+    picked = spread_sample(names, 5)
+    assert picked == ["S000", "S025", "S050", "S074", "S099"]
+    assert spread_sample(names[:3], 5) == names[:3]
+    assert spread_sample(names[:3], None) == names[:3]
+
+
+def test_split_for_evaluation_needs_both_universes() -> None:
+    bars = pd.DataFrame({"symbol": ["AAPL", "CVX", "JPM", "DIS"], "timestamp": 0})
+    development, held_out = split_for_evaluation(bars, 1)
+    assert list(development["symbol"]) == ["AAPL"]
+    assert sorted(held_out["symbol"]) == ["CVX", "DIS"]
+    with pytest.raises(DataValidationError, match="development and held-out"):
+        split_for_evaluation(bars.iloc[:1])
+
+
+def _training_data(events: pd.DataFrame) -> TrainingData:
+    from models.labels import TripleBarrier
+
+    return TrainingData(events=events, paths=None, market=pd.DataFrame(),  # type: ignore[arg-type]
+                        signal_features=[], market_features=[], barrier=TripleBarrier(),
+                        regime_horizon=20, index_symbol=None, dropped_events=0)
+
+
+def test_a_folds_training_data_is_purged_and_development_only() -> None:
+    (fold,) = walk_forward_folds(sessions(), (2016,))
+    events = _events(fold.train_end)
+    data = fold_training_data(_training_data(events), fold)
+    assert (data.events["label_end"] <= fold.train_end).all()
+    assert len(data.events) < len(events)
+    leaked = events.assign(symbol="CVX")
+    with pytest.raises(DataValidationError, match="held-out symbols in a training set: CVX"):
+        fold_training_data(_training_data(leaked), fold)
+
+
+def test_year_events_and_ordinary_rows_keep_the_test_window() -> None:
+    (fold,) = walk_forward_folds(sessions(), (2016,))
+    stamps = pd.to_datetime(["2015-12-31 05:00", "2016-06-01 05:00", "2017-01-03 05:00"],
+                            utc=True)
+    frame = pd.DataFrame({"symbol": "CVX", "timestamp": stamps, "close": 1.0, "rsi_14": 50.0})
+    assert list(year_events(_training_data(frame), fold).events["timestamp"]) == [stamps[1]]
+    rows = ordinary_rows(frame, fold, ["close"])
+    assert list(rows.columns) == ["rsi_14"]
+    assert len(rows) == 1
+
+
+def test_flat_mlflow_metrics_and_regime_figures(results: list[FoldResult]) -> None:
+    evaluation = summarize(results, pooled_scores={"auc": 0.57, "brier": 0.25}, resamples=200)
+    metrics = evaluation_metrics(evaluation)
+    assert metrics["auc"] == 0.57
+    assert metrics["fold_2015_ungated_trades"] == 60.0
+    assert metrics["fold_2016_policy_trades"] == 25.0
+    assert "pf_ratio_ci_low" in metrics
+    assert all(math.isfinite(v) for v in metrics.values())
+    figures = regime_figures({"macro_f1": 0.3, "majority_accuracy": 0.4})
+    assert figures == {"macro_f1": 0.3, "majority_macro_f1": regime_baseline(0.4)}
+    assert math.isnan(regime_figures({})["macro_f1"])
+
+
+def test_summary_lines_end_with_the_pooled_ratios_and_refusals(
+    results: list[FoldResult],
+) -> None:
+    evaluation = summarize(results, pooled_scores={"auc": 0.57, "brier": 0.25}, resamples=200)
+    lines = summary_lines(evaluation)
+    assert len(lines) == 4
+    assert lines[2].startswith("pooled: profit factor ratio ")
+    assert "signal AUC 0.570" in lines[2]
+    assert lines[3] == "refusals by reason: gate 20"
