@@ -99,3 +99,16 @@ def test_training_leaves_the_held_out_symbols_out_unless_asked(workdir: Path) ->
     universe, _, held_out = load_bars(TrainRequest(source="sp500"), settings)
     assert len(held_out) == 73
     assert not any(is_held_out(s) for s in universe["symbol"].unique())
+
+
+def test_backtest_defaults_to_the_held_out_symbols_of_the_sp500_set(workdir: Path) -> None:
+    from typer.testing import CliRunner
+
+    from pipelines.cli import app
+
+    outcome = CliRunner().invoke(app, ["backtest", "--start", "2017-03-01", "--end",
+                                       "2017-04-30", "--json", "out/backtest.json"])
+    assert outcome.exit_code == 0, outcome.output
+    assert "trading the 73 held-out symbols of sp500" in outcome.output
+    metrics = json.loads((workdir / "out" / "backtest.json").read_text())
+    assert metrics["symbols"] == 73
