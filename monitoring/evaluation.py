@@ -282,8 +282,9 @@ def refusal_reason(action: str, reason: str) -> str | None:
     action, reason = str(action), str(reason)
     if action in ("entered", "enter"):
         return None
-    if reason in REFUSAL_REASONS:
-        return reason
+    head = reason.split(":", 1)[0].strip()  # "ev: win probability 0.41 < 0.45" → ev
+    if head in REFUSAL_REASONS and not (head == "model_unavailable" and _OOD_MARK in reason):
+        return head
     if action in REFUSAL_REASONS:
         return "ood" if action == "model_unavailable" and _OOD_MARK in reason else action
     if action == "rejected":
@@ -600,9 +601,12 @@ def data_section(development: pd.DataFrame, held_out: pd.DataFrame) -> dict[str,
 
 # ============================================================================ targets
 def regime_figures(metrics: Mapping[str, float]) -> dict[str, float]:
-    """The regime classifier's logged out-of-time macro-F1 and its majority baseline."""
+    """The regime classifier's logged out-of-time macro-F1 and its majority baseline (as
+    logged, else from the majority class's share)."""
+    baseline = metrics.get("majority_macro_f1")
     return {"macro_f1": float(metrics.get("macro_f1", math.nan)),
-            "majority_macro_f1": regime_baseline(metrics.get("majority_accuracy", 0.0))}
+            "majority_macro_f1": float(baseline) if baseline is not None
+            else regime_baseline(metrics.get("majority_accuracy", 0.0))}
 
 
 def evaluation_metrics(evaluation: Mapping[str, Any]) -> dict[str, float]:

@@ -152,6 +152,7 @@ def test_arm_figures_come_from_core_performance() -> None:
     [
         ("entered", "", None),
         ("skip", "ev", "ev"),  # the policy's record: the category as the reason
+        ("skipped", "gate: win probability 0.41 < 0.65", "gate"),  # or leading it
         ("ood", "features far from the training window", "ood"),  # or as the action
         ("gated", "win probability 0.55 < gate 0.65", "gate"),
         ("regime_mismatch", "model regime calm does not select momentum", "regime"),
@@ -420,6 +421,7 @@ def test_flat_mlflow_metrics_and_regime_figures(results: list[FoldResult]) -> No
     figures = regime_figures({"macro_f1": 0.3, "majority_accuracy": 0.4})
     assert figures == {"macro_f1": 0.3, "majority_macro_f1": regime_baseline(0.4)}
     assert math.isnan(regime_figures({})["macro_f1"])
+    assert regime_figures({"macro_f1": 0.3, "majority_macro_f1": 0.1})["majority_macro_f1"] == 0.1
 
 
 def test_summary_lines_end_with_the_pooled_ratios_and_refusals(
