@@ -33,7 +33,7 @@ def test_evaluate_writes_json_html_and_an_mlflow_run(workdir: Path) -> None:
         arguments += ["--symbol", symbol]
     outcome = CliRunner().invoke(app, arguments)
     assert outcome.exit_code == 0, outcome.output
-    assert "pooled: PF ratio" in outcome.output
+    assert "pooled: profit factor ratio" in outcome.output
 
     payload = json.loads((workdir / "out" / "evaluation.json").read_text())
     evaluation = payload["evaluation"]
