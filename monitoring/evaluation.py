@@ -49,6 +49,7 @@ from core.performance import (
 )
 from core.universe import is_held_out, split_universe
 from models.datasets import TrainingData
+from models.template import LoadedModels
 from models.tracker import TrackedRun, Tracker
 
 # Why a signal was not traded; one category per refusal. The policy emits ev, gate, ood and
@@ -205,6 +206,18 @@ def year_events(data: TrainingData, fold: EvaluationFold) -> TrainingData:
     return replace(data, events=_inside(data.events, fold).reset_index(drop=True))
 
 
+def held_out_predictions(
+    model_set: LoadedModels, data: TrainingData, fold: EvaluationFold
+) -> tuple[np.ndarray, np.ndarray]:
+    """(win probability, won) of the labelled events in a fold's test window, from the
+    fold's signal model."""
+    events = year_events(data, fold).events
+    if events.empty:
+        return np.array([]), np.array([])
+    predicted = model_set.win_probability(events[list(data.signal_features)])
+    return np.asarray(predicted, dtype=float), events[data.labels["won"]].to_numpy(dtype=float)
+
+
 def ordinary_rows(frame: pd.DataFrame, fold: EvaluationFold,
                   bar_columns: Sequence[str]) -> pd.DataFrame:
     """The feature rows of every bar in a fold's test window (numeric columns only, bar
@@ -272,16 +285,19 @@ def arm_metrics(run: ArmRun) -> dict[str, float | int]:
     }
 
 
-def refusal_reason(action: str, reason: str) -> str | None:
+def refusal_reason(action: str, reason: str, category: str = "") -> str | None:
     """The category of one journaled decision; None for an entry.
 
-    Takes the policy's record (a category as the action or as the reason) and the
-    engine's older actions alike: `gated` → gate, `regime_mismatch` → regime, a model
+    The journal's `category` when it has one (the policy's engine records it); else the
+    category the action or the reason names (`ev`, `gate: win probability 0.41 < 0.45`);
+    else the engine's older actions: `gated` → gate, `regime_mismatch` → regime, a model
     failure → model_unavailable unless it was the out-of-distribution refusal (→ ood),
     `rejected` → sizing when its rule was sizing, else risk."""
-    action, reason = str(action), str(reason)
+    action, reason, category = str(action), str(reason), str(category or "")
     if action in ("entered", "enter"):
         return None
+    if category in REFUSAL_REASONS:
+        return category
     head = reason.split(":", 1)[0].strip()  # "ev: win probability 0.41 < 0.45" → ev
     if head in REFUSAL_REASONS and not (head == "model_unavailable" and _OOD_MARK in reason):
         return head
@@ -293,13 +309,18 @@ def refusal_reason(action: str, reason: str) -> str | None:
     return "ood" if _OOD_MARK in reason else category
 
 
+def _categories(decisions: pd.DataFrame) -> list[str | None]:
+    if decisions.empty:
+        return []
+    categories = decisions["category"] if "category" in decisions else [""] * len(decisions)
+    return [refusal_reason(a, r, c) for a, r, c in
+            zip(decisions["action"], decisions["reason"], categories, strict=True)]
+
+
 def refusal_counts(decisions: pd.DataFrame) -> dict[str, int]:
     """Refused signals per category (every category present, zeros included)."""
     counts = dict.fromkeys(REFUSAL_REASONS, 0)
-    if decisions.empty:
-        return counts
-    for action, reason in zip(decisions["action"], decisions["reason"], strict=True):
-        category = refusal_reason(action, reason)
+    for category in _categories(decisions):
         if category is not None:
             counts[category] = counts.get(category, 0) + 1
     return counts
@@ -308,10 +329,7 @@ def refusal_counts(decisions: pd.DataFrame) -> dict[str, int]:
 def gate_coverage(decisions: pd.DataFrame) -> float | None:
     """Share of the signals the policy judged that it let through: entries / (entries +
     refusals of the policy's own categories). None when it judged none."""
-    if decisions.empty:
-        return None
-    categories = [refusal_reason(a, r) for a, r in
-                  zip(decisions["action"], decisions["reason"], strict=True)]
+    categories = _categories(decisions)
     entered = sum(1 for c in categories if c is None)
     refused = sum(1 for c in categories if c in POLICY_REASONS)
     return entered / (entered + refused) if entered + refused else None

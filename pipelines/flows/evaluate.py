@@ -76,15 +76,11 @@ def judge_fold(fold: EvaluationFold, trained: dict[str, Any], market: ReplayMark
                held_out: TrainingData, settings: Settings
                ) -> tuple[FoldResult, np.ndarray, np.ndarray]:
     """Signal scores and false alarms on the fold's held-out year, and both arms."""
-    from models.catalogue import model_for
     from monitoring.fold_models import logged_model_set
     from serving.inprocess import InProcessModelClient
 
     model_set = logged_model_set(settings.paths.mlflow_tracking_uri, trained["runs"])
-    scored = model_for("signal_quality").comparison_frame(
-        model_set, yardstick.year_events(held_out, fold), fold.start)
-    predicted = scored["prediction"].to_numpy(dtype=float)
-    won = scored["target"].to_numpy(dtype=float)
+    predicted, won = yardstick.held_out_predictions(model_set, held_out, fold)
     ordinary = yardstick.ordinary_rows(market.frame, fold, BAR_VALUES)
     result = FoldResult(
         fold=fold,

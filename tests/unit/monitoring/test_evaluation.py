@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +35,7 @@ from monitoring.evaluation import (
     evaluation_metrics,
     fold_training_data,
     gate_coverage,
+    held_out_predictions,
     ordinary_rows,
     policy_targets,
     purge_events,
@@ -166,6 +168,17 @@ def test_arm_figures_come_from_core_performance() -> None:
 )
 def test_every_refusal_has_one_category(action: str, reason: str, category: str | None) -> None:
     assert refusal_reason(action, reason) == category
+
+
+def test_the_journals_category_column_wins() -> None:
+    assert refusal_reason("skipped", "p 0.41 < threshold 0.45", "ev") == "ev"
+    assert refusal_reason("entered", "", "") is None
+    decisions = pd.DataFrame({"action": ["skipped", "skipped", "entered"],
+                              "category": ["ood", "risk", ""],
+                              "reason": ["features far out", "max_positions: full", ""]})
+    assert refusal_counts(decisions)["ood"] == 1
+    assert refusal_counts(decisions)["risk"] == 1
+    assert gate_coverage(decisions) == pytest.approx(1 / 2)
 
 
 def test_refusal_counts_and_gate_coverage() -> None:
@@ -433,3 +446,22 @@ def test_summary_lines_end_with_the_pooled_ratios_and_refusals(
     assert lines[2].startswith("pooled: profit factor ratio ")
     assert "signal AUC 0.570" in lines[2]
     assert lines[3] == "refusals by reason: gate 20"
+
+
+class _ScoresByRsi:
+    """A model set whose win probability is the RSI over 100."""
+
+    def win_probability(self, X: pd.DataFrame) -> np.ndarray:
+        return X["rsi_14"].to_numpy(dtype=float) / 100
+
+
+def test_held_out_predictions_score_the_years_labelled_events() -> None:
+    (fold,) = walk_forward_folds(sessions(), (2016,))
+    stamps = pd.to_datetime(["2015-12-31 05:00", "2016-03-01 05:00", "2016-06-01 05:00"],
+                            utc=True)
+    events = pd.DataFrame({"symbol": "CVX", "timestamp": stamps, "rsi_14": [90.0, 30.0, 70.0],
+                           "won_20": [1, 0, 1]})
+    data = replace(_training_data(events), signal_features=["rsi_14"])
+    predicted, won = held_out_predictions(_ScoresByRsi(), data, fold)  # type: ignore[arg-type]
+    assert predicted.tolist() == [0.3, 0.7]
+    assert won.tolist() == [0.0, 1.0]
