@@ -33,6 +33,7 @@ def prefect_environment(data_dir: Path, database_url: str | None = None) -> dict
         or f"sqlite+aiosqlite:///{home / 'prefect.db'}",
         # Flows run against a temporary in-process API server on that database.
         "PREFECT_SERVER_ALLOW_EPHEMERAL_MODE": "true",
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",  # 20 s: too short when busy
         # Offline machine: no telemetry (its failed sends also contend for the database).
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     }

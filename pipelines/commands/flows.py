@@ -3,7 +3,8 @@
 - `tradewind deploy` — serve deployments of every flow with their exchange-time schedules
   (see `pipelines/deployments.py`) until Ctrl-C;
 - `tradewind ui` — the Prefect UI and the MLflow UI on localhost, on the stores the flows use;
-- `tradewind monitor`, `tradewind evaluate-ab`, `tradewind optimize` — run one flow now.
+- `tradewind monitor`, `tradewind evaluate-ab`, `tradewind evaluate`, `tradewind optimize` —
+  run one flow now.
 
 Every command runs its flows against the project's Prefect database under the data dir
 (`pipelines.runtime.use_prefect_home`), so the runs show in `tradewind ui` afterwards."""
@@ -177,6 +178,42 @@ def register(app: typer.Typer) -> None:
                               f"p = {_fmt(test['pvalue'])}, favours {test['favours'] or '—'}")
         console.print(f"[bold]{summary['action']}[/] (applied: {summary['applied']}): "
                       f"{summary['reason']}")
+
+    @app.command()
+    def evaluate(
+        source: str = typer.Option("sp500", help="sp500 | sample | a bar file or folder."),
+        folds: str = typer.Option("2015,2016,2017", help="Test years; later months join the "
+                                  "last fold."),
+        symbols: list[str] | None = typer.Option(
+            None, "--symbol", help="Only these stocks: held-out ones trade, others train."),
+        max_training_symbols: int | None = typer.Option(
+            None, help="Train on N development symbols spread over the alphabet."),
+        json_out: Path | None = typer.Option(
+            None, "--json", help="JSON path; the page goes next to it (reports/evaluation/)."),
+        workers: int = typer.Option(2, min=1, max=2, help="Folds trained at once."),
+    ) -> None:
+        """Walk-forward evaluation of the decision policy: per test year, train the models on
+        the development symbols up to the year, then replay the held-out symbols through the
+        same engine ungated and with the policy; JSON, HTML page and MLflow run."""
+        from monitoring.evaluation_page import summary_lines
+        from pipelines.flows.evaluate import evaluate_flow
+
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+        try:
+            years = [int(year) for year in folds.split(",") if year.strip()]
+        except ValueError:
+            raise ConfigError(f"--folds takes years like 2015,2016; got {folds}",
+                              where="evaluate") from None
+        payload = _run(evaluate_flow, source=source, years=years, symbols=symbols,
+                       max_training_symbols=max_training_symbols,
+                       json_path=str(json_out) if json_out else None, workers=workers)
+        console.print(f"[bold]Policy vs ungated engine on {payload['data']['held_out_symbols']}"
+                      " held-out symbols[/]")
+        for line in summary_lines(payload["evaluation"]):
+            console.print(f"  {line}", highlight=False)
+        run = payload["run"]
+        console.print(f"{run['json']} · {run['html']} · MLflow run {run['mlflow_run_id']} "
+                      f"(experiment 'evaluation') · {run['seconds']:.0f} s")
 
     @app.command()
     def optimize(

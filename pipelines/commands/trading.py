@@ -32,14 +32,21 @@ def register(app: typer.Typer) -> None:
 # ====================================================================== backtest (ENGINE)
 def backtest(
     source: Annotated[
-        str, typer.Option(help="Where bars come from: sample (embedded) or parquet (files).")
-    ] = "sample",
+        str,
+        typer.Option(help="Where bars come from: sp500 (embedded S&P 500 set), sample (small "
+                          "embedded set) or parquet (files)."),
+    ] = "sp500",
     path: Annotated[
         Path | None, typer.Option(help="Parquet/CSV file or folder (with --source parquet).")
     ] = None,
     symbols: Annotated[
-        str | None, typer.Option(help="Comma-separated symbols (default: all in the source).")
+        str | None,
+        typer.Option(help="Comma-separated symbols (default: with sp500 its held-out symbols, "
+                          "which training leaves out; otherwise all in the source)."),
     ] = None,
+    all_symbols: Annotated[
+        bool, typer.Option("--all-symbols", help="Every symbol of the source, held-out or not.")
+    ] = False,
     start: Annotated[str | None, typer.Option(help="First day, YYYY-MM-DD (inclusive).")] = None,
     end: Annotated[str | None, typer.Option(help="Last day, YYYY-MM-DD (inclusive).")] = None,
     strategy: Annotated[
@@ -72,13 +79,22 @@ def backtest(
 ) -> None:
     """Replay historical bars through the trading engine (simulated broker) and print
     trades, win rate, profit factor, Sharpe, max drawdown, exposure. Without
-    --model-endpoint the rules client decides and nothing is gated."""
+    --model-endpoint the rules client decides and nothing is gated. On the default sp500
+    source it trades the held-out symbols (models trained with the defaults never saw
+    them), so a gated run is judged out of sample; --all-symbols trades every one."""
     from core.settings import load_settings
     from trading.backtest import run_backtest
     from trading.report import METRIC_KEYS, write_html, write_json
 
     settings = load_settings()
     wanted = [s.strip().upper() for s in symbols.split(",") if s.strip()] if symbols else None
+    if wanted is None and source == "sp500" and not all_symbols:
+        from core.universe import split_universe
+        from trading.adapters.sp500.data import SP500MarketData
+
+        wanted = split_universe(SP500MarketData().stocks())[1]
+        console.print(f"trading the {len(wanted)} held-out symbols of sp500 "
+                      "(--symbols or --all-symbols to choose others)")
     bars, index_bars, repairs = _load_bars(source, path, wanted, start, end, index_path, repair)
     client = _model_client(settings, model_endpoint) if model_endpoint else None
     result = run_backtest(bars, index_bars=index_bars, settings=settings, strategy=strategy,
@@ -130,17 +146,18 @@ def _load_bars(
     from trading.adapters.sample.data import SYMBOLS as SAMPLE_SYMBOLS
 
     wanted = symbols
-    if source == "sample":
-        config: dict[str, object] = {"type": "sample"}
+    if source in ("sample", "sp500"):
+        config: dict[str, object] = {"type": source}
         if symbols is not None:
-            # The index series come along as market context.
+            # The index series come along as market context (both ship the same ones).
             wanted = sorted(set(symbols) | (CONTEXT_ONLY_SYMBOLS & set(SAMPLE_SYMBOLS)))
     elif source == "parquet":
         if path is None:
             raise ConfigError("--source parquet needs --path FILE_OR_FOLDER", where="backtest")
         config = {"type": "parquet", "path": path, "repair": repair}
     else:
-        raise ConfigError(f"unknown --source '{source}'; use sample or parquet", where="backtest")
+        raise ConfigError(f"unknown --source '{source}'; use sp500, sample or parquet",
+                          where="backtest")
     check = market_data(config).history_check(wanted, start, end)
     index_bars: pd.DataFrame | None = None
     if index_path is not None:

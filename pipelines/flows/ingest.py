@@ -26,6 +26,8 @@ from trading.adapters.registry import SOURCES, SourceContext
 from trading.adapters.registry import market_data as build_market_data
 from trading.ports import MarketData
 
+EMBEDDED = ("sample", "sp500")  # sources that ship their own market-context series
+
 
 def market_data(source: str, settings: Settings, path: str | None = None) -> MarketData:
     """The `MarketData` adapter for a source type (`trading.adapters.registry`); `path`
@@ -55,12 +57,12 @@ def fetch_bars(
     data = market_data(source, settings, path)
     wanted = (
         list(dict.fromkeys([*symbols, *sorted(MARKET_CONTEXT_SYMBOLS)]))
-        if source == "sample"
+        if source in EMBEDDED
         else symbols
     )
-    if source == "sample":
-        # The sample source knows which of the index symbols it ships; ask for all its data
-        # and keep the requested stocks plus every index series.
+    if source in EMBEDDED:
+        # The embedded sources know which of the index symbols they ship; ask for all their
+        # data and keep the requested stocks plus every index series.
         frame = data.history(None, utc_datetime(start), utc_datetime(end), timeframe)
         frame = frame[frame["symbol"].isin(wanted)]
     else:
