@@ -74,7 +74,8 @@ class Narrator:
                 if registered.get("registered")
                 else "not registered"
             )
-            self.say(f"  {name}: {shown} — {comparison['reason'][:110]}")
+            why = registered.get("reason") or comparison["reason"]  # e.g. an A/B under way
+            self.say(f"  {name}: {shown} — {why[:110]}")
 
     def evaluation(self, evaluation: dict[str, Any]) -> None:
         """One line per fold, the pooled ratios with their intervals, the refusals."""

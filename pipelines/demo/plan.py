@@ -33,7 +33,6 @@ class DemoPlan(BaseModel):
     trade_start: str = "2016-01-01"
     trade_end: str = "2018-02-07"
     evaluation_years: list[int] = Field(default_factory=lambda: [2016, 2017])
-    win_probability_gate: float = Field(0.50, ge=0, le=1)
     challenger_share: float = Field(0.5, ge=0, le=1)
     retrain_every_trades: int = Field(10, ge=1)
     retrain_schedule_months: int = Field(6, ge=1)  # scheduled retrain cadence (replay time)
@@ -96,7 +95,6 @@ class DemoPlan(BaseModel):
             "paths": paths,
             "symbols": self.all_symbols,
             "models": {
-                "win_probability_gate": self.win_probability_gate,
                 "challenger_share": self.challenger_share,
                 "retrain_every_trades": self.retrain_every_trades,
                 "promotion_margin": self.promotion_margin,
