@@ -39,6 +39,8 @@ class PathSettings(_Section):
     mlflow_tracking_uri: str = "sqlite:///mlruns/mlflow.db"
     mlflow_artifact_root: Path = Path("mlruns/artifacts")
     journal_url: str = "sqlite:///data/journal.db"
+    outcome_store_url: str | None = None  # the A/B outcomes; None = the journal's database
+    prefect_database_url: str | None = None  # None = SQLite under <data_dir>/prefect
     reports_dir: Path = Path("reports")
 
     @property
@@ -124,9 +126,11 @@ class ServingSettings(_Section):
 
 class StoreBackend(_Section):
     """One back end of the feature store, named by its type (`features.store` knows the
-    types and refuses others)."""
+    types and refuses others), and where its server is when it has one (Redis
+    `host:port[,db=N]`, a SQLAlchemy URL for the SQL registry)."""
 
     type: str
+    connection_string: str | None = None
 
 
 class FeatureStoreSettings(_Section):
@@ -136,6 +140,18 @@ class FeatureStoreSettings(_Section):
 
     offline_store: StoreBackend = StoreBackend(type="duckdb")
     online_store: StoreBackend = StoreBackend(type="sqlite")
+    registry: StoreBackend = StoreBackend(type="file")  # or `sql` (Feast's SQL registry)
+
+
+class ComputeSettings(_Section):
+    """Where the flows' fan-out tasks run (`TRADEWIND_COMPUTE__...`): in this process
+    (Prefect's default runner) unless `dask_address` names a Dask scheduler
+    (`tcp://host:8786`). `symbols_per_shard` and `trials_per_batch` shape the work the same
+    way on either runner, so both give the same results."""
+
+    dask_address: str | None = None
+    symbols_per_shard: int | None = Field(None, ge=1)  # None: every symbol in one task
+    trials_per_batch: int = Field(1, ge=1)  # Optuna trials asked for (and run) at once
 
 
 class DataSettings(_Section):
@@ -169,6 +185,7 @@ class Settings(BaseSettings):
     models: ModelGateSettings = ModelGateSettings()
     serving: ServingSettings = ServingSettings()
     feature_store: FeatureStoreSettings = FeatureStoreSettings()
+    compute: ComputeSettings = ComputeSettings()
     data: DataSettings = DataSettings()
     symbols: list[str] = Field(default_factory=lambda: ["AAPL", "MSFT", "IBM", "GOOG"])
     seed: int = 42

@@ -4,6 +4,8 @@ decision has to be made. Its back end is a type string
 - `sqlite` (default): Feast's SQLite online store under `<data_dir>/feast/online.db`,
   shared by every process on the machine (the model service reads what the pipeline
   materialized);
+- `redis`: Feast's Redis online store (`connection_string` `host:port[,db=N]`), shared by
+  every machine that reaches the server; read in one round trip (`features.online_redis`);
 - `memory`: a dictionary in this process, for a single-process run (a replay, a test)
   that needs no Feast.
 
@@ -45,7 +47,7 @@ class OnlineStore(ABC):
         """Every bar feature of the symbol's latest row (see the module)."""
 
 
-def _missing(symbol: str) -> NotFoundError:
+def missing_features(symbol: str) -> NotFoundError:
     return NotFoundError(
         f"no online features for {symbol}; write features and run "
         "`tradewind features materialize`",
@@ -53,8 +55,8 @@ def _missing(symbol: str) -> NotFoundError:
     )
 
 
-class SqliteOnlineStore(OnlineStore):
-    """Feast's SQLite online store of a `FeastRepo`."""
+class FeastOnlineStore(OnlineStore):
+    """Feast's online store of a `FeastRepo` (SQLite or Redis, as its config says)."""
 
     is_feast_store = True
 
@@ -81,7 +83,7 @@ class SqliteOnlineStore(OnlineStore):
         result = answer.to_dict()
         values = {name: result[name][0] for name in BAR_FEATURES}
         if all(value is None for value in values.values()):
-            raise _missing(symbol)
+            raise missing_features(symbol)
         return {k: float("nan") if v is None else float(v) for k, v in values.items()}
 
 
@@ -113,7 +115,7 @@ class MemoryOnlineStore(OnlineStore):
             name: (market_row if name in market else bar_row).get(name) for name in BAR_FEATURES
         }
         if all(value is None for value in values.values()):
-            raise _missing(symbol)
+            raise missing_features(symbol)
         return {name: _number(value) for name, value in values.items()}
 
 
@@ -122,8 +124,3 @@ def _number(value: object) -> float:
         return math.nan
     return float(value)  # type: ignore[arg-type]
 
-
-ONLINE_STORES: dict[str, type[OnlineStore]] = {
-    "sqlite": SqliteOnlineStore,
-    "memory": MemoryOnlineStore,
-}

@@ -114,6 +114,10 @@ SCHEDULES: tuple[FlowSchedule, ...] = (
         "train", "pipelines.flows.train", "on-demand", None,
         purpose="the four models from scratch (first versions become champion)",
     ),
+    FlowSchedule(
+        "evaluate", "pipelines.flows.evaluate", "on-demand", None,
+        purpose="walk-forward evaluation of the decision policy on the held-out symbols",
+    ),
 )
 
 

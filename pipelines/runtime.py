@@ -24,24 +24,30 @@ def prefect_home(data_dir: Path) -> Path:
     return (data_dir / "prefect").resolve()
 
 
-def prefect_environment(data_dir: Path) -> dict[str, str]:
+def prefect_environment(data_dir: Path, database_url: str | None = None) -> dict[str, str]:
     """The Prefect settings that point flow runs at the persistent local database
-    `<data_dir>/prefect/prefect.db` (the one `tradewind ui` serves)."""
+    `<data_dir>/prefect/prefect.db` (the one `tradewind ui` serves), or at `database_url`
+    (`paths.prefect_database_url`, e.g. `postgresql+asyncpg://…`) when given."""
     home = prefect_home(data_dir)
     return {
         "PREFECT_HOME": str(home),
-        "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{home / 'prefect.db'}",
+        "PREFECT_API_DATABASE_CONNECTION_URL": database_url
+        or f"sqlite+aiosqlite:///{home / 'prefect.db'}",
         # Flows run against a temporary in-process API server on that database.
         "PREFECT_SERVER_ALLOW_EPHEMERAL_MODE": "true",
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",  # 20 s: too short when busy
         # Offline machine: no telemetry (its failed sends also contend for the database).
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     }
 
 
 @contextlib.contextmanager
-def use_prefect_home(data_dir: Path, *, console_level: str | None = None) -> Iterator[None]:
-    """Run the block with Prefect recording into `<data_dir>/prefect/prefect.db`."""
-    env = prefect_environment(data_dir)
+def use_prefect_home(
+    data_dir: Path, *, console_level: str | None = None, database_url: str | None = None
+) -> Iterator[None]:
+    """Run the block with Prefect recording into `<data_dir>/prefect/prefect.db` (or the
+    database at `database_url`)."""
+    env = prefect_environment(data_dir, database_url)
     if console_level:
         env["PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL"] = console_level
     prefect_home(data_dir).mkdir(parents=True, exist_ok=True)

@@ -79,7 +79,7 @@ def tradewind_commands() -> list[tuple[str, list[str]]]:
                 continue
             argv = []
             for word in words[1:]:
-                if word in ("&", "|", ";", "&&"):
+                if word in ("&", "|", ";", "&&", "...", "…"):  # the end, or a placeholder
                     break
                 argv.append(word)
             found.append((f"{block.path.name}:{block.line}", argv))

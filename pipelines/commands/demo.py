@@ -1,6 +1,7 @@
 """`tradewind demo`: the end-to-end run on the embedded real data (ingest → collect trades
-→ train → serve → trade with retraining and A/B → report). Its inputs are checked here,
-before the demo clears its previous run."""
+→ train on development symbols → serve → trade the held-out symbols with retraining and
+A/B → walk-forward evaluation → report). Its inputs are checked here, before the demo
+clears its previous run."""
 
 from __future__ import annotations
 
@@ -21,55 +22,51 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def demo(
         symbols: list[str] | None = typer.Option(
-            None, "--symbols",
-            metavar=SYMBOLS_METAVAR,
-            help=f"Stocks to trade, {SYMBOLS_HELP} (default: AAPL,MSFT,IBM,GOOG).",
+            None, "--symbols", metavar=SYMBOLS_METAVAR,
+            help=f"Stocks to trade, {SYMBOLS_HELP} (default: every held-out symbol).",
         ),
         quick: bool = typer.Option(
             False, "--quick/--full",
-            help="Fewer years and a single retrain (the test suite runs this).",
+            help="A few symbols, one year, one retrain, one fold (tests).",
         ),
         port: int = typer.Option(0, "--port", min=0, help="Model service port (0: a free one)."),
     ) -> None:
-        """Run the whole platform offline on the sample data and write reports/demo/."""
+        """Run the whole platform offline on the embedded S&P 500 set: train on development
+        symbols, trade the held-out ones through the model service, evaluate the policy
+        walk-forward, and write reports/demo/."""
         from pipelines.demo.plan import DemoPlan
         from pipelines.demo.run import run_demo
 
         plan = DemoPlan.quick() if quick else DemoPlan.full()
         chosen = parse_symbols(symbols)
         if chosen:
-            plan = plan.model_copy(update={"symbols": chosen})
-        check_demo_symbols(plan)
+            plan = plan.model_copy(update={"trade_symbols": chosen})
+            check_trade_symbols(plan)
         run_demo(plan, port=port or None)
 
 
-def check_demo_symbols(plan: DemoPlan) -> None:
-    """Every symbol of the plan is a sample stock with bars in both the training window
-    and the trading window; else one ConfigError that names the windows."""
-    from trading.adapters.sample.data import STOCKS, SampleMarketData
+def check_trade_symbols(plan: DemoPlan) -> None:
+    """Every symbol to trade is in the demo's source with bars in its trading window;
+    else one ConfigError that names the window and what to pick instead."""
+    from trading.adapters.sample.data import SampleMarketData
+    from trading.adapters.sp500.data import SP500MarketData
 
-    unknown = [s for s in plan.symbols if s not in STOCKS]
+    data = SP500MarketData() if plan.source == "sp500" else SampleMarketData()
+    known = set(data.symbols())
+    unknown = [s for s in plan.trade_symbols if s not in known]
     if unknown:
         raise ConfigError(
-            f"--symbols {','.join(unknown)}: the demo's sample data has only "
-            f"{', '.join(STOCKS)}",
+            f"--symbols {','.join(unknown)}: not in the demo's {plan.source} data "
+            f"({len(known)} symbols, e.g. {', '.join(sorted(known)[:5])})",
             where="demo",
         )
-    bars = SampleMarketData().history(list(STOCKS))
-    spans = {
-        symbol: (f"{stamps.min():%Y-%m-%d}", f"{stamps.max():%Y-%m-%d}")
-        for symbol, stamps in bars.groupby("symbol")["timestamp"]
-    }
-    eligible = [
-        symbol for symbol, (first, last) in spans.items()
-        if first <= plan.train_end and last >= plan.trade_start
-    ]
-    outside = [symbol for symbol in plan.symbols if symbol not in eligible]
+    bars = data.history(plan.trade_symbols, start=plan.trade_start, end=plan.trade_end)
+    traded = set(bars["symbol"])
+    outside = [s for s in plan.trade_symbols if s not in traded]
     if outside:
-        shown = ", ".join(f"{s} has bars {spans[s][0]} → {spans[s][1]}" for s in outside)
         raise ConfigError(
-            f"--symbols: {shown}, outside the demo's training window {plan.history_start} → "
-            f"{plan.train_end} or its trading window from {plan.trade_start}; pick from "
-            f"{', '.join(eligible)}",
+            f"--symbols {','.join(outside)}: no {plan.source} bars in the demo's trading "
+            f"window {plan.trade_start} → {plan.trade_end} (it trains on "
+            f"{plan.history_start} → {plan.train_end})",
             where="demo",
         )

@@ -3,7 +3,8 @@
 - `tradewind deploy` — serve deployments of every flow with their exchange-time schedules
   (see `pipelines/deployments.py`) until Ctrl-C;
 - `tradewind ui` — the Prefect UI and the MLflow UI on localhost, on the stores the flows use;
-- `tradewind monitor`, `tradewind evaluate-ab`, `tradewind optimize` — run one flow now.
+- `tradewind monitor`, `tradewind evaluate-ab`, `tradewind evaluate`, `tradewind optimize` —
+  run one flow now.
 
 Every command runs its flows against the project's Prefect database under the data dir
 (`pipelines.runtime.use_prefect_home`), so the runs show in `tradewind ui` afterwards."""
@@ -31,6 +32,7 @@ from pipelines.commands.options import (
     SYMBOLS_METAVAR,
     check_choice,
     parse_day,
+    parse_symbols,
 )
 
 console = Console()
@@ -73,7 +75,6 @@ def register(app: typer.Typer) -> None:
         parameters (source, path, symbols, timeframe). Stops on Ctrl-C."""
         from core.bars import check_timeframe
         from core.settings import load_settings
-        from pipelines.commands.options import parse_symbols
         from pipelines.deployments import SCHEDULES, recorded_server
 
         for name in flows or []:
@@ -226,6 +227,44 @@ def register(app: typer.Typer) -> None:
                       f"{summary['reason']}")
 
     @app.command()
+    def evaluate(
+        source: str = typer.Option("sp500", help="sp500 | sample | a bar file or folder."),
+        folds: str = typer.Option("2015,2016,2017", help="Test years; later months join the "
+                                  "last fold."),
+        symbols: list[str] | None = typer.Option(
+            None, "--symbols", "--symbol", metavar=SYMBOLS_METAVAR,
+            help=f"Only these stocks ({SYMBOLS_HELP}): held-out ones trade, others train."),
+        max_training_symbols: int | None = typer.Option(
+            None, help="Train on N development symbols spread over the alphabet."),
+        json_out: Path | None = typer.Option(
+            None, "--json", help="JSON path; the page goes next to it (reports/evaluation/)."),
+        workers: int = typer.Option(2, min=1, max=2, help="Folds trained at once."),
+    ) -> None:
+        """Walk-forward evaluation of the decision policy: per test year, train the models on
+        the development symbols up to the year, then replay the held-out symbols through the
+        same engine ungated and with the policy; JSON, HTML page and MLflow run."""
+        from monitoring.evaluation_page import summary_lines
+        from pipelines.flows.evaluate import evaluate_flow
+
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+        try:
+            years = [int(year) for year in folds.split(",") if year.strip()]
+        except ValueError:
+            raise ConfigError(f"--folds takes years like 2015,2016; got {folds}",
+                              where="evaluate") from None
+        payload = _run(evaluate_flow, source=source, years=years,
+                       symbols=parse_symbols(symbols) or None,
+                       max_training_symbols=max_training_symbols,
+                       json_path=str(json_out) if json_out else None, workers=workers)
+        console.print(f"[bold]Policy vs ungated engine on {payload['data']['held_out_symbols']}"
+                      " held-out symbols[/]")
+        for line in summary_lines(payload["evaluation"]):
+            console.print(f"  {line}", highlight=False)
+        run = payload["run"]
+        console.print(f"{run['json']} · {run['html']} · MLflow run {run['mlflow_run_id']} "
+                      f"(experiment 'evaluation') · {run['seconds']:.0f} s")
+
+    @app.command()
     def optimize(
         trials: int = typer.Option(30, "--trials", help="Optuna trials."),
         strategy: str = typer.Option("momentum", "--strategy",
@@ -298,7 +337,8 @@ def _run(flow: Any, **parameters: Any) -> dict[str, Any]:
     from pipelines.runtime import use_prefect_home
 
     settings = load_settings()
-    with use_prefect_home(settings.paths.data_dir, console_level="WARNING"):
+    with use_prefect_home(settings.paths.data_dir, console_level="WARNING",
+                          database_url=settings.paths.prefect_database_url):
         result = flow(**parameters)
     if not isinstance(result, dict):
         raise ConfigError(f"flow {flow.name} returned no result", where="tradewind")
@@ -311,7 +351,7 @@ def _start_prefect_server(settings: Any, *, port: int) -> tuple[subprocess.Popen
 
     port = port or free_port()
     env = {key: value for key, value in os.environ.items() if not key.startswith("PREFECT_")}
-    env.update(prefect_environment(settings.paths.data_dir))
+    env.update(prefect_environment(settings.paths.data_dir, settings.paths.prefect_database_url))
     env.pop("PREFECT_SERVER_ALLOW_EPHEMERAL_MODE", None)
     env["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
     env["PREFECT_UI_API_URL"] = f"http://127.0.0.1:{port}/api"

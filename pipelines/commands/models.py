@@ -37,7 +37,9 @@ def register(app: typer.Typer) -> None:
             "(repeatable).",
         ),
         source: str = typer.Option(
-            "sample", "--source", help="sample | sp500 | store | a parquet/CSV file or folder."
+            "sp500", "--source",
+            help="sp500 (embedded S&P 500 set) | sample (small embedded set) | store | a "
+            "parquet/CSV file or folder.",
         ),
         index_source: str | None = typer.Option(
             None,
@@ -58,10 +60,16 @@ def register(app: typer.Typer) -> None:
             "--store-trades/--no-store-trades",
             help="Add the closed trades collected in the feature store as events.",
         ),
+        include_held_out: bool = typer.Option(
+            False, "--include-held-out/--no-include-held-out",
+            help="Train on the held-out symbols too (production use: the evaluation and "
+            "the demo judge models on them, so they are left out by default).",
+        ),
         as_json: bool = typer.Option(False, "--json/--no-json", help="Print the results as JSON."),
     ) -> None:
         """Train the models on real bars, log them to MLflow and register them (the
-        first version of each model becomes champion)."""
+        first version of each model becomes champion). The held-out symbols (a fixed fifth
+        of any universe, `core.universe`) are left out unless --include-held-out."""
         from core.settings import load_settings
         from models.inventory import HEADLINES
         from models.latency import measure_latency
@@ -91,6 +99,7 @@ def register(app: typer.Typer) -> None:
             start=start,
             end=end,
             include_store_trades=store_trades,
+            include_held_out=include_held_out,
         )
         settings = load_settings()
         console = Console(stderr=as_json)
@@ -110,6 +119,7 @@ def register(app: typer.Typer) -> None:
         if as_json:
             payload = {
                 "source": source,
+                "held_out_left_out": report.held_out_left_out,
                 "events": len(report.data.events),
                 "market_days": len(report.data.market),
                 "models": [

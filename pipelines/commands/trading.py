@@ -35,9 +35,10 @@ def register(app: typer.Typer) -> None:
 def backtest(
     source: Annotated[
         str,
-        typer.Option(help="Where bars come from: sample | sp500 | store (the offline bar "
-                     "store `tradewind ingest` fills) | parquet | csv (with --path)."),
-    ] = "sample",
+        typer.Option(help="Where bars come from: sp500 (embedded S&P 500 set) | sample (small "
+                     "embedded set) | store (the offline bar store `tradewind ingest` fills) "
+                     "| parquet | csv (with --path)."),
+    ] = "sp500",
     path: Annotated[
         Path | None, typer.Option(help="Parquet/CSV file or folder (with --source parquet|csv).")
     ] = None,
@@ -45,9 +46,15 @@ def backtest(
         list[str] | None,
         typer.Option(
             metavar=SYMBOLS_METAVAR,
-            help=f"Symbols, {SYMBOLS_HELP} (default: all in the source).",
+            help=f"Symbols, {SYMBOLS_HELP} (default: with sp500 its held-out symbols, which "
+            "training leaves out; otherwise all in the source).",
         ),
     ] = None,
+    all_symbols: Annotated[
+        bool,
+        typer.Option("--all-symbols/--held-out-symbols",
+                     help="Every symbol of the source, held-out or not."),
+    ] = False,
     start: Annotated[str | None, typer.Option(help="First day, YYYY-MM-DD (inclusive).")] = None,
     end: Annotated[str | None, typer.Option(help="Last day, YYYY-MM-DD (inclusive).")] = None,
     strategy: Annotated[
@@ -80,7 +87,9 @@ def backtest(
 ) -> None:
     """Replay historical bars through the trading engine (simulated broker) and print
     trades, win rate, profit factor, Sharpe, max drawdown, exposure. Without
-    --model-endpoint the rules client decides and nothing is gated."""
+    --model-endpoint the rules client decides and nothing is gated. On the default sp500
+    source it trades the held-out symbols (models trained with the defaults never saw
+    them), so a gated run is judged out of sample; --all-symbols trades every one."""
     from core.settings import load_settings
     from trading.backtest import run_backtest
     from trading.report import METRIC_KEYS, write_html, write_json
@@ -94,6 +103,13 @@ def backtest(
         raise ConfigError(
             f"--strategy {strategy!r} is not one of {', '.join(STRATEGIES)}", where="backtest"
         )
+    if wanted is None and source == "sp500" and not all_symbols:
+        from core.universe import split_universe
+        from trading.adapters.sp500.data import SP500MarketData
+
+        wanted = split_universe(SP500MarketData().stocks())[1]
+        console.print(f"trading the {len(wanted)} held-out symbols of sp500 "
+                      "(--symbols or --all-symbols to choose others)")
     bars, index_bars, repairs = _load_bars(
         source, path, wanted, start, end, index_path, repair, settings
     )
@@ -148,17 +164,15 @@ def _load_bars(
     from trading.adapters.sample.data import SYMBOLS as SAMPLE_SYMBOLS
 
     wanted = symbols
-    if source == "sample":
-        config: dict[str, object] = {"type": "sample"}
+    config: dict[str, object] = {"type": source}
+    if source in ("sample", "sp500"):
         if symbols is not None:
-            # The index series come along as market context.
+            # The index series come along as market context (both ship the same ones).
             wanted = sorted(set(symbols) | (CONTEXT_ONLY_SYMBOLS & set(SAMPLE_SYMBOLS)))
     elif source in ("parquet", "csv"):
         if path is None:
             raise ConfigError(f"--source {source} needs --path FILE_OR_FOLDER", where="backtest")
         config = {"type": source, "path": path, "repair": repair}
-    elif source == "sp500":
-        config = {"type": "sp500"}
     elif source != "store":
         raise ConfigError(
             f"unknown --source '{source}'; use sample, sp500, store, parquet or csv",

@@ -391,8 +391,9 @@ def test_monitor_reports_drift_calibration_latency_and_deduplicates_alerts(
 
 def test_optimize_writes_a_seeded_proposal_and_applies_nothing(trained: Stores) -> None:
     from core.settings import load_settings
-    from pipelines.flows.optimize import optimize_flow, read_proposal
+    from pipelines.flows.optimize import optimize_flow
     from trading.optimization import EXIT_SEARCH_SPACE, objective_value
+    from trading.proposal import read_proposal
 
     parameters: dict[str, Any] = {
         "strategy": "momentum",

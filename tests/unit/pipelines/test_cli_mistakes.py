@@ -49,8 +49,8 @@ MISTAKES: list[tuple[str, list[str], dict[str, str], dict[str, str], str]] = [
     ("paper-exchange on an empty store", ["paper-exchange", "--port", "0"], {}, {},
      "tradewind ingest"),
     ("demo --symbols unknown", ["demo", "--symbols", "AAPL,ZZZZ"], {}, {}, "ZZZZ"),
-    ("demo --symbols outside the window", ["demo", "--symbols", "FB"], {}, {},
-     "2001-01-01 → 2007-12-31"),
+    ("demo --symbols outside the window", ["demo", "--quick", "--symbols", "DXC"], {}, {},
+     "trading window 2016-01-01 → 2016-12-31"),
     ("demo --symbols not a ticker", ["demo", "--symbols", "AA PL"], {}, {}, "not a ticker"),
     ("backtest --source foo", ["backtest", "--source", "foo"], {}, {}, "store"),
     ("backtest --source parquet without --path", ["backtest", "--source", "parquet"], {}, {},
@@ -123,7 +123,7 @@ def test_demo_validates_before_it_clears_the_last_run(workdir: Path) -> None:
     previous = workdir / "data" / "demo" / "journal.db"
     previous.parent.mkdir(parents=True)
     previous.write_text("the last run", encoding="utf-8")
-    for symbols in (["--symbols", "AAPL,FB"], ["--symbols", "AAPL", "--symbols", "NOPE"]):
+    for symbols in (["--symbols", "AAPL,ZZZZ"], ["--symbols", "AAPL", "--symbols", "NOPE"]):
         outcome = run_cli("demo", *symbols)
         assert outcome.code == 2
         assert len(outcome.error_lines) == 1

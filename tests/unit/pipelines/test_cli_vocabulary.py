@@ -58,7 +58,8 @@ def test_help_reads_at_80_columns(workdir: Path) -> None:
 
 def test_backtest_keeps_every_repeated_symbol(workdir: Path) -> None:
     out = workdir / "backtest.json"
-    outcome = run_cli("backtest", "--symbols", "AAPL", "--symbols", "MSFT", "--start",
+    outcome = run_cli("backtest", "--source", "sample", "--symbols", "AAPL", "--symbols", "MSFT",
+                      "--start",
                       "2011-01-01", "--end", "2011-06-30", "--json", str(out))
     assert outcome.code == 0, outcome.stderr
     assert json.loads(out.read_text())["symbols"] == 2

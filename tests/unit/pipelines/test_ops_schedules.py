@@ -26,6 +26,7 @@ def test_every_flow_has_a_deployment_and_the_stated_cadence() -> None:
         "evaluate_ab",
         "monitor",
         "optimize",
+        "evaluate",
     }
     assert _spec("ingest").cron == "5 10-16 * * 1-5"
     assert _spec("monitor").cron == "20 10-16 * * 1-5"
