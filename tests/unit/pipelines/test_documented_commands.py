@@ -5,14 +5,17 @@ marked runnable."""
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
 import typer
 from typer._click.exceptions import NoArgsIsHelpError  # typer 0.29 vendors click
 
+from core.settings import load_settings
 from pipelines.cli import app
-from tests.docs_blocks import runnable, shell_blocks, tradewind_commands
+from tests.docs_blocks import DOCUMENTS, runnable, shell_blocks, tradewind_commands
 
 COMMANDS = tradewind_commands()
 
@@ -60,3 +63,18 @@ def test_runnable_blocks_are_found() -> None:
     names = {block.name for block in shell_blocks() if block.name}
     assert {"offline-quickstart", "decide", "paper-exchange-admin"} <= names
     assert runnable("offline-quickstart").commands()[0].startswith("tradewind ingest")
+
+
+def test_the_documented_settings_file_loads(workdir: Path) -> None:
+    """Every `# tradewind.yaml` example in the docs is a settings file that loads."""
+    examples = [
+        match.group(1)
+        for path in DOCUMENTS
+        for match in re.finditer(r"```yaml\n(# tradewind\.yaml\n.*?)```",
+                                 path.read_text(encoding="utf-8"), re.DOTALL)
+    ]
+    assert examples
+    for text in examples:
+        (workdir / "tradewind.yaml").write_text(text, encoding="utf-8")
+        settings = load_settings()
+        assert settings.data.source == "alpaca" or "data:" not in text
