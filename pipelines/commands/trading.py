@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from core.errors import ConfigError
+from core.errors import BrokerError, ConfigError
 from pipelines.commands.options import SYMBOLS_HELP, SYMBOLS_METAVAR, parse_day, parse_symbols
 
 if TYPE_CHECKING:  # the exchange section's types; imported lazily at run time
@@ -404,9 +404,18 @@ def trade(
     )
     endpoint = model_endpoint if model_endpoint is not None else settings.serving.endpoint
     kit = _control_kit(settings, api_host, api_port, retrain_every, alerts)
-    service = build_trading_service(
-        settings, credentials, url, strategy, config, feature_store, endpoint or None, kit
-    )
+    try:
+        service = build_trading_service(
+            settings, credentials, url, strategy, config, feature_store, endpoint or None, kit
+        )
+    except BrokerError as exc:
+        if url is None:
+            raise
+        raise ConfigError(
+            f"{exc.message}; start the exchange with `tradewind paper-exchange` (see "
+            "`tradewind paper-exchange -h`) or point --exchange-url at it",
+            where="trade",
+        ) from None
     plane = kit.plane(
         service, prefect_api_url=_prefect_api(settings, prefect_api_url), decides=kit.decides()
     )

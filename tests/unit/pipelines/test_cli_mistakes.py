@@ -80,6 +80,8 @@ MISTAKES: list[tuple[str, list[str], dict[str, str], dict[str, str], str]] = [
     ("serve --port out of range", ["serve", "--port", "70000"], {}, {}, "1-65535"),
     ("serve --workers 0", ["serve", "--workers", "0"], {}, {}, "--workers"),
     ("trade --broker foo", ["trade", "--broker", "foo"], {}, {}, "paper-exchange"),
+    ("trade with no exchange running", ["trade", "--exchange-url", "http://127.0.0.1:9",
+     "--api-port", "0"], {}, {}, "start the exchange with `tradewind paper-exchange`"),
     ("deploy --flow foo", ["deploy", "--flow", "foo"], {}, {}, "ingest"),
     ("deploy --timeframe 2Min", ["deploy", "--timeframe", "2Min"], {}, {}, "2Min"),
 ]
