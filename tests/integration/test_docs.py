@@ -143,7 +143,9 @@ def test_the_offline_quickstart_runs_as_written(workdir: Path, services: Service
     page = httpx.get(f"{engine}/", timeout=10)
     assert page.status_code == 200
     status = httpx.get(f"{engine}/api/status", timeout=10).json()
-    assert status["service"]["symbols"] == ["AAPL", "MSFT"]
+    assert status["symbols"] == ["AAPL", "MSFT"]
+    assert status["broker"] == "paper-exchange"
+    assert "model service" in status["decides"]
     # `tradewind doctor` sees every part the quickstart set up
     doctor = subprocess.run(["tradewind", "doctor"], cwd=workdir, env={
         **services.env, "TRADEWIND_SERVING__PORT": str(ports[3000])},
