@@ -114,10 +114,11 @@ def ingest(
         )
         progress.update(writing, completed=max(partitions, 1))
     _print_check(console, check, verbose=verbose)
-    if bars.empty:
+    missing = [s for s in wanted if s not in set(bars["symbol"])]
+    if bars.empty or missing:
         console.print(
             f"[yellow]no {timeframe} bars from {source} for "
-            f"{', '.join(wanted) or 'any symbol'} between {start or 'the start'} and "
+            f"{', '.join(missing or wanted) or 'any symbol'} between {start or 'the start'} and "
             f"{end or 'the end'}[/]",
             soft_wrap=True,
         )

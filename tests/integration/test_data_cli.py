@@ -88,9 +88,10 @@ def test_data_dir_comes_from_the_settings(
 ) -> None:
     monkeypatch.setenv("TRADEWIND_PATHS__DATA_DIR", str(workdir / "elsewhere"))
     assert run("ingest", "--source", "sample", "--symbols", "FB") == 0
-    assert BarStore(workdir / "elsewhere" / "bars").symbols() == ["FB"]
+    # the sample's index series come along as market context
+    assert BarStore(workdir / "elsewhere" / "bars").symbols() == ["COMP", "FB", "SPX", "VIX"]
     assert not (workdir / "data").exists()
-    assert [row["symbol"] for row in show_json(capsys)] == ["FB"]
+    assert [row["symbol"] for row in show_json(capsys)] == ["COMP", "FB", "SPX", "VIX"]
 
 
 def test_empty_store_says_how_to_fill_it(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
