@@ -157,7 +157,8 @@ def _model_service(settings: Settings, timeout: float) -> Finding:
     except (httpx.HTTPError, ValueError):
         status = FAIL if settings.serving.endpoint else TODO
         return Finding("model service", status, f"nothing answers at {endpoint}",
-                       "tradewind serve (the engine uses fixed rules without it)")
+                       "tradewind serve (without a model endpoint the engine trades by fixed "
+                       "rules)")
     if ready.status_code != 200:
         return Finding("model service", FAIL, f"{endpoint} is not ready ({ready.status_code})",
                        "tradewind train, then POST /reload or restart tradewind serve")
