@@ -5,6 +5,7 @@ exit code 2, never a traceback."""
 
 from __future__ import annotations
 
+import itertools
 import sys
 
 import typer
@@ -68,10 +69,14 @@ def version() -> None:
         console.print(f"{name:<10} {installed(name)}")
 
 
-def _usage_line(exc: click_errors.UsageError) -> str:
+def _usage_line(exc: click_errors.UsageError, argv: list[str]) -> str:
     """A usage error as one line: what is wrong, in which command, where help is."""
     message = exc.format_message()
-    command = exc.ctx.command_path if exc.ctx is not None else "tradewind"
+    if exc.ctx is not None:
+        command = exc.ctx.command_path
+    else:  # the option parser's errors carry no context: the words before the options
+        words = list(itertools.takewhile(lambda word: not word.startswith("-"), argv))
+        command = " ".join(["tradewind", *words])
     if "unexpected extra argument" in message and any(
         word in message.lower() for word in ("(true)", "(false)", "(yes)", "(no)")
     ):
@@ -88,7 +93,8 @@ def main(argv: list[str] | None = None) -> None:
         print(exc.format_message())
         sys.exit(0)
     except click_errors.UsageError as exc:
-        _err.print(f"[bold red]error:[/] {escape(_usage_line(exc))}", highlight=False,
+        line = _usage_line(exc, sys.argv[1:] if argv is None else argv)
+        _err.print(f"[bold red]error:[/] {escape(line)}", highlight=False,
                    soft_wrap=True)
         sys.exit(2)
     except click_errors.ClickException as exc:
