@@ -15,8 +15,7 @@ from core.errors import ConfigError
 
 SYMBOLS_METAVAR = "A,B"
 SYMBOLS_HELP = "comma-separated and/or repeated: --symbols AAPL,MSFT --symbols IBM"
-SOURCES = ("sample", "sp500", "store", "parquet", "csv", "alpaca")
-SOURCES_HELP = "sample | sp500 | store | parquet | csv (with --path) | alpaca"
+SOURCES_HELP = "sample | sp500 | parquet | csv (with --path) | alpaca"  # what ingests from
 
 
 class WrappedHelpGroup(TyperGroup):

@@ -86,6 +86,9 @@ MISTAKES: list[tuple[str, list[str], dict[str, str], dict[str, str], str]] = [
      "--api-port", "0"], {}, {}, "start the exchange with `tradewind paper-exchange`"),
     ("deploy --flow foo", ["deploy", "--flow", "foo"], {}, {}, "ingest"),
     ("deploy --timeframe 2Min", ["deploy", "--timeframe", "2Min"], {}, {}, "2Min"),
+    ("deploy --source store", ["deploy", "--source", "store"], {}, {}, "'sample', 'sp500'"),
+    ("deploy --source parquet without a path", ["deploy", "--source", "parquet"], {}, {},
+     "needs data.path"),
 ]
 
 
