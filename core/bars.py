@@ -48,15 +48,16 @@ print; `kind="jump"` otherwise, e.g. a spin-off), so genuine jumps survive.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Any, TypeAlias
 
 import numpy as np
 import pandas as pd
 
 from core.errors import DataValidationError
-from core.types import BAR_COLUMNS
+from core.types import BAR_COLUMNS, Bar
 from core.utc import utc_timestamp
 
 PRICE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close")
@@ -154,6 +155,20 @@ class BarValidationError(DataValidationError):
     def __init__(self, message: str, *, where: str | None, problems: list[BarProblem]) -> None:
         super().__init__(message, where=where)
         self.problems = problems
+
+
+BarInput: TypeAlias = Bar | pd.Series | pd.DataFrame | Mapping[str, Any]
+
+
+def as_bar_frame(bars: BarInput) -> pd.DataFrame:
+    """A bar frame from a frame (as is), a `Bar`, a row or a mapping."""
+    if isinstance(bars, pd.DataFrame):
+        return bars
+    if isinstance(bars, Bar):
+        return pd.DataFrame([{c: getattr(bars, c) for c in BAR_COLUMNS}])
+    if isinstance(bars, pd.Series):
+        return bars.to_frame().T
+    return pd.DataFrame([dict(bars)])
 
 
 def empty_bars() -> pd.DataFrame:
