@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import talib
 
+from core.bars import check_timeframe
 from core.errors import DataValidationError
 from core.types import BAR_COLUMNS
 from features.catalogue import feature_names
@@ -67,6 +68,16 @@ def periods_per_year(timestamps: pd.Series) -> float:
     if pd.isna(spacing) or spacing >= pd.Timedelta(hours=20):
         return TRADING_DAYS_PER_YEAR
     minutes = max(spacing / pd.Timedelta(minutes=1), 1.0)
+    return TRADING_DAYS_PER_YEAR * REGULAR_MINUTES_PER_DAY / minutes
+
+
+def timeframe_bars_per_year(timeframe: str) -> float:
+    """Bars per year of a bar timeframe (`core.bars.TIMEFRAMES`), on the same basis as
+    `periods_per_year`: 252 sessions of 390 regular minutes."""
+    check_timeframe(timeframe)
+    if timeframe == "1Day":
+        return TRADING_DAYS_PER_YEAR
+    minutes = 60.0 if timeframe == "1Hour" else float(timeframe.removesuffix("Min"))
     return TRADING_DAYS_PER_YEAR * REGULAR_MINUTES_PER_DAY / minutes
 
 

@@ -7,8 +7,8 @@ strategy code:
 - `PrecomputedFeed` computes everything vectorized once per replay (backtests, the
   benchmark): the per-bar loop then only looks rows up. Features are causal, so a row
   computed from the whole history equals the row computed at that bar.
-- `RollingFeed` keeps a window of recent bars per symbol and recomputes the newest row
-  as each bar arrives (live trading).
+- `RollingFeed` updates per-symbol indicator state with each new bar in constant time
+  (live trading): `features.streaming`, equal to the batch features.
 """
 
 from __future__ import annotations
@@ -147,39 +147,41 @@ class PrecomputedFeed:
 
 
 class RollingFeed:
-    """Live feed: `features.incremental.IncrementalFeatures` gives each new bar's
-    features (equal to the batch computation), and the strategies run on the symbol's
-    last two rows, which is all a signal depends on (the condition now, not on the row
-    before). Index bars (SPX, COMP, VIX; SPY too) update the market context."""
+    """Live feed: `features.streaming.StreamingFeatures` updates each symbol's indicator
+    state with the new bar in constant time (values equal the batch computation), and
+    the strategies run on the symbol's last two rows, which is all a signal depends on
+    (the condition now, not on the row before). Index bars (SPX, COMP, VIX; SPY too)
+    update the market context; feed a timestamp's index bars before its symbols."""
 
     def __init__(
         self,
         strategies: Sequence[Strategy],
         *,
-        window: int = 2_600,
+        bars_per_year: float | None = None,
         index_bars: pd.DataFrame | None = None,
         returns_window: int = 60,
     ) -> None:
-        from features.incremental import IncrementalFeatures
+        from features.streaming import StreamingFeatures
 
         self._strategies = list(strategies)
-        self._incremental = IncrementalFeatures(window=window, index_bars=index_bars)
+        self._streaming = StreamingFeatures(bars_per_year=bars_per_year, index_bars=index_bars)
         self._returns_window = returns_window
         self._recent: dict[str, deque[dict[str, object]]] = {}
         self._closes: dict[str, deque[float]] = {}
         self._latest: dict[str, tuple[datetime, dict[str, float], list[Signal]]] = {}
 
     def seed(self, bars: pd.DataFrame) -> None:
-        """Load history before going live: the feature windows, the trailing closes, and
+        """Load history before going live: the indicator state, the trailing closes, and
         the last row of each symbol (so the first live bar can already signal)."""
         if bars.empty:
             return
-        self._incremental.seed(bars)
+        self._streaming.seed(bars)
         tradable = bars[~bars["symbol"].isin(CONTEXT_ONLY_SYMBOLS)]
         if tradable.empty:
             return
         index = bars[bars["symbol"].isin(MARKET_CONTEXT_SYMBOLS)]
         merged = compute_feature_frame(tradable, index if len(index) else None)
+        names = feature_columns(merged)
         for symbol, rows in merged.groupby("symbol", sort=False):
             name = str(symbol)
             last = rows.iloc[-1].to_dict()
@@ -188,20 +190,24 @@ class RollingFeed:
                 rows["close"].to_numpy(dtype=np.float64)[-(self._returns_window + 1) :],
                 maxlen=self._returns_window + 1,
             )
+            stamp = pd.Timestamp(last["timestamp"]).to_pydatetime()
+            self._latest[name] = (stamp, {n: float(last[n]) for n in names}, [])
 
     def set_index_bars(self, index_bars: pd.DataFrame | None) -> None:
         if index_bars is not None and len(index_bars):
-            self._incremental.update_index(index_bars)
+            self._streaming.update_index(index_bars)
 
     def observe(self, bar: Bar) -> None:
+        stamp = int(pd.Timestamp(bar.timestamp).value)
+        values = (bar.open, bar.high, bar.low, bar.close, bar.volume)
         if bar.symbol in MARKET_CONTEXT_SYMBOLS:
-            self._incremental.update_index(_bar_frame(bar))
+            self._streaming.update_index_bar(bar.symbol, stamp, *values)
             if bar.symbol in CONTEXT_ONLY_SYMBOLS:
                 return
         latest = self._latest.get(bar.symbol)
         if latest is not None and latest[0] >= bar.timestamp:
             return  # a repeated or late bar changes nothing
-        features = self._incremental.update(bar)
+        features = self._streaming.update_bar(bar.symbol, stamp, *values)
         row: dict[str, object] = {
             "symbol": bar.symbol,
             "timestamp": pd.Timestamp(bar.timestamp),
@@ -239,11 +245,3 @@ class RollingFeed:
         values = np.fromiter(closes, dtype=np.float64)
         return values[1:] / values[:-1] - 1.0
 
-
-def _bar_frame(bar: Bar) -> pd.DataFrame:
-    frame = pd.DataFrame(
-        [(bar.symbol, bar.timestamp, bar.open, bar.high, bar.low, bar.close, bar.volume)],
-        columns=list(BAR_COLUMNS),
-    )
-    frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True)
-    return frame

@@ -139,6 +139,8 @@ class StreamingFeatures:
             if stop == len(rows) or rows[stop][1] != rows[start][1]:
                 self._replay(rows[start:stop], compute=False)
                 start = stop
+        if rows and self._clock is not None:
+            self._clock.features(rows[-1][1])  # the calendar year loads now, not on a live bar
 
     def update_index(self, bars: BarInput) -> None:
         """Index bars (SPX, SPY, COMP, VIX), oldest first."""

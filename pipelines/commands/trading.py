@@ -426,6 +426,7 @@ def build_trading_service(
     daily-loss halt's baseline."""
     from core.clock import ReplayClock
     from features.sectors import sector_of
+    from features.technical import timeframe_bars_per_year
     from trading.adapters.alpaca.execution import AlpacaBroker, AlpacaBrokerConfig
     from trading.adapters.registry import SourceContext
     from trading.adapters.registry import market_data as build_market_data
@@ -451,7 +452,7 @@ def build_trading_service(
         {"type": "alpaca", "data_url": url}, SourceContext(credentials=credentials, clock=clock)
     )
     strategies = [get_strategy(strategy)] if strategy else list(STRATEGIES.values())
-    feed = RollingFeed(strategies)
+    feed = RollingFeed(strategies, bars_per_year=timeframe_bars_per_year(config.timeframe))
     model_client = _model_client(settings, endpoint)
     if kit is not None:
         model_client = kit.observe_model(model_client, fallback=settings.models.fallback)

@@ -28,7 +28,7 @@ def test_rolling_feed_equals_precomputed_feed() -> None:
     strategies = list(STRATEGIES.values())
     batch = PrecomputedFeed(stocks, strategies, index)
 
-    live = RollingFeed(strategies, window=1_000)
+    live = RollingFeed(strategies)
     live.seed(bars[bars["timestamp"] < cut])
     later = bars[bars["timestamp"] >= cut].copy()
     later["is_index"] = later["symbol"].isin(["SPX", "VIX"])
