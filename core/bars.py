@@ -50,7 +50,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any, TypeAlias
 
 import numpy as np
@@ -180,6 +180,16 @@ def empty_bars() -> pd.DataFrame:
             **{name: pd.Series([], dtype="float64") for name in VALUE_COLUMNS},
         }
     )
+
+
+def timeframe_step(timeframe: str) -> timedelta:
+    """The spacing of a timeframe's bars (1Day: one day; sessions skip weekends)."""
+    check_timeframe(timeframe)
+    if timeframe == DAILY:
+        return timedelta(days=1)
+    if timeframe == "1Hour":
+        return timedelta(hours=1)
+    return timedelta(minutes=int(timeframe.removesuffix("Min")))
 
 
 def check_timeframe(timeframe: str) -> str:

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import talib
 
-from core.bars import check_timeframe
+from core.bars import timeframe_step
 from core.errors import DataValidationError
 from core.types import BAR_COLUMNS
 from features.catalogue import feature_names
@@ -74,11 +74,10 @@ def periods_per_year(timestamps: pd.Series) -> float:
 def timeframe_bars_per_year(timeframe: str) -> float:
     """Bars per year of a bar timeframe (`core.bars.TIMEFRAMES`), on the same basis as
     `periods_per_year`: 252 sessions of 390 regular minutes."""
-    check_timeframe(timeframe)
-    if timeframe == "1Day":
+    step = timeframe_step(timeframe)
+    if step >= pd.Timedelta(days=1):
         return TRADING_DAYS_PER_YEAR
-    minutes = 60.0 if timeframe == "1Hour" else float(timeframe.removesuffix("Min"))
-    return TRADING_DAYS_PER_YEAR * REGULAR_MINUTES_PER_DAY / minutes
+    return TRADING_DAYS_PER_YEAR * REGULAR_MINUTES_PER_DAY / (step / pd.Timedelta(minutes=1))
 
 
 def symbol_technicals(

@@ -59,13 +59,13 @@ def sample_bars(
     return validate_bars(pd.concat(frames, ignore_index=True), where="sample bars").bars
 
 
-def write_store(data_dir: Path, bars: pd.DataFrame) -> pd.DataFrame:
+def write_store(data_dir: Path, bars: pd.DataFrame, timeframe: str = "1Day") -> pd.DataFrame:
     """Put `bars` in the offline bar store under `data_dir`; return them as stored."""
     from features.bar_store import BarStore
 
     store = BarStore(data_dir / "bars")
-    store.write(bars)
-    return store.read()
+    store.write(bars, timeframe)
+    return store.read(timeframe=timeframe)
 
 
 def wait_for(
@@ -172,8 +172,10 @@ class Exchange:
         symbols: str = "AAPL,MSFT",
         keys: bool = False,
         start: str | None = None,
+        timeframe: str = "1Day",
     ) -> None:
         self.workdir = workdir
+        self.timeframe = timeframe
         self.symbols = symbols
         self.keys = keys
         self.start_at = start
@@ -191,6 +193,8 @@ class Exchange:
             "--state",
             str(self.workdir / "exchange.db"),
             *(["--start", self.start_at] if self.start_at else []),
+            "--timeframe",
+            self.timeframe,
         ]
         extra = {"ALPACA_API_KEY": KEY, "ALPACA_SECRET_KEY": SECRET} if self.keys else {}
         if self.keys:
