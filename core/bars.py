@@ -192,6 +192,19 @@ def timeframe_step(timeframe: str) -> timedelta:
     return timedelta(minutes=int(timeframe.removesuffix("Min")))
 
 
+def timeframe_of(timestamps: pd.Series) -> str:
+    """The timeframe whose step is the median spacing of `timestamps` (1Day when the
+    spacing is a day or more, or unknown)."""
+    unique = pd.Series(pd.to_datetime(timestamps, utc=True).unique()).sort_values()
+    spacing = unique.diff().median() if len(unique) > 1 else pd.NaT
+    if pd.isna(spacing) or spacing >= pd.Timedelta(hours=20):
+        return DAILY
+    for timeframe in TIMEFRAMES:
+        if timeframe != DAILY and spacing <= pd.Timedelta(timeframe_step(timeframe)):
+            return timeframe
+    return "1Hour"
+
+
 def check_timeframe(timeframe: str) -> str:
     if timeframe not in TIMEFRAMES:
         raise DataValidationError(

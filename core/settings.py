@@ -69,6 +69,16 @@ class RiskSettings(_Section):
     allow_short: bool = False
 
 
+class IntradaySettings(_Section):
+    """Session rules for intraday bars (1Min, 5Min, 15Min, 1Hour); daily bars ignore them.
+    Minutes are counted from the regular open and to the regular (or early) close."""
+
+    no_entry_first_minutes: int = Field(15, ge=0, le=390)
+    no_entry_last_minutes: int = Field(15, ge=0, le=390)
+    # Close every position this many minutes before the close; None holds overnight.
+    flatten_before_close_minutes: int | None = Field(None, ge=1, le=390)
+
+
 class PolicySettings(_Section):
     """The decision policy (`models.policy`): how the four predictions become enter/skip
     and a size. The numbers it fits (payoffs, thresholds, size normalisation) come from the
@@ -149,6 +159,7 @@ class Settings(BaseSettings):
     paths: PathSettings = PathSettings()
     broker: BrokerSettings = BrokerSettings()
     risk: RiskSettings = RiskSettings()
+    intraday: IntradaySettings = IntradaySettings()
     models: ModelGateSettings = ModelGateSettings()
     serving: ServingSettings = ServingSettings()
     feature_store: FeatureStoreSettings = FeatureStoreSettings()

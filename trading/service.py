@@ -40,6 +40,7 @@ from typing import Any, Protocol
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
+from core.bars import timeframe_step
 from core.calendar import MarketCalendar
 from core.clock import Clock, ReplayClock, WallClock
 from core.errors import BrokerError, DataSourceError
@@ -63,6 +64,19 @@ log = logging.getLogger(__name__)
 
 CRASH_ENV = "TRADEWIND_CRASH_AT"
 CRASH_POINTS = ("before_submit", "after_submit", "after_fill")
+
+
+WARMUP_BARS = 600  # the catalogue's longest lookback (252) with room for the EMA(200)
+
+
+def warmup_days_for(timeframe: str) -> int:
+    """Calendar days of history that give a timeframe about `WARMUP_BARS` bars (weekends
+    and holidays included): 450 for daily bars, a few days for minute bars."""
+    step = timeframe_step(timeframe)
+    if step >= timedelta(days=1):
+        return 450
+    sessions = WARMUP_BARS * step / timedelta(minutes=390)
+    return int(sessions * 7 / 5) + 4
 
 
 class ServiceConfig(BaseModel):

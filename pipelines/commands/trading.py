@@ -267,6 +267,11 @@ def trade(
     poll_seconds: Annotated[
         float, typer.Option(help="How often the broker's clock is read, in seconds.")
     ] = 1.0,
+    timeframe: Annotated[
+        str,
+        typer.Option(help="Bar timeframe: 1Min, 5Min, 15Min or 1Day (intraday bars follow "
+                     "the session rules of settings.intraday)."),
+    ] = "1Day",
     feature_store: Annotated[
         bool, typer.Option(help="Also write closed trades to the feature store.")
     ] = True,
@@ -298,9 +303,10 @@ def trade(
     its API and live dashboard (see docs/ENGINE.md)."""
     import asyncio
 
+    from core.bars import check_timeframe
     from core.settings import AlpacaCredentials, load_settings
     from trading.control import kit as control
-    from trading.service import ServiceConfig, install_signal_handlers
+    from trading.service import ServiceConfig, install_signal_handlers, warmup_days_for
 
     settings = load_settings()
     names = _symbol_tuple(symbols) or tuple(s.upper() for s in settings.symbols)
@@ -319,8 +325,10 @@ def trade(
             )
     config = ServiceConfig(
         symbols=names,
+        timeframe=check_timeframe(timeframe),
         status_path=status_file or settings.paths.data_dir / "trade_status.json",
         poll_seconds=poll_seconds,
+        warmup_days=warmup_days_for(timeframe),
     )
     endpoint = model_endpoint if model_endpoint is not None else settings.serving.endpoint
     kit = _control_kit(settings, api_host, api_port, retrain_every, alerts)
@@ -467,7 +475,7 @@ def build_trading_service(
         ),
         sizer=PositionSizer(SizingConfig.from_risk(settings.risk)),
         selector=StrategySelector.for_strategy(strategy, set(STRATEGIES)),
-        config=EngineConfig.from_settings(settings),
+        config=EngineConfig.from_settings(settings, timeframe=config.timeframe),
         fallback_client=RulesModelClient(settings.risk, source="fallback"),
         trade_sink=_feature_store_sink(settings) if feature_store else None,
         sector_of=sector_of,
