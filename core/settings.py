@@ -67,6 +67,8 @@ class RiskSettings(_Section):
     take_profit_atr: float = Field(3.0, gt=0)
     max_holding_bars: int = Field(20, ge=1)
     allow_short: bool = False
+    # A strategy's opposite signal closes the position it opened.
+    exit_on_opposite_signal: bool = True
 
 
 class IntradaySettings(_Section):

@@ -107,6 +107,7 @@ class EngineConfig(BaseModel):
             "allow_short": settings.risk.allow_short,
             "max_holding_bars": settings.risk.max_holding_bars,
             "trailing_stop_atr": settings.risk.trailing_stop_atr,
+            "exit_on_opposite_signal": settings.risk.exit_on_opposite_signal,
             "session_rules": SessionRules.from_settings(settings.intraday, timeframe),
         }
         values.update(overrides)

@@ -96,9 +96,12 @@ class MarketData(Protocol):
 class BarStream(Protocol):
     """Bars pushed as they close (Alpaca's market-data stream, or the paper exchange's).
     Per symbol each bar comes once and in time order; bars missed while the stream was
-    down are back-filled from history before the next live one."""
+    down, and since `after` (the last bar the caller has), are back-filled from history
+    before the next live one."""
 
-    def bars(self, symbols: Sequence[str]) -> AsyncIterator[Bar]: ...
+    def bars(
+        self, symbols: Sequence[str], after: datetime | None = None
+    ) -> AsyncIterator[Bar]: ...
 
     def close(self) -> None: ...
 

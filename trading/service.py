@@ -31,6 +31,7 @@ import logging
 import os
 import re
 import signal
+import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -58,7 +59,7 @@ from core.types import (
 )
 from trading.engine import TradingEngine
 from trading.feed import RollingFeed
-from trading.ports import Account, Broker, MarketData, OrderUpdate
+from trading.ports import Account, BarStream, Broker, MarketData, OrderUpdate
 
 log = logging.getLogger(__name__)
 
@@ -183,6 +184,7 @@ class TradingService:
         broker_name: str = "alpaca",
         wall_clock: Clock | None = None,
         observer: ServiceObserver | None = None,
+        bar_stream: BarStream | None = None,
     ) -> None:
         self.engine = engine
         self.broker = broker
@@ -201,6 +203,11 @@ class TradingService:
         self._crash_at = os.environ.get(CRASH_ENV) or None
         self._wall: Clock = wall_clock or WallClock()
         self.observer: ServiceObserver = observer or _LogObserver()
+        # Streamed bars waiting for their timestamp to be complete (see `_stream_bars`).
+        self.bar_stream = bar_stream
+        self._arrived: dict[datetime, dict[str, Bar]] = {}
+        self._first_seen: dict[datetime, float] = {}
+        self._wake = asyncio.Event()
 
     # ------------------------------------------------------------------ start-up
     def warm_up(self) -> None:
@@ -326,27 +333,66 @@ class TradingService:
         done = 0
         for moment, group in bars.sort_values(["timestamp", "symbol"]).groupby("timestamp"):
             stamp = pd.Timestamp(moment).to_pydatetime()  # type: ignore[arg-type]
-            self._follow(stamp)
-            for update in self.broker.sync():  # fills of this bar before the engine sees it
-                self.apply(update)
-            self.engine.advance(stamp)
-            for row in group.itertuples(index=False):
-                self.engine.on_bar(
-                    Bar(
-                        str(row.symbol),
-                        stamp,
-                        float(row.open),
-                        float(row.high),
-                        float(row.low),
-                        float(row.close),
-                        float(row.volume),
-                    )
-                )
-                done += 1
-            self.last_bar_time = stamp
-            self.observer.bar_done(stamp)
+            done += self._trade_time(
+                stamp,
+                [
+                    Bar(str(row.symbol), stamp, float(row.open), float(row.high),
+                        float(row.low), float(row.close), float(row.volume))
+                    for row in group.itertuples(index=False)
+                ],
+            )
         self.write_status()
         return done
+
+    def _trade_time(self, stamp: datetime, bars: Sequence[Bar]) -> int:
+        """Every symbol's bar of one time: its fills first, then the engine sees the bars."""
+        self._follow(stamp)
+        for update in self.broker.sync():  # fills of this bar before the engine sees it
+            self.apply(update)
+        self.engine.advance(stamp)
+        for bar in bars:
+            self.engine.on_bar(bar)
+        self.last_bar_time = stamp
+        self.observer.bar_done(stamp)
+        return len(bars)
+
+    def step_streamed(self, *, grace_seconds: float = 2.0) -> int:
+        """Trade the streamed bars whose time is complete: every symbol has its bar, a
+        later time has begun, or `grace_seconds` passed since its first bar (a symbol
+        without a trade that minute has no bar)."""
+        done = 0
+        now = time.monotonic()
+        times = sorted(self._arrived)
+        wanted = set(self.config.symbols)
+        for position, stamp in enumerate(times):
+            bars = self._arrived[stamp]
+            complete = (
+                wanted <= set(bars)
+                or position < len(times) - 1
+                or now - self._first_seen[stamp] >= grace_seconds
+            )
+            if not complete:
+                break
+            del self._arrived[stamp]
+            del self._first_seen[stamp]
+            if self.last_bar_time is not None and stamp <= self.last_bar_time:
+                continue  # already traded (warm-up or the REST path)
+            done += self._trade_time(stamp, [bars[symbol] for symbol in sorted(bars)])
+        if done:
+            self.lag_bars = len(self._arrived)
+            self.write_status()
+        return done
+
+    async def _stream_bars(self, stream: BarStream) -> None:
+        """Collect streamed bars by time (after the warm-up's last bar, gaps back-filled
+        by the stream) and wake the loop."""
+        while self.last_bar_time is None and self.state == "starting":
+            await asyncio.sleep(0.01)  # the warm-up says where the stream resumes
+        async for bar in stream.bars(list(self.config.symbols), after=self.last_bar_time):
+            if bar.timestamp not in self._arrived:
+                self._first_seen[bar.timestamp] = time.monotonic()
+            self._arrived.setdefault(bar.timestamp, {})[bar.symbol] = bar
+            self._wake.set()
 
     def seconds_to_sleep(self, market: MarketClock) -> float:
         return seconds_to_sleep(
@@ -364,20 +410,30 @@ class TradingService:
         control actions never interleave with a step) and are cancelled at the end."""
         consumer = asyncio.create_task(self._consume(self.broker.updates()))
         helpers = [asyncio.create_task(companion(stop)) for companion in companions]
+        if self.bar_stream is not None:
+            helpers.append(asyncio.create_task(self._stream_bars(self.bar_stream)))
         try:
             await asyncio.sleep(0)  # the stream subscribes before recovery reads the books
             self.start()
             while not stop.is_set():
+                self._wake.clear()
                 try:
-                    self.step()
+                    if self.bar_stream is None:
+                        self.step()
+                    else:
+                        self.step_streamed()
                     market = self.broker.market_clock()
                 except (BrokerError, DataSourceError) as exc:
                     self.observer.step_failed(str(exc))
                     market = MarketClock(datetime.now(UTC), True, None, None)
                 self.observer.polled()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=self.seconds_to_sleep(market))
+                pause = self.seconds_to_sleep(market)
+                if self.bar_stream is not None:  # bars wake the loop; the poll only ticks
+                    pause = min(pause, self.config.poll_seconds)
+                await _first_of(stop, self._wake, timeout=pause)
         finally:
+            if self.bar_stream is not None:
+                self.bar_stream.close()
             for task in (consumer, *helpers):
                 task.cancel()
             for task in (consumer, *helpers):
@@ -440,6 +496,16 @@ class TradingService:
         if self._crash_at == point:
             self._crash_at = None
             os.kill(os.getpid(), signal.SIGKILL)
+
+
+async def _first_of(*events: asyncio.Event, timeout: float) -> None:
+    """Wait until one of `events` is set, or `timeout` seconds."""
+    waiters = [asyncio.create_task(event.wait()) for event in events]
+    try:
+        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
 
 
 class CrashingBroker:

@@ -17,7 +17,7 @@ if TYPE_CHECKING:  # the exchange section's types; imported lazily at run time
     from core.settings import AlpacaCredentials, Settings
     from trading.closed_trades import ClosedTradeRecord, TradeSink
     from trading.control.kit import ControlKit
-    from trading.ports import ModelClient
+    from trading.ports import BarStream, MarketData, ModelClient
     from trading.service import RecoveringBroker, ServiceConfig, TradingService
 
 console = Console()
@@ -488,7 +488,21 @@ def build_trading_service(
         clock=clock,
         config=config,
         broker_name="paper-exchange" if url else "alpaca",
+        bar_stream=_bar_stream(config.timeframe, url, credentials, market_data),
     )
+
+
+def _bar_stream(
+    timeframe: str, url: str | None, credentials: AlpacaCredentials, history: MarketData
+) -> BarStream | None:
+    """1-minute bars come over the market-data stream (Alpaca's, or the paper exchange's
+    at `url`); other timeframes are polled from the bars API."""
+    from trading.adapters.alpaca.stream import AlpacaBarStream, AlpacaStreamConfig, stream_url_for
+
+    if timeframe != "1Min":
+        return None
+    config = AlpacaStreamConfig(stream_url=stream_url_for(url) if url else None, timeframe="1Min")
+    return AlpacaBarStream(config, credentials, history)
 
 
 def _feature_store_sink(settings: Settings) -> TradeSink:

@@ -88,6 +88,15 @@ def wait_for(
     )
 
 
+def isolate_settings(monkeypatch: Any, workdir: Path) -> None:
+    """An in-process engine's settings point at `workdir` and ignore the user's keys and
+    config file (`monkeypatch` is pytest's)."""
+    for key in ("TRADEWIND_CONFIG", "ALPACA_API_KEY", "ALPACA_SECRET_KEY", "ALPACA_PAPER"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("TRADEWIND_PATHS__DATA_DIR", str(workdir / "data"))
+    monkeypatch.setenv("TRADEWIND_PATHS__JOURNAL_URL", f"sqlite:///{workdir / 'journal.db'}")
+
+
 def exchange_env(workdir: Path, **extra: str) -> dict[str, str]:
     env = {
         key: value

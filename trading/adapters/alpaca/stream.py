@@ -87,9 +87,16 @@ class AlpacaBarStream:
         self._last: dict[str, datetime] = {}
         self.backfilled = 0  # bars delivered from history after a gap (for monitoring)
 
-    async def bars(self, symbols: Sequence[str]) -> AsyncIterator[Bar]:
+    async def bars(
+        self, symbols: Sequence[str], after: datetime | None = None
+    ) -> AsyncIterator[Bar]:
+        """Each symbol's bars as they close; with `after`, the first live bar of a symbol
+        is preceded by its bars since `after` (back-filled from history)."""
         if not symbols:
             raise ConfigError("no symbols to stream bars for", where="AlpacaBarStream")
+        if after is not None:
+            for symbol in symbols:
+                self._last.setdefault(symbol, after)
         loop = asyncio.get_running_loop()
         arrived: asyncio.Queue[Bar] = asyncio.Queue()
 
