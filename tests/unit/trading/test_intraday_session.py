@@ -89,3 +89,21 @@ def test_the_flatten_closes_what_is_still_open(held: BacktestResult) -> None:
 
 def test_stops_move_within_the_day(result: BacktestResult) -> None:
     assert result.stats.stop_moves > 0
+
+
+def test_the_daily_loss_halt_trips_within_the_session() -> None:
+    """A 0.05% daily-loss limit on minute bars: the breaker trips in the middle of a
+    session (equity is marked every minute), later entries that session are refused,
+    and the next session trades again."""
+    halting = _run(RiskSettings(daily_loss_halt_pct=0.0005, max_position_pct=0.5))
+    equity = halting.journal.equity()
+    first_halt = equity.loc[equity["halted"].astype(bool), "timestamp"].min()
+    session, opens, closes = session_of(first_halt)
+    assert opens + pd.Timedelta(minutes=30) < first_halt < closes - pd.Timedelta(minutes=30)
+    assert halting.stats.rejections_by_rule.get("daily_loss_halt", 0) > 0
+    decisions = halting.journal.decisions()
+    entered = decisions.loc[decisions["action"] == "entered", "signal_time"]
+    same_session = [CALENDAR.session_date(t) == session for t in entered]
+    assert not any(t >= first_halt for t, same in zip(entered, same_session, strict=True)
+                   if same)
+    assert any(CALENDAR.session_date(t) > session for t in entered)
