@@ -15,6 +15,8 @@ targets are judged on both, and said which.
   the index bar's update (once per timestamp for all symbols) is timed apart.
 - today's live path before this change: `IncrementalFeatures.update`, the batch code over
   a 2,600-bar window per bar (timed on fewer bars: it is slow).
+- the live feed around it: `RollingFeed.observe` (the features, then every strategy's
+  signal on the symbol's last two rows, in pandas), for the cost of the whole step.
 - talipp 2.7 (incremental indicators): the indicators of our technical group it has
   (EMA 9/21/50/200, RSI 14, ATR 14, MACD 12/26/9, BB 20/2, Stoch 14/3, ADX 14, CCI 20,
   Williams 14, OBV, ROC 10, StdDev 20, SMA 20 of volume), against our technical group
@@ -121,6 +123,21 @@ def timed_per_symbol(
     return timings
 
 
+def live_feed(seed: pd.DataFrame, live: list[Row], yearly: float, count: int) -> Timings:
+    """The live engine's whole feed step: `RollingFeed.observe` (streaming features, then
+    every strategy's signal on the last two rows)."""
+    from trading.feed import RollingFeed
+    from trading.strategies import STRATEGIES
+
+    feed = RollingFeed(list(STRATEGIES.values()), bars_per_year=yearly)
+    feed.seed(seed)
+    timings = Timings()
+    for symbol, stamp, *values in live[:count]:
+        bar = Bar(symbol, pd.Timestamp(stamp, tz="UTC").to_pydatetime(), *values)
+        timings.time(feed.observe, bar)
+    return timings
+
+
 def ours_technical(yearly: float) -> Callable[..., object]:
     return SymbolTechnicals(bars_per_year=yearly).update
 
@@ -182,6 +199,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--recompute-bars", type=int, default=100,
                         help="bars timed on the window recompute (slow)")
+    parser.add_argument("--feed-bars", type=int, default=2_000,
+                        help="bars timed through the live feed (features and signals)")
     args = parser.parse_args()
     bars = load()
     yearly = periods_per_year(bars.loc[bars["symbol"] == INDEX, "timestamp"])
@@ -198,6 +217,9 @@ def main() -> None:
     slow = recompute(seed, live, args.recompute_bars)
     slow_p50, slow_p99, slow_cpu_p99 = show("peer: IncrementalFeatures.update (2,600-bar window)",
                                             slow)
+
+    show("ours: RollingFeed.observe (features + 3 strategies' signals)",
+         live_feed(seed, live, yearly, args.feed_bars))
 
     print("technical indicators only, like for like with talipp:")
     seed_rows = rows(seed)
