@@ -383,16 +383,23 @@ class TradingService:
             self.write_status()
         return done
 
-    async def _stream_bars(self, stream: BarStream) -> None:
+    async def _stream_bars(self, stream: BarStream, retry_seconds: float = 1.0) -> None:
         """Collect streamed bars by time (after the warm-up's last bar, gaps back-filled
-        by the stream) and wake the loop."""
+        by the stream) and wake the loop. A stream that fails (its back-fill could not
+        reach the bars API, say) is reported and opened again from the last traded bar."""
         while self.last_bar_time is None and self.state == "starting":
             await asyncio.sleep(0.01)  # the warm-up says where the stream resumes
-        async for bar in stream.bars(list(self.config.symbols), after=self.last_bar_time):
-            if bar.timestamp not in self._arrived:
-                self._first_seen[bar.timestamp] = time.monotonic()
-            self._arrived.setdefault(bar.timestamp, {})[bar.symbol] = bar
-            self._wake.set()
+        while True:
+            try:
+                async for bar in stream.bars(list(self.config.symbols), after=self.last_bar_time):
+                    if bar.timestamp not in self._arrived:
+                        self._first_seen[bar.timestamp] = time.monotonic()
+                    self._arrived.setdefault(bar.timestamp, {})[bar.symbol] = bar
+                    self._wake.set()
+            except (BrokerError, DataSourceError, ConnectionError, OSError) as exc:
+                self.observer.step_failed(f"bar stream: {exc}")
+                stream.close()
+                await asyncio.sleep(retry_seconds)
 
     def seconds_to_sleep(self, market: MarketClock) -> float:
         return seconds_to_sleep(
