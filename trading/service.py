@@ -44,7 +44,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from core.bars import timeframe_step
 from core.calendar import MarketCalendar
 from core.clock import Clock, ReplayClock, WallClock
-from core.errors import BrokerError, DataSourceError
+from core.errors import BrokerError, ConfigError, DataSourceError
 from core.types import (
     Bar,
     Fill,
@@ -60,6 +60,7 @@ from core.types import (
 from trading.engine import TradingEngine
 from trading.feed import RollingFeed
 from trading.ports import Account, BarStream, Broker, MarketData, OrderUpdate
+from trading.watchlist import read_watchlist
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +90,9 @@ class ServiceConfig(BaseModel):
     poll_seconds: float = Field(1.0, gt=0)  # how often the broker's clock is read
     max_sleep_seconds: float = Field(300.0, gt=0)  # longest nap outside sessions
     warmup_days: int = Field(450, ge=1)  # history loaded into the feed at start-up
+    # The screener's watchlist (`tradewind screen`): when set, its symbols are traded and
+    # re-read whenever the file changes; `symbols` serve until the file exists.
+    watchlist_path: Path | None = None
 
 
 class ServiceObserver(Protocol):
@@ -208,6 +212,8 @@ class TradingService:
         self._arrived: dict[datetime, dict[str, Bar]] = {}
         self._first_seen: dict[datetime, float] = {}
         self._wake = asyncio.Event()
+        self.symbols: tuple[str, ...] = config.symbols
+        self._watchlist_stamp: float | None = None
 
     # ------------------------------------------------------------------ start-up
     def warm_up(self) -> None:
@@ -215,7 +221,7 @@ class TradingService:
         now = self.broker.market_clock().timestamp
         self._follow(now)
         history = self.market_data.history(
-            list(self.config.symbols),
+            list(self.symbols),
             start=now - timedelta(days=self.config.warmup_days),
             end=now,
             timeframe=self.config.timeframe,
@@ -287,6 +293,10 @@ class TradingService:
     def start(self) -> RecoveryReport:
         """Baseline of the broker's updates, warm-up, recovery; then ready to `step`."""
         self.broker.sync()  # the first sync takes the baseline the updates start from
+        watchlist = self.config.watchlist_path
+        if watchlist is not None and watchlist.exists():
+            self.symbols = read_watchlist(watchlist).symbols
+            self._watchlist_stamp = watchlist.stat().st_mtime_ns
         self.warm_up()
         report = self.recover()
         self.state = "running"
@@ -312,7 +322,7 @@ class TradingService:
         if start is not None and start > market.timestamp:
             return 0
         bars = self.market_data.history(
-            list(self.config.symbols),
+            list(self.symbols),
             start=start,
             end=market.timestamp,
             timeframe=self.config.timeframe,
@@ -356,6 +366,42 @@ class TradingService:
         self.observer.bar_done(stamp)
         return len(bars)
 
+    def refresh_watchlist(self) -> bool:
+        """Trade the watchlist's symbols from now on when its file changed (plus every
+        symbol still held, so its exits stay managed); a new symbol's history is loaded
+        into the feed first. True when the traded symbols changed."""
+        path = self.config.watchlist_path
+        if path is None or not path.exists():
+            return False
+        stamp = path.stat().st_mtime_ns
+        if stamp == self._watchlist_stamp:
+            return False
+        self._watchlist_stamp = stamp
+        try:
+            wanted = read_watchlist(path).symbols
+        except ConfigError as exc:
+            self.observer.step_failed(exc.message)
+            return False
+        held = tuple(p.symbol for p in self.engine.book if p.symbol not in wanted)
+        symbols = tuple(dict.fromkeys((*wanted, *held)))
+        if set(symbols) == set(self.symbols):
+            return False
+        added = [s for s in symbols if s not in self.symbols]
+        if added and self.last_bar_time is not None:
+            history = self.market_data.history(
+                added,
+                start=self.last_bar_time - timedelta(days=self.config.warmup_days),
+                end=self.last_bar_time,
+                timeframe=self.config.timeframe,
+            )
+            if not history.empty:
+                self.feed.seed(history)
+        log.info("watchlist: trading %s", ", ".join(symbols))
+        self.symbols = symbols
+        if self.bar_stream is not None:
+            self.bar_stream.close()  # the stream reopens on the new symbols
+        return True
+
     def step_streamed(self, *, grace_seconds: float = 2.0) -> int:
         """Trade the streamed bars whose time is complete: every symbol has its bar, a
         later time has begun, or `grace_seconds` passed since its first bar (a symbol
@@ -363,7 +409,7 @@ class TradingService:
         done = 0
         now = time.monotonic()
         times = sorted(self._arrived)
-        wanted = set(self.config.symbols)
+        wanted = set(self.symbols)
         for position, stamp in enumerate(times):
             bars = self._arrived[stamp]
             complete = (
@@ -391,7 +437,7 @@ class TradingService:
             await asyncio.sleep(0.01)  # the warm-up says where the stream resumes
         while True:
             try:
-                async for bar in stream.bars(list(self.config.symbols), after=self.last_bar_time):
+                async for bar in stream.bars(list(self.symbols), after=self.last_bar_time):
                     if bar.timestamp not in self._arrived:
                         self._first_seen[bar.timestamp] = time.monotonic()
                     self._arrived.setdefault(bar.timestamp, {})[bar.symbol] = bar
@@ -425,6 +471,7 @@ class TradingService:
             while not stop.is_set():
                 self._wake.clear()
                 try:
+                    self.refresh_watchlist()
                     if self.bar_stream is None:
                         self.step()
                     else:
@@ -464,7 +511,7 @@ class TradingService:
         body["service"] = {
             "state": self.state,
             "broker": self.broker_name,
-            "symbols": list(self.config.symbols),
+            "symbols": list(self.symbols),
             "pid": os.getpid(),
             "started_at": self.started_at.isoformat(),
             "last_bar": self.last_bar_time.isoformat() if self.last_bar_time else None,

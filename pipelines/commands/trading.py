@@ -26,7 +26,33 @@ console = Console()
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the `tradewind` app."""
     app.command()(backtest)
+    app.command()(screen)
     register_service_commands(app)
+
+
+def screen(
+    as_of: Annotated[
+        str | None, typer.Option(help="Screen the sessions before this date (default: today).")
+    ] = None,
+    top: Annotated[int, typer.Option(help="How many symbols make the watchlist.", min=1)] = 20,
+    watchlist: Annotated[
+        Path | None, typer.Option(help="Watchlist JSON to write (default: data dir).")
+    ] = None,
+) -> None:
+    """Rank the stored universe (liquidity, ATR%, relative volume, gap, relative
+    strength) and write the day's watchlist, which a running `tradewind trade
+    --watchlist` picks up."""
+    from datetime import UTC
+    from datetime import datetime as clock
+
+    from core.settings import load_settings
+    from pipelines.flows.screen import screen_flow
+    from pipelines.runtime import use_prefect_home
+
+    day = as_of or clock.now(UTC).date().isoformat()
+    with use_prefect_home(load_settings().paths.data_dir, console_level="WARNING"):
+        result = screen_flow(day, top=top, watchlist_path=str(watchlist) if watchlist else None)
+    _say(f"watchlist of {day} in {result['watchlist']}: {', '.join(result['symbols'])}")
 
 
 # ====================================================================== backtest (ENGINE)
@@ -272,6 +298,11 @@ def trade(
         typer.Option(help="Bar timeframe: 1Min, 5Min, 15Min or 1Day (intraday bars follow "
                      "the session rules of settings.intraday)."),
     ] = "1Day",
+    watchlist: Annotated[
+        Path | None,
+        typer.Option(help="Trade the symbols of this watchlist (`tradewind screen`), re-read "
+                     "whenever it changes; --symbols serve until it exists."),
+    ] = None,
     feature_store: Annotated[
         bool, typer.Option(help="Also write closed trades to the feature store.")
     ] = True,
@@ -329,6 +360,7 @@ def trade(
         status_path=status_file or settings.paths.data_dir / "trade_status.json",
         poll_seconds=poll_seconds,
         warmup_days=warmup_days_for(timeframe),
+        watchlist_path=watchlist,
     )
     endpoint = model_endpoint if model_endpoint is not None else settings.serving.endpoint
     kit = _control_kit(settings, api_host, api_port, retrain_every, alerts)

@@ -9,6 +9,8 @@ close (the flatten 5 minutes before it)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import math
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,6 +31,7 @@ from tests.integration.exchange_support import (
     write_store,
 )
 from trading.service import ServiceConfig, TradingService, warmup_days_for
+from trading.watchlist import Watchlist, write_watchlist
 
 pytestmark = pytest.mark.integration
 
@@ -65,21 +68,53 @@ def exchange(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Exchan
         running.close()
 
 
-def build(exchange: Exchange) -> TradingService:
+def build(
+    exchange: Exchange, symbols: tuple[str, ...] = SYMBOLS, watchlist: Path | None = None
+) -> TradingService:
     return build_trading_service(
         load_settings(),
         AlpacaCredentials(ALPACA_API_KEY=KEY, ALPACA_SECRET_KEY=SECRET),
         exchange.url,
         None,
         ServiceConfig(
-            symbols=SYMBOLS,
+            symbols=symbols,
             timeframe="1Min",
             status_path=exchange.workdir / "status.json",
             poll_seconds=0.05,
             warmup_days=warmup_days_for("1Min"),
+            watchlist_path=watchlist,
         ),
         feature_store=False,
     )
+
+
+async def start(
+    service: TradingService, exchange: Exchange, stop: asyncio.Event
+) -> asyncio.Task[None]:
+    """The service running, its trade-update and market-data streams connected."""
+    runner = asyncio.create_task(service.run(stop))
+    await until(lambda: service.state == "running", "the service's start")
+    await until(
+        lambda: exchange.state().get("stream_connections", 0) >= 2,
+        "the trade-update and market-data streams",
+    )
+    return runner
+
+
+async def replay_minute(
+    service: TradingService, exchange: Exchange, timeout: float = 20.0
+) -> pd.Timestamp | None:
+    """One replayed minute, traded by the engine before the next; None at the end."""
+    answer = await asyncio.to_thread(exchange.advance)
+    if not answer["timestamps"]:
+        return None
+    moment = pd.Timestamp(answer["timestamps"][0])
+    await until(
+        lambda: service.last_bar_time is not None and pd.Timestamp(service.last_bar_time) >= moment,
+        f"the engine to trade {moment}",
+        timeout,
+    )
+    return moment
 
 
 async def until(condition: object, what: str, timeout: float = 20.0) -> None:
@@ -101,26 +136,12 @@ def test_a_minute_bar_session_trades_inside_the_window_and_ends_flat(
 
     async def scenario() -> None:
         stop = asyncio.Event()
-        runner = asyncio.create_task(service.run(stop))
+        runner = await start(service, exchange, stop)
         try:
-            await until(lambda: service.state == "running", "the service's start")
-            await until(
-                lambda: exchange.state().get("stream_connections", 0) >= 2,
-                "the trade-update and market-data streams",
-            )
-            while True:  # one minute at a time: the engine trades each before the next
-                answer = await asyncio.to_thread(exchange.advance)
-                if not answer["timestamps"]:
-                    break
-                moment = pd.Timestamp(answer["timestamps"][0])
+            while (moment := await replay_minute(service, exchange)) is not None:
                 if moment >= closes:
                     break
                 replayed.append(moment)
-                await until(
-                    lambda m=moment: service.last_bar_time is not None
-                    and pd.Timestamp(service.last_bar_time) >= m,
-                    f"the engine to trade {moment}",
-                )
             await until(lambda: exchange.positions() == {}, "flat at the exchange", 10.0)
         finally:
             stop.set()
@@ -145,3 +166,52 @@ def test_a_minute_bar_session_trades_inside_the_window_and_ends_flat(
     assert (trades["exit_time"] < closes).all()
     assert "session_close" in set(trades["exit_reason"])
     assert exchange.positions() == {}
+
+
+def test_the_running_engine_picks_up_a_new_watchlist(exchange: Exchange) -> None:
+    """Started on AAPL alone; the screener's watchlist then names MSFT too: without a
+    restart the engine subscribes to MSFT's bars, warms its features up and trades it."""
+    watchlist = exchange.workdir / "watchlist.json"
+    service = build(exchange, symbols=("AAPL",), watchlist=watchlist)
+    seen: list[pd.Timestamp] = []
+    bars_before: list[int] = []
+
+    async def scenario() -> None:
+        stop = asyncio.Event()
+        runner = await start(service, exchange, stop)
+        try:
+            for _ in range(5):
+                await replay_minute(service, exchange)
+            assert service.symbols == ("AAPL",)
+            bars_before.append(service.engine.stats.bars)
+            write_watchlist(watchlist, Watchlist(as_of=SESSION, symbols=SYMBOLS))
+            await until(lambda: service.symbols == SYMBOLS, "the watchlist's symbols")
+            # The stream reopens on both symbols; a minute replayed meanwhile is
+            # back-filled when the next one arrives, so keep the replay going.
+            traded: list[pd.Timestamp] = []
+            while len(traded) < 10:
+                answer = await asyncio.to_thread(exchange.advance)
+                traded.append(pd.Timestamp(answer["timestamps"][0]))
+                with contextlib.suppress(AssertionError):
+                    await until(
+                        lambda: service.last_bar_time is not None
+                        and pd.Timestamp(service.last_bar_time) >= traded[-1],
+                        "the minute traded",
+                        3.0,
+                    )
+            await until(
+                lambda: pd.Timestamp(service.last_bar_time) >= traded[-1], "the last minute"
+            )
+            seen.extend(traded)
+        finally:
+            stop.set()
+            await runner
+
+    asyncio.run(scenario())
+    # Ten minutes of AAPL, and of MSFT all but the minute or two the stream reopened in
+    # (those come back from the bars API when the next minute arrives).
+    assert service.engine.stats.bars - bars_before[0] >= 10 + 8
+    latest = service.feed.features("MSFT", seen[-1].to_pydatetime())
+    assert latest is not None
+    # 200-bar features already: MSFT's history was loaded when it joined, not 10 bars.
+    assert math.isfinite(latest["ema_200_dist"])

@@ -12,9 +12,10 @@ Alpaca or the local paper exchange (`stream_url`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -85,6 +86,7 @@ class AlpacaBarStream:
         self._stream: StockDataStream | None = None
         self._thread: threading.Thread | None = None
         self._last: dict[str, datetime] = {}
+        self._stop_consumer: Callable[[], object] | None = None
         self.backfilled = 0  # bars delivered from history after a gap (for monitoring)
 
     async def bars(
@@ -98,15 +100,18 @@ class AlpacaBarStream:
             for symbol in symbols:
                 self._last.setdefault(symbol, after)
         loop = asyncio.get_running_loop()
-        arrived: asyncio.Queue[Bar] = asyncio.Queue()
+        arrived: asyncio.Queue[Bar | None] = asyncio.Queue()  # None: `close` was called
 
         async def on_bar(message: dict[str, Any]) -> None:
             loop.call_soon_threadsafe(arrived.put_nowait, _bar(message))
 
         self._start(on_bar, list(symbols))
+        self._stop_consumer = lambda: loop.call_soon_threadsafe(arrived.put_nowait, None)
         try:
             while True:
                 bar = await arrived.get()
+                if bar is None:
+                    return
                 for missed in await self._backfill(bar):
                     yield missed
                 last = self._last.get(bar.symbol)
@@ -162,7 +167,11 @@ class AlpacaBarStream:
         self._thread.start()
 
     def close(self) -> None:
-        """Stop the SDK's thread (idempotent)."""
+        """Stop the SDK's thread and end `bars` (idempotent)."""
+        stop_consumer, self._stop_consumer = self._stop_consumer, None
+        if stop_consumer is not None:
+            with contextlib.suppress(RuntimeError):  # the consumer's loop is gone
+                stop_consumer()
         stream, thread = self._stream, self._thread
         self._stream = self._thread = None
         stop_sdk_stream(stream, thread, "alpaca.data.live.websocket")
