@@ -42,17 +42,14 @@ def screen(
     """Rank the stored universe (liquidity, ATR%, relative volume, gap, relative
     strength) and write the day's watchlist, which a running `tradewind trade
     --watchlist` picks up."""
-    from datetime import UTC
-    from datetime import datetime as clock
-
     from core.settings import load_settings
     from pipelines.flows.screen import screen_flow
     from pipelines.runtime import use_prefect_home
 
-    day = as_of or clock.now(UTC).date().isoformat()
     with use_prefect_home(load_settings().paths.data_dir, console_level="WARNING"):
-        result = screen_flow(day, top=top, watchlist_path=str(watchlist) if watchlist else None)
-    _say(f"watchlist of {day} in {result['watchlist']}: {', '.join(result['symbols'])}")
+        result = screen_flow(as_of, top=top, watchlist_path=str(watchlist) if watchlist else None)
+    _say(f"watchlist of {result['as_of']} in {result['watchlist']}: "
+         f"{', '.join(result['symbols'])}")
 
 
 # ====================================================================== backtest (ENGINE)
