@@ -198,37 +198,61 @@ class RollingFeed:
             self._streaming.update_index(index_bars)
 
     def observe(self, bar: Bar) -> None:
+        """One bar (cross-sectional features cover the symbols already seen at its time;
+        `observe_many` gives the whole cross-section)."""
         stamp = int(pd.Timestamp(bar.timestamp).value)
         values = (bar.open, bar.high, bar.low, bar.close, bar.volume)
         if bar.symbol in MARKET_CONTEXT_SYMBOLS:
             self._streaming.update_index_bar(bar.symbol, stamp, *values)
             if bar.symbol in CONTEXT_ONLY_SYMBOLS:
                 return
-        latest = self._latest.get(bar.symbol)
-        if latest is not None and latest[0] >= bar.timestamp:
-            return  # a repeated or late bar changes nothing
+        if self._is_old(bar):
+            return
         features = self._streaming.update_bar(bar.symbol, stamp, *values)
-        row: dict[str, object] = {
-            "symbol": bar.symbol,
-            "timestamp": pd.Timestamp(bar.timestamp),
-            "open": bar.open,
-            "high": bar.high,
-            "low": bar.low,
-            "close": bar.close,
-            "volume": bar.volume,
-        }
-        row.update(features)
-        recent = self._recent.setdefault(bar.symbol, deque(maxlen=2))
-        recent.append(row)
-        frame = pd.DataFrame(list(recent))
+        self._conclude(bar.timestamp, {bar.symbol: (bar, features)})
+
+    def observe_many(self, bars: Sequence[Bar]) -> None:
+        """Every bar of one time at once (the live service): the features over the whole
+        cross-section, then each strategy once over all the symbols' last two rows."""
+        fresh = [bar for bar in bars if bar.symbol in CONTEXT_ONLY_SYMBOLS or not self._is_old(bar)]
+        if not fresh:
+            return
+        features = self._streaming.update_time(fresh)
+        by_symbol = {b.symbol: b for b in fresh}
+        self._conclude(fresh[0].timestamp, {s: (by_symbol[s], f) for s, f in features.items()})
+
+    def _is_old(self, bar: Bar) -> bool:
+        latest = self._latest.get(bar.symbol)
+        return latest is not None and latest[0] >= bar.timestamp  # repeated or late
+
+    def _conclude(
+        self, timestamp: datetime, updated: Mapping[str, tuple[Bar, dict[str, float]]]
+    ) -> None:
+        """Record the new rows, run the strategies on each symbol's last two rows."""
+        for symbol, (bar, features) in updated.items():
+            row: dict[str, object] = {
+                "symbol": symbol,
+                "timestamp": pd.Timestamp(bar.timestamp),
+                "open": bar.open,
+                "high": bar.high,
+                "low": bar.low,
+                "close": bar.close,
+                "volume": bar.volume,
+            }
+            row.update(features)
+            self._recent.setdefault(symbol, deque(maxlen=2)).append(row)
+            closes = self._closes.setdefault(symbol, deque(maxlen=self._returns_window + 1))
+            closes.append(bar.close)
+        rows = [row for symbol in sorted(updated) for row in self._recent[symbol]]
+        frame = pd.DataFrame(rows)
         frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True)
-        signals: list[Signal] = []
+        found: dict[str, list[Signal]] = {symbol: [] for symbol in updated}
         for strategy in self._strategies:
-            found = frame_to_signals(strategy.signals_frame(frame))
-            signals.extend(s for s in found if s.timestamp == bar.timestamp)
-        closes = self._closes.setdefault(bar.symbol, deque(maxlen=self._returns_window + 1))
-        closes.append(bar.close)
-        self._latest[bar.symbol] = (bar.timestamp, features, signals)
+            for signal in frame_to_signals(strategy.signals_frame(frame)):
+                if signal.timestamp == timestamp and signal.symbol in found:
+                    found[signal.symbol].append(signal)
+        for symbol, (_, features) in updated.items():
+            self._latest[symbol] = (timestamp, features, found[symbol])
 
     def features(self, symbol: str, timestamp: datetime) -> Mapping[str, float] | None:
         latest = self._latest.get(symbol)

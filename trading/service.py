@@ -360,6 +360,7 @@ class TradingService:
         for update in self.broker.sync():  # fills of this bar before the engine sees it
             self.apply(update)
         self.engine.advance(stamp)
+        self.feed.observe_many(bars)  # one pass over the cross-section; on_bar finds it done
         for bar in bars:
             self.engine.on_bar(bar)
         self.last_bar_time = stamp

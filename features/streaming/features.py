@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -195,6 +196,20 @@ class StreamingFeatures:
         state, technical = self._technicals(symbol, timestamp_ns, open_, high, low, close,
                                             volume)
         return self._row(symbol, state, timestamp_ns, technical)
+
+    def update_time(self, bars: Sequence[Bar]) -> dict[str, dict[str, float]]:
+        """`update_many` for `Bar`s of one timestamp, without pandas (the live path)."""
+        if not bars:
+            return {}
+        stamp = int(pd.Timestamp(bars[0].timestamp).value)
+        rows = [(b.symbol, stamp, b.open, b.high, b.low, b.close, b.volume) for b in bars]
+        if any(int(pd.Timestamp(b.timestamp).value) != stamp for b in bars):
+            raise DataValidationError(
+                "update_time takes the bars of one timestamp", where="StreamingFeatures"
+            )
+        if self._context is None:
+            self._ready()
+        return self._replay(rows, compute=True)
 
     def update_many(self, bars: pd.DataFrame) -> dict[str, dict[str, float]]:
         """All bars of one timestamp (index series included) → each tradable symbol's
