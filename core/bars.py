@@ -48,15 +48,16 @@ print; `kind="jump"` otherwise, e.g. a spin-off), so genuine jumps survive.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
+from typing import Any, TypeAlias
 
 import numpy as np
 import pandas as pd
 
 from core.errors import DataValidationError
-from core.types import BAR_COLUMNS
+from core.types import BAR_COLUMNS, Bar
 from core.utc import utc_timestamp
 
 PRICE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close")
@@ -169,6 +170,20 @@ class BarValidationError(DataValidationError):
         self.problems = problems
 
 
+BarInput: TypeAlias = Bar | pd.Series | pd.DataFrame | Mapping[str, Any]
+
+
+def as_bar_frame(bars: BarInput) -> pd.DataFrame:
+    """A bar frame from a frame (as is), a `Bar`, a row or a mapping."""
+    if isinstance(bars, pd.DataFrame):
+        return bars
+    if isinstance(bars, Bar):
+        return pd.DataFrame([{c: getattr(bars, c) for c in BAR_COLUMNS}])
+    if isinstance(bars, pd.Series):
+        return bars.to_frame().T
+    return pd.DataFrame([dict(bars)])
+
+
 def empty_bars() -> pd.DataFrame:
     """A bar frame with no rows and the right dtypes."""
     return pd.DataFrame(
@@ -178,6 +193,29 @@ def empty_bars() -> pd.DataFrame:
             **{name: pd.Series([], dtype="float64") for name in VALUE_COLUMNS},
         }
     )
+
+
+def timeframe_step(timeframe: str) -> timedelta:
+    """The spacing of a timeframe's bars (1Day: one day; sessions skip weekends)."""
+    check_timeframe(timeframe)
+    if timeframe == DAILY:
+        return timedelta(days=1)
+    if timeframe == "1Hour":
+        return timedelta(hours=1)
+    return timedelta(minutes=int(timeframe.removesuffix("Min")))
+
+
+def timeframe_of(timestamps: pd.Series) -> str:
+    """The timeframe whose step is the median spacing of `timestamps` (1Day when the
+    spacing is a day or more, or unknown)."""
+    unique = pd.Series(pd.to_datetime(timestamps, utc=True).unique()).sort_values()
+    spacing = unique.diff().median() if len(unique) > 1 else pd.NaT
+    if pd.isna(spacing) or spacing >= pd.Timedelta(hours=20):
+        return DAILY
+    for timeframe in TIMEFRAMES:
+        if timeframe != DAILY and spacing <= pd.Timedelta(timeframe_step(timeframe)):
+            return timeframe
+    return "1Hour"
 
 
 def check_timeframe(timeframe: str) -> str:

@@ -69,6 +69,18 @@ class RiskSettings(_Section):
     take_profit_atr: float = Field(3.0, gt=0)
     max_holding_bars: int = Field(20, ge=1)
     allow_short: bool = False
+    # A strategy's opposite signal closes the position it opened.
+    exit_on_opposite_signal: bool = True
+
+
+class IntradaySettings(_Section):
+    """Session rules for intraday bars (1Min, 5Min, 15Min, 1Hour); daily bars ignore them.
+    Minutes are counted from the regular open and to the regular (or early) close."""
+
+    no_entry_first_minutes: int = Field(15, ge=0, le=390)
+    no_entry_last_minutes: int = Field(15, ge=0, le=390)
+    # Close every position this many minutes before the close; None holds overnight.
+    flatten_before_close_minutes: int | None = Field(None, ge=1, le=390)
 
 
 class PolicySettings(_Section):
@@ -182,6 +194,7 @@ class Settings(BaseSettings):
     paths: PathSettings = PathSettings()
     broker: BrokerSettings = BrokerSettings()
     risk: RiskSettings = RiskSettings()
+    intraday: IntradaySettings = IntradaySettings()
     models: ModelGateSettings = ModelGateSettings()
     serving: ServingSettings = ServingSettings()
     feature_store: FeatureStoreSettings = FeatureStoreSettings()

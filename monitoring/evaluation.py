@@ -47,17 +47,14 @@ from core.performance import (
     sharpe_ratio,
     win_rate,
 )
+from core.types import REASONS
 from core.universe import is_held_out, split_universe
 from models.datasets import TrainingData
 from models.template import LoadedModels
 from models.tracker import TrackedRun, Tracker
 
-# Why a signal was not traded; one category per refusal. The policy emits ev, gate, ood and
-# regime; the engine sizing, risk, paused and model_unavailable. (`core.types.REASONS` in
-# the decision-policy change; this list must stay equal to it.)
-REFUSAL_REASONS: tuple[str, ...] = (
-    "ev", "gate", "ood", "regime", "sizing", "risk", "paused", "model_unavailable",
-)
+# Why a signal was not traded: one category per refusal (`core.types.REASONS`).
+REFUSAL_REASONS: tuple[str, ...] = REASONS
 POLICY_REASONS: tuple[str, ...] = ("ev", "gate", "ood", "regime")
 ARM_METRICS: tuple[str, ...] = (
     "trades", "win_rate", "profit_factor", "sharpe", "max_drawdown", "total_return",

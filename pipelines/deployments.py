@@ -2,14 +2,14 @@
 Prefect API lives.
 
 Schedules. Each flow has a cron-style spec in America/New_York (`FlowSchedule.cron`):
-ingest and monitor run during the session, the learning and A/B flows after the close,
-optimize once a week after Friday's close, and train on demand only. Prefect's cron
-schedules cannot skip dates, so each spec is registered as the equivalent RRule with an
-EXDATE for every NYSE holiday (`core.calendar`) in the next `HORIZON_DAYS`; the
-deployment's description carries the cron line and the horizon. `tradewind deploy`
-rebuilds the schedules every time it starts, so the horizon rolls forward. The market-day
-gate task (`pipelines/flows/gate.py`) is the second line of defence for runs started by
-hand or after the horizon.
+screen runs before the open, ingest and monitor during the session, the learning and A/B
+flows after the close, optimize once a week after Friday's close, and train on demand
+only. Prefect's cron schedules cannot skip dates, so each spec is registered as the
+equivalent RRule with an EXDATE for every NYSE holiday (`core.calendar`) in the next
+`HORIZON_DAYS`; the deployment's description carries the cron line and the horizon.
+`tradewind deploy` rebuilds the schedules every time it starts, so the horizon rolls
+forward. The market-day gate task (`pipelines/flows/gate.py`) is the second line of
+defence for runs started by hand or after the horizon.
 
 Stores. Prefect keeps its database under `<data_dir>/prefect` (`pipelines.runtime`), so the
 flows run by `tradewind` commands, the deployments and the Prefect UI started by
@@ -86,6 +86,10 @@ def _cron_field(values: tuple[int, ...]) -> str:
 SESSION_HOURS = (10, 11, 12, 13, 14, 15, 16)  # 16:xx picks up the closing bar
 
 SCHEDULES: tuple[FlowSchedule, ...] = (
+    FlowSchedule(
+        "screen", "pipelines.flows.screen", "pre-market", 0, (8,),
+        purpose="rank the universe on yesterday's session and write the day's watchlist",
+    ),
     FlowSchedule(
         "ingest", "pipelines.flows.ingest", "during-session", 5, SESSION_HOURS,
         purpose="new bars, features and Feast materialization every hour of the session",

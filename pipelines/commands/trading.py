@@ -19,7 +19,7 @@ if TYPE_CHECKING:  # the exchange section's types; imported lazily at run time
     from core.settings import AlpacaCredentials, Settings
     from trading.closed_trades import ClosedTradeRecord, TradeSink
     from trading.control.kit import ControlKit
-    from trading.ports import ModelClient
+    from trading.ports import BarStream, MarketData, ModelClient
     from trading.service import RecoveringBroker, ServiceConfig, TradingService
 
 console = Console()
@@ -28,7 +28,30 @@ console = Console()
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the `tradewind` app."""
     app.command()(backtest)
+    app.command()(screen)
     register_service_commands(app)
+
+
+def screen(
+    as_of: Annotated[
+        str | None, typer.Option(help="Screen the sessions before this date (default: today).")
+    ] = None,
+    top: Annotated[int, typer.Option(help="How many symbols make the watchlist.", min=1)] = 20,
+    watchlist: Annotated[
+        Path | None, typer.Option(help="Watchlist JSON to write (default: data dir).")
+    ] = None,
+) -> None:
+    """Rank the stored universe (liquidity, ATR%, relative volume, gap, relative
+    strength) and write the day's watchlist, which a running `tradewind trade
+    --watchlist` picks up."""
+    from core.settings import load_settings
+    from pipelines.flows.screen import screen_flow
+    from pipelines.runtime import use_prefect_home
+
+    with use_prefect_home(load_settings().paths.data_dir, console_level="WARNING"):
+        result = screen_flow(as_of, top=top, watchlist_path=str(watchlist) if watchlist else None)
+    _say(f"watchlist of {result['as_of']} in {result['watchlist']}: "
+         f"{', '.join(result['symbols'])}")
 
 
 # ====================================================================== backtest (ENGINE)
@@ -347,6 +370,16 @@ def trade(
     poll_seconds: Annotated[
         float, typer.Option(help="How often the broker's clock is read, in seconds.")
     ] = 1.0,
+    timeframe: Annotated[
+        str,
+        typer.Option(help="Bar timeframe: 1Min, 5Min, 15Min or 1Day (intraday bars follow "
+                     "the session rules of settings.intraday)."),
+    ] = "1Day",
+    watchlist: Annotated[
+        Path | None,
+        typer.Option(help="Trade the symbols of this watchlist (`tradewind screen`), re-read "
+                     "whenever it changes; --symbols serve until it exists."),
+    ] = None,
     feature_store: Annotated[
         bool, typer.Option(help="Also write closed trades to the feature store.")
     ] = True,
@@ -378,9 +411,10 @@ def trade(
     its API and live dashboard (see docs/ENGINE.md)."""
     import asyncio
 
+    from core.bars import check_timeframe
     from core.settings import AlpacaCredentials, load_settings
     from trading.control import kit as control
-    from trading.service import ServiceConfig, install_signal_handlers
+    from trading.service import ServiceConfig, install_signal_handlers, warmup_days_for
 
     settings = load_settings()
     names = tuple(parse_symbols(symbols)) or tuple(s.upper() for s in settings.symbols)
@@ -399,8 +433,11 @@ def trade(
             )
     config = ServiceConfig(
         symbols=names,
+        timeframe=check_timeframe(timeframe),
         status_path=status_file or settings.paths.data_dir / "trade_status.json",
         poll_seconds=poll_seconds,
+        warmup_days=warmup_days_for(timeframe),
+        watchlist_path=watchlist,
     )
     endpoint = model_endpoint if model_endpoint is not None else settings.serving.endpoint
     kit = _control_kit(settings, api_host, api_port, retrain_every, alerts)
@@ -515,6 +552,7 @@ def build_trading_service(
     daily-loss halt's baseline."""
     from core.clock import ReplayClock
     from features.sectors import sector_of
+    from features.technical import timeframe_bars_per_year
     from trading.adapters.alpaca.execution import AlpacaBroker, AlpacaBrokerConfig
     from trading.adapters.registry import SourceContext
     from trading.adapters.registry import market_data as build_market_data
@@ -540,7 +578,7 @@ def build_trading_service(
         {"type": "alpaca", "data_url": url}, SourceContext(credentials=credentials, clock=clock)
     )
     strategies = [get_strategy(strategy)] if strategy else list(STRATEGIES.values())
-    feed = RollingFeed(strategies)
+    feed = RollingFeed(strategies, bars_per_year=timeframe_bars_per_year(config.timeframe))
     model_client = _model_client(settings, endpoint)
     if kit is not None:
         model_client = kit.observe_model(model_client, fallback=settings.models.fallback)
@@ -555,7 +593,7 @@ def build_trading_service(
         ),
         sizer=PositionSizer(SizingConfig.from_risk(settings.risk)),
         selector=StrategySelector.for_strategy(strategy, set(STRATEGIES)),
-        config=EngineConfig.from_settings(settings),
+        config=EngineConfig.from_settings(settings, timeframe=config.timeframe),
         fallback_client=RulesModelClient(settings.risk, source="fallback"),
         trade_sink=_feature_store_sink(settings) if feature_store else None,
         sector_of=sector_of,
@@ -568,7 +606,21 @@ def build_trading_service(
         clock=clock,
         config=config,
         broker_name="paper-exchange" if url else "alpaca",
+        bar_stream=_bar_stream(config.timeframe, url, credentials, market_data),
     )
+
+
+def _bar_stream(
+    timeframe: str, url: str | None, credentials: AlpacaCredentials, history: MarketData
+) -> BarStream | None:
+    """1-minute bars come over the market-data stream (Alpaca's, or the paper exchange's
+    at `url`); other timeframes are polled from the bars API."""
+    from trading.adapters.alpaca.stream import AlpacaBarStream, AlpacaStreamConfig, stream_url_for
+
+    if timeframe != "1Min":
+        return None
+    config = AlpacaStreamConfig(stream_url=stream_url_for(url) if url else None, timeframe="1Min")
+    return AlpacaBarStream(config, credentials, history)
 
 
 def _feature_store_sink(settings: Settings) -> TradeSink:
