@@ -31,6 +31,7 @@ from pydantic import BaseModel, ValidationError
 from core.errors import DataValidationError, TradewindError
 from core.strict_json import dumps_strict
 from serving.auth import ASGIApp, Receive, Scope, Send
+from serving.openapi import openapi_document
 from serving.schemas import DecideRequest, FeatureError, error_body
 
 logger = logging.getLogger("tradewind.serving")
@@ -55,6 +56,9 @@ class Responder(Protocol):
     def reload_answer(self) -> dict[str, Any]: ...
 
     def model_status(self) -> dict[str, Any]: ...
+
+    @property
+    def auth_required(self) -> bool: ...
 
 
 class HttpError(Exception):
@@ -97,8 +101,14 @@ class DecisionRoutes:
             await self._decision(path[1:], method, scope, receive, send)
         elif path == "/reload":
             await self._reload(method, scope, receive, send)
-        elif path == "/models" and method in ("GET", "HEAD"):
+        elif path in ("/models", "/docs.json") and method not in ("GET", "HEAD"):
+            error = refusal(405, f"use GET for {path}", "method")
+            await _respond(send, 405, dumps(error.body), allow="GET, HEAD")
+        elif path == "/models":
             await _respond(send, 200, dumps(self._current().model_status()))
+        elif path == "/docs.json":
+            document = openapi_document(self._current().auth_required)
+            await _respond(send, 200, dumps(document))
         else:
             await self.app(scope, receive, send)
 

@@ -90,9 +90,19 @@ else:
     )
 
 
+def _example() -> dict[str, Any]:
+    features: dict[str, float | None] = {name: 0.0 for name, _, _ in CATALOGUE_FEATURES}
+    features.update({ATR_FEATURE: 1.4, "rsi_14": 61.2, "sent_mean_1d": None})
+    signal = {"symbol": "AAPL", "side": "buy", "strategy": "momentum",
+              "timestamp": "2013-05-02T20:00:00Z", "price": 60.5, "reason": ""}
+    return {"signal": signal, "features": features}
+
+
 class DecideRequest(_Strict):
     """`POST /decide` and the per-model endpoints. `features` may be left out: the
     service then reads the symbol's latest features from the online feature store."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_example()]})
 
     signal: SignalIn
     features: FeaturesIn | None = None

@@ -198,6 +198,10 @@ class DecisionService:
     def refused(self, endpoint: str, status: int) -> None:
         self.metrics.refused(endpoint, status)
 
+    @property
+    def auth_required(self) -> bool:
+        return self.config.api_token is not None
+
     # -- operations --------------------------------------------------------------------------
     def model_status(self) -> dict[str, Any]:
         """`GET /models` (served by `serving.http.DecisionRoutes`)."""

@@ -27,6 +27,7 @@ from typing import Annotated, Any
 import uvicorn
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi import Path as PathParam
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -37,9 +38,11 @@ from core.errors import AuthenticationError, ConfigError, TradewindError
 from core.utc import utc_datetime
 from trading.control.metrics import CONTENT_TYPE
 from trading.control.plane import EngineControlPlane
+from trading.http_limits import BodyLimit
 from trading.service import Companion
 
 HERE = Path(__file__).parent
+MAX_BODY_BYTES = 16 * 1024  # the controls' bodies are a reason or a list of order ids
 COOKIE = "tradewind_session"
 CLIENT_HEADER = "X-Tradewind-Client"
 
@@ -79,11 +82,33 @@ def build_app(plane: EngineControlPlane) -> FastAPI:
         description="The live trading engine: its state, its journal, and its controls.",
     )
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+    app.add_middleware(
+        BodyLimit, limit=MAX_BODY_BYTES,
+        body=lambda limit: {"error": "PayloadTooLarge",
+                            "message": f"request body over {limit} bytes"},
+    )
 
     @app.exception_handler(TradewindError)
     async def domain_error(request: Request, exc: TradewindError) -> JSONResponse:
         return JSONResponse(
             {"error": type(exc).__name__, "message": exc.message}, status_code=exc.http_status
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # What is wrong and where, without the validator's inputs, internals or links.
+        detail = [
+            {"loc": list(error.get("loc", ())), "msg": str(error.get("msg", "")),
+             "type": str(error.get("type", ""))}
+            for error in exc.errors()
+        ]
+        message = "; ".join(
+            f"{'.'.join(str(part) for part in d['loc'])}: {d['msg']}" for d in detail[:10]
+        )
+        return JSONResponse(
+            {"error": "ValidationError", "message": message or "invalid request",
+             "detail": detail},
+            status_code=422,
         )
 
     app.state.token = token

@@ -53,6 +53,8 @@ class FakeService:
     def model_status(self) -> dict[str, Any]:
         return {"ready": True, "loaded_at": float("nan")}
 
+    auth_required = True
+
 
 async def _downstream(scope: Any, receive: Any, send: Any) -> None:
     await send({"type": "http.response.start", "status": 299, "headers": []})
@@ -146,3 +148,18 @@ async def test_domain_errors_keep_their_status_and_bugs_are_a_plain_500() -> Non
         broken = await client.post("/decide", content=GOOD)
     assert broken.status_code == 500
     assert "secret internals" not in broken.text
+
+
+@pytest.mark.anyio
+async def test_the_openapi_document_is_the_pydantic_models_with_every_refusal() -> None:
+    async with _client(FakeService()) as client:
+        document = (await client.get("/docs.json")).json()
+    decide = document["paths"]["/decide"]["post"]
+    assert {"200", "400", "401", "413", "415", "422", "503"} <= set(decide["responses"])
+    assert decide["security"] == [{"bearer": []}]
+    features = document["components"]["schemas"]["Features"]
+    assert "rsi_14" in features["properties"]
+    assert features["additionalProperties"] is False
+    nullable = document["components"]["schemas"]["DecisionOut"]["properties"]["expected_value"]
+    assert {"type": "null"} in nullable["anyOf"]
+    assert "IODescriptor" not in json.dumps(document)
