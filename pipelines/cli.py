@@ -50,5 +50,6 @@ def main(argv: list[str] | None = None) -> None:
     try:
         app(args=argv)
     except TradewindError as exc:
-        _err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
+        # One line, never wrapped: a log or a pipe reads it whole.
+        _err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(2)

@@ -22,8 +22,10 @@ def register(app: typer.Typer) -> None:
         """Run the whole platform offline on the sample data and write reports/demo/."""
         from pipelines.demo.plan import DemoPlan
         from pipelines.demo.run import run_demo
+        from pipelines.runtime import sigterm_as_ctrl_c
 
         plan = DemoPlan.quick() if quick else DemoPlan.full()
         if symbols:
             plan = plan.model_copy(update={"symbols": [s.upper() for s in symbols]})
-        run_demo(plan, port=port or None)
+        with sigterm_as_ctrl_c():  # its model service stops on SIGTERM as on Ctrl-C
+            run_demo(plan, port=port or None)

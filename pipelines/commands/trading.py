@@ -17,6 +17,7 @@ if TYPE_CHECKING:  # the exchange section's types; imported lazily at run time
     from core.settings import AlpacaCredentials, Settings
     from trading.closed_trades import ClosedTradeRecord, TradeSink
     from trading.control.kit import ControlKit
+    from trading.engine_lock import EngineLock
     from trading.ports import ModelClient
     from trading.service import RecoveringBroker, ServiceConfig, TradingService
 
@@ -321,7 +322,10 @@ def trade(
         symbols=names,
         status_path=status_file or settings.paths.data_dir / "trade_status.json",
         poll_seconds=poll_seconds,
+        foreign_positions=settings.broker.foreign_positions,
     )
+    # Before the journal opens or the account is read: one engine per journal and account.
+    lock = _engine_lock(settings, url, credentials).acquire()
     endpoint = model_endpoint if model_endpoint is not None else settings.serving.endpoint
     kit = _control_kit(settings, api_host, api_port, retrain_every, alerts)
     service = build_trading_service(
@@ -346,8 +350,27 @@ def trade(
             remove()
             control.stop(plane)
 
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    finally:
+        lock.release()
     _say(f"stopped; {service.engine.stats.closed_trades} trades closed this run")
+
+
+def _engine_lock(
+    settings: Settings, url: str | None, credentials: AlpacaCredentials
+) -> EngineLock:
+    """The journal's lock and the account's (the paper exchange's URL, else Alpaca paper
+    or live, with the key)."""
+    from trading.engine_lock import EngineLock, account_claim, journal_claim
+
+    venue = url or ("alpaca-paper" if credentials.paper else "alpaca-live")
+    key = credentials.api_key.get_secret_value() if credentials.api_key else None
+    claims = [account_claim(venue, key)]
+    journal = journal_claim(settings.paths.journal_url)
+    if journal is not None:
+        claims.insert(0, journal)
+    return EngineLock(claims)
 
 
 def _say(line: str) -> None:
