@@ -15,8 +15,10 @@ from core.errors import ConfigError
 
 if TYPE_CHECKING:  # the exchange section's types; imported lazily at run time
     from core.settings import AlpacaCredentials, Settings
+    from serving.client import HttpModelClient
     from trading.closed_trades import ClosedTradeRecord, TradeSink
     from trading.control.kit import ControlKit
+    from trading.engine import EngineStats
     from trading.engine_lock import EngineLock
     from trading.ports import ModelClient
     from trading.service import RecoveringBroker, ServiceConfig, TradingService
@@ -81,7 +83,7 @@ def backtest(
     settings = load_settings()
     wanted = [s.strip().upper() for s in symbols.split(",") if s.strip()] if symbols else None
     bars, index_bars, repairs = _load_bars(source, path, wanted, start, end, index_path, repair)
-    client = _model_client(settings, model_endpoint) if model_endpoint else None
+    client = _checked_client(settings, model_endpoint) if model_endpoint else None
     result = run_backtest(bars, index_bars=index_bars, settings=settings, strategy=strategy,
                           journal_url=journal, model_client=client,
                           gate_enabled=client is not None)  # fmt: skip
@@ -102,6 +104,8 @@ def backtest(
         else "—",
     )
     console.print(table)
+    if client is not None:
+        metrics["model_unavailable"] = _report_model_failures(result.stats, settings)
     if json_out is not None:
         console.print(f"JSON → {write_json(json_out, metrics, result.equity)}")
     if html_out is not None:
@@ -113,6 +117,31 @@ def backtest(
             f"HTML → {write_html(html_out, metrics, result.equity, result.trades, title)}"
         )
     result.journal.close()
+
+
+def _checked_client(settings: Settings, endpoint: str) -> ModelClient:
+    """The service's client, once the service answers, serves a champion and takes the
+    token: a replay against a service that cannot answer would only count refusals."""
+    client = _http_client(settings, endpoint)
+    client.check()
+    return client
+
+
+def _report_model_failures(stats: EngineStats, settings: Settings) -> int:
+    """Signals the service failed to answer mid-run, said loudly on stderr; their count."""
+    refused = stats.refusals.get("model_unavailable", 0)
+    if stats.model_failures:
+        fallback = settings.models.fallback
+        outcome = (
+            "the rules fallback decided them" if fallback == "rules"
+            else f"{refused} entries refused (fallback {fallback})"
+        )
+        Console(stderr=True).print(
+            f"[bold red]model service failures:[/] {stats.model_failures} of {stats.signals} "
+            f"signals got no answer from the model service (model_unavailable); {outcome}",
+            highlight=False, soft_wrap=True,
+        )
+    return refused
 
 
 def _load_bars(
@@ -550,6 +579,10 @@ def _model_client(settings: Settings, endpoint: str | None) -> ModelClient:
 
     if not endpoint:
         return RulesModelClient(settings.risk)
+    return _http_client(settings, endpoint)
+
+
+def _http_client(settings: Settings, endpoint: str) -> HttpModelClient:
     from serving.client import HttpModelClient
 
     token = settings.serving.api_token
