@@ -1,7 +1,7 @@
 """Commands that start child servers stop them on SIGTERM as on Ctrl-C: `tradewind ui`
 (Prefect and MLflow) and `tradewind serve` (BentoML's workers) run as real subprocesses,
-get SIGTERM, and every process they started is gone afterwards. (`tradewind demo` takes
-the same path, `pipelines.runtime.sigterm_as_ctrl_c`, around its model service.)"""
+`tradewind demo --quick` (its model service, once it serves) get SIGTERM, and every
+process they started is gone afterwards."""
 
 from __future__ import annotations
 
@@ -66,6 +66,24 @@ def test_serve_stops_its_workers_on_sigterm(tmp_path: Path) -> None:
         children = started_children(process, at_least=2)  # the two workers
         process.proc.send_signal(signal.SIGTERM)
         process.proc.wait(timeout=60)
+        assert_all_gone(children)
+    finally:
+        process.close()
+
+
+def test_demo_stops_its_model_service_on_sigterm(tmp_path: Path) -> None:
+    env = {k: v for k, v in exchange_env(tmp_path).items()
+           if not k.startswith("TRADEWIND_PATHS__")}  # the demo's own layout under cwd
+    env["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"] = "180"  # a loaded machine
+    process = Process(["demo", "--quick"], tmp_path, env, "demo")
+    try:
+        wait_for(lambda: "serving at http" in "".join(process.output)
+                 or process.proc.poll() is not None, "the demo's model service", 900)
+        assert process.proc.poll() is None, process.stderr()[-3000:]
+        children = started_children(process, at_least=2)  # bentoml serve and its worker
+        assert any("bentoml" in " ".join(child.cmdline()) for child in children)
+        process.proc.send_signal(signal.SIGTERM)
+        assert process.proc.wait(timeout=120) != 0  # interrupted, not finished
         assert_all_gone(children)
     finally:
         process.close()
