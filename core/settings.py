@@ -55,6 +55,9 @@ class BrokerSettings(_Section):
     commission_per_share: float = Field(0.0, ge=0)
     slippage_bps: float = Field(2.0, ge=0)
     starting_cash: float = Field(100_000.0, gt=0)
+    # A position the account holds in a symbol the engine does not trade: `refuse` to
+    # start, or `warn` loudly and leave it alone (never adopted, never exited).
+    foreign_positions: Literal["refuse", "warn"] = "refuse"
 
 
 class RiskSettings(_Section):

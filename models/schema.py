@@ -4,6 +4,8 @@ reads them), so the two cannot drift apart."""
 
 from __future__ import annotations
 
+from features.catalogue import CATALOGUE
+
 SIGNAL_QUALITY = "signal_quality"
 EXIT_OPTIMIZER = "exit_optimizer"
 REGIME_CLASSIFIER = "regime_classifier"
@@ -15,6 +17,13 @@ DRAWDOWN_COLUMNS: tuple[str, ...] = (
     "expected_drawdown_pct",
     "drawdown_p10_pct",
     "drawdown_p90_pct",
+)
+
+# Every feature a client may send with a signal: the feature catalogue, (name, description,
+# unit) in catalogue order. The service names each in its request schema; the served models
+# take a subset, and the rest are accepted and reported as ignored.
+CATALOGUE_FEATURES: tuple[tuple[str, str, str], ...] = tuple(
+    (spec.name, spec.description, spec.unit) for spec in CATALOGUE
 )
 
 # The signal's strategy reaches the signal models as one-hot columns the service derives

@@ -1,7 +1,8 @@
 """Process-level plumbing the commands, flows and the demo share: the persistent local
 Prefect database under the data dir (so flow runs outlive the process and show in
 `tradewind ui`), a free port, and the command line of a child model service (run with
-`serving.process.ServiceProcess`).
+`serving.process.ServiceProcess`), and SIGTERM taken as Ctrl-C by the commands that start
+child servers.
 
 Prefect reads its settings when it is first imported, so `prefect_environment` must be
 applied to `os.environ` before anything imports prefect in this process; `use_prefect_home`
@@ -11,10 +12,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import socket
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from types import FrameType
 
 from core.errors import ConfigError
 
@@ -99,3 +102,19 @@ def model_service_command(port: int) -> list[str]:
     """`tradewind serve --port PORT` in this interpreter, for a child model service."""
     return [sys.executable, "-c", "from pipelines.cli import main; main()", "serve",
             "--port", str(port)]
+
+
+@contextlib.contextmanager
+def sigterm_as_ctrl_c() -> Iterator[None]:
+    """SIGTERM raises KeyboardInterrupt in the main thread, as Ctrl-C does, so a command's
+    own clean-up (stopping its child servers) runs for a service manager's stop too;
+    Python's default for SIGTERM ends the process with no clean-up at all."""
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

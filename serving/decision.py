@@ -58,7 +58,13 @@ from serving.predictor import (
     win_probability,
 )
 from serving.router import ABRouter, Route
-from serving.schemas import ATR_FEATURE, DecisionOut, Variant, check_features
+from serving.schemas import (
+    ATR_FEATURE,
+    DecisionOut,
+    Variant,
+    check_features,
+    ignored_features,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -112,6 +118,7 @@ class Prepared:
     values: list[float]
     atr: float
     started: float
+    ignored: tuple[str, ...] = ()  # catalogue features sent that this arm does not take
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,6 +209,7 @@ class DecisionMaker:
             shadowed=shadow_versions is not None,
             latency_ms=latency_s * 1000.0,
             decided_at=decided_at,
+            ignored_features=list(prepared.ignored),
         )
         if self.log is not None:
             self.log.record(
@@ -348,7 +356,9 @@ class DecisionMaker:
         route = self.router.route(signal_id, has_challenger=models.challenger is not None)
         model_set = models.arm(route.variant)
         values, atr = checked_values(features, model_set, models.accepted, signal.strategy)
-        return Prepared(signal, signal_id, route, models, model_set, values, atr, started)
+        ignored = ignored_features(features, request_names_set(model_set))
+        return Prepared(signal, signal_id, route, models, model_set, values, atr, started,
+                        tuple(ignored))
 
     def _shadow(
         self, prepared: Prepared, features: Mapping[str, float | None]
@@ -386,6 +396,21 @@ def request_names(model_set: ModelSetLike) -> list[str]:
     places the exits even when no model takes it as an input."""
     names = [name for name in model_set.feature_names if not is_strategy_column(name)]
     return names if ATR_FEATURE in names else [*names, ATR_FEATURE]
+
+
+_REQUEST_NAMES: dict[int, tuple[ModelSetLike, frozenset[str]]] = {}
+
+
+def request_names_set(model_set: ModelSetLike) -> frozenset[str]:
+    """`request_names` as a set, kept per served model set (asked on every request)."""
+    cached = _REQUEST_NAMES.get(id(model_set))
+    if cached is not None and cached[0] is model_set:
+        return cached[1]
+    if len(_REQUEST_NAMES) > 16:  # old sets after many reloads
+        _REQUEST_NAMES.clear()
+    names = frozenset(request_names(model_set))
+    _REQUEST_NAMES[id(model_set)] = (model_set, names)
+    return names
 
 
 def checked_values(

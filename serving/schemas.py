@@ -3,21 +3,25 @@
 Every request is checked before any model sees it. A missing or unknown feature, a NaN or
 infinite number, a wrong type, a negative price or an unknown side is refused with a 4xx
 answer whose `detail[].loc` names the offending field; nothing is coerced or guessed.
-Structural checks (types, NaN, sides, prices) live in the pydantic models; the feature
-names depend on the models being served, so `check_features` checks them against the
-loaded model set's columns."""
+Structural checks (types, NaN, sides, prices, names) live in the pydantic models: the
+request schema names every catalogue feature as an optional property, so a fuzzer or a
+client generator can build requests from it. Which of them the served models take depends
+on the models, so `check_features` checks them against the loaded model set's columns: a
+catalogue feature the models do not take is accepted and reported as ignored, a name outside
+the catalogue is refused."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, Strict
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, Strict, create_model
 
 from core.errors import DataValidationError
 from core.types import Decision, Regime, Side, Signal
+from models.schema import CATALOGUE_FEATURES
 
 # A feature value: a finite JSON number (int or float), or `null` for a value that is
 # missing by design (e.g. `sent_mean_1d` without news), which the tree models take as
@@ -66,12 +70,49 @@ class SignalIn(_Strict):
         )
 
 
+# Every name a request's `features` may carry (the catalogue).
+KNOWN_FEATURES: frozenset[str] = frozenset(name for name, _, _ in CATALOGUE_FEATURES)
+
+if TYPE_CHECKING:
+    FeaturesIn = BaseModel
+else:
+    # One optional property per catalogue feature: absent means "not sent", null means
+    # "missing by design"; any other name is refused (extra="forbid").
+    FeaturesIn = create_model(
+        "Features",
+        __config__=ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False),
+        __doc__="A signal's features by catalogue name (`GET /models` -> `accepted_features` "
+        "lists the ones the served models take; others are accepted and ignored).",
+        **{
+            name: (FeatureValue, Field(None, description=f"{description} ({unit})"))
+            for name, description, unit in CATALOGUE_FEATURES
+        },
+    )
+
+
+def _example() -> dict[str, Any]:
+    features: dict[str, float | None] = {name: 0.0 for name, _, _ in CATALOGUE_FEATURES}
+    features.update({ATR_FEATURE: 1.4, "rsi_14": 61.2, "sent_mean_1d": None})
+    signal = {"symbol": "AAPL", "side": "buy", "strategy": "momentum",
+              "timestamp": "2013-05-02T20:00:00Z", "price": 60.5, "reason": ""}
+    return {"signal": signal, "features": features}
+
+
 class DecideRequest(_Strict):
     """`POST /decide` and the per-model endpoints. `features` may be left out: the
     service then reads the symbol's latest features from the online feature store."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": [_example()]})
+
     signal: SignalIn
-    features: dict[str, FeatureValue] | None = None
+    features: FeaturesIn | None = None
+
+    def feature_values(self) -> dict[str, float | None] | None:
+        """The features the client sent (a null one as None), or None when it sent none."""
+        given = self.features
+        if given is None:
+            return None
+        return {name: getattr(given, name) for name in given.model_fields_set}
 
 
 class DecisionOut(BaseModel):
@@ -117,6 +158,8 @@ class DecisionOut(BaseModel):
     shadowed: bool = False  # the challenger also predicted on this decision (logged only)
     latency_ms: float
     decided_at: datetime
+    # Catalogue features the request carried that the deciding models do not take.
+    ignored_features: list[str] = Field(default_factory=list)
 
 
 class SignalQualityOut(BaseModel):
@@ -181,20 +224,22 @@ def check_features(
     features: Mapping[str, float | None],
     expected: Sequence[str],
     accepted: Collection[str] = (),
+    known: Collection[str] = KNOWN_FEATURES,
 ) -> list[float]:
     """The feature values in the models' column order (`None` → NaN, missing by design),
     or a `FeatureError` listing every missing and unknown name, and any infinite or
     non-numeric value (callers that bypass the pydantic models, such as the in-process
     client, pass Python floats: NaN there means missing, like JSON `null`). `accepted`
     names more features that are not unknown though this call does not use them (the
-    other A/B arm's inputs)."""
-    expected_set = set(expected) | set(accepted)
+    other A/B arm's inputs); so does `known`, the catalogue (`ignored_features` lists the
+    ones a request carried in vain)."""
     problems: list[dict[str, Any]] = []
     for name in expected:
         if name not in features:
             problems.append(_problem(name, "missing", f"feature '{name}' is missing"))
+    expected_set = set(expected)
     for name in features:
-        if name not in expected_set:
+        if name not in expected_set and name not in accepted and name not in known:
             problems.append(
                 _problem(name, "unknown", f"feature '{name}' is not one the models take")
             )
@@ -228,6 +273,13 @@ def check_features(
             message += f"; and {len(problems) - 10} more"
         raise FeatureError(message, field=".".join(first["loc"]), problems=problems)
     return [_as_float(features[name]) for name in expected]
+
+
+def ignored_features(
+    features: Collection[str], expected: Collection[str]
+) -> list[str]:
+    """The names a request carried that the deciding models do not take."""
+    return sorted(name for name in features if name not in expected)
 
 
 def _as_float(value: float | None) -> float:

@@ -31,22 +31,25 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import bentoml
+from pydantic import BaseModel
 from starlette.responses import JSONResponse
 
-from core.errors import DataValidationError, TradewindError
+from core.errors import DataValidationError, NotFoundError, TradewindError
 from core.settings import load_settings
 from core.types import Signal
 from models.policy import PolicyConfig
-from serving.auth import ASGIApp, BearerAuth, Receive, Scope, Send
+from serving.auth import BearerAuth
 from serving.config import ServiceConfig
 from serving.decision import DecisionMaker
 from serving.decision_log import DecisionLog
+from serving.http import DECISION_PATHS, DecisionRoutes
 from serving.metrics import service_metrics
 from serving.model_slots import ModelSlots
 from serving.online_features import OnlineFeatureReader, OnlineFeatures
 from serving.router import ABRouter
 from serving.schemas import (
     DecideRequest,
+    DecisionOut,
     ExitOut,
     FeatureError,
     RegimeOut,
@@ -61,11 +64,16 @@ logger = logging.getLogger("tradewind.serving")
 T = TypeVar("T")
 
 
+# The decision endpoints are answered by `serving.http.DecisionRoutes`: BentoML's access
+# log, per-request metrics and tracing spans stay off them (the decision log records every
+# decision, `tradewind_*` metrics count and time them); probes and scrapes every few
+# seconds would drown the access log.
+_QUIET_PATHS = ["/readyz", "/livez", "/metrics", *sorted(DECISION_PATHS), "/reload", "/models"]
 SERVICE_CONFIG: dict[str, Any] = {
     "traffic": {"timeout": 30, "concurrency": 64},
     "threads": 4,
-    # Probes and scrapes every few seconds would drown the access log; decisions stay in it.
-    "logging": {"access": {"enabled": True, "skip_paths": ["/readyz", "/livez", "/metrics"]}},
+    "logging": {"access": {"enabled": True, "skip_paths": _QUIET_PATHS}},
+    "tracing": {"excluded_urls": _QUIET_PATHS},
 }
 
 
@@ -121,37 +129,45 @@ class DecisionService:
         logger.info("decision log closed after %d decisions", self.log.written)
 
     # -- the decision ----------------------------------------------------------------------
+    # The `@bentoml.api` methods declare the endpoints and their schema (`/docs.json`); the
+    # requests themselves are answered by `serving.http.DecisionRoutes` through `respond`.
     @bentoml.api(route="/decide")
-    def decide(self, request: DecideRequest, /) -> dict[str, Any]:
-        def run() -> dict[str, Any]:
-            signal = request.signal.to_signal()
-            answer = self.maker.decide(signal, self._features(request, signal))
-            return answer.model_dump(mode="json")
-
-        return self._answer("decide", run)
+    def decide(self, request: DecideRequest, /) -> DecisionOut:
+        return self._answer("decide", request)
 
     # -- one model each --------------------------------------------------------------------
     @bentoml.api(route="/signal_quality")
-    def signal_quality(self, request: DecideRequest, /) -> dict[str, Any]:
-        def run() -> dict[str, Any]:
-            signal = request.signal.to_signal()
-            prepared, probability, ood = self.maker.signal_quality(
-                signal, self._features(request, signal)
-            )
+    def signal_quality(self, request: DecideRequest, /) -> SignalQualityOut:
+        return self._answer("signal_quality", request)
+
+    @bentoml.api(route="/exit")
+    def exit(self, request: DecideRequest, /) -> ExitOut:
+        return self._answer("exit", request)
+
+    @bentoml.api(route="/regime")
+    def regime(self, request: DecideRequest, /) -> RegimeOut:
+        return self._answer("regime", request)
+
+    @bentoml.api(route="/risk")
+    def risk(self, request: DecideRequest, /) -> RiskOut:
+        return self._answer("risk", request)
+
+    def respond(self, endpoint: str, request: DecideRequest) -> BaseModel:
+        """The answer of one endpoint; refusals raise the project's errors (4xx)."""
+        signal = request.signal.to_signal()
+        features = self._features(request, signal)
+        if endpoint == "decide":
+            return self.maker.decide(signal, features)
+        if endpoint == "signal_quality":
+            prepared, probability, ood = self.maker.signal_quality(signal, features)
             return SignalQualityOut(
                 variant=prepared.route.variant,
                 model_version=prepared.model_set.versions["signal_quality"],
                 win_probability=probability,
                 out_of_distribution=ood,
-            ).model_dump(mode="json")
-
-        return self._answer("signal_quality", run)
-
-    @bentoml.api(route="/exit")
-    def exit(self, request: DecideRequest, /) -> dict[str, Any]:
-        def run() -> dict[str, Any]:
-            signal = request.signal.to_signal()
-            prepared, levels = self.maker.exit(signal, self._features(request, signal))
+            )
+        if endpoint == "exit":
+            prepared, levels = self.maker.exit(signal, features)
             return ExitOut(
                 variant=prepared.route.variant,
                 model_version=prepared.model_set.versions["exit_optimizer"],
@@ -159,42 +175,36 @@ class DecisionService:
                 take_profit_atr=levels.take_profit_atr,
                 stop_loss_price=levels.stop_loss_price,
                 take_profit_price=levels.take_profit_price,
-            ).model_dump(mode="json")
-
-        return self._answer("exit", run)
-
-    @bentoml.api(route="/regime")
-    def regime(self, request: DecideRequest, /) -> dict[str, Any]:
-        def run() -> dict[str, Any]:
-            signal = request.signal.to_signal()
-            prepared, call = self.maker.regime(signal, self._features(request, signal))
+            )
+        if endpoint == "regime":
+            prepared, call = self.maker.regime(signal, features)
             return RegimeOut(
                 variant=prepared.route.variant,
                 model_version=prepared.model_set.versions["regime_classifier"],
                 regime=call.regime,
                 regime_probabilities=call.regime_probabilities,
-            ).model_dump(mode="json")
-
-        return self._answer("regime", run)
-
-    @bentoml.api(route="/risk")
-    def risk(self, request: DecideRequest, /) -> dict[str, Any]:
-        def run() -> dict[str, Any]:
-            signal = request.signal.to_signal()
-            prepared, call = self.maker.risk(signal, self._features(request, signal))
+            )
+        if endpoint == "risk":
+            prepared, drawdown = self.maker.risk(signal, features)
             return RiskOut(
                 variant=prepared.route.variant,
                 model_version=prepared.model_set.versions["risk_predictor"],
-                expected_drawdown_pct=call.expected_drawdown_pct,
-                drawdown_p10_pct=call.drawdown_p10_pct,
-                drawdown_p90_pct=call.drawdown_p90_pct,
-            ).model_dump(mode="json")
+                expected_drawdown_pct=drawdown.expected_drawdown_pct,
+                drawdown_p10_pct=drawdown.drawdown_p10_pct,
+                drawdown_p90_pct=drawdown.drawdown_p90_pct,
+            )
+        raise NotFoundError(f"no endpoint /{endpoint}", where="path")
 
-        return self._answer("risk", run)
+    def refused(self, endpoint: str, status: int) -> None:
+        self.metrics.refused(endpoint, status)
+
+    @property
+    def auth_required(self) -> bool:
+        return self.config.api_token is not None
 
     # -- operations --------------------------------------------------------------------------
     def model_status(self) -> dict[str, Any]:
-        """`GET /models` (served by `ModelsRoute`; BentoML's APIs are POST only)."""
+        """`GET /models` (served by `serving.http.DecisionRoutes`)."""
         status = self.slots.status()
         served = self.slots.served
         status["accepted_features"] = sorted(served.accepted) if served else []
@@ -212,7 +222,11 @@ class DecisionService:
         return status
 
     @bentoml.api(route="/reload")
-    def reload(self) -> dict[str, Any]:
+    def reload(self) -> ReloadOut:
+        return ReloadOut.model_validate(self.reload_answer())
+
+    def reload_answer(self) -> dict[str, Any]:
+        """`POST /reload`: check the registry now; swap in changed models."""
         result = self.slots.reload(force=False)
         served = self.slots.served
         return ReloadOut(
@@ -224,18 +238,19 @@ class DecisionService:
 
     # -- helpers -------------------------------------------------------------------------------
     def _features(self, request: DecideRequest, signal: Signal) -> dict[str, float | None]:
-        if request.features is not None:
-            return dict(request.features)
+        given = request.feature_values()
+        if given is not None:
+            return given
         row = self.online.latest(signal.symbol)
         wanted = self.slots.current().accepted
         # The store keeps entity keys and timestamps beside the features; keep the features.
         return {name: value for name, value in row.items() if name in wanted}
 
-    def _answer(self, endpoint: str, run: Callable[[], T]) -> Any:
-        # Returns the answer, or a JSONResponse that BentoML passes through as is (Any:
-        # the API methods declare the answer's type for the OpenAPI schema).
+    def _answer(self, endpoint: str, request: DecideRequest) -> Any:
+        # Reached only without `serving.http.DecisionRoutes` in front (tests of the class
+        # alone): the same answer, or a JSONResponse that BentoML passes through as is.
         try:
-            return run()
+            return self.respond(endpoint, request)
         except (FeatureError, DataValidationError) as exc:
             self.metrics.refused(endpoint, exc.http_status)
             return JSONResponse(error_body(exc), status_code=exc.http_status)
@@ -246,26 +261,8 @@ class DecisionService:
             )
 
 
-class ModelsRoute:
-    """Answers `GET /models` from the running service instance."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            scope["type"] == "http"
-            and scope.get("method") == "GET"
-            and scope.get("path", "").rstrip("/") == "/models"
-        ):
-            service = bentoml.get_current_service()
-            response = JSONResponse(service.model_status())
-            await response(scope, receive, send)
-            return
-        await self.app(scope, receive, send)
-
-
 def add_middleware(service: Any) -> None:
-    """`GET /models` and bearer-token auth around a declared service (a bentoml.Service)."""
-    service.add_asgi_middleware(ModelsRoute)
+    """Bearer-token auth, then the service's own endpoints (`serving.http`), around a
+    declared service (a bentoml.Service). The first added is the outer one."""
     service.add_asgi_middleware(BearerAuth)
+    service.add_asgi_middleware(DecisionRoutes)

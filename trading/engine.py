@@ -448,16 +448,17 @@ class TradingEngine:
             )
 
     # ================================================================== recovery
-    def reconcile(self) -> dict[str, list[str]]:
+    def reconcile(self, symbols: frozenset[str] | None = None) -> dict[str, list[str]]:
         """Align the engine with the broker at start-up (`trading.recovery.reconcile`):
-        adopted positions, re-registered pending entries, vanished orders. Submits
-        nothing."""
+        adopted positions, re-registered pending entries, vanished orders; with
+        `symbols`, only theirs. Submits nothing."""
         return reconcile(
             broker=self.broker,
             journal=self.journal,
             book=self.book,
             pending=self.pending,
             now=self.clock.now(),
+            symbols=symbols,
         ).as_dict()
 
     # ================================================================== helpers

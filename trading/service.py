@@ -36,7 +36,7 @@ from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
@@ -93,6 +93,8 @@ class ServiceConfig(BaseModel):
     # The screener's watchlist (`tradewind screen`): when set, its symbols are traded and
     # re-read whenever the file changes; `symbols` serve until the file exists.
     watchlist_path: Path | None = None
+    # Positions the account holds outside `symbols` (settings.broker.foreign_positions).
+    foreign_positions: Literal["refuse", "warn"] = "refuse"
 
 
 class ServiceObserver(Protocol):
@@ -162,9 +164,11 @@ class RecoveryReport:
     adopted: list[str] = field(default_factory=list)
     pending: list[str] = field(default_factory=list)
     vanished: list[str] = field(default_factory=list)
+    foreign: list[str] = field(default_factory=list)  # held outside the engine's symbols
 
     def as_dict(self) -> dict[str, Any]:
         return {
+            "foreign": self.foreign,
             "rebuilt_positions": self.rebuilt_positions,
             "replayed_fills": self.replayed_fills,
             "missed_fills": self.missed_fills,
@@ -232,13 +236,18 @@ class TradingService:
             self.last_bar_time = pd.Timestamp(history["timestamp"].max()).to_pydatetime()
 
     def recover(self) -> RecoveryReport:
-        """Bring the engine and the journal in line with the broker (see module doc)."""
+        """Bring the engine and the journal in line with the broker (see module doc).
+        Positions outside the engine's symbols are refused or left alone (`foreign`)."""
+        ours = frozenset(self.config.symbols)
+        self.recovery.foreign = self._foreign_positions(ours)
         journal = self.engine.journal
         fills = journal.fills()
         self._applied_fills = set(fills["fill_id"].astype(str)) if len(fills) else set()
         journaled = _filled_by_order(fills)
         missed: list[tuple[datetime, bool, Order]] = []
         for order, changed_at in self.broker.recent_orders():
+            if order.symbol not in ours:
+                continue
             if order.filled_qty > journaled.get(order.client_order_id, 0.0) + 1e-9:
                 at = changed_at or order.created_at or self.clock.now()
                 missed.append((at, order.parent_client_order_id is not None, order))
@@ -284,11 +293,32 @@ class TradingService:
             self.apply(OrderUpdate(event, order, order.status, fill, at))
             self.recovery.missed_fills.append(fill.fill_id)
 
-        outcome = self.engine.reconcile()
+        outcome = self.engine.reconcile(symbols=ours)
         self.recovery.adopted = outcome.get("adopted", [])
         self.recovery.pending = outcome.get("pending", [])
         self.recovery.vanished = outcome.get("vanished", [])
         return self.recovery
+
+    def _foreign_positions(self, ours: frozenset[str]) -> list[str]:
+        held = sorted(
+            f"{p.symbol} {p.qty:g}" for p in self.broker.positions()
+            if p.symbol not in ours and p.qty != 0
+        )
+        if not held:
+            return []
+        what = (
+            f"the account holds {', '.join(held)} outside the engine's symbols "
+            f"({', '.join(sorted(ours))})"
+        )
+        if self.config.foreign_positions == "refuse":
+            raise ConfigError(
+                f"{what}; refusing to trade beside them (another engine's, or a manual "
+                "trade?). Trade those symbols too, close them, or set "
+                "TRADEWIND_BROKER__FOREIGN_POSITIONS=warn to leave them alone",
+                where="trade",
+            )
+        log.warning("%s: left alone (never adopted, never exited by this engine)", what)
+        return [entry.split(" ")[0] for entry in held]
 
     def start(self) -> RecoveryReport:
         """Baseline of the broker's updates, warm-up, recovery; then ready to `step`."""

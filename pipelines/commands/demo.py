@@ -36,13 +36,15 @@ def register(app: typer.Typer) -> None:
         walk-forward, and write reports/demo/."""
         from pipelines.demo.plan import DemoPlan
         from pipelines.demo.run import run_demo
+        from pipelines.runtime import sigterm_as_ctrl_c
 
         plan = DemoPlan.quick() if quick else DemoPlan.full()
         chosen = parse_symbols(symbols)
         if chosen:
             plan = plan.model_copy(update={"trade_symbols": chosen})
             check_trade_symbols(plan)
-        run_demo(plan, port=port or None)
+        with sigterm_as_ctrl_c():  # its model service stops on SIGTERM as on Ctrl-C
+            run_demo(plan, port=port or None)
 
 
 def check_trade_symbols(plan: DemoPlan) -> None:

@@ -76,6 +76,7 @@ def register(app: typer.Typer) -> None:
         from core.bars import check_timeframe
         from core.settings import load_settings
         from pipelines.deployments import SCHEDULES, recorded_server
+        from pipelines.runtime import sigterm_as_ctrl_c
 
         for name in flows or []:
             check_choice(name, [spec.flow for spec in SCHEDULES], "--flow")
@@ -97,7 +98,8 @@ def register(app: typer.Typer) -> None:
             server, url = _start_prefect_server(settings, port=0)
             console.print(f"started a Prefect server for the deployments: [bold]{url}[/]")
         try:
-            _serve(url, flows or None, horizon_days, settings)
+            with sigterm_as_ctrl_c():
+                _serve(url, flows or None, horizon_days, settings)
         finally:
             if server is not None:
                 _stop(server)
@@ -108,47 +110,48 @@ def register(app: typer.Typer) -> None:
         mlflow_port: int = typer.Option(0, "--mlflow-port", help="0: a free port."),
     ) -> None:
         """Start the Prefect UI and the MLflow UI on localhost (ports printed), on the same
-        stores the flows write; Ctrl-C stops both."""
+        stores the flows write; Ctrl-C or SIGTERM stops both."""
         from core.settings import load_settings
         from pipelines.deployments import server_record
-        from pipelines.runtime import free_port
+        from pipelines.runtime import free_port, sigterm_as_ctrl_c
 
         settings = load_settings()
         processes: list[tuple[str, subprocess.Popen[bytes]]] = []
         record = server_record(settings)
-        try:
-            prefect, prefect_url = _start_prefect_server(settings, port=prefect_port)
-            processes.append(("Prefect", prefect))
-            record.parent.mkdir(parents=True, exist_ok=True)
-            record.write_text(json.dumps({"api_url": prefect_url, "pid": prefect.pid}),
-                              encoding="utf-8")
-            mlflow_port = mlflow_port or free_port()
-            mlflow = _start_mlflow_ui(settings, mlflow_port)
-            processes.append(("MLflow", mlflow))
-            mlflow_url = f"http://127.0.0.1:{mlflow_port}"
-            _wait_http(f"{mlflow_url}/health", mlflow, "MLflow UI", timeout=120)
-            table = Table(title="Tradewind UIs (Ctrl-C stops Prefect and MLflow)")
-            table.add_column("UI")
-            table.add_column("URL")
-            table.add_column("store")
-            table.add_row("Prefect", prefect_url.removesuffix("/api"),
-                          str(_prefect_home(settings) / "prefect.db"))
-            table.add_row("MLflow", mlflow_url, settings.paths.mlflow_tracking_uri)
-            engine = _engine_url(settings.paths.data_dir)
-            table.add_row("Engine", engine, settings.paths.journal_url)
-            console.print(table)
-            while all(process.poll() is None for _, process in processes):
-                time.sleep(0.5)
-            for name, process in processes:
-                if process.poll() is not None:
-                    console.print(f"[red]{name} stopped (exit {process.returncode})[/]")
-        except KeyboardInterrupt:
-            console.print("stopping the UIs…")
-        finally:
-            for _, process in processes:
-                _stop(process)
-            with contextlib.suppress(FileNotFoundError):
-                record.unlink()
+        with sigterm_as_ctrl_c():  # a service manager's stop cleans up too
+            try:
+                prefect, prefect_url = _start_prefect_server(settings, port=prefect_port)
+                processes.append(("Prefect", prefect))
+                record.parent.mkdir(parents=True, exist_ok=True)
+                record.write_text(json.dumps({"api_url": prefect_url, "pid": prefect.pid}),
+                                  encoding="utf-8")
+                mlflow_port = mlflow_port or free_port()
+                mlflow = _start_mlflow_ui(settings, mlflow_port)
+                processes.append(("MLflow", mlflow))
+                mlflow_url = f"http://127.0.0.1:{mlflow_port}"
+                _wait_http(f"{mlflow_url}/health", mlflow, "MLflow UI", timeout=120)
+                table = Table(title="Tradewind UIs (Ctrl-C stops Prefect and MLflow)")
+                table.add_column("UI")
+                table.add_column("URL")
+                table.add_column("store")
+                table.add_row("Prefect", prefect_url.removesuffix("/api"),
+                              str(_prefect_home(settings) / "prefect.db"))
+                table.add_row("MLflow", mlflow_url, settings.paths.mlflow_tracking_uri)
+                engine = _engine_url(settings.paths.data_dir)
+                table.add_row("Engine", engine, settings.paths.journal_url)
+                console.print(table)
+                while all(process.poll() is None for _, process in processes):
+                    time.sleep(0.5)
+                for name, process in processes:
+                    if process.poll() is not None:
+                        console.print(f"[red]{name} stopped (exit {process.returncode})[/]")
+            except KeyboardInterrupt:
+                console.print("stopping the UIs…")
+            finally:
+                for _, process in processes:
+                    _stop(process)
+                with contextlib.suppress(FileNotFoundError):
+                    record.unlink()
 
     def _engine_url(data_dir: Path) -> str:
         """The engine's dashboard when `tradewind trade` runs (it serves it itself)."""
@@ -382,16 +385,21 @@ def _wait_http(url: str, process: subprocess.Popen[bytes], what: str, *, timeout
     import httpx
 
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            error = process.stderr.read().decode(errors="replace")[-800:] if process.stderr else ""
-            raise ConfigError(f"{what} exited with {process.returncode}: {error}", where="ui")
-        try:
-            if httpx.get(url, timeout=2.0).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
+    try:
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                stderr = process.stderr
+                error = stderr.read().decode(errors="replace")[-800:] if stderr else ""
+                raise ConfigError(f"{what} exited with {process.returncode}: {error}", where="ui")
+            try:
+                if httpx.get(url, timeout=2.0).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM while it starts: not left behind
+        _stop(process)
+        raise
     _stop(process)
     raise ConfigError(f"{what} did not answer on {url} within {timeout:.0f} s", where="ui")
 

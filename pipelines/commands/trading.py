@@ -17,8 +17,11 @@ from pipelines.commands.options import SYMBOLS_HELP, SYMBOLS_METAVAR, parse_day,
 if TYPE_CHECKING:  # the exchange section's types; imported lazily at run time
     from core.bars import BarCheck
     from core.settings import AlpacaCredentials, Settings
+    from serving.client import HttpModelClient
     from trading.closed_trades import ClosedTradeRecord, TradeSink
     from trading.control.kit import ControlKit
+    from trading.engine import EngineStats
+    from trading.engine_lock import EngineLock
     from trading.ports import BarStream, MarketData, ModelClient
     from trading.service import RecoveringBroker, ServiceConfig, TradingService
 
@@ -136,7 +139,7 @@ def backtest(
     bars, index_bars, repairs = _load_bars(
         source, path, wanted, start, end, index_path, repair, settings
     )
-    client = _model_client(settings, model_endpoint) if model_endpoint else None
+    client = _checked_client(settings, model_endpoint) if model_endpoint else None
     result = run_backtest(bars, index_bars=index_bars, settings=settings, strategy=strategy,
                           journal_url=journal, model_client=client,
                           gate_enabled=client is not None)  # fmt: skip
@@ -157,6 +160,8 @@ def backtest(
         else "—",
     )
     console.print(table)
+    if client is not None:
+        metrics["model_unavailable"] = _report_model_failures(result.stats, settings)
     if json_out is not None:
         console.print(f"JSON → {write_json(json_out, metrics, result.equity)}")
     if html_out is not None:
@@ -168,6 +173,31 @@ def backtest(
             f"HTML → {write_html(html_out, metrics, result.equity, result.trades, title)}"
         )
     result.journal.close()
+
+
+def _checked_client(settings: Settings, endpoint: str) -> ModelClient:
+    """The service's client, once the service answers, serves a champion and takes the
+    token: a replay against a service that cannot answer would only count refusals."""
+    client = _http_client(settings, endpoint)
+    client.check()
+    return client
+
+
+def _report_model_failures(stats: EngineStats, settings: Settings) -> int:
+    """Signals the service failed to answer mid-run, said loudly on stderr; their count."""
+    refused = stats.refusals.get("model_unavailable", 0)
+    if stats.model_failures:
+        fallback = settings.models.fallback
+        outcome = (
+            "the rules fallback decided them" if fallback == "rules"
+            else f"{refused} entries refused (fallback {fallback})"
+        )
+        Console(stderr=True).print(
+            f"[bold red]model service failures:[/] {stats.model_failures} of {stats.signals} "
+            f"signals got no answer from the model service (model_unavailable); {outcome}",
+            highlight=False, soft_wrap=True,
+        )
+    return refused
 
 
 def _load_bars(
@@ -438,7 +468,10 @@ def trade(
         poll_seconds=poll_seconds,
         warmup_days=warmup_days_for(timeframe),
         watchlist_path=watchlist,
+        foreign_positions=settings.broker.foreign_positions,
     )
+    # Before the journal opens or the account is read: one engine per journal and account.
+    lock = _engine_lock(settings, url, credentials).acquire()
     endpoint = model_endpoint if model_endpoint is not None else settings.serving.endpoint
     kit = _control_kit(settings, api_host, api_port, retrain_every, alerts)
     try:
@@ -472,8 +505,27 @@ def trade(
             remove()
             control.stop(plane)
 
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    finally:
+        lock.release()
     _say(f"stopped; {service.engine.stats.closed_trades} trades closed this run")
+
+
+def _engine_lock(
+    settings: Settings, url: str | None, credentials: AlpacaCredentials
+) -> EngineLock:
+    """The journal's lock and the account's (the paper exchange's URL, else Alpaca paper
+    or live, with the key)."""
+    from trading.engine_lock import EngineLock, account_claim, journal_claim
+
+    venue = url or ("alpaca-paper" if credentials.paper else "alpaca-live")
+    key = credentials.api_key.get_secret_value() if credentials.api_key else None
+    claims = [account_claim(venue, key)]
+    journal = journal_claim(settings.paths.journal_url)
+    if journal is not None:
+        claims.insert(0, journal)
+    return EngineLock(claims)
 
 
 def _say(line: str) -> None:
@@ -663,6 +715,10 @@ def _model_client(settings: Settings, endpoint: str | None) -> ModelClient:
 
     if not endpoint:
         return RulesModelClient(settings.risk)
+    return _http_client(settings, endpoint)
+
+
+def _http_client(settings: Settings, endpoint: str) -> HttpModelClient:
     from serving.client import HttpModelClient
 
     token = settings.serving.api_token

@@ -287,3 +287,14 @@ def test_mcp_tools_read_and_steer_with_confirmation(running_engine: Engine) -> N
     assert control["detail"].endswith("(mcp test)")
     assert control["action"] == "pause"
     assert control["origin"].startswith("mcp@127.0.0.1")
+
+
+def test_fuzzing_the_engine_api_finds_no_server_error_and_no_schema_violation(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """Every endpoint of `/openapi.json`, every schemathesis check, with the token."""
+    from tests.integration.fuzz_support import fuzz
+
+    fuzz(f"{engine.url}/openapi.json", TOKEN, tmp_path, max_examples=15)
+    assert engine.process is not None
+    assert engine.process.proc.poll() is None  # still trading

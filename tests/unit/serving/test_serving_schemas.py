@@ -19,7 +19,7 @@ GOOD_SIGNAL = {
 }
 
 
-def _body(signal: dict[str, object] | None = None, features: str = '{"a": 1}') -> str:
+def _body(signal: dict[str, object] | None = None, features: str = '{"rsi_14": 1}') -> str:
     return f'{{"signal": {json.dumps(signal or GOOD_SIGNAL)}, "features": {features}}}'
 
 
@@ -30,9 +30,30 @@ def _locations(text: str) -> list[tuple[str | int, ...]]:
 
 
 def test_a_valid_request_parses_with_ints_floats_and_nulls() -> None:
-    request = DecideRequest.model_validate_json(_body(features='{"a": 1, "b": 2.5, "c": null}'))
-    assert request.features == {"a": 1.0, "b": 2.5, "c": None}
+    request = DecideRequest.model_validate_json(
+        _body(features='{"rsi_14": 1, "atr_14": 2.5, "sent_mean_1d": null}')
+    )
+    assert request.feature_values() == {"rsi_14": 1.0, "atr_14": 2.5, "sent_mean_1d": None}
     assert request.signal.to_signal().signal_id
+
+
+def test_the_schema_names_every_catalogue_feature_as_an_optional_property() -> None:
+    from features.catalogue import feature_names
+
+    schema = DecideRequest.model_json_schema()
+    features = schema["$defs"]["Features"]
+    assert sorted(features["properties"]) == sorted(feature_names())
+    assert features.get("additionalProperties") is False
+    assert "required" not in features
+
+
+def test_names_outside_the_catalogue_are_refused_by_name() -> None:
+    assert ("features", "zzz") in _locations(_body(features='{"zzz": 1}'))
+
+
+def test_catalogue_features_the_models_do_not_take_are_accepted_not_unknown() -> None:
+    values = check_features({"a": 1.0, "pos_symbol_held": 0.0}, ["a"], known={"pos_symbol_held"})
+    assert values == [1.0]
 
 
 @pytest.mark.parametrize(
