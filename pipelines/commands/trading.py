@@ -473,12 +473,13 @@ def trade(
     # Before the journal opens or the account is read: one engine per journal and account.
     lock = _engine_lock(settings, url, credentials).acquire()
     endpoint = model_endpoint if model_endpoint is not None else settings.serving.endpoint
-    kit = _control_kit(settings, api_host, api_port, retrain_every, alerts)
     try:
+        kit = _control_kit(settings, api_host, api_port, retrain_every, alerts)
         service = build_trading_service(
             settings, credentials, url, strategy, config, feature_store, endpoint or None, kit
         )
     except BrokerError as exc:
+        lock.release()
         if url is None:
             raise
         raise ConfigError(
@@ -486,6 +487,9 @@ def trade(
             "`tradewind paper-exchange -h`) or point --exchange-url at it",
             where="trade",
         ) from None
+    except BaseException:
+        lock.release()  # a start that failed leaves the account free
+        raise
     plane = kit.plane(
         service, prefect_api_url=_prefect_api(settings, prefect_api_url), decides=kit.decides()
     )
