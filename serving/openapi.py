@@ -21,6 +21,7 @@ from serving.schemas import (
     ReloadOut,
     RiskOut,
     SignalQualityOut,
+    decide_example,
 )
 
 
@@ -78,6 +79,9 @@ def openapi_document(auth_required: bool) -> dict[str, Any]:
         (ErrorOut, "serialization"),
     ]
     _, schemas = models_json_schema(models, ref_template="#/components/schemas/{model}")
+    # The example lives here, not in the model's config: BentoML builds its own schema of
+    # the service's IO models, and its OpenAPI 3.0 `Schema` has no `examples`.
+    schemas["$defs"]["DecideRequest"]["examples"] = [decide_example()]
     security: list[dict[str, list[str]]] = [{"bearer": []}] if auth_required else []
     errors = {status: {"description": text, "content": _json(_ref("ErrorOut"))}
               for status, text in _REFUSALS.items()}

@@ -90,7 +90,7 @@ else:
     )
 
 
-def _example() -> dict[str, Any]:
+def decide_example() -> dict[str, Any]:
     features: dict[str, float | None] = {name: 0.0 for name, _, _ in CATALOGUE_FEATURES}
     features.update({ATR_FEATURE: 1.4, "rsi_14": 61.2, "sent_mean_1d": None})
     signal = {"symbol": "AAPL", "side": "buy", "strategy": "momentum",
@@ -101,8 +101,6 @@ def _example() -> dict[str, Any]:
 class DecideRequest(_Strict):
     """`POST /decide` and the per-model endpoints. `features` may be left out: the
     service then reads the symbol's latest features from the online feature store."""
-
-    model_config = ConfigDict(json_schema_extra={"examples": [_example()]})
 
     signal: SignalIn
     features: FeaturesIn | None = None

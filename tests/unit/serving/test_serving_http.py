@@ -163,3 +163,8 @@ async def test_the_openapi_document_is_the_pydantic_models_with_every_refusal() 
     nullable = document["components"]["schemas"]["DecisionOut"]["properties"]["expected_value"]
     assert {"type": "null"} in nullable["anyOf"]
     assert "IODescriptor" not in json.dumps(document)
+    # a real request as the example, one that the service's own parser accepts
+    from serving.schemas import DecideRequest
+
+    example = document["components"]["schemas"]["DecideRequest"]["examples"][0]
+    assert DecideRequest.model_validate_json(json.dumps(example)).signal.symbol == "AAPL"
