@@ -10,7 +10,6 @@ import os
 import signal
 from collections.abc import Iterator
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -24,9 +23,10 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def prefect(tmp_path: Path) -> Iterator[str]:
+    from core.settings import load_settings
     from pipelines.commands.flows import _start_prefect_server
 
-    settings = SimpleNamespace(paths=SimpleNamespace(data_dir=tmp_path / "prefect-data"))
+    settings = load_settings(paths={"data_dir": str(tmp_path / "prefect-data")})
     process, url = _start_prefect_server(settings, port=0)
     try:
         yield url
