@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv lock test lint typecheck unit integration demo bench ui clean
+.PHONY: help venv lock test lint typecheck unit integration mutation demo bench ui clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -53,6 +53,10 @@ unit: $(STAMP)  ## Unit tests only
 integration: $(STAMP) $(CHROMIUM)  ## Integration tests only (real servers and stores)
 	$(BIN)/pytest -q tests/integration
 
+mutation: $(STAMP)  ## Mutation testing of the rules (risk, sizing, stops, engine, matching, router, auth, breaker); prints the kill rate
+	nice -n 10 $(BIN)/mutmut run --max-children 2
+	$(BIN)/python scripts/mutation_report.py
+
 demo: $(STAMP)  ## Run the end-to-end demo on the embedded real data
 	$(BIN)/tradewind demo
 
@@ -63,4 +67,4 @@ ui: $(STAMP)  ## Start the Prefect and MLflow UIs on localhost
 	$(BIN)/tradewind ui
 
 clean:  ## Remove generated stores and reports (keeps .venv)
-	rm -rf data reports mlruns/mlflow.db mlruns/artifacts features/repo/data
+	rm -rf data reports mlruns/mlflow.db mlruns/artifacts features/repo/data mutants
