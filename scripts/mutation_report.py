@@ -61,7 +61,11 @@ def main() -> int:
     counts: dict[str, Counter[str]] = defaultdict(Counter)
     survivors: dict[str, list[str]] = defaultdict(list)
     for meta in metas:
-        codes = json.loads(meta.read_text()).get("exit_code_by_key", {})
+        try:
+            codes = json.loads(meta.read_text()).get("exit_code_by_key", {})
+        except json.JSONDecodeError:  # being rewritten by a run in progress
+            print(f"skipped {meta} (being written)", file=sys.stderr)
+            continue
         for name, code in codes.items():
             status = KILLED.get(code, "not checked" if code is None else "other")
             scope = scope_of(name)

@@ -87,13 +87,14 @@ def blocked(src, dst):
 os.replace = blocked
 """
 
-WRITE_FEATURES = BLOCK_RENAME + """
+# argv: data dir, parquet file of rows, FeatureStore method (write_features, write_trades)
+WRITE = BLOCK_RENAME + """
 import pandas as pd
 from pathlib import Path
 from core.settings import PathSettings
 from features.store import FeatureStore
-FeatureStore(PathSettings(data_dir=Path(sys.argv[1]))).write_features(
-    pd.read_parquet(sys.argv[2]))
+store = FeatureStore(PathSettings(data_dir=Path(sys.argv[1])))
+getattr(store, sys.argv[3])(pd.read_parquet(sys.argv[2]))
 """
 
 
@@ -104,7 +105,7 @@ def test_a_killed_feature_write_leaves_the_old_rows_and_the_rerun_completes(
     first = features[features["timestamp"] < "2012-01-01"]
     _store(root).write_features(first)
     features.to_parquet(tmp_path / "all.parquet")
-    kill_at_pause(WRITE_FEATURES, str(root), str(tmp_path / "all.parquet"))
+    kill_at_pause(WRITE, str(root), str(tmp_path / "all.parquet"), "write_features")
 
     store = _store(root)
     stored = store.read_features()  # every *.parquet of the folder, as the joins read it
@@ -135,16 +136,6 @@ def _trades(features: pd.DataFrame, count: int) -> pd.DataFrame:
     })
 
 
-WRITE_TRADES = BLOCK_RENAME + """
-import pandas as pd
-from pathlib import Path
-from core.settings import PathSettings
-from features.store import FeatureStore
-FeatureStore(PathSettings(data_dir=Path(sys.argv[1]))).write_trades(
-    pd.read_parquet(sys.argv[2]))
-"""
-
-
 def test_a_killed_trade_collection_keeps_the_stored_trades_and_the_rerun_completes(
     tmp_path: Path, features: pd.DataFrame
 ) -> None:
@@ -156,7 +147,7 @@ def test_a_killed_trade_collection_keeps_the_stored_trades_and_the_rerun_complet
     trades = _trades(features, 20)
     assert store.write_trades(trades.head(8)) == 8
     trades.to_parquet(tmp_path / "trades.parquet")
-    kill_at_pause(WRITE_TRADES, str(root), str(tmp_path / "trades.parquet"))
+    kill_at_pause(WRITE, str(root), str(tmp_path / "trades.parquet"), "write_trades")
 
     def stored_ids() -> list[str]:
         with duckdb_connection() as con:  # the folder as the offline joins read it

@@ -1,0 +1,64 @@
+"""Edges of the rules the boundary tests do not reach: the correlation's arithmetic on
+drifting and gappy series, the operator's pause and resume, streaks that a win or a loss
+breaks, and the engine's count of its refusals."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from core.types import Side
+from trading.risk import UNKNOWN_SECTOR, Portfolio, RiskManager, _pearson
+from trading.sizing import SizingConfig, StreakTracker
+
+from .helpers import FixedModelClient, Harness
+from .test_risk_boundaries import TECH, correlated
+
+
+def test_pearson_ignores_drift_and_scale_and_reads_only_common_bars() -> None:
+    a, b = correlated(0.8)
+    assert _pearson(a, b, 20) == pytest.approx(0.8)
+    assert _pearson(a + 0.05, 3 * b - 0.02, 20) == pytest.approx(0.8)  # drifting series
+    gappy_a, gappy_b = a.copy(), b.copy()
+    gappy_a[:5], gappy_b[5:10] = np.nan, np.nan
+    expected = float(np.corrcoef(a[10:], b[10:])[0, 1])
+    assert _pearson(gappy_a, gappy_b, 20) == pytest.approx(expected)
+    assert _pearson(gappy_a, gappy_b, 51) is None  # 50 common bars < 51
+    assert _pearson(np.zeros(60), b, 20) is None  # a flat series has no correlation
+
+
+def test_pause_blocks_new_entries_with_its_reason_until_resume() -> None:
+    risk = RiskManager()
+    book = Portfolio(100_000.0, 100_000.0)
+    risk.pause("operator: earnings week")
+    verdict = risk.pre_trade("A", UNKNOWN_SECTOR, book)
+    assert (verdict.accepted, verdict.rule) == (False, "paused")
+    assert verdict.reason == "new entries are paused (operator: earnings week)"
+    assert risk.paused == "operator: earnings week"
+    risk.resume()
+    assert risk.paused is None
+    assert risk.pre_trade("A", UNKNOWN_SECTOR, book).accepted
+
+
+@pytest.mark.parametrize(("first", "then"), [(False, True), (True, False)])
+def test_a_win_breaks_a_losing_streak_and_a_loss_a_winning_one(first: bool, then: bool) -> None:
+    streak = StreakTracker(SizingConfig(loss_streak=3, win_streak=3))
+    for outcome in (first, first, then, first, first):  # two, broken, two again
+        streak.record(outcome)
+    assert (streak.wins, streak.losses) == ((2, 0) if first else (0, 2))
+    assert streak.multiplier == 1.0
+
+
+def test_the_engine_counts_its_refusals_by_rule_and_category() -> None:
+    sectors = dict.fromkeys(("A", "B", "C", "D", "E", "F"), TECH)
+    h = Harness(model=FixedModelClient(0.9, size_fraction=0.10), sectors=sectors)
+    for symbol in ("A", "B", "C", "D", "E", "F"):
+        h.bar(0, 100, 101, 99, 100, symbol=symbol, signal=Side.BUY)
+    assert h.engine.stats.risk_rejected == 2
+    assert h.engine.stats.rejections_by_rule == {"sector_exposure": 2}
+    assert h.engine.stats.refusals == {"risk": 2}
+    assert h.engine.stats.entries == 4
+    refused = h.journal.decisions().set_index("symbol").loc[["E", "F"]]
+    assert set(refused["category"]) == {"risk"}
+    assert set(refused["variant"]) == {"challenger"}  # the policy's decision is kept
+    assert set(refused["win_probability"]) == {0.9}
