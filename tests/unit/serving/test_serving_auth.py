@@ -23,13 +23,14 @@ class App:
         self.reached: list[str] = []
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        assert (await receive())["body"] == b"{}"  # the request body reaches the service
         self.reached.append(scope.get("path", scope["type"]))
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b"ok"})
 
 
-def call(middleware: BearerAuth, path: str, authorization: bytes | None = None,
-         kind: str = "http") -> list[dict[str, Any]]:
+def call(middleware: BearerAuth, path: str | None, authorization: bytes | None = None,
+         kind: str = "http", *, with_headers: bool = True) -> list[dict[str, Any]]:
     headers = [(b"content-type", b"application/json")]
     if authorization is not None:
         headers.append((b"authorization", authorization))
@@ -41,12 +42,18 @@ def call(middleware: BearerAuth, path: str, authorization: bytes | None = None,
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    scope = {"type": kind, "path": path, "headers": headers}
+    scope: dict[str, Any] = {"type": kind}
+    if path is not None:
+        scope["path"] = path
+    if with_headers:
+        scope["headers"] = headers
     asyncio.run(middleware(scope, receive, send))
     return sent
 
 
 def status(sent: list[dict[str, Any]]) -> int:
+    assert [message["type"] for message in sent] == ["http.response.start",
+                                                      "http.response.body"]
     return int(sent[0]["status"])
 
 
@@ -61,6 +68,7 @@ def test_a_protected_path_needs_the_exact_bearer_token(path: str) -> None:
     auth = BearerAuth(app, token=TOKEN)
     assert status(call(auth, path, f"Bearer {TOKEN}".encode())) == 200
     assert status(call(auth, path, f"bearer {TOKEN}".encode())) == 200  # scheme: any case
+    assert status(call(auth, path, f"Bearer  {TOKEN} ".encode())) == 200  # spaces around
     for wrong in (None, b"", TOKEN.encode(), f"Bearer {TOKEN}x".encode(),
                   f"Bearer {TOKEN[:-1]}".encode(), f"Basic {TOKEN}".encode(), b"Bearer "):
         sent = call(auth, path, wrong)
@@ -73,20 +81,24 @@ def test_a_protected_path_needs_the_exact_bearer_token(path: str) -> None:
         assert json.loads(body) == {"error": "missing or wrong bearer token",
                                     "field": "headers.authorization"}
         assert TOKEN.encode() not in body
-    assert len(app.reached) == 2
+    assert status(call(auth, path, with_headers=False)) == 401
+    assert len(app.reached) == 3
 
 
-@pytest.mark.parametrize("path", ["/models", "/readyz", "/livez", "/metrics", "/docs.json"])
+@pytest.mark.parametrize("path", ["/models", "/readyz", "/livez", "/metrics", "/docs.json",
+                                  "/decideX", "/reloadX/", "/", ""])
 def test_open_paths_need_no_token(path: str) -> None:
     app = App()
     assert status(call(BearerAuth(app, token=TOKEN), path)) == 200
     assert app.reached == [path]
 
 
-def test_non_http_traffic_passes() -> None:
+def test_non_http_traffic_and_scopes_without_a_path_pass() -> None:
     app = App()
     call(BearerAuth(app, token=TOKEN), "/decide", kind="lifespan")
     assert app.reached == ["/decide"]
+    assert status(call(BearerAuth(app, token=TOKEN), None)) == 200
+    assert app.reached == ["/decide", "http"]
 
 
 def test_without_a_token_everything_is_open(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -14,8 +14,11 @@ from .test_matching import bar, buy_bracket, make, step
 
 def test_cancel_closes_the_order_and_a_canceled_order_never_fills() -> None:
     engine, clock = make()
+    events: list[tuple[str, str]] = []
+    engine.subscribe(lambda update: events.append((update.event, update.order.client_order_id)))
     engine.submit(Order("m1", "AAA", Side.BUY, 10))
     canceled = engine.cancel("m1")
+    assert events == [("new", "m1"), ("canceled", "m1")]
     assert canceled.status is OrderStatus.CANCELED
     assert engine.open_orders() == []
     assert engine.cancel("m1") == canceled  # again: unchanged
@@ -107,3 +110,13 @@ def test_a_canceled_resting_limit_leaves_the_book_of_its_symbol() -> None:
     assert [o.client_order_id for o in engine.open_orders("AAA")] == ["l2"]
     assert step(engine, clock, bar(1, 85, 86, 79, 80)) == ["fill"]
     assert engine.get_order("l1").status is OrderStatus.CANCELED  # type: ignore[union-attr]
+
+
+def test_one_share_left_on_the_other_leg_stays_protected() -> None:
+    engine, clock = make(max_volume_fraction=0.01)
+    engine.submit(buy_bracket(qty=30))
+    step(engine, clock, bar(1, 100, 102, 99, 101, volume=10_000))
+    step(engine, clock, bar(2, 105, 112, 104, 111, volume=2_900))  # target: 29 of 30
+    stop_loss = engine.get_order("b1-sl")
+    assert stop_loss is not None
+    assert (stop_loss.qty, stop_loss.status) == (1, OrderStatus.NEW)

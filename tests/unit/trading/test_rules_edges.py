@@ -10,6 +10,7 @@ import pytest
 from core.types import Side
 from trading.risk import UNKNOWN_SECTOR, Portfolio, RiskManager, _pearson
 from trading.sizing import SizingConfig, StreakTracker
+from trading.stops import TrailingStop
 
 from .helpers import FixedModelClient, Harness
 from .test_risk_boundaries import TECH, correlated
@@ -62,3 +63,11 @@ def test_the_engine_counts_its_refusals_by_rule_and_category() -> None:
     assert set(refused["category"]) == {"risk"}
     assert set(refused["variant"]) == {"challenger"}  # the policy's decision is kept
     assert set(refused["win_probability"]) == {0.9}
+
+
+def test_a_trailing_stop_never_moves_to_zero_and_works_on_penny_stocks() -> None:
+    stop = TrailingStop(atr_multiple=2.0)
+    assert stop.tighten(Side.BUY, 0.1, 2.0, 1.0) is None  # the level would be 0
+    assert stop.tighten(Side.BUY, 0.1, 2.5, 1.0) == pytest.approx(0.5)
+    assert stop.tighten(Side.BUY, 0.5, 0.8, 0.1) == pytest.approx(0.6)  # a price below 1
+    assert stop.tighten(Side.BUY, 0.5, 0.0, 0.1) is None
