@@ -48,3 +48,32 @@ def test_the_router_refuses_a_signal_without_an_id() -> None:
         bucket("")
     assert refused.value.message == "cannot route a signal without an id"
     assert 0 <= bucket("tw-1") < 1
+
+
+@pytest.mark.parametrize(
+    ("side", "stop", "target", "valid"),
+    [
+        (Side.BUY, 98.0, 103.0, True), (Side.BUY, 100.0, 103.0, False),
+        (Side.BUY, 98.0, 100.0, False), (Side.BUY, 0.0, 103.0, False),
+        (Side.BUY, 0.5, 103.0, True),
+        (Side.SELL, 102.0, 97.0, True), (Side.SELL, 100.0, 97.0, False),
+        (Side.SELL, 102.0, 100.0, False), (Side.SELL, 102.0, 0.0, False),
+        (Side.SELL, 102.0, 0.5, True),
+    ],
+)
+def test_exits_on_the_wrong_side_of_the_price_are_refused(
+    side: Side, stop: float, target: float, valid: bool
+) -> None:
+    from dataclasses import replace
+
+    from core.types import Signal
+    from trading.engine import _exit_problem
+
+    signal = Signal("AAA", side, session(0), "momentum", 100.0, "test")
+    decision = replace(FixedModelClient(0.9).decide(signal, {"atr_14": 1.0}),
+                       stop_loss_price=stop, take_profit_price=target)
+    problem = _exit_problem(signal, decision)
+    assert (problem == "") is valid
+    if not valid:
+        kind = "long needs 0 < stop" if side is Side.BUY else "short needs 0 < target"
+        assert problem.startswith(kind)
