@@ -250,7 +250,7 @@ def main() -> None:
     client = InProcessModelClient(model_set)  # every answer is a decision (OOD included)
     parsed = [DecideRequest.model_validate_json(body) for body in decide_bodies]
     signals = [(p.signal.to_signal(), {k: (np.nan if v is None else v)
-                                       for k, v in (p.features or {}).items()})
+                                       for k, v in (p.feature_values() or {}).items()})
                for p in parsed]
 
     def inprocess_decide(i: int) -> None:

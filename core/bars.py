@@ -48,15 +48,16 @@ print; `kind="jump"` otherwise, e.g. a spin-off), so genuine jumps survive.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
+from typing import Any, TypeAlias
 
 import numpy as np
 import pandas as pd
 
 from core.errors import DataValidationError
-from core.types import BAR_COLUMNS
+from core.types import BAR_COLUMNS, Bar
 from core.utc import utc_timestamp
 
 PRICE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close")
@@ -132,7 +133,7 @@ class BarCheck:
         end: datetime | date | str | None = None,
     ) -> BarCheck:
         """The bars of `symbols` between inclusive bounds (`time_bound`), with the
-        repairs and warnings that concern those symbols."""
+        repairs and warnings that concern those symbols and that window."""
         bars = self.bars
         keep = bars["symbol"].isin(symbols).to_numpy()
         lower, upper = time_bound(start), time_bound(end, end=True)
@@ -141,10 +142,23 @@ class BarCheck:
         if upper is not None:
             keep &= (bars["timestamp"] <= upper).to_numpy()
         chosen = set(symbols)
+
+        def inside(stamp: str | None) -> bool:
+            """A row without a readable time stays listed: nothing says it is outside."""
+            if stamp is None:
+                return True
+            try:
+                moment = pd.Timestamp(stamp)
+            except ValueError:
+                return True
+            if moment.tzinfo is None:
+                moment = moment.tz_localize("UTC")
+            return (lower is None or moment >= lower) and (upper is None or moment <= upper)
+
         return BarCheck(
             bars=bars[keep].reset_index(drop=True),
-            repairs=[r for r in self.repairs if r.symbol in chosen],
-            warnings=[w for w in self.warnings if w.symbol in chosen],
+            repairs=[r for r in self.repairs if r.symbol in chosen and inside(r.timestamp)],
+            warnings=[w for w in self.warnings if w.symbol in chosen and inside(w.timestamp)],
         )
 
 
@@ -156,6 +170,20 @@ class BarValidationError(DataValidationError):
         self.problems = problems
 
 
+BarInput: TypeAlias = Bar | pd.Series | pd.DataFrame | Mapping[str, Any]
+
+
+def as_bar_frame(bars: BarInput) -> pd.DataFrame:
+    """A bar frame from a frame (as is), a `Bar`, a row or a mapping."""
+    if isinstance(bars, pd.DataFrame):
+        return bars
+    if isinstance(bars, Bar):
+        return pd.DataFrame([{c: getattr(bars, c) for c in BAR_COLUMNS}])
+    if isinstance(bars, pd.Series):
+        return bars.to_frame().T
+    return pd.DataFrame([dict(bars)])
+
+
 def empty_bars() -> pd.DataFrame:
     """A bar frame with no rows and the right dtypes."""
     return pd.DataFrame(
@@ -165,6 +193,29 @@ def empty_bars() -> pd.DataFrame:
             **{name: pd.Series([], dtype="float64") for name in VALUE_COLUMNS},
         }
     )
+
+
+def timeframe_step(timeframe: str) -> timedelta:
+    """The spacing of a timeframe's bars (1Day: one day; sessions skip weekends)."""
+    check_timeframe(timeframe)
+    if timeframe == DAILY:
+        return timedelta(days=1)
+    if timeframe == "1Hour":
+        return timedelta(hours=1)
+    return timedelta(minutes=int(timeframe.removesuffix("Min")))
+
+
+def timeframe_of(timestamps: pd.Series) -> str:
+    """The timeframe whose step is the median spacing of `timestamps` (1Day when the
+    spacing is a day or more, or unknown)."""
+    unique = pd.Series(pd.to_datetime(timestamps, utc=True).unique()).sort_values()
+    spacing = unique.diff().median() if len(unique) > 1 else pd.NaT
+    if pd.isna(spacing) or spacing >= pd.Timedelta(hours=20):
+        return DAILY
+    for timeframe in TIMEFRAMES:
+        if timeframe != DAILY and spacing <= pd.Timedelta(timeframe_step(timeframe)):
+            return timeframe
+    return "1Hour"
 
 
 def check_timeframe(timeframe: str) -> str:

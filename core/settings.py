@@ -39,6 +39,8 @@ class PathSettings(_Section):
     mlflow_tracking_uri: str = "sqlite:///mlruns/mlflow.db"
     mlflow_artifact_root: Path = Path("mlruns/artifacts")
     journal_url: str = "sqlite:///data/journal.db"
+    outcome_store_url: str | None = None  # the A/B outcomes; None = the journal's database
+    prefect_database_url: str | None = None  # None = SQLite under <data_dir>/prefect
     reports_dir: Path = Path("reports")
 
     @property
@@ -53,6 +55,9 @@ class BrokerSettings(_Section):
     commission_per_share: float = Field(0.0, ge=0)
     slippage_bps: float = Field(2.0, ge=0)
     starting_cash: float = Field(100_000.0, gt=0)
+    # A position the account holds in a symbol the engine does not trade: `refuse` to
+    # start, or `warn` loudly and leave it alone (never adopted, never exited).
+    foreign_positions: Literal["refuse", "warn"] = "refuse"
 
 
 class RiskSettings(_Section):
@@ -67,6 +72,18 @@ class RiskSettings(_Section):
     take_profit_atr: float = Field(3.0, gt=0)
     max_holding_bars: int = Field(20, ge=1)
     allow_short: bool = False
+    # A strategy's opposite signal closes the position it opened.
+    exit_on_opposite_signal: bool = True
+
+
+class IntradaySettings(_Section):
+    """Session rules for intraday bars (1Min, 5Min, 15Min, 1Hour); daily bars ignore them.
+    Minutes are counted from the regular open and to the regular (or early) close."""
+
+    no_entry_first_minutes: int = Field(15, ge=0, le=390)
+    no_entry_last_minutes: int = Field(15, ge=0, le=390)
+    # Close every position this many minutes before the close; None holds overnight.
+    flatten_before_close_minutes: int | None = Field(None, ge=1, le=390)
 
 
 class PolicySettings(_Section):
@@ -127,9 +144,11 @@ class ServingSettings(_Section):
 
 class StoreBackend(_Section):
     """One back end of the feature store, named by its type (`features.store` knows the
-    types and refuses others)."""
+    types and refuses others), and where its server is when it has one (Redis
+    `host:port[,db=N]`, a SQLAlchemy URL for the SQL registry)."""
 
     type: str
+    connection_string: str | None = None
 
 
 class FeatureStoreSettings(_Section):
@@ -139,6 +158,35 @@ class FeatureStoreSettings(_Section):
 
     offline_store: StoreBackend = StoreBackend(type="duckdb")
     online_store: StoreBackend = StoreBackend(type="sqlite")
+    registry: StoreBackend = StoreBackend(type="file")  # or `sql` (Feast's SQL registry)
+
+
+class ComputeSettings(_Section):
+    """Where the flows' fan-out tasks run (`TRADEWIND_COMPUTE__...`): in this process
+    (Prefect's default runner) unless `dask_address` names a Dask scheduler
+    (`tcp://host:8786`). `symbols_per_shard` and `trials_per_batch` shape the work the same
+    way on either runner, so both give the same results."""
+
+    dask_address: str | None = None
+    symbols_per_shard: int | None = Field(None, ge=1)  # None: every symbol in one task
+    trials_per_batch: int = Field(1, ge=1)  # Optuna trials asked for (and run) at once
+
+
+class DataSettings(_Section):
+    """Where the scheduled flows get their bars (`TRADEWIND_DATA__SOURCE`, ...): the
+    ingest flow's source type (`trading.adapters.registry`), the file or folder of a
+    parquet/csv source, and the bar timeframe. `tradewind deploy` passes these, with
+    `symbols`, to every flow that takes them."""
+
+    source: Literal["sample", "sp500", "parquet", "csv", "files", "alpaca"] = "sample"
+    path: Path | None = None
+    timeframe: str = "1Day"
+
+    @model_validator(mode="after")
+    def _files_need_a_path(self) -> DataSettings:
+        if self.source in ("parquet", "csv", "files") and self.path is None:
+            raise ValueError(f"source {self.source} needs data.path (a file or folder)")
+        return self
 
 
 class Settings(BaseSettings):
@@ -152,9 +200,12 @@ class Settings(BaseSettings):
     paths: PathSettings = PathSettings()
     broker: BrokerSettings = BrokerSettings()
     risk: RiskSettings = RiskSettings()
+    intraday: IntradaySettings = IntradaySettings()
     models: ModelGateSettings = ModelGateSettings()
     serving: ServingSettings = ServingSettings()
     feature_store: FeatureStoreSettings = FeatureStoreSettings()
+    compute: ComputeSettings = ComputeSettings()
+    data: DataSettings = DataSettings()
     symbols: list[str] = Field(default_factory=lambda: ["AAPL", "MSFT", "IBM", "GOOG"])
     seed: int = 42
 
@@ -176,14 +227,14 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        yaml_file = _config_file()
+        yaml_file = config_file()
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
         if yaml_file is not None:
             sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=yaml_file))
         return tuple(sources)
 
 
-def _config_file() -> Path | None:
+def config_file() -> Path | None:
     named = os.environ.get(CONFIG_ENV)
     if named:
         path = Path(named)
@@ -194,8 +245,35 @@ def _config_file() -> Path | None:
     return default if default.is_file() else None
 
 
+def _check_config_file(path: Path) -> None:
+    """A settings file that YAML cannot parse, or that is not a mapping of sections,
+    is one ConfigError naming the file, the line and what to write instead."""
+    import yaml
+
+    try:
+        content = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise ConfigError(
+            f"{path} is not valid YAML{at}: {problem}", where="settings"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc}", where="settings") from None
+    if content is not None and not isinstance(content, dict):
+        raise ConfigError(
+            f"{path} holds a {type(content).__name__}, not settings: write sections as "
+            "keys, e.g. `risk:` then `  max_position_pct: 0.1`",
+            where="settings",
+        )
+
+
 def load_settings(**overrides: Any) -> Settings:
     """Build the settings, turning pydantic's errors into one readable ConfigError."""
+    named = config_file()
+    if named is not None:
+        _check_config_file(named)
     try:
         return Settings(**overrides)
     except ValidationError as exc:

@@ -214,10 +214,10 @@ class Trade:
 
 
 # Why a signal was not traded: one category per refusal, counted by reports. The policy
-# emits `ev`, `gate`, `ood` and `regime`; the engine `sizing`, `risk`, `paused` and
-# `model_unavailable`.
+# emits `ev`, `gate`, `ood` and `regime`; the engine `sizing`, `risk`, `paused`,
+# `session` (intraday session rules) and `model_unavailable`.
 REASONS: tuple[str, ...] = (
-    "ev", "gate", "ood", "regime", "sizing", "risk", "paused", "model_unavailable",
+    "ev", "gate", "ood", "regime", "sizing", "risk", "paused", "session", "model_unavailable",
 )
 ENTER, SKIP = "enter", "skip"
 

@@ -58,28 +58,55 @@ def compute_feature_set(
     require_bar_columns(bars, "features.compute")
     if index_bars is None:
         bars, index_bars = split_index(bars)
-    else:
+    yearly = bars_per_year if bars_per_year is not None else bar_frequency(bars)
+    return complete_feature_set(technical_feature_set(bars, yearly), index_bars, news=news,
+                                earnings=earnings, calendar=calendar, bars_per_year=yearly)
+
+
+def bar_frequency(bars: pd.DataFrame) -> float:
+    """Bars per year, from the spacing of the bars' timestamps."""
+    return periods_per_year(pd.to_datetime(bars["timestamp"], utc=True))
+
+
+def technical_feature_set(bars: pd.DataFrame, bars_per_year: float) -> FeatureSet:
+    """The technical group alone. Each symbol's values depend on its own bars only, so
+    shards of the symbols can be computed apart (in other processes) and concatenated
+    in symbol order before `complete_feature_set`."""
+    require_bar_columns(bars, "features.compute")
+    technical, found = technical_features(bars, bars_per_year=bars_per_year)
+    return FeatureSet(technical, found)
+
+
+def complete_feature_set(
+    technical: FeatureSet,
+    index_bars: pd.DataFrame | None,
+    *,
+    news: pd.DataFrame | None = None,
+    earnings: pd.DataFrame | None = None,
+    calendar: str = "XNYS",
+    bars_per_year: float,
+) -> FeatureSet:
+    """The rest on top of the technical group of the WHOLE universe: market features
+    (breadth and sector momentum are cross-sectional), sentiment and temporal ones."""
+    if index_bars is not None:
         require_bar_columns(index_bars, "features.compute index_bars")
-    yearly = bars_per_year if bars_per_year is not None else periods_per_year(
-        pd.to_datetime(bars["timestamp"], utc=True)
-    )
-    daily = yearly <= TRADING_DAYS_PER_YEAR
-    technical, found = technical_features(bars, bars_per_year=yearly)
+    frame = technical.frame
+    daily = bars_per_year <= TRADING_DAYS_PER_YEAR
     market, market_found = market_features(
-        technical, index_bars, daily=daily, bars_per_year=yearly
+        frame, index_bars, daily=daily, bars_per_year=bars_per_year
     )
-    timestamps = technical["timestamp"]
+    timestamps = frame["timestamp"]
     decided = decision_times(timestamps, daily=daily, calendar=calendar)
-    sentiment = sentiment_features(technical["symbol"], decided, news=news, earnings=earnings)
+    sentiment = sentiment_features(frame["symbol"], decided, news=news, earnings=earnings)
     temporal = temporal_features(timestamps, daily=daily, calendar=calendar)
-    columns: dict[str, object] = {"symbol": technical["symbol"], "timestamp": timestamps}
-    for part in (technical, market, sentiment, temporal):
+    columns: dict[str, object] = {"symbol": frame["symbol"], "timestamp": timestamps}
+    for part in (frame, market, sentiment, temporal):
         for name in part.columns:
             if name not in columns:
                 columns[name] = part[name].to_numpy(dtype=np.float64)
-    frame = pd.DataFrame({name: columns[name] for name in ("symbol", "timestamp",
-                                                           *BAR_FEATURES)})
-    return FeatureSet(frame, merge_warnings([*found, *market_found]))
+    result = pd.DataFrame({name: columns[name] for name in ("symbol", "timestamp",
+                                                            *BAR_FEATURES)})
+    return FeatureSet(result, merge_warnings([*technical.warnings, *market_found]))
 
 
 def compute_features(

@@ -17,15 +17,13 @@ history is shorter than the window, nothing is trimmed and the values are identi
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, TypeAlias
-
 import numpy as np
 import pandas as pd
 
+from core.bars import BarInput, as_bar_frame
 from core.errors import DataValidationError
 from core.symbols import MARKET_CONTEXT_SYMBOLS
-from core.types import BAR_COLUMNS, Bar
+from core.types import BAR_COLUMNS
 from features.catalogue import BAR_FEATURES
 from features.compute import compute_feature_set
 from features.data_quality import FeatureWarning
@@ -38,17 +36,6 @@ MIN_WINDOW = 260  # longest lookback (200) + warm-up for the 60-bar beta and ADX
 BREADTH_COLUMNS = ("mkt_advance_decline", "mkt_pct_above_ema_50", "mkt_pct_new_high_20")
 SECTOR_COLUMNS = ("sector_momentum_20", "sector_relative_20")
 
-BarInput: TypeAlias = Bar | pd.Series | pd.DataFrame | Mapping[str, Any]
-
-
-def _as_frame(bars: BarInput) -> pd.DataFrame:
-    if isinstance(bars, pd.DataFrame):
-        return bars
-    if isinstance(bars, Bar):
-        return pd.DataFrame([{c: getattr(bars, c) for c in BAR_COLUMNS}])
-    if isinstance(bars, pd.Series):
-        return bars.to_frame().T
-    return pd.DataFrame([dict(bars)])
 
 
 class IncrementalFeatures:
@@ -169,7 +156,7 @@ class IncrementalFeatures:
     def update(self, bars: BarInput) -> dict[str, float]:
         """Append the newest bar(s) of ONE symbol and return the features of its newest
         bar. Cross-sectional features cover the symbols already updated at this time."""
-        frame = sort_bars(_as_frame(bars), "IncrementalFeatures.update")
+        frame = sort_bars(as_bar_frame(bars), "IncrementalFeatures.update")
         symbols = frame["symbol"].unique()
         if len(symbols) != 1:
             raise DataValidationError(

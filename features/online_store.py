@@ -4,6 +4,8 @@ decision has to be made. Its back end is a type string
 - `sqlite` (default): Feast's SQLite online store under `<data_dir>/feast/online.db`,
   shared by every process on the machine (the model service reads what the pipeline
   materialized);
+- `redis`: Feast's Redis online store (`connection_string` `host:port[,db=N]`), shared by
+  every machine that reaches the server; read in one round trip (`features.online_redis`);
 - `memory`: a dictionary in this process, for a single-process run (a replay, a test)
   that needs no Feast.
 
@@ -52,7 +54,7 @@ class OnlineStore(ABC):
         """The symbol's latest bar features and when its bar-feature row became known."""
 
 
-def _missing(symbol: str) -> NotFoundError:
+def missing_features(symbol: str) -> NotFoundError:
     return NotFoundError(
         f"no online features for {symbol}; write features and run "
         "`tradewind features materialize`",
@@ -60,8 +62,8 @@ def _missing(symbol: str) -> NotFoundError:
     )
 
 
-class SqliteOnlineStore(OnlineStore):
-    """Feast's SQLite online store of a `FeastRepo`."""
+class FeastOnlineStore(OnlineStore):
+    """Feast's online store of a `FeastRepo` (SQLite or Redis, as its config says)."""
 
     is_feast_store = True
 
@@ -88,7 +90,7 @@ class SqliteOnlineStore(OnlineStore):
         result = answer.to_dict(include_event_timestamps=True)
         values = {name: result[name][0] for name in BAR_FEATURES}
         if all(value is None for value in values.values()):
-            raise _missing(symbol)
+            raise missing_features(symbol)
         seconds = result.get(f"{BAR_VIEW_FEATURES[0]}__ts", [0])[0]
         as_of = datetime.fromtimestamp(seconds, UTC) if seconds else None
         return {k: float("nan") if v is None else float(v) for k, v in values.items()}, as_of
@@ -122,7 +124,7 @@ class MemoryOnlineStore(OnlineStore):
             name: (market_row if name in market else bar_row).get(name) for name in BAR_FEATURES
         }
         if all(value is None for value in values.values()):
-            raise _missing(symbol)
+            raise missing_features(symbol)
         stamp = bar_row.get("event_timestamp")
         as_of = None if stamp is None else pd.Timestamp(stamp).to_pydatetime()
         return {name: _number(value) for name, value in values.items()}, as_of
@@ -133,8 +135,3 @@ def _number(value: object) -> float:
         return math.nan
     return float(value)  # type: ignore[arg-type]
 
-
-ONLINE_STORES: dict[str, type[OnlineStore]] = {
-    "sqlite": SqliteOnlineStore,
-    "memory": MemoryOnlineStore,
-}

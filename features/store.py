@@ -2,7 +2,8 @@
 collection of one data directory, behind one object. Each part is its own module with a
 small interface; the back ends are picked by type strings in the settings
 (`feature_store.offline_store.type`: `duckdb` | `feast`; `feature_store.online_store.type`:
-`sqlite` | `memory`), as Feast picks its own.
+`sqlite` | `redis` | `memory`; `feature_store.registry.type`: `file` | `sql`), as Feast
+picks its own.
 
 - `features.feast_repo`: the Feast repository (config, registry, objects) under
   `<data_dir>/feast/`; nothing of it lives in the source tree;
@@ -37,8 +38,15 @@ from features.offline_store import (
     bar_schema,
     conform,
 )
-from features.online_store import ONLINE_STORES, OnlineStore
+from features.online_redis import RedisOnlineStore
+from features.online_store import FeastOnlineStore, MemoryOnlineStore, OnlineStore
 from features.trade_collection import TradeCollection
+
+ONLINE_STORES: dict[str, type[OnlineStore]] = {
+    "sqlite": FeastOnlineStore,
+    "redis": RedisOnlineStore,
+    "memory": MemoryOnlineStore,
+}
 
 if TYPE_CHECKING:
     import feast
@@ -64,11 +72,12 @@ class FeatureStore:
         self.config = config or FeatureStoreSettings()
         self.root = (paths.data_dir / "feast").resolve()
         self.files = OfflineFiles(self.root)
+        online_type = _backend(self.config.online_store.type, ONLINE_STORES, "online store")
         self.repo = FeastRepo(
-            self.root, self.files.bar_dir, self.files.trade_dir, prepare=self.files.ensure_layout
+            self.root, self.files.bar_dir, self.files.trade_dir, prepare=self.files.ensure_layout,
+            online=self.config.online_store, registry=self.config.registry,
         )
         offline_type = _backend(self.config.offline_store.type, OFFLINE_STORES, "offline store")
-        online_type = _backend(self.config.online_store.type, ONLINE_STORES, "online store")
         self.offline: OfflineStore = offline_type(self.files, self.repo)
         self.online: OnlineStore = online_type(self.repo)
         self.trades = TradeCollection(self.files, self)

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import talib
 
+from core.bars import timeframe_step
 from core.errors import DataValidationError
 from core.types import BAR_COLUMNS
 from features.catalogue import feature_names
@@ -68,6 +69,15 @@ def periods_per_year(timestamps: pd.Series) -> float:
         return TRADING_DAYS_PER_YEAR
     minutes = max(spacing / pd.Timedelta(minutes=1), 1.0)
     return TRADING_DAYS_PER_YEAR * REGULAR_MINUTES_PER_DAY / minutes
+
+
+def timeframe_bars_per_year(timeframe: str) -> float:
+    """Bars per year of a bar timeframe (`core.bars.TIMEFRAMES`), on the same basis as
+    `periods_per_year`: 252 sessions of 390 regular minutes."""
+    step = timeframe_step(timeframe)
+    if step >= pd.Timedelta(days=1):
+        return TRADING_DAYS_PER_YEAR
+    return TRADING_DAYS_PER_YEAR * REGULAR_MINUTES_PER_DAY / (step / pd.Timedelta(minutes=1))
 
 
 def symbol_technicals(

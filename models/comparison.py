@@ -116,12 +116,15 @@ def evaluate_and_validate(
     direction = "higher" if spec.greater_is_better else "lower"
     try:
         mlflow.validate_evaluation_results({spec.key: threshold}, candidate_result, champion_result)
-    except ModelValidationFailedException as exc:
+    except ModelValidationFailedException:
+        step = margin * abs(champion_score)
+        needed = champion_score + step if spec.greater_is_better else champion_score - step
+        at_most = "at least" if spec.greater_is_better else "at most"
         return outcome(
             champion_score,
             False,
             f"{spec.name} {candidate_score:.4f} vs champion {champion_score:.4f}: not "
-            f"{margin:.0%} {direction} ({str(exc).strip().splitlines()[0]})",
+            f"{margin:.0%} {direction} (needs {at_most} {needed:.4f})",
         )
     return outcome(
         champion_score,

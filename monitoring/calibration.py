@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from core.errors import DataValidationError
+from models.loading import ModelSet
 from monitoring.drift import DEFAULT_BINS
 
 
@@ -112,3 +113,19 @@ def calibration_table(
         "count": counts,
         "expected_calibration_error": expected_error,  # type: ignore[dict-item]
     }
+
+
+def signal_diagnostics(
+    model_set: ModelSet, events: pd.DataFrame, won: np.ndarray, *, seed: int, top: int = 25
+) -> tuple[dict[str, float], dict[str, object]]:
+    """A signal model on labelled events it never trained on: permutation importance of
+    its inputs and the calibration table of its win probability (empty under 10 events)."""
+    from models.importance import permutation_importance
+
+    if len(events) < 10:
+        return {}, {}
+    importance = permutation_importance(model_set, events, won, seed=seed, top=top)
+    table: dict[str, object] = dict(calibration_table(
+        model_set.win_probability(events).tolist(), won.astype(bool).tolist(), bins=8))
+    table["events"] = len(events)
+    return importance, table

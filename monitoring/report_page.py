@@ -200,5 +200,18 @@ rollbacks: {len(ab.get("rollbacks", []))}.</p>
 {_table(timeline_rows, ["at", "action", "model", "detail"])}
 <h2>Plots</h2>
 {images}
+{_evaluation(report)}
 </body></html>
 """
+
+
+def _evaluation(report: Mapping[str, Any]) -> str:
+    """The walk-forward evaluation and the data it ran on, when the report has them."""
+    from monitoring.evaluation_page import evaluation_fragment
+
+    data = report.get("data") or {}
+    note = (f'<p class="note">Data: {_fmt(data.get("symbols"))} symbols, '
+            f'{_fmt(data.get("held_out_symbols"))} of them held out (traded, never trained '
+            f'on); {_fmt(data.get("bars"))} bars, {_fmt(data.get("start"))} → '
+            f'{_fmt(data.get("end"))}.</p>' if data else "")
+    return note + (evaluation_fragment(report["evaluation"]) if report.get("evaluation") else "")

@@ -2,10 +2,10 @@
 table (verdict, reason, whether it was applied, the versions of both arms, the trade
 counts, the full summary as strict JSON and the MLflow run that holds the statistics).
 
-Its own small SQLAlchemy store. The default database is the trading journal's file
-(`paths.journal_url`: `ab_outcomes` has always lived beside the trades it judges), but
-nothing is shared with the journal's code: any SQLAlchemy URL works, SQLite in WAL mode
-by default."""
+Its own small SQLAlchemy store. The default database is the trading journal's
+(`paths.journal_url`: `ab_outcomes` has always lived beside the trades it judges), unless
+`paths.outcome_store_url` names another; nothing is shared with the journal's code: any
+SQLAlchemy URL works (SQLite in WAL mode by default, PostgreSQL at scale)."""
 
 from __future__ import annotations
 
@@ -56,7 +56,7 @@ ab_outcomes = Table(
 
 def outcome_store_url(settings: Settings) -> str:
     """Where A/B outcomes are kept: the journal's database unless told otherwise."""
-    return settings.paths.journal_url
+    return settings.paths.outcome_store_url or settings.paths.journal_url
 
 
 @dataclass(frozen=True, slots=True)

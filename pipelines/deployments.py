@@ -2,14 +2,14 @@
 Prefect API lives.
 
 Schedules. Each flow has a cron-style spec in America/New_York (`FlowSchedule.cron`):
-ingest and monitor run during the session, the learning and A/B flows after the close,
-optimize once a week after Friday's close, and train on demand only. Prefect's cron
-schedules cannot skip dates, so each spec is registered as the equivalent RRule with an
-EXDATE for every NYSE holiday (`core.calendar`) in the next `HORIZON_DAYS`; the
-deployment's description carries the cron line and the horizon. `tradewind deploy`
-rebuilds the schedules every time it starts, so the horizon rolls forward. The market-day
-gate task (`pipelines/flows/gate.py`) is the second line of defence for runs started by
-hand or after the horizon.
+screen runs before the open, ingest and monitor during the session, the learning and A/B
+flows after the close, optimize once a week after Friday's close, and train on demand
+only. Prefect's cron schedules cannot skip dates, so each spec is registered as the
+equivalent RRule with an EXDATE for every NYSE holiday (`core.calendar`) in the next
+`HORIZON_DAYS`; the deployment's description carries the cron line and the horizon.
+`tradewind deploy` rebuilds the schedules every time it starts, so the horizon rolls
+forward. The market-day gate task (`pipelines/flows/gate.py`) is the second line of
+defence for runs started by hand or after the horizon.
 
 Stores. Prefect keeps its database under `<data_dir>/prefect` (`pipelines.runtime`), so the
 flows run by `tradewind` commands, the deployments and the Prefect UI started by
@@ -87,6 +87,10 @@ SESSION_HOURS = (10, 11, 12, 13, 14, 15, 16)  # 16:xx picks up the closing bar
 
 SCHEDULES: tuple[FlowSchedule, ...] = (
     FlowSchedule(
+        "screen", "pipelines.flows.screen", "pre-market", 0, (8,),
+        purpose="rank the universe on yesterday's session and write the day's watchlist",
+    ),
+    FlowSchedule(
         "ingest", "pipelines.flows.ingest", "during-session", 5, SESSION_HOURS,
         purpose="new bars, features and Feast materialization every hour of the session",
     ),
@@ -113,6 +117,10 @@ SCHEDULES: tuple[FlowSchedule, ...] = (
     FlowSchedule(
         "train", "pipelines.flows.train", "on-demand", None,
         purpose="the four models from scratch (first versions become champion)",
+    ),
+    FlowSchedule(
+        "evaluate", "pipelines.flows.evaluate", "on-demand", None,
+        purpose="walk-forward evaluation of the decision policy on the held-out symbols",
     ),
 )
 
@@ -157,12 +165,45 @@ def load_flow(spec: FlowSchedule) -> Any | None:
     return None
 
 
+def data_parameters(settings: Settings) -> dict[str, Any]:
+    """The user's data, as flow parameters: source, its path, symbols and timeframe
+    (`settings.data`, `settings.symbols`)."""
+    data = settings.data
+    return {
+        "source": data.source,
+        "path": str(data.path) if data.path is not None else None,
+        "symbols": list(settings.symbols),
+        "timeframe": data.timeframe,
+    }
+
+
+def flow_parameters(
+    accepted: set[str], settings: Settings, *, scheduled: bool
+) -> dict[str, Any]:
+    """The parameters a deployment runs a flow with: the user's data for every parameter
+    the flow takes, and the market-day gate on scheduled runs."""
+    chosen = {key: value for key, value in data_parameters(settings).items() if key in accepted}
+    if chosen.get("path") is None:
+        chosen.pop("path", None)
+    if scheduled and "market_days_only" in accepted:
+        chosen["market_days_only"] = True
+    return chosen
+
+
 def build_deployments(
-    *, today: date | None = None, horizon_days: int = HORIZON_DAYS, only: list[str] | None = None
+    *,
+    today: date | None = None,
+    horizon_days: int = HORIZON_DAYS,
+    only: list[str] | None = None,
+    settings: Settings | None = None,
 ) -> tuple[list[Any], list[str]]:
-    """RunnerDeployments of every flow that exists, and the names of those that do not."""
+    """RunnerDeployments of every flow that exists, and the names of those that do not;
+    each runs on the data of `settings` (default: `load_settings()`)."""
     from prefect.schedules import RRule
 
+    from core.settings import load_settings
+
+    settings = settings or load_settings()
     today = today or utc_now().date()
     deployments: list[Any] = []
     missing: list[str] = []
@@ -181,10 +222,11 @@ def build_deployments(
                 f"{spec.purpose}. Cron `{spec.cron}` ({TIMEZONE}), NYSE holidays excluded "
                 f"until {today + timedelta(days=horizon_days)}."
             )
-        # Flows that take it run their market-day gate first on scheduled runs.
-        parameters = {"market_days_only": True} if (
-            spec.scheduled and "market_days_only" in flow.parameters.properties
-        ) else {}
+        parameters = flow_parameters(
+            set(flow.parameters.properties), settings, scheduled=spec.scheduled
+        )
+        shown = ", ".join(f"{key}={value}" for key, value in parameters.items())
+        description = f"{description} Runs with {shown}." if shown else description
         deployments.append(
             flow.to_deployment(
                 name=spec.deployment,

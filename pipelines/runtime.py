@@ -1,7 +1,8 @@
 """Process-level plumbing the commands, flows and the demo share: the persistent local
 Prefect database under the data dir (so flow runs outlive the process and show in
 `tradewind ui`), a free port, and the command line of a child model service (run with
-`serving.process.ServiceProcess`).
+`serving.process.ServiceProcess`), and SIGTERM taken as Ctrl-C by the commands that start
+child servers.
 
 Prefect reads its settings when it is first imported, so `prefect_environment` must be
 applied to `os.environ` before anything imports prefect in this process; `use_prefect_home`
@@ -11,10 +12,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import socket
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from types import FrameType
+
+from core.errors import ConfigError
 
 
 def prefect_home(data_dir: Path) -> Path:
@@ -22,24 +27,30 @@ def prefect_home(data_dir: Path) -> Path:
     return (data_dir / "prefect").resolve()
 
 
-def prefect_environment(data_dir: Path) -> dict[str, str]:
+def prefect_environment(data_dir: Path, database_url: str | None = None) -> dict[str, str]:
     """The Prefect settings that point flow runs at the persistent local database
-    `<data_dir>/prefect/prefect.db` (the one `tradewind ui` serves)."""
+    `<data_dir>/prefect/prefect.db` (the one `tradewind ui` serves), or at `database_url`
+    (`paths.prefect_database_url`, e.g. `postgresql+asyncpg://…`) when given."""
     home = prefect_home(data_dir)
     return {
         "PREFECT_HOME": str(home),
-        "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{home / 'prefect.db'}",
+        "PREFECT_API_DATABASE_CONNECTION_URL": database_url
+        or f"sqlite+aiosqlite:///{home / 'prefect.db'}",
         # Flows run against a temporary in-process API server on that database.
         "PREFECT_SERVER_ALLOW_EPHEMERAL_MODE": "true",
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",  # 20 s: too short when busy
         # Offline machine: no telemetry (its failed sends also contend for the database).
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     }
 
 
 @contextlib.contextmanager
-def use_prefect_home(data_dir: Path, *, console_level: str | None = None) -> Iterator[None]:
-    """Run the block with Prefect recording into `<data_dir>/prefect/prefect.db`."""
-    env = prefect_environment(data_dir)
+def use_prefect_home(
+    data_dir: Path, *, console_level: str | None = None, database_url: str | None = None
+) -> Iterator[None]:
+    """Run the block with Prefect recording into `<data_dir>/prefect/prefect.db` (or the
+    database at `database_url`)."""
+    env = prefect_environment(data_dir, database_url)
     if console_level:
         env["PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL"] = console_level
     prefect_home(data_dir).mkdir(parents=True, exist_ok=True)
@@ -70,7 +81,40 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def check_port_free(host: str, port: int, *, where: str) -> None:
+    """A ConfigError saying what to do when `host:port` cannot be listened on (another
+    process holds it, or the address is not this machine's), before anything starts."""
+    if port == 0:
+        return
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot listen on {host}:{port}: {exc.strerror or exc}; stop what runs "
+                "there or pick another --port",
+                where=where,
+            ) from None
+
+
 def model_service_command(port: int) -> list[str]:
     """`tradewind serve --port PORT` in this interpreter, for a child model service."""
     return [sys.executable, "-c", "from pipelines.cli import main; main()", "serve",
             "--port", str(port)]
+
+
+@contextlib.contextmanager
+def sigterm_as_ctrl_c() -> Iterator[None]:
+    """SIGTERM raises KeyboardInterrupt in the main thread, as Ctrl-C does, so a command's
+    own clean-up (stopping its child servers) runs for a service manager's stop too;
+    Python's default for SIGTERM ends the process with no clean-up at all."""
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

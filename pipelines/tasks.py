@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import asdict
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -34,7 +33,7 @@ def run_logger() -> Any:
 def load_outcomes(journal_url: str, decision_log: str, as_of: str | None = None) -> pd.DataFrame:
     """Closed trades (exit ≤ as_of) joined to the decisions that opened them."""
     from monitoring.outcomes import join_outcomes
-    from serving.decision_log import read_decisions
+    from serving.decision_log import decision_log_exists, read_decisions
     from trading.journal import Journal
 
     journal = Journal(journal_url)
@@ -43,8 +42,7 @@ def load_outcomes(journal_url: str, decision_log: str, as_of: str | None = None)
         journal_decisions = journal.decisions()
     finally:
         journal.close()
-    log_path = Path(decision_log)
-    logged = read_decisions(log_path) if log_path.exists() else None
+    logged = read_decisions(decision_log) if decision_log_exists(decision_log) else None
     outcomes = join_outcomes(trades, journal_decisions, logged)
     if as_of is not None and not outcomes.empty:
         outcomes = outcomes[outcomes["exit_time"] <= utc_timestamp(as_of)]

@@ -4,7 +4,9 @@ signals of every strategy (`trading.strategies`) → labels and the training fra
 (`models.datasets`) → the training template for each model (`models.template`), tracked
 in MLflow and, unless asked not to, registered.
 
-The first trained version of a model becomes its champion; later versions are
+Held-out symbols (`core.universe`) are left out of training unless the request includes
+them (`--include-held-out`, for production use): they are what the evaluation and the
+demo trade. The first trained version of a model becomes its champion; later versions are
 registered without an alias (promotion is a decision: `tradewind models promote`, the
 train flow's `make_champion`, or the retrain flow's challenger rule). Every run is tagged
 with `models.provenance.code_version()`."""
@@ -31,6 +33,7 @@ from models.datasets import (
 from models.labels import REGIME_HORIZON, TripleBarrier
 from models.registry import MODEL_NAMES
 from models.template import TrainingResult, WalkForwardSplit
+from models.tracker import Tracker
 
 TRAINING_SOURCES: tuple[str, ...] = ("sp500", "sample", "store")
 
@@ -41,7 +44,7 @@ class TrainRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     models: tuple[str, ...] = MODEL_NAMES
-    source: str = "sample"  # sample | store | a parquet/CSV file or folder
+    source: str = "sp500"  # sp500 | sample | store | a parquet/CSV file or folder
     index_source: str | None = None  # where the index series come from, if elsewhere
     symbols: tuple[str, ...] | None = None
     max_symbols: int | None = Field(None, ge=1)
@@ -49,6 +52,7 @@ class TrainRequest(BaseModel):
     end: str | None = None
     regime_horizon: int = Field(REGIME_HORIZON, ge=2)
     include_store_trades: bool = True
+    include_held_out: bool = False  # train on the held-out symbols too (production use)
 
 
 @dataclass(frozen=True)
@@ -56,16 +60,34 @@ class TrainingReport:
     results: list[TrainingResult]
     data: TrainingData
     source: str
+    held_out_left_out: int = 0
 
 
-def load_bars(request: TrainRequest, settings: Settings) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(stock bars, index bars) from the requested source(s), up to `end`."""
+def load_bars(
+    request: TrainRequest, settings: Settings
+) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+    """(stock bars, index bars, the held-out symbols left out) from the requested
+    source(s), up to `end`. Held-out symbols are left out unless the request includes
+    them; naming only held-out symbols is then an error."""
+    from core.symbols import CONTEXT_ONLY_SYMBOLS
+    from core.universe import split_universe
+
     bars = _read_source(request.source, settings, request.end)
     index = bars if request.index_source is None else _read_source(
         request.index_source, settings, request.end
     )
-    return training_universe(bars, index, symbols=request.symbols,
-                             max_symbols=request.max_symbols, source=request.source)
+    symbols, left_out = request.symbols, list[str]()
+    if not request.include_held_out:
+        development, left_out = split_universe(
+            request.symbols or set(bars["symbol"]) - CONTEXT_ONLY_SYMBOLS)
+        if left_out and not development:
+            raise ConfigError(f"every requested symbol is held out ({', '.join(left_out[:5])})"
+                              "; --include-held-out trains on them anyway", where="train")
+        bars = bars.loc[~bars["symbol"].isin(left_out)]
+        symbols = tuple(development) if request.symbols else None
+    stocks, index = training_universe(bars, index, symbols=symbols,
+                                      max_symbols=request.max_symbols, source=request.source)
+    return stocks, index, left_out
 
 
 def _read_source(source: str, settings: Settings, end: str | None) -> pd.DataFrame:
@@ -94,16 +116,24 @@ def build_dataset(
     start: str | None = None,
     regime_horizon: int = REGIME_HORIZON,
     trades: pd.DataFrame | None = None,
+    features: pd.DataFrame | None = None,
 ) -> TrainingData:
     """Features → ungated signals (+ the entries of closed trades the engine collected)
-    → labelled training data."""
+    → labelled training data. `features` may come precomputed over a longer history
+    (they are causal: a row depends on bars up to its own only); rows past the last bar
+    of `stocks` are cut off."""
     from features.compute import compute_features, index_features
     from trading.strategies import STRATEGIES
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # data-quality warnings are the ingest's report
-        features = compute_features(stocks, index if len(index) else None)
-        history = index_features(index) if len(index) else None  # the regime model's rows
+    if features is None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # data-quality warnings are the ingest's report
+            features = compute_features(stocks, index if len(index) else None)
+    else:
+        inside = features["symbol"].isin(set(stocks["symbol"])) & (
+            features["timestamp"] <= stocks["timestamp"].max())
+        features = features.loc[inside]
+    history = index_features(index) if len(index) else None  # the regime model's rows
     merged = stocks.merge(features, on=["symbol", "timestamp"], how="inner")
     signals = pd.concat(
         [strategy.signals_frame(merged) for strategy in STRATEGIES.values()], ignore_index=True
@@ -132,13 +162,17 @@ def store_trades(settings: Settings) -> pd.DataFrame | None:
 
 
 def build_training_set(
-    settings: Settings, symbols: list[str], start: str | None, end: str | None
+    settings: Settings, symbols: list[str], start: str | None, end: str | None,
+    *, include_held_out: bool = False,
 ) -> TrainingData:
     """`TrainingData` for [start, end] from the offline bar store and the feature store's
     closed trades. Nothing after `end` is used: bars are read up to `end`, and only trades
-    that closed by `end` join (the store may hold later trades from an earlier run)."""
-    request = TrainRequest(source="store", symbols=tuple(symbols), start=start, end=end)
-    stocks, index = load_bars(request, settings)
+    that closed by `end` join (the store may hold later trades from an earlier run).
+    Held-out symbols are left out unless `include_held_out` (labelled events to judge a
+    model on, not to train it)."""
+    request = TrainRequest(source="store", symbols=tuple(symbols), start=start, end=end,
+                           include_held_out=include_held_out)
+    stocks, index, _ = load_bars(request, settings)
     trades = store_trades(settings)
     if trades is not None and end is not None:
         closed = pd.to_datetime(trades["exit_time"], utc=True) <= utc_timestamp(end)
@@ -157,9 +191,11 @@ def train_models(
     register: bool = True,
     split: WalkForwardSplit | None = None,
     progress: Callable[[str], None] | None = None,
+    tracker: Tracker | None = None,
 ) -> list[TrainingResult]:
     """Train and log each named model on the same training data through the template,
-    registering each new version when `register`."""
+    registering each new version when `register`. `tracker` replaces the default (one
+    experiment per model in the settings' MLflow store)."""
     from models.catalogue import models_for
     from models.provenance import code_version
     from models.registry import ModelRegistry
@@ -167,7 +203,7 @@ def train_models(
     from models.tracker import MlflowTracker
 
     uri = settings.paths.mlflow_tracking_uri
-    tracker = MlflowTracker(uri, settings.paths.mlflow_artifact_root)
+    tracker = tracker or MlflowTracker(uri, settings.paths.mlflow_artifact_root)
     registry = ModelRegistry(uri) if register else None
     context = TrainingContext(source=source, code_version=code_version(), seed=settings.seed,
                               split=split or WalkForwardSplit())
@@ -189,7 +225,10 @@ def run_training(
     models_for(request.models)  # fail on a bad name before any work
     say = progress or (lambda _message: None)
     say(f"loading bars from {request.source}")
-    stocks, index = load_bars(request, settings)
+    stocks, index, left_out = load_bars(request, settings)
+    if left_out:
+        say(f"left out {len(left_out)} held-out symbols (kept for evaluation; "
+            "--include-held-out trains on them)")
     say(f"computing features and signals for {stocks['symbol'].nunique()} symbols")
     trades = store_trades(settings) if request.include_store_trades else None
     if trades is not None:
@@ -200,4 +239,5 @@ def run_training(
         f"(index {data.index_symbol})")
     results = train_models(data, request.models, settings, source=request.source,
                            progress=progress)
-    return TrainingReport(results=results, data=data, source=request.source)
+    return TrainingReport(results=results, data=data, source=request.source,
+                          held_out_left_out=len(left_out))

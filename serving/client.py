@@ -137,21 +137,18 @@ class HttpModelClient:
         signal_json = SignalIn.from_signal(signal).model_dump(mode="json")
         accepted = self._accepted_features()
         try:
-            body = self._post("/decide", _payload(signal_json, features, accepted))
+            answer = self._decision(_payload(signal_json, features, accepted))
         except ModelRequestRejected as exc:
             # The served models changed (reload) and take other features: learn the new
             # set once and ask again; a second refusal is final.
             if exc.status != 422 or accepted == self._accepted_features(refresh=True):
                 raise
-            body = self._post("/decide", _payload(signal_json, features, self._accepted))
-        try:
-            answer = DecisionOut.model_validate(body)
-        except ValidationError as exc:
-            raise ModelUnavailableError(
-                f"the model service answered something that is not a decision: {exc}",
-                where=f"{self.endpoint}/decide",
-            ) from None
+            answer = self._decision(_payload(signal_json, features, self._accepted))
         return to_decision(answer, signal, source="http")
+
+    def _decision(self, payload: dict[str, Any]) -> DecisionOut:
+        answer: DecisionOut = self._call("POST", "/decide", payload, DecisionOut.model_validate)
+        return answer
 
     def _accepted_features(self, *, refresh: bool = False) -> frozenset[str] | None:
         """The features the served models take (`GET /models`), cached. The engine's
@@ -166,6 +163,46 @@ class HttpModelClient:
         return self._accepted
 
     # -- operations ----------------------------------------------------------------------
+    def check(self) -> dict[str, Any]:
+        """Before a run: the service answers, serves a champion and takes the token;
+        otherwise `ModelUnavailableError` with the one reason. Returns `GET /models`."""
+        where = self.endpoint
+        try:
+            status = self._http.get("/models")
+            # `{}` is no request: past the token check it is refused for its body (422),
+            # so no model runs and nothing is logged; 401 means the token is wrong.
+            probe = self._http.post("/decide", json={})
+        except httpx.TransportError as exc:
+            raise ModelUnavailableError(
+                f"the model service is unreachable ({type(exc).__name__}: {exc})", where=where
+            ) from None
+        if status.status_code != 200:
+            raise ModelUnavailableError(
+                f"GET /models answered HTTP {status.status_code}: {_message(status)}",
+                where=where,
+            )
+        if probe.status_code == 401:
+            what = "refused the token" if "authorization" in self._http.headers else (
+                "requires a token")
+            raise ModelUnavailableError(
+                f"the model service {what} (HTTP 401): set TRADEWIND_API_TOKEN to the "
+                "service's token",
+                where=where,
+            )
+        try:
+            serving = dict(status.json())
+        except ValueError:
+            raise ModelUnavailableError(
+                "GET /models did not answer JSON: is this a Tradewind model service?",
+                where=where,
+            ) from None
+        if not serving.get("champion"):
+            raise ModelUnavailableError(
+                f"the model service serves no champion ({serving.get('last_reload_error')})",
+                where=where,
+            )
+        return serving
+
     def models(self) -> dict[str, Any]:
         """`GET /models`: what is serving, and the last reload error."""
         return self._call("GET", "/models", None)
@@ -184,14 +221,23 @@ class HttpModelClient:
 
     # -- transport -----------------------------------------------------------------------
     def _post(self, path: str, payload: dict[str, Any]) -> dict[str, Any]:
-        return self._call("POST", path, payload)
+        return dict(self._call("POST", path, payload))
 
-    def _call(self, method: str, path: str, payload: dict[str, Any] | None) -> dict[str, Any]:
+    def _call(
+        self,
+        method: str,
+        path: str,
+        payload: dict[str, Any] | None,
+        read: Callable[[Any], Any] = dict,
+    ) -> Any:
+        """One call with its retries; `read` turns the JSON answer into what the caller
+        wants, and an answer it cannot read (not JSON, not a decision) is a failed
+        attempt like a timeout: retried, then counted by the breaker."""
         where = f"{self.endpoint}{path}"
         if not self.breaker.allow():
             raise ModelUnavailableError(
                 f"circuit open after repeated failures; retrying in "
-                f"{self.breaker.cooldown_seconds:.0f} s",
+                f"{self.breaker.cooldown_seconds:g} s",
                 where=where,
             )
         last_problem = "no attempt made"
@@ -219,12 +265,18 @@ class HttpModelClient:
                     where=where,
                 )
             try:
-                body = response.json()
-            except ValueError:
+                answer = read(response.json())
+            except ValidationError as exc:
+                last_problem = (
+                    "the model service answered something that is not a decision "
+                    f"({exc.error_count()} problems, first: {exc.errors()[0]['msg']})"
+                )
+                continue
+            except (ValueError, TypeError):
                 last_problem = "the answer is not JSON"
                 continue
             self.breaker.succeeded()
-            return dict(body)
+            return answer
         self.breaker.failed()
         raise ModelUnavailableError(
             f"{last_problem} (after {self.retries + 1} attempts)", where=where

@@ -5,7 +5,8 @@ service without arguments:
 
 - `TRADEWIND_AB_SHADOW` (`true`/`false`, default false): the challenger also predicts on
   champion traffic; logged, never acted on.
-- `TRADEWIND_DECISION_LOG` (path, default `<data_dir>/decisions.db`): the decision log.
+- `TRADEWIND_DECISION_LOG` (a SQLite file path, default `<data_dir>/decisions.db`, or a
+  SQLAlchemy URL such as `postgresql+psycopg://…`): the decision log.
 - `TRADEWIND_DECISION_LOG_FLUSH_SECONDS` (default 0.05): how long the log writer gathers
   rows into one transaction.
 - `TRADEWIND_RELOAD_INTERVAL_SECONDS` (default 30; 0 turns polling off): how often the
@@ -32,17 +33,20 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
 
-def decision_log_path(settings: Settings) -> Path:
-    """Where the service logs its decisions (`TRADEWIND_DECISION_LOG`, else
-    `<data_dir>/decisions.db`); the flows read it from there."""
-    return Path(os.environ.get(DECISION_LOG_ENV) or settings.paths.data_dir / "decisions.db")
+def decision_log_path(settings: Settings) -> Path | str:
+    """Where the service logs its decisions (`TRADEWIND_DECISION_LOG`: a file path or a
+    database URL, else `<data_dir>/decisions.db`); the flows read it from there."""
+    named = os.environ.get(DECISION_LOG_ENV)
+    if named and "://" in named:
+        return named  # a URL stays a string: a Path would fold its `//`
+    return Path(named or settings.paths.data_dir / "decisions.db")
 
 
 class ServiceConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     tracking_uri: str
-    decision_log: Path
+    decision_log: Path | str
     routing: RoutingConfig = RoutingConfig()
     decision_log_flush_seconds: float = Field(0.05, ge=0)
     reload_interval_seconds: float = Field(30.0, ge=0)

@@ -41,7 +41,7 @@ from models.policy import (
     session_number,
 )
 from models.schema import SIGNAL_QUALITY, is_strategy_column, strategy_column
-from serving.decision_log import DecisionLog, DecisionRecord, feature_hash, recent_decisions
+from serving.decision_log import DecisionLog, DecisionRecord, feature_hash
 from serving.predictor import (
     DrawdownCall,
     ExitLevels,
@@ -300,9 +300,7 @@ class DecisionMaker:
     def restore(self, log: DecisionLog) -> int:
         """Rebuild the guard's memory from the decision log (service start); returns the
         number of decisions read."""
-        if not log.path.exists():
-            return 0
-        rows = recent_decisions(log.path, timedelta(days=_RESTORE_CALENDAR_DAYS))
+        rows = log.recent(timedelta(days=_RESTORE_CALENDAR_DAYS))
         with self._guard_lock:
             for row in rows:
                 probability = row.win_probability

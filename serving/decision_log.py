@@ -1,19 +1,24 @@
 """The decision log: every decision the models made, where the retrain and A/B flows can
 join it to the trade's outcome (by `decision_id`, or by `signal_id`).
 
-SQLite in WAL mode, one row per decision: id, time, the signal, a hash of the feature
-vector, the outputs, the model versions, the arm, the latency, the policy's action and
-reason category (`enter` / `skip`: `ev`, `gate`, `ood`, `regime`), the detector's own
-out-of-distribution flag (whatever the policy did with it) and, in shadow mode, the
-challenger's outputs and versions. `recent_decisions` reads back what the decision
-maker needs on start (the coverage guard's memory).
+One row per decision: id, time, the signal, a hash of the feature vector, the outputs,
+the model versions, the arm, the latency, the policy's action and reason category
+(`enter` / `skip`: `ev`, `gate`, `ood`, `regime`), the detector's own out-of-distribution
+flag (whatever the policy did with it) and, in shadow mode, the challenger's outputs and
+versions. `recent_decisions` reads back what the decision maker needs on start (the
+coverage guard's memory).
+
+Where it lives: a file path is a SQLite database in WAL mode (the default,
+`<data_dir>/decisions.db`); a SQLAlchemy URL (`postgresql+psycopg://…`) is that database
+(`TRADEWIND_DECISION_LOG` takes either). Same table, same answers (one conformance suite).
 
 Writes stay off the hot path: `record()` only puts the row on a queue; one background
 thread writes batches in single transactions (a batch gathers for up to `flush_seconds`).
 `close()` (called on graceful shutdown) drains the queue before it returns, so nothing
-recorded is lost. Several workers may share one file: WAL plus a busy timeout lets them
-write concurrently. Rows are keyed by `decision_id` and inserted with `OR IGNORE`, so a
-client retry of the same decision does not create a second row."""
+recorded is lost. Several workers may share one log: WAL plus a busy timeout lets them
+write one SQLite file concurrently, a server takes them as it takes any client. Rows are
+keyed by `decision_id` and inserted once (a conflict is ignored), so a client retry of the
+same decision does not create a second row."""
 
 from __future__ import annotations
 
@@ -21,7 +26,6 @@ import hashlib
 import json
 import logging
 import queue
-import sqlite3
 import struct
 import threading
 import time
@@ -32,69 +36,54 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from sqlalchemy import (
+    Column,
+    Engine,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+    create_engine,
+    event,
+    inspect,
+    select,
+    text,
+)
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.schema import DefaultClause
 
 from core.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS decisions (
-    decision_id TEXT PRIMARY KEY,
-    decided_at TEXT NOT NULL,
-    signal_id TEXT NOT NULL,
-    symbol TEXT NOT NULL,
-    side TEXT NOT NULL,
-    strategy TEXT NOT NULL,
-    signal_timestamp TEXT NOT NULL,
-    price REAL NOT NULL,
-    feature_hash TEXT NOT NULL,
-    variant TEXT NOT NULL,
-    model_versions TEXT NOT NULL,
-    outputs TEXT NOT NULL,
-    out_of_distribution INTEGER NOT NULL,
-    latency_ms REAL NOT NULL,
-    endpoint TEXT NOT NULL,
-    shadow_model_versions TEXT,
-    shadow_outputs TEXT,
-    action TEXT NOT NULL DEFAULT 'enter',
-    reason TEXT NOT NULL DEFAULT '',
-    reason_detail TEXT NOT NULL DEFAULT ''
-);
-CREATE INDEX IF NOT EXISTS decisions_signal ON decisions (signal_id);
-CREATE INDEX IF NOT EXISTS decisions_time ON decisions (decided_at);
-"""
-# Columns added after the first release: an older log file gets them on open.
-_ADDED_COLUMNS = (
-    ("action", "TEXT NOT NULL DEFAULT 'enter'"),
-    ("reason", "TEXT NOT NULL DEFAULT ''"),
-    ("reason_detail", "TEXT NOT NULL DEFAULT ''"),
-)
-
-_COLUMNS = (
-    "decision_id",
-    "decided_at",
-    "signal_id",
-    "symbol",
-    "side",
-    "strategy",
-    "signal_timestamp",
-    "price",
-    "feature_hash",
-    "variant",
-    "model_versions",
-    "outputs",
-    "out_of_distribution",
-    "latency_ms",
-    "endpoint",
-    "shadow_model_versions",
-    "shadow_outputs",
-    "action",
-    "reason",
-    "reason_detail",
-)
-_INSERT = (
-    f"INSERT OR IGNORE INTO decisions ({', '.join(_COLUMNS)}) "
-    f"VALUES ({', '.join('?' for _ in _COLUMNS)})"
+_metadata = MetaData()
+decisions = Table(
+    "decisions",
+    _metadata,
+    Column("decision_id", Text, primary_key=True),
+    Column("decided_at", Text, nullable=False),  # ISO 8601, UTC: sorts as text
+    Column("signal_id", Text, nullable=False),
+    Column("symbol", Text, nullable=False),
+    Column("side", Text, nullable=False),
+    Column("strategy", Text, nullable=False),
+    Column("signal_timestamp", Text, nullable=False),
+    Column("price", Float, nullable=False),
+    Column("feature_hash", Text, nullable=False),
+    Column("variant", Text, nullable=False),
+    Column("model_versions", Text, nullable=False),
+    Column("outputs", Text, nullable=False),
+    Column("out_of_distribution", Integer, nullable=False),
+    Column("latency_ms", Float, nullable=False),
+    Column("endpoint", Text, nullable=False),
+    Column("shadow_model_versions", Text),
+    Column("shadow_outputs", Text),
+    Column("action", Text, nullable=False, server_default="enter"),
+    Column("reason", Text, nullable=False, server_default=""),
+    Column("reason_detail", Text, nullable=False, server_default=""),
+    Index("decisions_signal", "signal_id"),
+    Index("decisions_time", "decided_at"),
 )
 _JSON_COLUMNS = ("model_versions", "outputs", "shadow_model_versions", "shadow_outputs")
 
@@ -127,7 +116,7 @@ class DecisionRecord:
     reason: str = ""
     reason_detail: str = ""
 
-    def row(self) -> tuple[Any, ...]:
+    def row(self) -> dict[str, Any]:
         data = asdict(self)
         data["decided_at"] = self.decided_at.isoformat()
         data["signal_timestamp"] = self.signal_timestamp.isoformat()
@@ -135,33 +124,34 @@ class DecisionRecord:
         for name in _JSON_COLUMNS:
             if data[name] is not None:
                 data[name] = json.dumps(data[name], sort_keys=True)
-        return tuple(data[name] for name in _COLUMNS)
+        return data
 
 
 _STOP = object()
+
+
+def is_url(target: Path | str) -> bool:
+    """A SQLAlchemy URL (`dialect[+driver]://…`) rather than a file path."""
+    return isinstance(target, str) and "://" in target
 
 
 class DecisionLog:
     """Append-only decision log with a background writer."""
 
     def __init__(
-        self, path: Path, *, batch_size: int = 256, flush_seconds: float = 0.05
+        self, target: Path | str, *, batch_size: int = 256, flush_seconds: float = 0.05
     ) -> None:
-        self.path = Path(path)
+        self.target = target if is_url(target) else Path(target)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            connection = _connect(self.path)
-        except (OSError, sqlite3.Error) as exc:
+            self._engine = _engine(self.target, create=True)
+            _metadata.create_all(self._engine)
+            _add_missing_columns(self._engine)
+        except (OSError, SQLAlchemyError) as exc:
             raise ConfigError(
-                f"cannot open the decision log at {self.path}: {exc}", where="decision log"
+                f"cannot open the decision log at {_shown(self.target)}: {exc}",
+                where="decision log",
             ) from exc
-        with connection:
-            connection.executescript(_SCHEMA)
-            present = {row[1] for row in connection.execute("PRAGMA table_info(decisions)")}
-            for name, kind in _ADDED_COLUMNS:
-                if name not in present:
-                    connection.execute(f"ALTER TABLE decisions ADD COLUMN {name} {kind}")
-        self._connection = connection
+        self._insert = _insert_once(self._engine)
         self._batch_size = batch_size
         self._flush_seconds = flush_seconds
         self._queue: queue.Queue[object] = queue.Queue()
@@ -173,25 +163,26 @@ class DecisionLog:
         )
         self._thread.start()
 
+    @property
+    def path(self) -> Path | None:
+        """The SQLite file, or None when the log is on a database server."""
+        return self.target if isinstance(self.target, Path) else None
+
     # -- hot path ------------------------------------------------------------------
     def record(self, record: DecisionRecord) -> None:
         """Queue one decision for writing; returns at once."""
         if self._closed:
             # A request still in flight while the service stops: write it here and now
             # rather than lose it (slow, but it only happens during shutdown).
-            connection = _connect(self.path)
-            try:
-                with connection:
-                    connection.execute(_INSERT, record.row())
-                self._written += 1
-            finally:
-                connection.close()
+            with self._engine.begin() as connection:
+                connection.execute(self._insert, [record.row()])
+            self._written += 1
             return
         self._queue.put(record)
 
     # -- lifecycle -----------------------------------------------------------------
     def flush(self, timeout: float = 30.0) -> None:
-        """Block until everything recorded so far is on disk."""
+        """Block until everything recorded so far is written."""
         done = threading.Event()
         self._queue.put(done)
         if not done.wait(timeout):
@@ -218,7 +209,11 @@ class DecisionLog:
     # -- reading (for the A/B and retrain flows, and tests) ------------------------
     def frame(self) -> pd.DataFrame:
         """Every logged decision, JSON columns decoded."""
-        return read_decisions(self.path)
+        return read_decisions(self.target)
+
+    def recent(self, window: timedelta) -> list[RecentDecision]:
+        """`recent_decisions` of this log."""
+        return recent_decisions(self.target, window)
 
     # -- writer thread -------------------------------------------------------------
     def _run(self) -> None:
@@ -259,9 +254,8 @@ class DecisionLog:
                     elif isinstance(extra, threading.Event):
                         events.append(extra)
             self._write(batch)
-            for event in events:
-                event.set()
-        self._connection.close()
+            for event_ in events:
+                event_.set()
 
     def _write(self, batch: Iterable[DecisionRecord]) -> None:
         rows = [record.row() for record in batch]
@@ -269,33 +263,95 @@ class DecisionLog:
             return
         for attempt in range(5):
             try:
-                with self._connection:
-                    self._connection.executemany(_INSERT, rows)
+                with self._engine.begin() as connection:
+                    connection.execute(self._insert, rows)
                 self._written += len(rows)
                 return
-            except sqlite3.OperationalError as exc:  # locked by another worker: retry
+            except OperationalError as exc:  # locked by another worker, or a lost link
                 if attempt == 4:
                     self._failed += len(rows)
                     logger.error("decision log lost %d rows: %s", len(rows), exc)
 
 
-def _connect(path: Path) -> sqlite3.Connection:
-    connection = sqlite3.connect(path, timeout=30.0, check_same_thread=False)
-    connection.execute("PRAGMA journal_mode=WAL")
-    connection.execute("PRAGMA synchronous=NORMAL")
-    return connection
+def _shown(target: Path | str) -> str:
+    """The log's location without a password."""
+    if isinstance(target, Path):
+        return str(target)
+    from sqlalchemy.engine import make_url
+
+    return make_url(target).render_as_string(hide_password=True)
 
 
-def read_decisions(path: Path) -> pd.DataFrame:
-    """Read a decision log file (any process may call this while writers run)."""
-    path = Path(path)
-    if not path.exists():
-        raise ConfigError(f"no decision log at {path}", where="decision log")
-    connection = sqlite3.connect(path, timeout=30.0)
+def _engine(target: Path | str, *, create: bool = False) -> Engine:
+    """An engine on the log: SQLite in WAL mode for a file, the URL's database else."""
+    if isinstance(target, str):
+        return create_engine(target, pool_pre_ping=True)
+    if create:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(f"sqlite:///{target}",
+                           connect_args={"timeout": 30.0, "check_same_thread": False})
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    return engine
+
+
+def _insert_once(engine: Engine) -> Any:
+    """INSERT that ignores a `decision_id` already stored (SQLite and PostgreSQL)."""
+    dialect = engine.dialect.name
+    if dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    elif dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert  # type: ignore[assignment]
+    else:
+        raise ConfigError(f"the decision log supports SQLite and PostgreSQL, not {dialect}",
+                          where="decision log")
+    return insert(decisions).on_conflict_do_nothing(index_elements=["decision_id"])
+
+
+def _add_missing_columns(engine: Engine) -> None:
+    """A log written by an older version lacks the columns added since (the policy's
+    action and reasons): add them, with their defaults, before any write."""
+    present = {column["name"] for column in inspect(engine).get_columns("decisions")}
+    for column in decisions.columns:
+        if column.name in present:
+            continue
+        kind = column.type.compile(dialect=engine.dialect)
+        default = column.server_default
+        clause = (f" NOT NULL DEFAULT '{default.arg}'" if isinstance(default, DefaultClause)
+                  else "")
+        with engine.begin() as connection:
+            connection.exec_driver_sql(
+                f"ALTER TABLE decisions ADD COLUMN {column.name} {kind}{clause}")
+
+
+def decision_log_exists(target: Path | str) -> bool:
+    """Whether a decision log was ever written there (a file, or the table on a server)."""
+    if not is_url(target):
+        return Path(target).exists()
+    engine = _engine(target)
     try:
-        frame = pd.read_sql_query("SELECT * FROM decisions ORDER BY decided_at", connection)
+        return inspect(engine).has_table("decisions")
     finally:
-        connection.close()
+        engine.dispose()
+
+
+def read_decisions(target: Path | str) -> pd.DataFrame:
+    """Read a decision log (any process may call this while writers run)."""
+    if not decision_log_exists(target):
+        raise ConfigError(f"no decision log at {_shown(target)}", where="decision log")
+    engine = _engine(target if is_url(target) else Path(target))
+    try:
+        with engine.connect() as connection:
+            frame = pd.read_sql_query(
+                select(decisions).order_by(decisions.c.decided_at), connection)
+    finally:
+        engine.dispose()
     for name in _JSON_COLUMNS:
         frame[name] = frame[name].map(lambda text: json.loads(text) if text else None)
     frame["out_of_distribution"] = frame["out_of_distribution"].astype(bool)
@@ -317,27 +373,28 @@ class RecentDecision:
     win_probability: float | None
 
 
-def recent_decisions(path: Path, window: timedelta) -> list[RecentDecision]:
+def recent_decisions(target: Path | str, window: timedelta) -> list[RecentDecision]:
     """The `/decide` rows whose signal lies within `window` of the latest logged signal,
-    oldest first (read-only; writers may run)."""
+    oldest first (read-only; writers may run; none when nothing was logged)."""
     from zoneinfo import ZoneInfo
 
-    connection = sqlite3.connect(path, timeout=30.0)
+    if not decision_log_exists(target):
+        return []
+    engine = _engine(target if is_url(target) else Path(target))
     try:
-        latest = connection.execute(
-            "SELECT MAX(signal_timestamp) FROM decisions WHERE endpoint = 'decide'"
-        ).fetchone()[0]
-        if latest is None:
-            return []
-        since = (datetime.fromisoformat(latest) - window).isoformat()
-        rows = connection.execute(
-            "SELECT signal_id, strategy, signal_timestamp, model_versions, outputs "
-            "FROM decisions WHERE endpoint = 'decide' AND signal_timestamp >= ? "
-            "ORDER BY signal_timestamp",
-            (since,),
-        ).fetchall()
+        with engine.connect() as connection:
+            latest = connection.execute(text(
+                "SELECT MAX(signal_timestamp) FROM decisions WHERE endpoint = 'decide'"
+            )).scalar()
+            if latest is None:
+                return []
+            since = (datetime.fromisoformat(latest) - window).isoformat()
+            rows = connection.execute(text(
+                "SELECT signal_id, strategy, signal_timestamp, model_versions, outputs "
+                "FROM decisions WHERE endpoint = 'decide' AND signal_timestamp >= :since "
+                "ORDER BY signal_timestamp"), {"since": since}).fetchall()
     finally:
-        connection.close()
+        engine.dispose()
     new_york = ZoneInfo("America/New_York")
     found = []
     for signal_id, strategy, stamp, versions, outputs in rows:

@@ -34,11 +34,11 @@ class InProcessModelClient:
         challenger: ModelSetLike | None = None,
         *,
         routing: RoutingConfig | None = None,
-        decision_log: Path | DecisionLog | None = None,
+        decision_log: Path | str | DecisionLog | None = None,
         policy: PolicyConfig | None = None,
     ) -> None:
         self._served = ServedModels(champion=model_set, challenger=challenger)
-        if isinstance(decision_log, Path):
+        if isinstance(decision_log, Path | str):
             decision_log = DecisionLog(decision_log)
         self.log = decision_log
         self._maker = DecisionMaker(

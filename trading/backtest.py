@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from core.bars import validate_bars
+from core.bars import DAILY, timeframe_of, validate_bars
 from core.clock import ReplayClock
 from core.errors import ConfigError, DataValidationError
 from core.settings import Settings, load_settings
@@ -87,6 +87,7 @@ def build_engine(
     gate_enabled: bool,
     trade_sink: TradeSink | None,
     exchange: SimulatedExchangeConfig | None,
+    timeframe: str = DAILY,
 ) -> tuple[TradingEngine, MatchingEngine]:
     """The live engine on a simulated exchange, configured from `settings`."""
     from features.sectors import sector_of
@@ -104,7 +105,7 @@ def build_engine(
         risk=RiskManager(RiskConfig.from_settings(settings.risk)),
         sizer=PositionSizer(SizingConfig.from_risk(settings.risk)),
         selector=StrategySelector.for_strategy(strategy, set(STRATEGIES)),
-        config=EngineConfig.from_settings(settings, gate_enabled=gate_enabled),
+        config=EngineConfig.from_settings(settings, timeframe=timeframe, gate_enabled=gate_enabled),
         fallback_client=RulesModelClient.from_settings(settings, source="fallback"),
         trade_sink=trade_sink,
         sector_of=sector_of,
@@ -138,6 +139,7 @@ class Replay:
         journal: Journal | None = None,
         trade_sink: TradeSink | None = None,
         exchange: SimulatedExchangeConfig | None = None,
+        timeframe: str | None = None,
     ) -> None:
         if strategies is None:
             strategies = [get_strategy(strategy)] if strategy else list(STRATEGIES.values())
@@ -162,6 +164,8 @@ class Replay:
             gate_enabled=gate_enabled,
             trade_sink=self._collect,
             exchange=exchange,
+            # The bars' own spacing when not given: intraday bars get the session rules.
+            timeframe=timeframe or timeframe_of(market.frame["timestamp"]),
         )
         self._updates: deque[OrderUpdate] = deque()
         self.matching.subscribe(self._updates.append)

@@ -36,6 +36,7 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from core.bars import DAILY
 from core.calendar import MarketCalendar
 from core.clock import Clock
 from core.errors import BrokerError, DataValidationError, ModelUnavailableError
@@ -72,6 +73,7 @@ from trading.risk import (
     Verdict,
 )
 from trading.selector import StrategySelector
+from trading.session_rules import SessionRules, SessionWindows
 from trading.sizing import PositionSizer, SizeRequest
 from trading.stops import TrailingStop
 
@@ -94,14 +96,19 @@ class EngineConfig(BaseModel):
     trailing_stop_atr: float = Field(2.0, gt=0)
     exit_on_opposite_signal: bool = True
     entry_time_in_force: TimeInForce = TimeInForce.GTC
+    session_rules: SessionRules = SessionRules()  # daily bars by default: no intraday rule
 
     @classmethod
-    def from_settings(cls, settings: Settings, **overrides: object) -> EngineConfig:
+    def from_settings(
+        cls, settings: Settings, *, timeframe: str = DAILY, **overrides: object
+    ) -> EngineConfig:
         values: dict[str, object] = {
             "fallback": settings.models.fallback,
             "allow_short": settings.risk.allow_short,
             "max_holding_bars": settings.risk.max_holding_bars,
             "trailing_stop_atr": settings.risk.trailing_stop_atr,
+            "exit_on_opposite_signal": settings.risk.exit_on_opposite_signal,
+            "session_rules": SessionRules.from_settings(settings.intraday, timeframe),
         }
         values.update(overrides)
         return cls.model_validate(values)
@@ -162,6 +169,7 @@ class TradingEngine:
         self.calendar = calendar or MarketCalendar()
         self._sector_of = sector_of or (lambda _symbol: "unknown")
         self.trailing = TrailingStop(self.config.trailing_stop_atr)
+        self.session_windows = SessionWindows(self.config.session_rules, self.calendar)
         self.stats = EngineStats()
         self.book = PositionBook()
         self.pending = PendingEntries()
@@ -180,7 +188,9 @@ class TradingEngine:
         self.feed.observe(bar)
         self._last_price[bar.symbol] = bar.close
         position = self.book.mark(bar)
-        if position is not None:
+        if position is not None and self.session_windows.flatten_due(bar.timestamp):
+            self.request_exit(bar.symbol, "session_close")
+        elif position is not None:
             self._manage(position, bar)
         signals = self.feed.signals(bar.symbol, bar.timestamp)
         for signal in signals:
@@ -279,6 +289,10 @@ class TradingEngine:
         if signal.side is Side.SELL and not self.config.allow_short:
             return
         if not self.selector.allows(signal.strategy):
+            return
+        outside = self.session_windows.entry_refusal(signal.timestamp)
+        if outside is not None:
+            self._refuse(signal, "session", outside, now)
             return
         features = self.feed.features(signal.symbol, signal.timestamp)
         if features is None:
@@ -434,16 +448,17 @@ class TradingEngine:
             )
 
     # ================================================================== recovery
-    def reconcile(self) -> dict[str, list[str]]:
+    def reconcile(self, symbols: frozenset[str] | None = None) -> dict[str, list[str]]:
         """Align the engine with the broker at start-up (`trading.recovery.reconcile`):
-        adopted positions, re-registered pending entries, vanished orders. Submits
-        nothing."""
+        adopted positions, re-registered pending entries, vanished orders; with
+        `symbols`, only theirs. Submits nothing."""
         return reconcile(
             broker=self.broker,
             journal=self.journal,
             book=self.book,
             pending=self.pending,
             now=self.clock.now(),
+            symbols=symbols,
         ).as_dict()
 
     # ================================================================== helpers

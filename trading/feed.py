@@ -7,8 +7,8 @@ strategy code:
 - `PrecomputedFeed` computes everything vectorized once per replay (backtests, the
   benchmark): the per-bar loop then only looks rows up. Features are causal, so a row
   computed from the whole history equals the row computed at that bar.
-- `RollingFeed` keeps a window of recent bars per symbol and recomputes the newest row
-  as each bar arrives (live trading).
+- `RollingFeed` updates per-symbol indicator state with each new bar in constant time
+  (live trading): `features.streaming`, equal to the batch features.
 """
 
 from __future__ import annotations
@@ -147,39 +147,41 @@ class PrecomputedFeed:
 
 
 class RollingFeed:
-    """Live feed: `features.incremental.IncrementalFeatures` gives each new bar's
-    features (equal to the batch computation), and the strategies run on the symbol's
-    last two rows, which is all a signal depends on (the condition now, not on the row
-    before). Index bars (SPX, COMP, VIX; SPY too) update the market context."""
+    """Live feed: `features.streaming.StreamingFeatures` updates each symbol's indicator
+    state with the new bar in constant time (values equal the batch computation), and
+    the strategies run on the symbol's last two rows, which is all a signal depends on
+    (the condition now, not on the row before). Index bars (SPX, COMP, VIX; SPY too)
+    update the market context; feed a timestamp's index bars before its symbols."""
 
     def __init__(
         self,
         strategies: Sequence[Strategy],
         *,
-        window: int = 2_600,
+        bars_per_year: float | None = None,
         index_bars: pd.DataFrame | None = None,
         returns_window: int = 60,
     ) -> None:
-        from features.incremental import IncrementalFeatures
+        from features.streaming import StreamingFeatures
 
         self._strategies = list(strategies)
-        self._incremental = IncrementalFeatures(window=window, index_bars=index_bars)
+        self._streaming = StreamingFeatures(bars_per_year=bars_per_year, index_bars=index_bars)
         self._returns_window = returns_window
         self._recent: dict[str, deque[dict[str, object]]] = {}
         self._closes: dict[str, deque[float]] = {}
         self._latest: dict[str, tuple[datetime, dict[str, float], list[Signal]]] = {}
 
     def seed(self, bars: pd.DataFrame) -> None:
-        """Load history before going live: the feature windows, the trailing closes, and
+        """Load history before going live: the indicator state, the trailing closes, and
         the last row of each symbol (so the first live bar can already signal)."""
         if bars.empty:
             return
-        self._incremental.seed(bars)
+        self._streaming.seed(bars)
         tradable = bars[~bars["symbol"].isin(CONTEXT_ONLY_SYMBOLS)]
         if tradable.empty:
             return
         index = bars[bars["symbol"].isin(MARKET_CONTEXT_SYMBOLS)]
         merged = compute_feature_frame(tradable, index if len(index) else None)
+        names = feature_columns(merged)
         for symbol, rows in merged.groupby("symbol", sort=False):
             name = str(symbol)
             last = rows.iloc[-1].to_dict()
@@ -188,41 +190,69 @@ class RollingFeed:
                 rows["close"].to_numpy(dtype=np.float64)[-(self._returns_window + 1) :],
                 maxlen=self._returns_window + 1,
             )
+            stamp = pd.Timestamp(last["timestamp"]).to_pydatetime()
+            self._latest[name] = (stamp, {n: float(last[n]) for n in names}, [])
 
     def set_index_bars(self, index_bars: pd.DataFrame | None) -> None:
         if index_bars is not None and len(index_bars):
-            self._incremental.update_index(index_bars)
+            self._streaming.update_index(index_bars)
 
     def observe(self, bar: Bar) -> None:
+        """One bar (cross-sectional features cover the symbols already seen at its time;
+        `observe_many` gives the whole cross-section)."""
+        stamp = int(pd.Timestamp(bar.timestamp).value)
+        values = (bar.open, bar.high, bar.low, bar.close, bar.volume)
         if bar.symbol in MARKET_CONTEXT_SYMBOLS:
-            self._incremental.update_index(_bar_frame(bar))
+            self._streaming.update_index_bar(bar.symbol, stamp, *values)
             if bar.symbol in CONTEXT_ONLY_SYMBOLS:
                 return
+        if self._is_old(bar):
+            return
+        features = self._streaming.update_bar(bar.symbol, stamp, *values)
+        self._conclude(bar.timestamp, {bar.symbol: (bar, features)})
+
+    def observe_many(self, bars: Sequence[Bar]) -> None:
+        """Every bar of one time at once (the live service): the features over the whole
+        cross-section, then each strategy once over all the symbols' last two rows."""
+        fresh = [bar for bar in bars if bar.symbol in CONTEXT_ONLY_SYMBOLS or not self._is_old(bar)]
+        if not fresh:
+            return
+        features = self._streaming.update_time(fresh)
+        by_symbol = {b.symbol: b for b in fresh}
+        self._conclude(fresh[0].timestamp, {s: (by_symbol[s], f) for s, f in features.items()})
+
+    def _is_old(self, bar: Bar) -> bool:
         latest = self._latest.get(bar.symbol)
-        if latest is not None and latest[0] >= bar.timestamp:
-            return  # a repeated or late bar changes nothing
-        features = self._incremental.update(bar)
-        row: dict[str, object] = {
-            "symbol": bar.symbol,
-            "timestamp": pd.Timestamp(bar.timestamp),
-            "open": bar.open,
-            "high": bar.high,
-            "low": bar.low,
-            "close": bar.close,
-            "volume": bar.volume,
-        }
-        row.update(features)
-        recent = self._recent.setdefault(bar.symbol, deque(maxlen=2))
-        recent.append(row)
-        frame = pd.DataFrame(list(recent))
+        return latest is not None and latest[0] >= bar.timestamp  # repeated or late
+
+    def _conclude(
+        self, timestamp: datetime, updated: Mapping[str, tuple[Bar, dict[str, float]]]
+    ) -> None:
+        """Record the new rows, run the strategies on each symbol's last two rows."""
+        for symbol, (bar, features) in updated.items():
+            row: dict[str, object] = {
+                "symbol": symbol,
+                "timestamp": pd.Timestamp(bar.timestamp),
+                "open": bar.open,
+                "high": bar.high,
+                "low": bar.low,
+                "close": bar.close,
+                "volume": bar.volume,
+            }
+            row.update(features)
+            self._recent.setdefault(symbol, deque(maxlen=2)).append(row)
+            closes = self._closes.setdefault(symbol, deque(maxlen=self._returns_window + 1))
+            closes.append(bar.close)
+        rows = [row for symbol in sorted(updated) for row in self._recent[symbol]]
+        frame = pd.DataFrame(rows)
         frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True)
-        signals: list[Signal] = []
+        found: dict[str, list[Signal]] = {symbol: [] for symbol in updated}
         for strategy in self._strategies:
-            found = frame_to_signals(strategy.signals_frame(frame))
-            signals.extend(s for s in found if s.timestamp == bar.timestamp)
-        closes = self._closes.setdefault(bar.symbol, deque(maxlen=self._returns_window + 1))
-        closes.append(bar.close)
-        self._latest[bar.symbol] = (bar.timestamp, features, signals)
+            for signal in frame_to_signals(strategy.signals_frame(frame)):
+                if signal.timestamp == timestamp and signal.symbol in found:
+                    found[signal.symbol].append(signal)
+        for symbol, (_, features) in updated.items():
+            self._latest[symbol] = (timestamp, features, found[symbol])
 
     def features(self, symbol: str, timestamp: datetime) -> Mapping[str, float] | None:
         latest = self._latest.get(symbol)
@@ -239,11 +269,3 @@ class RollingFeed:
         values = np.fromiter(closes, dtype=np.float64)
         return values[1:] / values[:-1] - 1.0
 
-
-def _bar_frame(bar: Bar) -> pd.DataFrame:
-    frame = pd.DataFrame(
-        [(bar.symbol, bar.timestamp, bar.open, bar.high, bar.low, bar.close, bar.volume)],
-        columns=list(BAR_COLUMNS),
-    )
-    frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True)
-    return frame

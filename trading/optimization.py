@@ -16,7 +16,7 @@ the `optimize` flow's.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -194,3 +194,51 @@ class CandidateEvaluator:
         metrics = replay.metrics(bars_per_year=252.0)
         journal.close()
         return {key: metrics.get(key) for key in METRIC_KEYS}
+
+
+def _suggest(trial: Any, parameter: SearchParameter) -> Any:
+    if isinstance(parameter, IntRange):
+        return trial.suggest_int(parameter.name, parameter.low, parameter.high)
+    return trial.suggest_float(parameter.name, parameter.low, parameter.high)
+
+
+def search(
+    strategy: str,
+    evaluate: Callable[[list[dict[str, Any]]], list[dict[str, Any]]],
+    *,
+    trials: int,
+    seed: int,
+    min_trades: int,
+    per_batch: int = 1,
+    start_from: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """TPE search (Optuna, fixed seed) over the strategy's space: ask for `per_batch`
+    candidates at a time, `evaluate` them together (a list of parameter sets in, their
+    figures out, in order: the caller may run them at once, anywhere), then tell the
+    study. The first trial is `start_from` (today's parameters) when given, so the result
+    is never worse in sample than what runs now. With `per_batch=1` this is Optuna's own
+    sequential loop; a batch's candidates are chosen without each other's results, so the
+    outcome depends on `per_batch`, never on where the batch ran."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction="maximize",
+                                sampler=optuna.samplers.TPESampler(seed=seed),
+                                study_name=f"optimize-{strategy}")
+    if start_from is not None:
+        study.enqueue_trial(search_values(strategy, start_from), skip_if_exists=True)
+    space = search_space(strategy)
+    while len(study.trials) < trials:
+        asked = [study.ask() for _ in range(min(per_batch, trials - len(study.trials)))]
+        candidates = [params_from_search(strategy, {p.name: _suggest(trial, p) for p in space})
+                      for trial in asked]
+        for trial, params, metrics in zip(asked, candidates, evaluate(candidates),
+                                          strict=True):
+            trial.set_user_attr("params", params)
+            trial.set_user_attr("metrics", metrics)
+            study.tell(trial, objective_value(metrics, min_trades))
+    best = study.best_trial
+    history = [{"number": t.number, "value": t.value, **t.user_attrs.get("params", {})}
+               for t in study.trials]
+    return {"objective": float(study.best_value), "params": best.user_attrs["params"],
+            "in_sample": best.user_attrs["metrics"], "history": history}

@@ -12,7 +12,7 @@ from typing import Protocol
 import pandas as pd
 
 from core.bars import BarCheck
-from core.types import Decision, Fill, MarketClock, Order, OrderStatus, Position, Signal
+from core.types import Bar, Decision, Fill, MarketClock, Order, OrderStatus, Position, Signal
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +91,19 @@ class MarketData(Protocol):
     ) -> BarCheck:
         """The same bars, with what validation repaired and the jump warnings."""
         ...
+
+
+class BarStream(Protocol):
+    """Bars pushed as they close (Alpaca's market-data stream, or the paper exchange's).
+    Per symbol each bar comes once and in time order; bars missed while the stream was
+    down, and since `after` (the last bar the caller has), are back-filled from history
+    before the next live one."""
+
+    def bars(
+        self, symbols: Sequence[str], after: datetime | None = None
+    ) -> AsyncIterator[Bar]: ...
+
+    def close(self) -> None: ...
 
 
 class ModelClient(Protocol):

@@ -41,12 +41,20 @@ def reconcile(
     book: PositionBook,
     pending: PendingEntries,
     now: datetime,
+    symbols: frozenset[str] | None = None,
 ) -> Reconciliation:
-    """Adopt, re-register and correct the journal as the module says."""
-    open_orders = {o.client_order_id: o for o in broker.open_orders()}
+    """Adopt, re-register and correct the journal as the module says; with `symbols`,
+    positions and orders of other symbols are not the engine's and stay untouched."""
+    open_orders = {
+        o.client_order_id: o
+        for o in broker.open_orders()
+        if symbols is None or o.symbol in symbols
+    }
     adopted: list[str] = []
     for held in broker.positions():
         if held.symbol in book or held.qty == 0:
+            continue
+        if symbols is not None and held.symbol not in symbols:
             continue
         book.adopt(_adopted_position(held, list(open_orders.values()), now))
         adopted.append(held.symbol)

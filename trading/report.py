@@ -164,3 +164,15 @@ def _format(value: Any) -> str:
         return value.isoformat()
     return str(value)
 
+
+
+def pooled_metrics(accounts: list[dict[str, Any]]) -> dict[str, Any]:
+    """The figures of independent accounts taken together (a replay in symbol shards
+    trades one account per shard): closed trades summed, the win rate weighted by them,
+    each account's own figures under `shards`. One account's figures stay as they are."""
+    if len(accounts) == 1:
+        return accounts[0]
+    trades = sum(int(figures.get("trades") or 0) for figures in accounts)
+    wins = sum(float(figures.get("win_rate") or 0.0) * int(figures.get("trades") or 0)
+               for figures in accounts)
+    return {"trades": trades, "win_rate": wins / trades if trades else 0.0, "shards": accounts}

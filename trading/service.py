@@ -31,18 +31,20 @@ import logging
 import os
 import re
 import signal
+import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
+from core.bars import timeframe_step
 from core.calendar import MarketCalendar
 from core.clock import Clock, ReplayClock, WallClock
-from core.errors import BrokerError, DataSourceError
+from core.errors import BrokerError, ConfigError, DataSourceError
 from core.types import (
     Bar,
     Fill,
@@ -57,12 +59,26 @@ from core.types import (
 )
 from trading.engine import TradingEngine
 from trading.feed import RollingFeed
-from trading.ports import Account, Broker, MarketData, OrderUpdate
+from trading.ports import Account, BarStream, Broker, MarketData, OrderUpdate
+from trading.watchlist import read_watchlist
 
 log = logging.getLogger(__name__)
 
 CRASH_ENV = "TRADEWIND_CRASH_AT"
 CRASH_POINTS = ("before_submit", "after_submit", "after_fill")
+
+
+WARMUP_BARS = 600  # the catalogue's longest lookback (252) with room for the EMA(200)
+
+
+def warmup_days_for(timeframe: str) -> int:
+    """Calendar days of history that give a timeframe about `WARMUP_BARS` bars (weekends
+    and holidays included): 450 for daily bars, a few days for minute bars."""
+    step = timeframe_step(timeframe)
+    if step >= timedelta(days=1):
+        return 450
+    sessions = WARMUP_BARS * step / timedelta(minutes=390)
+    return int(sessions * 7 / 5) + 4
 
 
 class ServiceConfig(BaseModel):
@@ -74,6 +90,11 @@ class ServiceConfig(BaseModel):
     poll_seconds: float = Field(1.0, gt=0)  # how often the broker's clock is read
     max_sleep_seconds: float = Field(300.0, gt=0)  # longest nap outside sessions
     warmup_days: int = Field(450, ge=1)  # history loaded into the feed at start-up
+    # The screener's watchlist (`tradewind screen`): when set, its symbols are traded and
+    # re-read whenever the file changes; `symbols` serve until the file exists.
+    watchlist_path: Path | None = None
+    # Positions the account holds outside `symbols` (settings.broker.foreign_positions).
+    foreign_positions: Literal["refuse", "warn"] = "refuse"
 
 
 class ServiceObserver(Protocol):
@@ -143,9 +164,11 @@ class RecoveryReport:
     adopted: list[str] = field(default_factory=list)
     pending: list[str] = field(default_factory=list)
     vanished: list[str] = field(default_factory=list)
+    foreign: list[str] = field(default_factory=list)  # held outside the engine's symbols
 
     def as_dict(self) -> dict[str, Any]:
         return {
+            "foreign": self.foreign,
             "rebuilt_positions": self.rebuilt_positions,
             "replayed_fills": self.replayed_fills,
             "missed_fills": self.missed_fills,
@@ -169,6 +192,7 @@ class TradingService:
         broker_name: str = "alpaca",
         wall_clock: Clock | None = None,
         observer: ServiceObserver | None = None,
+        bar_stream: BarStream | None = None,
     ) -> None:
         self.engine = engine
         self.broker = broker
@@ -187,6 +211,13 @@ class TradingService:
         self._crash_at = os.environ.get(CRASH_ENV) or None
         self._wall: Clock = wall_clock or WallClock()
         self.observer: ServiceObserver = observer or _LogObserver()
+        # Streamed bars waiting for their timestamp to be complete (see `_stream_bars`).
+        self.bar_stream = bar_stream
+        self._arrived: dict[datetime, dict[str, Bar]] = {}
+        self._first_seen: dict[datetime, float] = {}
+        self._wake = asyncio.Event()
+        self.symbols: tuple[str, ...] = config.symbols
+        self._watchlist_stamp: float | None = None
 
     # ------------------------------------------------------------------ start-up
     def warm_up(self) -> None:
@@ -194,7 +225,7 @@ class TradingService:
         now = self.broker.market_clock().timestamp
         self._follow(now)
         history = self.market_data.history(
-            list(self.config.symbols),
+            list(self.symbols),
             start=now - timedelta(days=self.config.warmup_days),
             end=now,
             timeframe=self.config.timeframe,
@@ -205,13 +236,18 @@ class TradingService:
             self.last_bar_time = pd.Timestamp(history["timestamp"].max()).to_pydatetime()
 
     def recover(self) -> RecoveryReport:
-        """Bring the engine and the journal in line with the broker (see module doc)."""
+        """Bring the engine and the journal in line with the broker (see module doc).
+        Positions outside the engine's symbols are refused or left alone (`foreign`)."""
+        ours = frozenset(self.config.symbols)
+        self.recovery.foreign = self._foreign_positions(ours)
         journal = self.engine.journal
         fills = journal.fills()
         self._applied_fills = set(fills["fill_id"].astype(str)) if len(fills) else set()
         journaled = _filled_by_order(fills)
         missed: list[tuple[datetime, bool, Order]] = []
         for order, changed_at in self.broker.recent_orders():
+            if order.symbol not in ours:
+                continue
             if order.filled_qty > journaled.get(order.client_order_id, 0.0) + 1e-9:
                 at = changed_at or order.created_at or self.clock.now()
                 missed.append((at, order.parent_client_order_id is not None, order))
@@ -257,15 +293,40 @@ class TradingService:
             self.apply(OrderUpdate(event, order, order.status, fill, at))
             self.recovery.missed_fills.append(fill.fill_id)
 
-        outcome = self.engine.reconcile()
+        outcome = self.engine.reconcile(symbols=ours)
         self.recovery.adopted = outcome.get("adopted", [])
         self.recovery.pending = outcome.get("pending", [])
         self.recovery.vanished = outcome.get("vanished", [])
         return self.recovery
 
+    def _foreign_positions(self, ours: frozenset[str]) -> list[str]:
+        held = sorted(
+            f"{p.symbol} {p.qty:g}" for p in self.broker.positions()
+            if p.symbol not in ours and p.qty != 0
+        )
+        if not held:
+            return []
+        what = (
+            f"the account holds {', '.join(held)} outside the engine's symbols "
+            f"({', '.join(sorted(ours))})"
+        )
+        if self.config.foreign_positions == "refuse":
+            raise ConfigError(
+                f"{what}; refusing to trade beside them (another engine's, or a manual "
+                "trade?). Trade those symbols too, close them, or set "
+                "TRADEWIND_BROKER__FOREIGN_POSITIONS=warn to leave them alone",
+                where="trade",
+            )
+        log.warning("%s: left alone (never adopted, never exited by this engine)", what)
+        return [entry.split(" ")[0] for entry in held]
+
     def start(self) -> RecoveryReport:
         """Baseline of the broker's updates, warm-up, recovery; then ready to `step`."""
         self.broker.sync()  # the first sync takes the baseline the updates start from
+        watchlist = self.config.watchlist_path
+        if watchlist is not None and watchlist.exists():
+            self.symbols = read_watchlist(watchlist).symbols
+            self._watchlist_stamp = watchlist.stat().st_mtime_ns
         self.warm_up()
         report = self.recover()
         self.state = "running"
@@ -291,7 +352,7 @@ class TradingService:
         if start is not None and start > market.timestamp:
             return 0
         bars = self.market_data.history(
-            list(self.config.symbols),
+            list(self.symbols),
             start=start,
             end=market.timestamp,
             timeframe=self.config.timeframe,
@@ -312,27 +373,110 @@ class TradingService:
         done = 0
         for moment, group in bars.sort_values(["timestamp", "symbol"]).groupby("timestamp"):
             stamp = pd.Timestamp(moment).to_pydatetime()  # type: ignore[arg-type]
-            self._follow(stamp)
-            for update in self.broker.sync():  # fills of this bar before the engine sees it
-                self.apply(update)
-            self.engine.advance(stamp)
-            for row in group.itertuples(index=False):
-                self.engine.on_bar(
-                    Bar(
-                        str(row.symbol),
-                        stamp,
-                        float(row.open),
-                        float(row.high),
-                        float(row.low),
-                        float(row.close),
-                        float(row.volume),
-                    )
-                )
-                done += 1
-            self.last_bar_time = stamp
-            self.observer.bar_done(stamp)
+            done += self._trade_time(
+                stamp,
+                [
+                    Bar(str(row.symbol), stamp, float(row.open), float(row.high),
+                        float(row.low), float(row.close), float(row.volume))
+                    for row in group.itertuples(index=False)
+                ],
+            )
         self.write_status()
         return done
+
+    def _trade_time(self, stamp: datetime, bars: Sequence[Bar]) -> int:
+        """Every symbol's bar of one time: its fills first, then the engine sees the bars."""
+        self._follow(stamp)
+        for update in self.broker.sync():  # fills of this bar before the engine sees it
+            self.apply(update)
+        self.engine.advance(stamp)
+        self.feed.observe_many(bars)  # one pass over the cross-section; on_bar finds it done
+        for bar in bars:
+            self.engine.on_bar(bar)
+        self.last_bar_time = stamp
+        self.observer.bar_done(stamp)
+        return len(bars)
+
+    def refresh_watchlist(self) -> bool:
+        """Trade the watchlist's symbols from now on when its file changed (plus every
+        symbol still held, so its exits stay managed); a new symbol's history is loaded
+        into the feed first. True when the traded symbols changed."""
+        path = self.config.watchlist_path
+        if path is None or not path.exists():
+            return False
+        stamp = path.stat().st_mtime_ns
+        if stamp == self._watchlist_stamp:
+            return False
+        self._watchlist_stamp = stamp
+        try:
+            wanted = read_watchlist(path).symbols
+        except ConfigError as exc:
+            self.observer.step_failed(exc.message)
+            return False
+        held = tuple(p.symbol for p in self.engine.book if p.symbol not in wanted)
+        symbols = tuple(dict.fromkeys((*wanted, *held)))
+        if set(symbols) == set(self.symbols):
+            return False
+        added = [s for s in symbols if s not in self.symbols]
+        if added and self.last_bar_time is not None:
+            history = self.market_data.history(
+                added,
+                start=self.last_bar_time - timedelta(days=self.config.warmup_days),
+                end=self.last_bar_time,
+                timeframe=self.config.timeframe,
+            )
+            if not history.empty:
+                self.feed.seed(history)
+        log.info("watchlist: trading %s", ", ".join(symbols))
+        self.symbols = symbols
+        if self.bar_stream is not None:
+            self.bar_stream.close()  # the stream reopens on the new symbols
+        return True
+
+    def step_streamed(self, *, grace_seconds: float = 2.0) -> int:
+        """Trade the streamed bars whose time is complete: every symbol has its bar, a
+        later time has begun, or `grace_seconds` passed since its first bar (a symbol
+        without a trade that minute has no bar)."""
+        done = 0
+        now = time.monotonic()
+        times = sorted(self._arrived)
+        wanted = set(self.symbols)
+        for position, stamp in enumerate(times):
+            bars = self._arrived[stamp]
+            complete = (
+                wanted <= set(bars)
+                or position < len(times) - 1
+                or now - self._first_seen[stamp] >= grace_seconds
+            )
+            if not complete:
+                break
+            del self._arrived[stamp]
+            del self._first_seen[stamp]
+            if self.last_bar_time is not None and stamp <= self.last_bar_time:
+                continue  # already traded (warm-up or the REST path)
+            done += self._trade_time(stamp, [bars[symbol] for symbol in sorted(bars)])
+        if done:
+            self.lag_bars = len(self._arrived)
+            self.write_status()
+        return done
+
+    async def _stream_bars(self, stream: BarStream, retry_seconds: float = 1.0) -> None:
+        """Collect streamed bars by time (after the warm-up's last bar, gaps back-filled
+        by the stream) and wake the loop. A stream that fails (its back-fill could not
+        reach the bars API, say) is reported and opened again from the last traded bar."""
+        while self.last_bar_time is None and self.state == "starting":
+            await asyncio.sleep(0.01)  # the warm-up says where the stream resumes
+        while True:
+            try:
+                async for bar in stream.bars(list(self.symbols), after=self.last_bar_time):
+                    if bar.timestamp not in self._arrived:
+                        self._first_seen[bar.timestamp] = time.monotonic()
+                    self._arrived.setdefault(bar.timestamp, {})[bar.symbol] = bar
+                    self._wake.set()
+            except (BrokerError, DataSourceError, ConnectionError, OSError) as exc:
+                self.observer.step_failed(f"bar stream: {exc}")
+                stream.close()
+                await asyncio.sleep(retry_seconds)
 
     def seconds_to_sleep(self, market: MarketClock) -> float:
         return seconds_to_sleep(
@@ -350,20 +494,31 @@ class TradingService:
         control actions never interleave with a step) and are cancelled at the end."""
         consumer = asyncio.create_task(self._consume(self.broker.updates()))
         helpers = [asyncio.create_task(companion(stop)) for companion in companions]
+        if self.bar_stream is not None:
+            helpers.append(asyncio.create_task(self._stream_bars(self.bar_stream)))
         try:
             await asyncio.sleep(0)  # the stream subscribes before recovery reads the books
             self.start()
             while not stop.is_set():
+                self._wake.clear()
                 try:
-                    self.step()
+                    self.refresh_watchlist()
+                    if self.bar_stream is None:
+                        self.step()
+                    else:
+                        self.step_streamed()
                     market = self.broker.market_clock()
                 except (BrokerError, DataSourceError) as exc:
                     self.observer.step_failed(str(exc))
                     market = MarketClock(datetime.now(UTC), True, None, None)
                 self.observer.polled()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=self.seconds_to_sleep(market))
+                pause = self.seconds_to_sleep(market)
+                if self.bar_stream is not None:  # bars wake the loop; the poll only ticks
+                    pause = min(pause, self.config.poll_seconds)
+                await _first_of(stop, self._wake, timeout=pause)
         finally:
+            if self.bar_stream is not None:
+                self.bar_stream.close()
             for task in (consumer, *helpers):
                 task.cancel()
             for task in (consumer, *helpers):
@@ -387,7 +542,7 @@ class TradingService:
         body["service"] = {
             "state": self.state,
             "broker": self.broker_name,
-            "symbols": list(self.config.symbols),
+            "symbols": list(self.symbols),
             "pid": os.getpid(),
             "started_at": self.started_at.isoformat(),
             "last_bar": self.last_bar_time.isoformat() if self.last_bar_time else None,
@@ -426,6 +581,16 @@ class TradingService:
         if self._crash_at == point:
             self._crash_at = None
             os.kill(os.getpid(), signal.SIGKILL)
+
+
+async def _first_of(*events: asyncio.Event, timeout: float) -> None:
+    """Wait until one of `events` is set, or `timeout` seconds."""
+    waiters = [asyncio.create_task(event.wait()) for event in events]
+    try:
+        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
 
 
 class CrashingBroker:

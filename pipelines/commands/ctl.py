@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from pipelines.commands.options import command_group
+
 if TYPE_CHECKING:
     from trading.control.client import EngineApiClient
 
@@ -17,7 +19,7 @@ Url = Annotated[str | None, typer.Option(help="Engine API URL (default: the runn
 
 
 def register(app: typer.Typer) -> None:
-    ctl = typer.Typer(help="Steer the running engine: status, pause, resume, flatten, close.")
+    ctl = command_group("Steer the running engine: status, pause, resume, flatten, close.")
     app.add_typer(ctl, name="ctl")
 
     @ctl.command()

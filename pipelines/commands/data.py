@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,21 +17,26 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from core.errors import ConfigError
+from pipelines.commands.options import (
+    SYMBOLS_HELP,
+    SYMBOLS_METAVAR,
+    command_group,
+    parse_day,
+    parse_symbols,
+)
 
 if TYPE_CHECKING:
     from core.bars import BarCheck
     from core.settings import Settings
 
-SHOWN_REPAIRS = 100
-SHOWN_WARNINGS = 10
+
+LISTED_ROWS = 10  # more repaired rows or warnings than this are summarised per symbol
 
 
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the `tradewind` app."""
     app.command("ingest")(ingest)
-    data_app = typer.Typer(
-        help="Inspect the offline bar store.", no_args_is_help=True, add_completion=False
-    )
+    data_app = command_group("Inspect the offline bar store.")
     data_app.command("show")(show)
     app.add_typer(data_app, name="data", help="Inspect the offline bar store.")
 
@@ -42,15 +48,20 @@ def ingest(
     symbols: list[str] | None = typer.Option(
         None,
         "--symbols",
-        help="Symbols, comma-separated or repeated (default: all of the source; "
-        "for alpaca the settings' symbols).",
+        metavar=SYMBOLS_METAVAR,
+        help=f"Symbols, {SYMBOLS_HELP} (default: all of the source; "
+        "for alpaca the settings' symbols; sample adds its index series).",
     ),
     start: str | None = typer.Option(None, "--start", help="First day or time (inclusive)."),
     end: str | None = typer.Option(None, "--end", help="Last day or time (inclusive)."),
     timeframe: str = typer.Option("1Day", "--timeframe", help="1Min, 5Min, 15Min, 1Hour, 1Day."),
     path: Path | None = typer.Option(None, "--path", help="File or folder (parquet / csv)."),
     repair: bool = typer.Option(
-        False, "--repair", help="Drop or fix bad bars, and list each one touched."
+        False, "--repair/--no-repair",
+        help="Drop or fix bad bars (summarised; each with --verbose).",
+    ),
+    verbose: bool = typer.Option(
+        False, "--verbose/--quiet", "-v", help="List every repaired row and every warning."
     ),
     data_url: str | None = typer.Option(
         None, "--data-url", help="Alpaca data API base URL (default: Alpaca's own)."
@@ -66,8 +77,10 @@ def ingest(
     from features.bar_store import BarStore
 
     check_timeframe(timeframe)
+    parse_day(start, "--start")
+    parse_day(end, "--end")
     settings = load_settings()
-    wanted = _symbols(symbols)
+    wanted = parse_symbols(symbols)
     if source == "alpaca" and not wanted:
         wanted = list(settings.symbols)
     console = Console()
@@ -100,11 +113,12 @@ def ingest(
             bars, timeframe, on_partition=lambda _symbol, _new: progress.advance(writing)
         )
         progress.update(writing, completed=max(partitions, 1))
-    _print_check(console, check)
-    if bars.empty:
+    _print_check(console, check, verbose=verbose)
+    missing = [s for s in wanted if s not in set(bars["symbol"])]
+    if bars.empty or missing:
         console.print(
             f"[yellow]no {timeframe} bars from {source} for "
-            f"{', '.join(wanted) or 'any symbol'} between {start or 'the start'} and "
+            f"{', '.join(missing or wanted) or 'any symbol'} between {start or 'the start'} and "
             f"{end or 'the end'}[/]",
             soft_wrap=True,
         )
@@ -117,7 +131,7 @@ def ingest(
 
 
 def show(
-    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    as_json: bool = typer.Option(False, "--json/--no-json", help="Machine-readable output."),
     timeframe: str | None = typer.Option(None, "--timeframe", help="Only this timeframe."),
 ) -> None:
     """Symbols, bar counts, first/last timestamp and timeframe in the bar store."""
@@ -127,7 +141,16 @@ def show(
     store = BarStore(load_settings().paths.bars_dir)
     summary = store.summary()
     if timeframe is not None:
+        held = summary.groupby("timeframe")["bars"].sum()
         summary = summary[summary["timeframe"] == timeframe]
+        if summary.empty and not held.empty and not as_json:
+            holds = ", ".join(f"{int(bars):,} {name} bars" for name, bars in held.items())
+            Console().print(
+                f"no {timeframe} bars in the bar store at {store.root} (it holds {holds}); "
+                f"load them with `tradewind ingest --timeframe {timeframe} ...`",
+                soft_wrap=True,
+            )
+            return
     console = Console()
     if as_json:
         rows = [
@@ -175,11 +198,6 @@ def _short_time(stamp: object) -> str:
     return stamp.strftime("%Y-%m-%d %H:%MZ") if isinstance(stamp, datetime) else ""
 
 
-def _symbols(values: list[str] | None) -> list[str]:
-    names = [part.strip().upper() for value in values or [] for part in value.split(",")]
-    return list(dict.fromkeys(name for name in names if name))
-
-
 def _fetch(
     source: str,
     symbols: list[str],
@@ -204,19 +222,47 @@ def _fetch(
     elif source == "alpaca":
         fields = {**alpaca_options, "repair": repair}
     data = market_data(source_config(source, **fields), SourceContext.from_settings(settings))
+    if source == "sample" and symbols:
+        # The index series come along as market context (features need them).
+        from core.symbols import CONTEXT_ONLY_SYMBOLS
+
+        symbols = [*symbols, *sorted(CONTEXT_ONLY_SYMBOLS - set(symbols))]
     return data.history_check(symbols or None, start, end, timeframe)
 
 
-def _print_check(console: Console, check: BarCheck) -> None:
+def _print_check(console: Console, check: BarCheck, *, verbose: bool) -> None:
+    """What repair touched and what looks suspicious: every row when there are few (or
+    with `verbose`), else one line per symbol and reason."""
     if check.repairs:
         console.print(f"[yellow]repaired {len(check.repairs)} row(s):[/]")
-        for repair in check.repairs[:SHOWN_REPAIRS]:
-            console.print(f"  {repair}", highlight=False, markup=False, soft_wrap=True)
-        if len(check.repairs) > SHOWN_REPAIRS:
-            console.print(f"  … and {len(check.repairs) - SHOWN_REPAIRS} more")
+        if verbose or len(check.repairs) <= LISTED_ROWS:
+            lines = [str(repair) for repair in check.repairs]
+        else:
+            lines = _summary(
+                (r.symbol or "?", f"{r.action} — {r.reason}", r.timestamp) for r in check.repairs
+            )
+        for line in lines:
+            console.print(f"  {line}", highlight=False, markup=False, soft_wrap=True)
     if check.warnings:
         console.print(f"[yellow]{len(check.warnings)} warning(s)[/] (kept; check they are real):")
-        for warning in check.warnings[:SHOWN_WARNINGS]:
-            console.print(f"  {warning}", highlight=False, markup=False, soft_wrap=True)
-        if len(check.warnings) > SHOWN_WARNINGS:
-            console.print(f"  … and {len(check.warnings) - SHOWN_WARNINGS} more")
+        if verbose or len(check.warnings) <= LISTED_ROWS:
+            lines = [str(warning) for warning in check.warnings]
+        else:
+            lines = _summary((w.symbol, w.kind, w.timestamp) for w in check.warnings)
+        for line in lines:
+            console.print(f"  {line}", highlight=False, markup=False, soft_wrap=True)
+    if max(len(check.repairs), len(check.warnings)) > LISTED_ROWS and not verbose:
+        console.print("  (--verbose lists every row)")
+
+
+def _summary(rows: Iterable[tuple[str, str, str | None]]) -> list[str]:
+    """One line per (symbol, what): how many rows, first and last time."""
+    groups: dict[tuple[str, str], list[str]] = {}
+    for symbol, what, stamp in rows:
+        groups.setdefault((symbol, what), []).append(stamp or "")
+    lines = []
+    for (symbol, what), stamps in groups.items():
+        known = sorted(stamp for stamp in stamps if stamp)
+        span = f" ({known[0][:10]} … {known[-1][:10]})" if known else ""
+        lines.append(f"{symbol}: {len(stamps)} × {what}{span}")
+    return lines

@@ -16,19 +16,33 @@ from rich.table import Table
 
 from core.errors import DataValidationError, NotFoundError
 from core.strict_json import dumps_strict
+from pipelines.commands.options import command_group
 
 if TYPE_CHECKING:
     from features.store import FeatureStore
 
 
 def _read_bars(path: Path, what: str) -> pd.DataFrame:
+    """A bar (or feature) file, or the offline bar store's folder (its daily bars)."""
+    import pyarrow as pa
+
     if not path.exists():
         raise NotFoundError(f"{what} file {path} does not exist", where="features compute")
+    if path.is_dir():
+        if what == "bar" and any(path.glob("timeframe=*")):
+            from features.bar_store import BarStore
+
+            return BarStore(path).read()
+        raise DataValidationError(
+            f"{path} is a folder; give one {what} file (parquet or csv), or the bar store's "
+            "folder (data/bars) that `tradewind ingest` fills",
+            where="features compute",
+        )
     try:
         if path.suffix.lower() == ".csv":
             return pd.read_csv(path)
         return pd.read_parquet(path)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, pa.ArrowException) as exc:
         raise DataValidationError(
             f"cannot read {what} file {path}: {exc}", where="features compute"
         ) from None
@@ -49,14 +63,15 @@ def _feature_store(offline_store: str | None = None) -> FeatureStore:
 
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the `tradewind` app."""
-    group = typer.Typer(help="Feature catalogue, computation and the Feast feature store.",
-                        no_args_is_help=True)
+    group = command_group("Feature catalogue, computation and the Feast feature store.")
     app.add_typer(group, name="features")
     console = Console()
 
     @group.command("list")
     def list_features(
-        as_json: bool = typer.Option(False, "--json", help="Print a JSON list of objects."),
+        as_json: bool = typer.Option(
+            False, "--json/--no-json", help="Print a JSON list of objects."
+        ),
         group_name: str | None = typer.Option(None, "--group", help="Only this group."),
     ) -> None:
         """List every feature: name, group, lookback, unit and description."""
@@ -85,7 +100,8 @@ def register(app: typer.Typer) -> None:
             None, "--news", help="Headlines (symbol, timestamp, headline) for sentiment."
         ),
         store: bool = typer.Option(
-            False, "--store", help="Also write the features into the offline feature store."
+            False, "--store/--no-store",
+            help="Also write the features into the offline feature store.",
         ),
         overwrite_missing: bool = typer.Option(
             False, "--overwrite-missing",
@@ -136,7 +152,8 @@ def register(app: typer.Typer) -> None:
     def materialize(
         end: datetime | None = typer.Option(None, "--end", help="Up to this time (UTC)."),
         feast_engine: bool = typer.Option(
-            False, "--feast-engine", help="Use Feast's own (much slower) materialization."
+            False, "--feast-engine/--no-feast-engine",
+            help="Use Feast's own (much slower) materialization.",
         ),
     ) -> None:
         """Load each symbol's latest features into the online store (SQLite)."""

@@ -3,7 +3,8 @@
 - `tradewind deploy` — serve deployments of every flow with their exchange-time schedules
   (see `pipelines/deployments.py`) until Ctrl-C;
 - `tradewind ui` — the Prefect UI and the MLflow UI on localhost, on the stores the flows use;
-- `tradewind monitor`, `tradewind evaluate-ab`, `tradewind optimize` — run one flow now.
+- `tradewind monitor`, `tradewind evaluate-ab`, `tradewind evaluate`, `tradewind optimize` —
+  run one flow now.
 
 Every command runs its flows against the project's Prefect database under the data dir
 (`pipelines.runtime.use_prefect_home`), so the runs show in `tradewind ui` afterwards."""
@@ -25,6 +26,14 @@ from rich.console import Console
 from rich.table import Table
 
 from core.errors import ConfigError
+from pipelines.commands.options import (
+    SOURCES_HELP,
+    SYMBOLS_HELP,
+    SYMBOLS_METAVAR,
+    check_choice,
+    parse_day,
+    parse_symbols,
+)
 
 console = Console()
 
@@ -43,22 +52,54 @@ def register(app: typer.Typer) -> None:
             "`tradewind ui` started, else a local server started here).",
         ),
         horizon_days: int = typer.Option(
-            370, "--holiday-horizon-days", help="How far ahead NYSE holidays are excluded."
+            370, "--holiday-horizon-days", min=1,
+            help="How far ahead NYSE holidays are excluded.",
+        ),
+        source: str | None = typer.Option(
+            None, "--source", help=f"The flows' bar source: {SOURCES_HELP} "
+            "(default: settings data.source, sample)."
+        ),
+        path: Path | None = typer.Option(
+            None, "--path", help="File or folder of a parquet/csv source (settings data.path)."
+        ),
+        symbols: list[str] | None = typer.Option(
+            None, "--symbols", metavar=SYMBOLS_METAVAR,
+            help=f"Symbols, {SYMBOLS_HELP} (default: settings symbols).",
+        ),
+        timeframe: str | None = typer.Option(
+            None, "--timeframe", help="Bar timeframe (default: settings data.timeframe, 1Day)."
         ),
     ) -> None:
         """Serve deployments of every flow on cron schedules in America/New_York (no runs on
-        NYSE holidays), runnable from the Prefect UI. Stops on Ctrl-C."""
+        NYSE holidays), runnable from the Prefect UI, each with the user's data as its
+        parameters (source, path, symbols, timeframe). Stops on Ctrl-C."""
+        from core.bars import check_timeframe
         from core.settings import load_settings
-        from pipelines.deployments import recorded_server
+        from pipelines.deployments import SCHEDULES, recorded_server
+        from pipelines.runtime import sigterm_as_ctrl_c
 
-        settings = load_settings()
+        for name in flows or []:
+            check_choice(name, [spec.flow for spec in SCHEDULES], "--flow")
+        if timeframe is not None:
+            check_timeframe(timeframe)
+        data: dict[str, Any] = {
+            key: value
+            for key, value in {"source": source, "path": path, "timeframe": timeframe}.items()
+            if value is not None
+        }
+        chosen = parse_symbols(symbols)
+        overrides: dict[str, Any] = {"data": data} if data else {}
+        if chosen:
+            overrides["symbols"] = chosen
+        settings = load_settings(**overrides)
         url = api_url or os.environ.get("PREFECT_API_URL") or recorded_server(settings)
         server: subprocess.Popen[bytes] | None = None
         if url is None:
             server, url = _start_prefect_server(settings, port=0)
             console.print(f"started a Prefect server for the deployments: [bold]{url}[/]")
         try:
-            _serve(url, flows or None, horizon_days)
+            with sigterm_as_ctrl_c():
+                _serve(url, flows or None, horizon_days, settings)
         finally:
             if server is not None:
                 _stop(server)
@@ -69,47 +110,48 @@ def register(app: typer.Typer) -> None:
         mlflow_port: int = typer.Option(0, "--mlflow-port", help="0: a free port."),
     ) -> None:
         """Start the Prefect UI and the MLflow UI on localhost (ports printed), on the same
-        stores the flows write; Ctrl-C stops both."""
+        stores the flows write; Ctrl-C or SIGTERM stops both."""
         from core.settings import load_settings
         from pipelines.deployments import server_record
-        from pipelines.runtime import free_port
+        from pipelines.runtime import free_port, sigterm_as_ctrl_c
 
         settings = load_settings()
         processes: list[tuple[str, subprocess.Popen[bytes]]] = []
         record = server_record(settings)
-        try:
-            prefect, prefect_url = _start_prefect_server(settings, port=prefect_port)
-            processes.append(("Prefect", prefect))
-            record.parent.mkdir(parents=True, exist_ok=True)
-            record.write_text(json.dumps({"api_url": prefect_url, "pid": prefect.pid}),
-                              encoding="utf-8")
-            mlflow_port = mlflow_port or free_port()
-            mlflow = _start_mlflow_ui(settings, mlflow_port)
-            processes.append(("MLflow", mlflow))
-            mlflow_url = f"http://127.0.0.1:{mlflow_port}"
-            _wait_http(f"{mlflow_url}/health", mlflow, "MLflow UI", timeout=120)
-            table = Table(title="Tradewind UIs (Ctrl-C stops Prefect and MLflow)")
-            table.add_column("UI")
-            table.add_column("URL")
-            table.add_column("store")
-            table.add_row("Prefect", prefect_url.removesuffix("/api"),
-                          str(_prefect_home(settings) / "prefect.db"))
-            table.add_row("MLflow", mlflow_url, settings.paths.mlflow_tracking_uri)
-            engine = _engine_url(settings.paths.data_dir)
-            table.add_row("Engine", engine, settings.paths.journal_url)
-            console.print(table)
-            while all(process.poll() is None for _, process in processes):
-                time.sleep(0.5)
-            for name, process in processes:
-                if process.poll() is not None:
-                    console.print(f"[red]{name} stopped (exit {process.returncode})[/]")
-        except KeyboardInterrupt:
-            console.print("stopping the UIs…")
-        finally:
-            for _, process in processes:
-                _stop(process)
-            with contextlib.suppress(FileNotFoundError):
-                record.unlink()
+        with sigterm_as_ctrl_c():  # a service manager's stop cleans up too
+            try:
+                prefect, prefect_url = _start_prefect_server(settings, port=prefect_port)
+                processes.append(("Prefect", prefect))
+                record.parent.mkdir(parents=True, exist_ok=True)
+                record.write_text(json.dumps({"api_url": prefect_url, "pid": prefect.pid}),
+                                  encoding="utf-8")
+                mlflow_port = mlflow_port or free_port()
+                mlflow = _start_mlflow_ui(settings, mlflow_port)
+                processes.append(("MLflow", mlflow))
+                mlflow_url = f"http://127.0.0.1:{mlflow_port}"
+                _wait_http(f"{mlflow_url}/health", mlflow, "MLflow UI", timeout=120)
+                table = Table(title="Tradewind UIs (Ctrl-C stops Prefect and MLflow)")
+                table.add_column("UI")
+                table.add_column("URL")
+                table.add_column("store")
+                table.add_row("Prefect", prefect_url.removesuffix("/api"),
+                              str(_prefect_home(settings) / "prefect.db"))
+                table.add_row("MLflow", mlflow_url, settings.paths.mlflow_tracking_uri)
+                engine = _engine_url(settings.paths.data_dir)
+                table.add_row("Engine", engine, settings.paths.journal_url)
+                console.print(table)
+                while all(process.poll() is None for _, process in processes):
+                    time.sleep(0.5)
+                for name, process in processes:
+                    if process.poll() is not None:
+                        console.print(f"[red]{name} stopped (exit {process.returncode})[/]")
+            except KeyboardInterrupt:
+                console.print("stopping the UIs…")
+            finally:
+                for _, process in processes:
+                    _stop(process)
+                with contextlib.suppress(FileNotFoundError):
+                    record.unlink()
 
     def _engine_url(data_dir: Path) -> str:
         """The engine's dashboard when `tradewind trade` runs (it serves it itself)."""
@@ -125,6 +167,9 @@ def register(app: typer.Typer) -> None:
         webhook: str | None = typer.Option(None, "--webhook", help="Alert webhook URL."),
     ) -> None:
         """Feature and prediction drift, calibration and latency, with alerts."""
+        parse_day(as_of, "--as-of")
+        if window_days < 1:
+            raise ConfigError(f"--window-days {window_days}: give at least 1", where="monitor")
         from pipelines.flows.monitor import monitor_flow
 
         report = _run(monitor_flow, window_days=window_days, as_of=as_of, alert_webhook=webhook)
@@ -154,10 +199,16 @@ def register(app: typer.Typer) -> None:
         min_trades: int | None = typer.Option(
             None, "--min-trades", help="Closed trades per arm (default: settings)."
         ),
-        dry_run: bool = typer.Option(False, "--dry-run", help="Decide, but move no alias."),
+        dry_run: bool = typer.Option(
+            False, "--dry-run/--no-dry-run", help="Decide, but move no alias."
+        ),
         as_of: str | None = typer.Option(None, "--as-of", help="Only trades closed by then."),
     ) -> None:
         """Compare champion and challenger on live trades: promote, retire or roll back."""
+        parse_day(as_of, "--as-of")
+        if not 0 < alpha < 1:
+            raise ConfigError(f"--alpha {alpha}: give a level between 0 and 1, e.g. 0.05",
+                              where="evaluate-ab")
         from pipelines.flows.evaluate_ab import evaluate_ab_flow
 
         summary = _run(evaluate_ab_flow, alpha=alpha, min_trades_per_arm=min_trades,
@@ -179,6 +230,44 @@ def register(app: typer.Typer) -> None:
                       f"{summary['reason']}")
 
     @app.command()
+    def evaluate(
+        source: str = typer.Option("sp500", help="sp500 | sample | a bar file or folder."),
+        folds: str = typer.Option("2015,2016,2017", help="Test years; later months join the "
+                                  "last fold."),
+        symbols: list[str] | None = typer.Option(
+            None, "--symbols", "--symbol", metavar=SYMBOLS_METAVAR,
+            help=f"Only these stocks ({SYMBOLS_HELP}): held-out ones trade, others train."),
+        max_training_symbols: int | None = typer.Option(
+            None, help="Train on N development symbols spread over the alphabet."),
+        json_out: Path | None = typer.Option(
+            None, "--json", help="JSON path; the page goes next to it (reports/evaluation/)."),
+        workers: int = typer.Option(2, min=1, max=2, help="Folds trained at once."),
+    ) -> None:
+        """Walk-forward evaluation of the decision policy: per test year, train the models on
+        the development symbols up to the year, then replay the held-out symbols through the
+        same engine ungated and with the policy; JSON, HTML page and MLflow run."""
+        from monitoring.evaluation_page import summary_lines
+        from pipelines.flows.evaluate import evaluate_flow
+
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+        try:
+            years = [int(year) for year in folds.split(",") if year.strip()]
+        except ValueError:
+            raise ConfigError(f"--folds takes years like 2015,2016; got {folds}",
+                              where="evaluate") from None
+        payload = _run(evaluate_flow, source=source, years=years,
+                       symbols=parse_symbols(symbols) or None,
+                       max_training_symbols=max_training_symbols,
+                       json_path=str(json_out) if json_out else None, workers=workers)
+        console.print(f"[bold]Policy vs ungated engine on {payload['data']['held_out_symbols']}"
+                      " held-out symbols[/]")
+        for line in summary_lines(payload["evaluation"]):
+            console.print(f"  {line}", highlight=False)
+        run = payload["run"]
+        console.print(f"{run['json']} · {run['html']} · MLflow run {run['mlflow_run_id']} "
+                      f"(experiment 'evaluation') · {run['seconds']:.0f} s")
+
+    @app.command()
     def optimize(
         trials: int = typer.Option(30, "--trials", help="Optuna trials."),
         strategy: str = typer.Option("momentum", "--strategy",
@@ -196,6 +285,16 @@ def register(app: typer.Typer) -> None:
         """Search strategy parameters on the training window, evaluate once out of time,
         and write a proposal file (nothing is applied)."""
         from core.performance import HEADLINE_FIGURES
+        from trading.strategies import STRATEGIES
+
+        check_choice(strategy, sorted(STRATEGIES), "--strategy")
+        if trials < 1:
+            raise ConfigError(f"--trials {trials}: give at least 1", where="optimize")
+        if not 0 < out_of_time_fraction < 1:
+            raise ConfigError(
+                f"--out-of-time-fraction {out_of_time_fraction}: give a share between 0 and 1",
+                where="optimize",
+            )
         from pipelines.flows.optimize import optimize_flow
 
         proposal = _run(optimize_flow, strategy=strategy, trials=trials, seed=seed,
@@ -241,7 +340,8 @@ def _run(flow: Any, **parameters: Any) -> dict[str, Any]:
     from pipelines.runtime import use_prefect_home
 
     settings = load_settings()
-    with use_prefect_home(settings.paths.data_dir, console_level="WARNING"):
+    with use_prefect_home(settings.paths.data_dir, console_level="WARNING",
+                          database_url=settings.paths.prefect_database_url):
         result = flow(**parameters)
     if not isinstance(result, dict):
         raise ConfigError(f"flow {flow.name} returned no result", where="tradewind")
@@ -254,7 +354,7 @@ def _start_prefect_server(settings: Any, *, port: int) -> tuple[subprocess.Popen
 
     port = port or free_port()
     env = {key: value for key, value in os.environ.items() if not key.startswith("PREFECT_")}
-    env.update(prefect_environment(settings.paths.data_dir))
+    env.update(prefect_environment(settings.paths.data_dir, settings.paths.prefect_database_url))
     env.pop("PREFECT_SERVER_ALLOW_EPHEMERAL_MODE", None)
     env["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
     env["PREFECT_UI_API_URL"] = f"http://127.0.0.1:{port}/api"
@@ -285,16 +385,21 @@ def _wait_http(url: str, process: subprocess.Popen[bytes], what: str, *, timeout
     import httpx
 
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            error = process.stderr.read().decode(errors="replace")[-800:] if process.stderr else ""
-            raise ConfigError(f"{what} exited with {process.returncode}: {error}", where="ui")
-        try:
-            if httpx.get(url, timeout=2.0).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
+    try:
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                stderr = process.stderr
+                error = stderr.read().decode(errors="replace")[-800:] if stderr else ""
+                raise ConfigError(f"{what} exited with {process.returncode}: {error}", where="ui")
+            try:
+                if httpx.get(url, timeout=2.0).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM while it starts: not left behind
+        _stop(process)
+        raise
     _stop(process)
     raise ConfigError(f"{what} did not answer on {url} within {timeout:.0f} s", where="ui")
 
@@ -313,7 +418,7 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         process.wait(timeout=10)
 
 
-def _serve(api_url: str, flows: list[str] | None, horizon_days: int) -> None:
+def _serve(api_url: str, flows: list[str] | None, horizon_days: int, settings: Any) -> None:
     """Register the deployments with `api_url` and execute their runs until Ctrl-C."""
     from prefect import serve
     from prefect.settings import PREFECT_API_URL, temporary_settings
@@ -321,17 +426,21 @@ def _serve(api_url: str, flows: list[str] | None, horizon_days: int) -> None:
     from pipelines.deployments import SCHEDULES, TIMEZONE, build_deployments
 
     with temporary_settings(updates={PREFECT_API_URL: api_url}):
-        deployments, missing = build_deployments(horizon_days=horizon_days, only=flows)
+        deployments, missing = build_deployments(
+            horizon_days=horizon_days, only=flows, settings=settings
+        )
         if not deployments:
             raise ConfigError(f"no flow to deploy (missing: {', '.join(missing)})",
                               where="deploy")
         table = Table(title=f"Deployments on {api_url.removesuffix('/api')} ({TIMEZONE})")
-        for column in ("flow", "deployment", "cron", "purpose"):
+        for column in ("flow", "deployment", "cron", "parameters"):
             table.add_column(column)
-        deployed = {d.flow_name for d in deployments}
+        deployed = {d.flow_name: d for d in deployments}
         for spec in SCHEDULES:
             if spec.flow in deployed:
-                table.add_row(spec.flow, spec.deployment, spec.cron or "on demand", spec.purpose)
+                parameters = deployed[spec.flow].parameters or {}
+                table.add_row(spec.flow, spec.deployment, spec.cron or "on demand",
+                              ", ".join(f"{k}={v}" for k, v in parameters.items()))
         console.print(table)
         if missing:
             console.print(f"[yellow]not deployed (flow not found): {', '.join(missing)}[/]")

@@ -11,14 +11,20 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from core.errors import ConfigError
 from models.targets import figure
+from pipelines.commands.options import (
+    SYMBOLS_HELP,
+    SYMBOLS_METAVAR,
+    command_group,
+    parse_day,
+    parse_symbols,
+)
 
 
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the `tradewind` app."""
-    models_app = typer.Typer(
-        help="Registered models: list, promote, roll back.", no_args_is_help=True
-    )
+    models_app = command_group("Registered models: list, promote, roll back.")
     app.add_typer(models_app, name="models")
 
     @app.command()
@@ -31,14 +37,19 @@ def register(app: typer.Typer) -> None:
             "(repeatable).",
         ),
         source: str = typer.Option(
-            "sample", "--source", help="sample | store | a parquet/CSV file or folder."
+            "sp500", "--source",
+            help="sp500 (embedded S&P 500 set) | sample (small embedded set) | store | a "
+            "parquet/CSV file or folder.",
         ),
         index_source: str | None = typer.Option(
             None,
             "--index-source",
             help="File/folder with the index series (SPX/SPY/COMP) when not in --source.",
         ),
-        symbols: list[str] | None = typer.Option(None, "--symbol", help="Stocks (repeatable)."),
+        symbols: list[str] | None = typer.Option(
+            None, "--symbols", "--symbol", metavar=SYMBOLS_METAVAR,
+            help=f"Stocks, {SYMBOLS_HELP} (default: all).",
+        ),
         max_symbols: int | None = typer.Option(
             None, "--max-symbols", help="Use the first N stocks (alphabetical)."
         ),
@@ -49,10 +60,16 @@ def register(app: typer.Typer) -> None:
             "--store-trades/--no-store-trades",
             help="Add the closed trades collected in the feature store as events.",
         ),
-        as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
+        include_held_out: bool = typer.Option(
+            False, "--include-held-out/--no-include-held-out",
+            help="Train on the held-out symbols too (production use: the evaluation and "
+            "the demo judge models on them, so they are left out by default).",
+        ),
+        as_json: bool = typer.Option(False, "--json/--no-json", help="Print the results as JSON."),
     ) -> None:
         """Train the models on real bars, log them to MLflow and register them (the
-        first version of each model becomes champion)."""
+        first version of each model becomes champion). The held-out symbols (a fixed fifth
+        of any universe, `core.universe`) are left out unless --include-held-out."""
         from core.settings import load_settings
         from models.inventory import HEADLINES
         from models.latency import measure_latency
@@ -63,15 +80,26 @@ def register(app: typer.Typer) -> None:
         # MLflow draws a progress bar per artifact it re-reads while logging: noise here.
         os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
         names = MODEL_NAMES if "all" in model else tuple(dict.fromkeys(model))
+        unknown = [name for name in names if name not in MODEL_NAMES]
+        if unknown:
+            raise ConfigError(
+                f"--model {', '.join(unknown)}: not a model; use all or "
+                f"{', '.join(MODEL_NAMES)}",
+                where="train",
+            )
+        parse_day(start, "--start")
+        parse_day(end, "--end")
+        chosen = parse_symbols(symbols)
         request = TrainRequest(
             models=names,
             source=source,
             index_source=index_source,
-            symbols=tuple(symbols) if symbols else None,
+            symbols=tuple(chosen) if chosen else None,
             max_symbols=max_symbols,
             start=start,
             end=end,
             include_store_trades=store_trades,
+            include_held_out=include_held_out,
         )
         settings = load_settings()
         console = Console(stderr=as_json)
@@ -91,6 +119,7 @@ def register(app: typer.Typer) -> None:
         if as_json:
             payload = {
                 "source": source,
+                "held_out_left_out": report.held_out_left_out,
                 "events": len(report.data.events),
                 "market_days": len(report.data.market),
                 "models": [
@@ -112,8 +141,10 @@ def register(app: typer.Typer) -> None:
             title=f"Out-of-time metrics ({source}, {len(report.data.events)} "
             f"signals, {len(report.data.market)} market days)"
         )
-        for column in ("model", "version", "aliases", "seconds", "metric", "value"):
-            table.add_column(column)
+        # Readable at 80 columns: the names are never cut.
+        for column, justify in (("model", "left"), ("v", "right"), ("aliases", "left"),
+                                ("s", "right"), ("metric", "left"), ("value", "right")):
+            table.add_column(column, justify=justify, no_wrap=True)  # type: ignore[arg-type]
         for result in report.results:
             own = sorted(a for a, v in result.aliases.items() if v == result.version)
             for position, key in enumerate(HEADLINES[result.name]):
@@ -132,7 +163,7 @@ def register(app: typer.Typer) -> None:
 
     @models_app.command("list")
     def list_models(
-        as_json: bool = typer.Option(False, "--json", help="Print as JSON."),
+        as_json: bool = typer.Option(False, "--json/--no-json", help="Print as JSON."),
     ) -> None:
         """Each model's versions with aliases, key out-of-time metrics and data window."""
         from core.settings import load_settings
@@ -142,17 +173,21 @@ def register(app: typer.Typer) -> None:
         if as_json:
             typer.echo(json.dumps(rows, indent=2, default=str))
             return
-        table = Table(title="Registered models")
-        for column in ("model", "version", "aliases", "data window", "created", "metrics"):
-            table.add_column(column)
+        # Readable at 80 columns: names never cut, one alias and one metric per line.
+        table = Table(title="Registered models (all fields: --json)", show_lines=True)
+        table.add_column("model", no_wrap=True)
+        table.add_column("v", justify="right", no_wrap=True)
+        table.add_column("aliases", no_wrap=True)
+        table.add_column("trained on", no_wrap=True)
+        table.add_column("out-of-time metrics", overflow="fold")
         for row in rows:
+            first, _, last = row["data_window"].partition("..")
             table.add_row(
                 row["name"],
                 row["version"],
-                ",".join(row["aliases"]),
-                row["data_window"],
-                row["created_at"][:19],
-                ", ".join(f"{k}={figure(v)}" for k, v in list(row["metrics"].items())[:3]),
+                "\n".join(row["aliases"]),
+                f"{first}\n→ {last}" if last else first,
+                "\n".join(f"{k} {figure(v)}" for k, v in list(row["metrics"].items())[:3]),
             )
         Console().print(table)
 

@@ -11,7 +11,8 @@ import typer
 
 from core.errors import ConfigError
 from core.network import require_secret_beyond_loopback
-from core.settings import load_settings
+from core.settings import Settings, load_settings
+from pipelines.runtime import check_port_free
 
 SERVICE = "pipelines.serve:TradewindService"
 
@@ -23,6 +24,26 @@ def serve_command(host: str, port: int) -> list[str]:
         "--host", host, "--port", str(port),
         "--working-dir", str(Path(__file__).resolve().parents[2]),
     ]
+
+
+def _stores_from_here(settings: Settings) -> dict[str, str]:
+    """The stores of this working directory, as absolute settings for the service:
+    `bentoml serve` runs in the project folder, where relative paths (the MLflow store,
+    the data dir, a `tradewind.yaml` here) would name other stores than `tradewind train`
+    and `ingest` just filled."""
+    from core.settings import config_file
+    from models.tracker import absolute_tracking_uri
+
+    paths = settings.paths
+    env = {
+        "TRADEWIND_PATHS__MLFLOW_TRACKING_URI": absolute_tracking_uri(paths.mlflow_tracking_uri),
+        "TRADEWIND_PATHS__MLFLOW_ARTIFACT_ROOT": str(paths.mlflow_artifact_root.resolve()),
+        "TRADEWIND_PATHS__DATA_DIR": str(paths.data_dir.resolve()),
+    }
+    named = config_file()
+    if named is not None:
+        env["TRADEWIND_CONFIG"] = str(named.resolve())
+    return env
 
 
 def register(app: typer.Typer) -> None:
@@ -47,10 +68,13 @@ def register(app: typer.Typer) -> None:
         )
         chosen_port = port or settings.serving.port
         chosen_workers = workers or settings.serving.workers
-        env = dict(os.environ)
+        env = {**os.environ, **_stores_from_here(settings)}
         # `bentoml serve` has no --workers for new-style services: the service reads it.
         env["TRADEWIND_SERVING__WORKERS"] = str(chosen_workers)
         env.setdefault("BENTOML_DO_NOT_TRACK", "true")
+        if not 0 < chosen_port < 65536:
+            raise ConfigError(f"--port {chosen_port}: give 1-65535", where="serve")
+        check_port_free(chosen_host, chosen_port, where="serve")
         command = serve_command(chosen_host, chosen_port)
         try:
             # Become `bentoml serve` (exec, not a child): signals such as the SIGTERM of a

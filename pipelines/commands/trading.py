@@ -11,13 +11,18 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from core.errors import ConfigError
+from core.errors import BrokerError, ConfigError
+from pipelines.commands.options import SYMBOLS_HELP, SYMBOLS_METAVAR, parse_day, parse_symbols
 
 if TYPE_CHECKING:  # the exchange section's types; imported lazily at run time
+    from core.bars import BarCheck
     from core.settings import AlpacaCredentials, Settings
+    from serving.client import HttpModelClient
     from trading.closed_trades import ClosedTradeRecord, TradeSink
     from trading.control.kit import ControlKit
-    from trading.ports import ModelClient
+    from trading.engine import EngineStats
+    from trading.engine_lock import EngineLock
+    from trading.ports import BarStream, MarketData, ModelClient
     from trading.service import RecoveringBroker, ServiceConfig, TradingService
 
 console = Console()
@@ -26,20 +31,56 @@ console = Console()
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the `tradewind` app."""
     app.command()(backtest)
+    app.command()(screen)
     register_service_commands(app)
+
+
+def screen(
+    as_of: Annotated[
+        str | None, typer.Option(help="Screen the sessions before this date (default: today).")
+    ] = None,
+    top: Annotated[int, typer.Option(help="How many symbols make the watchlist.", min=1)] = 20,
+    watchlist: Annotated[
+        Path | None, typer.Option(help="Watchlist JSON to write (default: data dir).")
+    ] = None,
+) -> None:
+    """Rank the stored universe (liquidity, ATR%, relative volume, gap, relative
+    strength) and write the day's watchlist, which a running `tradewind trade
+    --watchlist` picks up."""
+    from core.settings import load_settings
+    from pipelines.flows.screen import screen_flow
+    from pipelines.runtime import use_prefect_home
+
+    with use_prefect_home(load_settings().paths.data_dir, console_level="WARNING"):
+        result = screen_flow(as_of, top=top, watchlist_path=str(watchlist) if watchlist else None)
+    _say(f"watchlist of {result['as_of']} in {result['watchlist']}: "
+         f"{', '.join(result['symbols'])}")
 
 
 # ====================================================================== backtest (ENGINE)
 def backtest(
     source: Annotated[
-        str, typer.Option(help="Where bars come from: sample (embedded) or parquet (files).")
-    ] = "sample",
+        str,
+        typer.Option(help="Where bars come from: sp500 (embedded S&P 500 set) | sample (small "
+                     "embedded set) | store (the offline bar store `tradewind ingest` fills) "
+                     "| parquet | csv (with --path)."),
+    ] = "sp500",
     path: Annotated[
-        Path | None, typer.Option(help="Parquet/CSV file or folder (with --source parquet).")
+        Path | None, typer.Option(help="Parquet/CSV file or folder (with --source parquet|csv).")
     ] = None,
     symbols: Annotated[
-        str | None, typer.Option(help="Comma-separated symbols (default: all in the source).")
+        list[str] | None,
+        typer.Option(
+            metavar=SYMBOLS_METAVAR,
+            help=f"Symbols, {SYMBOLS_HELP} (default: with sp500 its held-out symbols, which "
+            "training leaves out; otherwise all in the source).",
+        ),
     ] = None,
+    all_symbols: Annotated[
+        bool,
+        typer.Option("--all-symbols/--held-out-symbols",
+                     help="Every symbol of the source, held-out or not."),
+    ] = False,
     start: Annotated[str | None, typer.Option(help="First day, YYYY-MM-DD (inclusive).")] = None,
     end: Annotated[str | None, typer.Option(help="Last day, YYYY-MM-DD (inclusive).")] = None,
     strategy: Annotated[
@@ -72,15 +113,33 @@ def backtest(
 ) -> None:
     """Replay historical bars through the trading engine (simulated broker) and print
     trades, win rate, profit factor, Sharpe, max drawdown, exposure. Without
-    --model-endpoint the rules client decides and nothing is gated."""
+    --model-endpoint the rules client decides and nothing is gated. On the default sp500
+    source it trades the held-out symbols (models trained with the defaults never saw
+    them), so a gated run is judged out of sample; --all-symbols trades every one."""
     from core.settings import load_settings
     from trading.backtest import run_backtest
     from trading.report import METRIC_KEYS, write_html, write_json
+    from trading.strategies import STRATEGIES
 
     settings = load_settings()
-    wanted = [s.strip().upper() for s in symbols.split(",") if s.strip()] if symbols else None
-    bars, index_bars, repairs = _load_bars(source, path, wanted, start, end, index_path, repair)
-    client = _model_client(settings, model_endpoint) if model_endpoint else None
+    wanted = parse_symbols(symbols) or None
+    parse_day(start, "--start")
+    parse_day(end, "--end")
+    if strategy is not None and strategy not in STRATEGIES:
+        raise ConfigError(
+            f"--strategy {strategy!r} is not one of {', '.join(STRATEGIES)}", where="backtest"
+        )
+    if wanted is None and source == "sp500" and not all_symbols:
+        from core.universe import split_universe
+        from trading.adapters.sp500.data import SP500MarketData
+
+        wanted = split_universe(SP500MarketData().stocks())[1]
+        console.print(f"trading the {len(wanted)} held-out symbols of sp500 "
+                      "(--symbols or --all-symbols to choose others)")
+    bars, index_bars, repairs = _load_bars(
+        source, path, wanted, start, end, index_path, repair, settings
+    )
+    client = _checked_client(settings, model_endpoint) if model_endpoint else None
     result = run_backtest(bars, index_bars=index_bars, settings=settings, strategy=strategy,
                           journal_url=journal, model_client=client,
                           gate_enabled=client is not None)  # fmt: skip
@@ -101,6 +160,8 @@ def backtest(
         else "—",
     )
     console.print(table)
+    if client is not None:
+        metrics["model_unavailable"] = _report_model_failures(result.stats, settings)
     if json_out is not None:
         console.print(f"JSON → {write_json(json_out, metrics, result.equity)}")
     if html_out is not None:
@@ -114,6 +175,31 @@ def backtest(
     result.journal.close()
 
 
+def _checked_client(settings: Settings, endpoint: str) -> ModelClient:
+    """The service's client, once the service answers, serves a champion and takes the
+    token: a replay against a service that cannot answer would only count refusals."""
+    client = _http_client(settings, endpoint)
+    client.check()
+    return client
+
+
+def _report_model_failures(stats: EngineStats, settings: Settings) -> int:
+    """Signals the service failed to answer mid-run, said loudly on stderr; their count."""
+    refused = stats.refusals.get("model_unavailable", 0)
+    if stats.model_failures:
+        fallback = settings.models.fallback
+        outcome = (
+            "the rules fallback decided them" if fallback == "rules"
+            else f"{refused} entries refused (fallback {fallback})"
+        )
+        Console(stderr=True).print(
+            f"[bold red]model service failures:[/] {stats.model_failures} of {stats.signals} "
+            f"signals got no answer from the model service (model_unavailable); {outcome}",
+            highlight=False, soft_wrap=True,
+        )
+    return refused
+
+
 def _load_bars(
     source: str,
     path: Path | None,
@@ -122,6 +208,7 @@ def _load_bars(
     end: str | None,
     index_path: Path | None,
     repair: bool,
+    settings: Settings,
 ) -> tuple[object, object, int]:
     import pandas as pd
 
@@ -130,18 +217,24 @@ def _load_bars(
     from trading.adapters.sample.data import SYMBOLS as SAMPLE_SYMBOLS
 
     wanted = symbols
-    if source == "sample":
-        config: dict[str, object] = {"type": "sample"}
+    config: dict[str, object] = {"type": source}
+    if source in ("sample", "sp500"):
         if symbols is not None:
-            # The index series come along as market context.
+            # The index series come along as market context (both ship the same ones).
             wanted = sorted(set(symbols) | (CONTEXT_ONLY_SYMBOLS & set(SAMPLE_SYMBOLS)))
-    elif source == "parquet":
+    elif source in ("parquet", "csv"):
         if path is None:
-            raise ConfigError("--source parquet needs --path FILE_OR_FOLDER", where="backtest")
-        config = {"type": "parquet", "path": path, "repair": repair}
+            raise ConfigError(f"--source {source} needs --path FILE_OR_FOLDER", where="backtest")
+        config = {"type": source, "path": path, "repair": repair}
+    elif source != "store":
+        raise ConfigError(
+            f"unknown --source '{source}'; use sample, sp500, store, parquet or csv",
+            where="backtest",
+        )
+    if source == "store":
+        check = _store_check(settings, symbols, start, end)
     else:
-        raise ConfigError(f"unknown --source '{source}'; use sample or parquet", where="backtest")
-    check = market_data(config).history_check(wanted, start, end)
+        check = market_data(config).history_check(wanted, start, end)
     index_bars: pd.DataFrame | None = None
     if index_path is not None:
         index_source = market_data({"type": "files", "path": index_path, "repair": repair})
@@ -153,6 +246,28 @@ def _load_bars(
             where="backtest",
         )
     return check.bars, index_bars, len(check.repairs)
+
+
+def _store_check(
+    settings: Settings, symbols: list[str] | None, start: str | None, end: str | None
+) -> BarCheck:
+    """The offline bar store's daily bars (stocks plus the index series it holds), as a
+    check with nothing repaired: the store holds only validated bars."""
+    from core.bars import BarCheck
+    from core.symbols import CONTEXT_ONLY_SYMBOLS
+    from features.bar_store import BarStore
+
+    store = BarStore(settings.paths.bars_dir)
+    if not store.symbols():
+        raise ConfigError(
+            f"the bar store at {store.root} holds no daily bars; load some with "
+            "`tradewind ingest --source sample` (or --source alpaca|parquet|csv)",
+            where="backtest",
+        )
+    wanted = None
+    if symbols is not None:
+        wanted = sorted(set(symbols) | (CONTEXT_ONLY_SYMBOLS & set(store.symbols())))
+    return BarCheck(bars=store.read(symbols=wanted, start=start, end=end))
 
 
 def _show(value: object) -> str:
@@ -178,7 +293,11 @@ def paper_exchange(
     port: Annotated[int, typer.Option(help="Port to listen on (0 picks a free one).")] = 8765,
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     symbols: Annotated[
-        str | None, typer.Option(help="Comma-separated symbols to replay (default: all stored).")
+        list[str] | None,
+        typer.Option(
+            metavar=SYMBOLS_METAVAR,
+            help=f"Symbols to replay, {SYMBOLS_HELP} (default: all stored).",
+        ),
     ] = None,
     start: Annotated[str | None, typer.Option(help="First bar to replay (ISO date).")] = None,
     end: Annotated[str | None, typer.Option(help="Last bar to replay (ISO date).")] = None,
@@ -191,7 +310,9 @@ def paper_exchange(
         Path | None,
         typer.Option(help="SQLite file with the exchange's state (default: data dir)."),
     ] = None,
-    fresh: Annotated[bool, typer.Option(help="Forget the saved state and start over.")] = False,
+    fresh: Annotated[
+        bool, typer.Option(help="Forget the saved state and start over (--no-fresh: resume).")
+    ] = False,
     require_keys: Annotated[
         bool,
         typer.Option(help="Accept only ALPACA_API_KEY / ALPACA_SECRET_KEY from the environment."),
@@ -200,15 +321,19 @@ def paper_exchange(
     """Serve a local Alpaca-compatible paper exchange (trading API, trade_updates stream,
     market data) that replays the offline bar store; state survives restarts."""
     from core.settings import AlpacaCredentials, load_settings
+    from pipelines.runtime import check_port_free
     from trading.adapters.paper_exchange.config import PaperExchangeConfig
     from trading.adapters.paper_exchange.server import load_store_bars, serve
     from trading.adapters.simulated.config import SimulatedExchangeConfig
 
+    if speed < 0:
+        raise ConfigError(
+            f"--speed {speed:g}: give bar steps per second, 0 or more (0: only on "
+            "POST /admin/advance)",
+            where="paper-exchange",
+        )
     settings = load_settings()
     state_path = state or settings.paths.data_dir / "paper_exchange.db"
-    if fresh:
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{state_path}{suffix}").unlink(missing_ok=True)
     keys: dict[str, object] = {}
     if require_keys:
         credentials = AlpacaCredentials()
@@ -225,7 +350,7 @@ def paper_exchange(
             settings.broker, allow_short=settings.risk.allow_short
         ),
         bars_per_second=speed,
-        symbols=_symbol_tuple(symbols),
+        symbols=tuple(parse_symbols(symbols)) or None,
         start=_moment(start, "--start"),
         end=_moment(end, "--end"),
         timeframe=timeframe,
@@ -233,6 +358,10 @@ def paper_exchange(
         **keys,
     )
     bars = load_store_bars(config, settings.paths.bars_dir)
+    check_port_free(host, port, where="paper-exchange")
+    if fresh:  # only once every input is known good: the state is the exchange's memory
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{state_path}{suffix}").unlink(missing_ok=True)
     console.print(
         f"replaying {len(bars):,} bars of {bars['symbol'].nunique()} symbols "
         f"({speed or 'manual'} steps/s); state in {state_path}",
@@ -250,7 +379,11 @@ def trade(
         ),
     ] = None,
     symbols: Annotated[
-        str | None, typer.Option(help="Comma-separated symbols (default: settings.symbols).")
+        list[str] | None,
+        typer.Option(
+            metavar=SYMBOLS_METAVAR,
+            help=f"Symbols, {SYMBOLS_HELP} (default: settings.symbols).",
+        ),
     ] = None,
     exchange_url: Annotated[
         str | None,
@@ -267,6 +400,16 @@ def trade(
     poll_seconds: Annotated[
         float, typer.Option(help="How often the broker's clock is read, in seconds.")
     ] = 1.0,
+    timeframe: Annotated[
+        str,
+        typer.Option(help="Bar timeframe: 1Min, 5Min, 15Min or 1Day (intraday bars follow "
+                     "the session rules of settings.intraday)."),
+    ] = "1Day",
+    watchlist: Annotated[
+        Path | None,
+        typer.Option(help="Trade the symbols of this watchlist (`tradewind screen`), re-read "
+                     "whenever it changes; --symbols serve until it exists."),
+    ] = None,
     feature_store: Annotated[
         bool, typer.Option(help="Also write closed trades to the feature store.")
     ] = True,
@@ -298,12 +441,13 @@ def trade(
     its API and live dashboard (see docs/ENGINE.md)."""
     import asyncio
 
+    from core.bars import check_timeframe
     from core.settings import AlpacaCredentials, load_settings
     from trading.control import kit as control
-    from trading.service import ServiceConfig, install_signal_handlers
+    from trading.service import ServiceConfig, install_signal_handlers, warmup_days_for
 
     settings = load_settings()
-    names = _symbol_tuple(symbols) or tuple(s.upper() for s in settings.symbols)
+    names = tuple(parse_symbols(symbols)) or tuple(s.upper() for s in settings.symbols)
     if broker is None:
         broker = "alpaca" if settings.broker.kind == "alpaca" else "paper-exchange"
     if broker not in ("alpaca", "paper-exchange"):
@@ -319,14 +463,33 @@ def trade(
             )
     config = ServiceConfig(
         symbols=names,
+        timeframe=check_timeframe(timeframe),
         status_path=status_file or settings.paths.data_dir / "trade_status.json",
         poll_seconds=poll_seconds,
+        warmup_days=warmup_days_for(timeframe),
+        watchlist_path=watchlist,
+        foreign_positions=settings.broker.foreign_positions,
     )
+    # Before the journal opens or the account is read: one engine per journal and account.
+    lock = _engine_lock(settings, url, credentials).acquire()
     endpoint = model_endpoint if model_endpoint is not None else settings.serving.endpoint
-    kit = _control_kit(settings, api_host, api_port, retrain_every, alerts)
-    service = build_trading_service(
-        settings, credentials, url, strategy, config, feature_store, endpoint or None, kit
-    )
+    try:
+        kit = _control_kit(settings, api_host, api_port, retrain_every, alerts)
+        service = build_trading_service(
+            settings, credentials, url, strategy, config, feature_store, endpoint or None, kit
+        )
+    except BrokerError as exc:
+        lock.release()
+        if url is None:
+            raise
+        raise ConfigError(
+            f"{exc.message}; start the exchange with `tradewind paper-exchange` (see "
+            "`tradewind paper-exchange -h`) or point --exchange-url at it",
+            where="trade",
+        ) from None
+    except BaseException:
+        lock.release()  # a start that failed leaves the account free
+        raise
     plane = kit.plane(
         service, prefect_api_url=_prefect_api(settings, prefect_api_url), decides=kit.decides()
     )
@@ -346,8 +509,27 @@ def trade(
             remove()
             control.stop(plane)
 
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    finally:
+        lock.release()
     _say(f"stopped; {service.engine.stats.closed_trades} trades closed this run")
+
+
+def _engine_lock(
+    settings: Settings, url: str | None, credentials: AlpacaCredentials
+) -> EngineLock:
+    """The journal's lock and the account's (the paper exchange's URL, else Alpaca paper
+    or live, with the key)."""
+    from trading.engine_lock import EngineLock, account_claim, journal_claim
+
+    venue = url or ("alpaca-paper" if credentials.paper else "alpaca-live")
+    key = credentials.api_key.get_secret_value() if credentials.api_key else None
+    claims = [account_claim(venue, key)]
+    journal = journal_claim(settings.paths.journal_url)
+    if journal is not None:
+        claims.insert(0, journal)
+    return EngineLock(claims)
 
 
 def _say(line: str) -> None:
@@ -426,6 +608,7 @@ def build_trading_service(
     daily-loss halt's baseline."""
     from core.clock import ReplayClock
     from features.sectors import sector_of
+    from features.technical import timeframe_bars_per_year
     from trading.adapters.alpaca.execution import AlpacaBroker, AlpacaBrokerConfig
     from trading.adapters.registry import SourceContext
     from trading.adapters.registry import market_data as build_market_data
@@ -451,7 +634,7 @@ def build_trading_service(
         {"type": "alpaca", "data_url": url}, SourceContext(credentials=credentials, clock=clock)
     )
     strategies = [get_strategy(strategy)] if strategy else list(STRATEGIES.values())
-    feed = RollingFeed(strategies)
+    feed = RollingFeed(strategies, bars_per_year=timeframe_bars_per_year(config.timeframe))
     model_client = _model_client(settings, endpoint)
     if kit is not None:
         model_client = kit.observe_model(model_client, fallback=settings.models.fallback)
@@ -466,7 +649,7 @@ def build_trading_service(
         ),
         sizer=PositionSizer(SizingConfig.from_risk(settings.risk)),
         selector=StrategySelector.for_strategy(strategy, set(STRATEGIES)),
-        config=EngineConfig.from_settings(settings),
+        config=EngineConfig.from_settings(settings, timeframe=config.timeframe),
         fallback_client=RulesModelClient(settings.risk, source="fallback"),
         trade_sink=_feature_store_sink(settings) if feature_store else None,
         sector_of=sector_of,
@@ -479,7 +662,21 @@ def build_trading_service(
         clock=clock,
         config=config,
         broker_name="paper-exchange" if url else "alpaca",
+        bar_stream=_bar_stream(config.timeframe, url, credentials, market_data),
     )
+
+
+def _bar_stream(
+    timeframe: str, url: str | None, credentials: AlpacaCredentials, history: MarketData
+) -> BarStream | None:
+    """1-minute bars come over the market-data stream (Alpaca's, or the paper exchange's
+    at `url`); other timeframes are polled from the bars API."""
+    from trading.adapters.alpaca.stream import AlpacaBarStream, AlpacaStreamConfig, stream_url_for
+
+    if timeframe != "1Min":
+        return None
+    config = AlpacaStreamConfig(stream_url=stream_url_for(url) if url else None, timeframe="1Min")
+    return AlpacaBarStream(config, credentials, history)
 
 
 def _feature_store_sink(settings: Settings) -> TradeSink:
@@ -503,11 +700,6 @@ def _feature_store_sink(settings: Settings) -> TradeSink:
     return sink
 
 
-def _symbol_tuple(symbols: str | None) -> tuple[str, ...] | None:
-    names = tuple(s.strip().upper() for s in (symbols or "").split(",") if s.strip())
-    return names or None
-
-
 def _moment(value: str | None, option: str) -> datetime | None:
     if value is None:
         return None
@@ -527,6 +719,10 @@ def _model_client(settings: Settings, endpoint: str | None) -> ModelClient:
 
     if not endpoint:
         return RulesModelClient(settings.risk)
+    return _http_client(settings, endpoint)
+
+
+def _http_client(settings: Settings, endpoint: str) -> HttpModelClient:
     from serving.client import HttpModelClient
 
     token = settings.serving.api_token

@@ -1,7 +1,7 @@
 """The `demo` flow: the stages of `tradewind demo` (see `pipelines.demo`) as one parent
 Prefect flow whose stages are the platform's own flows (ingest, collect_trades, train,
-retrain, evaluate_ab) run as subflows, plus tasks for the model service, the two replays
-and the report. It is a driver of flows, like the command line, not one of them: it lives
+retrain, evaluate_ab, evaluate) run as subflows, plus tasks for the model service, the two
+replays and the report. It is a driver of flows, like the command line, not one of them: it lives
 outside `pipelines/flows/`, which never import each other."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from prefect.cache_policies import NO_CACHE
 
 from core.settings import load_settings
 from pipelines.demo.narration import Narrator, current_terminal, summary_table, where_to_look
-from pipelines.demo.plan import DemoPlan
+from pipelines.demo.plan import LOG_FILE, DemoPlan
 from pipelines.runtime import model_service_command
 from serving.process import ServiceProcess
 
@@ -51,7 +51,7 @@ def baseline_replay(
 
     settings = load_settings(**overrides)
     bars, index_bars = load_window_bars(
-        settings, plan["symbols"], plan["trade_start"], plan["trade_end"]
+        settings, plan["trade_symbols"], plan["trade_start"], plan["trade_end"]
     )
     session = ReplaySession(
         settings,
@@ -71,7 +71,8 @@ def baseline_replay(
 
 @flow(name="demo", log_prints=True)
 def demo_flow(plan: dict[str, Any], port: int, demo_dir: str) -> dict[str, Any]:
-    """Ingest → collect → train → serve → trade with retraining and A/B → report."""
+    """Ingest → collect → train → serve → trade with retraining and A/B → evaluate →
+    report."""
     from pipelines.demo.loop import trade_with_learning
     from pipelines.flows.collect_trades import collect_trades_flow
     from pipelines.flows.ingest import ingest_flow
@@ -86,16 +87,20 @@ def demo_flow(plan: dict[str, Any], port: int, demo_dir: str) -> dict[str, Any]:
     overrides = chosen.overrides(settings, demo_path, endpoint)
     story = Narrator(console)
     console.print(
-        f"[bold]Tradewind demo[/] on {', '.join(chosen.symbols)}: train {chosen.history_start}"
-        f"..{chosen.train_end}, trade {chosen.trade_start}..{chosen.trade_end}.\n"
-        f"   demo settings: gate {chosen.win_probability_gate}, challenger share "
+        f"[bold]Tradewind demo[/] on {chosen.source}: the models learn from "
+        f"{len(chosen.symbols)} development symbols {chosen.history_start}..{chosen.train_end};"
+        f" the engine trades {len(chosen.trade_symbols)} held-out symbols "
+        f"{chosen.trade_start}..{chosen.trade_end}.\n"
+        f"   decision policy: {settings.models.policy.mode.replace('_', ' ')} (fitted in the "
+        f"training window); demo settings: challenger share "
         f"{chosen.challenger_share:.0%}, retrain every {chosen.retrain_every_trades} closed "
         f"trades or every {chosen.retrain_schedule_months} months, margin "
         f"{chosen.promotion_margin:.0%}, A/B from {chosen.min_trades_per_arm} trades per arm."
     )
 
-    with story.stage(1, "Ingest sample bars, compute and materialize features"):
-        ingested = ingest_flow(source="sample", symbols=chosen.symbols, overrides=overrides)
+    with story.stage(1, f"Ingest {chosen.source} bars, compute and materialize features"):
+        ingested = ingest_flow(source=chosen.source, symbols=chosen.all_symbols,
+                               overrides=overrides)
         story.say(
             f"{ingested['bars']['rows_written']} bars of {len(ingested['bars']['symbols'])} "
             f"series in the bar store; {ingested['features']['rows']} feature rows × "
@@ -115,12 +120,13 @@ def demo_flow(plan: dict[str, Any], port: int, demo_dir: str) -> dict[str, Any]:
             f"trade collection); win rate {collected['metrics']['win_rate']:.1%}"
         )
 
-    with story.stage(3, "Train and register the four models"):
+    with story.stage(3, "Train and register the four models (development symbols only)"):
         trained = train_flow(
             start=chosen.history_start,
             end=chosen.train_end,
             symbols=chosen.symbols,
             make_champion=True,
+            source=chosen.source,
             overrides=overrides,
         )
         for name, info in trained["models"].items():
@@ -146,7 +152,8 @@ def demo_flow(plan: dict[str, Any], port: int, demo_dir: str) -> dict[str, Any]:
         story.say(f"serving at {service.url} (log: {service.log_path})")
 
     try:
-        with story.stage(5, "Trade the later years through the service, with retraining and A/B"):
+        with story.stage(5, "Trade the held-out symbols through the service, with retraining "
+                         "and A/B"):
             loop = trade_with_learning(chosen, overrides, service, demo_path, story)
             baseline = baseline_replay(plan, overrides, demo_dir)
             story.say(
@@ -161,7 +168,16 @@ def demo_flow(plan: dict[str, Any], port: int, demo_dir: str) -> dict[str, Any]:
     finally:
         service.stop()
 
-    with story.stage(6, "Write the report"):
+    with story.stage(6, "Evaluate the policy walk-forward on the held-out symbols"):
+        from pipelines.flows.evaluate import evaluate_flow
+
+        report_dir = Path(overrides["paths"]["reports_dir"]) / "demo"
+        evaluated = evaluate_flow(source=chosen.source, years=chosen.evaluation_years,
+                                  symbols=chosen.all_symbols, overrides=overrides,
+                                  json_path=str(report_dir / "evaluation.json"))
+        story.evaluation(evaluated["evaluation"])
+
+    with story.stage(7, "Write the report"):
         from monitoring.loop_report import write_report
         from pipelines.demo.report import build_report
 
@@ -171,6 +187,7 @@ def demo_flow(plan: dict[str, Any], port: int, demo_dir: str) -> dict[str, Any]:
             baseline,
             loop,
             trained,
+            evaluated,
             story,
             demo_path,
             wall_seconds=time.perf_counter() - started,
@@ -184,5 +201,5 @@ def demo_flow(plan: dict[str, Any], port: int, demo_dir: str) -> dict[str, Any]:
     json_path.write_text(
         json.dumps(json.loads(json_path.read_text()) | {"run": report["run"]}, indent=2)
     )
-    where_to_look(console, json_path, html_path, seconds)
+    where_to_look(console, json_path, html_path, seconds, demo_path / LOG_FILE)
     return report

@@ -51,7 +51,8 @@ def trade_with_learning(
     from trading.backtest import ReplaySession, load_window_bars
 
     settings = load_settings(**overrides)
-    bars, index_bars = load_window_bars(settings, plan.symbols, plan.trade_start, plan.trade_end)
+    bars, index_bars = load_window_bars(settings, plan.trade_symbols, plan.trade_start,
+                                        plan.trade_end)
     client = HttpModelClient(service.url, timeout=5.0, retries=2)
     session = ReplaySession(
         settings,

@@ -74,14 +74,22 @@ class Narrator:
                 if registered.get("registered")
                 else "not registered"
             )
-            self.say(f"  {name}: {shown} — {comparison['reason'][:110]}")
+            why = registered.get("reason") or comparison["reason"]  # e.g. an A/B under way
+            self.say(f"  {name}: {shown} — {why}")
+
+    def evaluation(self, evaluation: dict[str, Any]) -> None:
+        """One line per fold, the pooled ratios with their intervals, the refusals."""
+        from monitoring.evaluation_page import summary_lines
+
+        for line in summary_lines(evaluation):
+            self.say(line)
 
     def verdict(self, now: pd.Timestamp, summary: dict[str, Any]) -> None:
         """An A/B verdict that moves the registry, on the terminal and in the timeline."""
         self.timeline.append(verdict_event(summary, now))
         self.say(
             f"[bold]{now.date()}[/]: A/B verdict [magenta]{summary['action']}[/] "
-            f"(applied={summary['applied']}): {summary['reason'][:150]}"
+            f"(applied={summary['applied']}): {summary['reason']}"
         )
 
 
@@ -103,14 +111,18 @@ def summary_table(report: dict[str, Any]) -> Table:
     return table
 
 
-def where_to_look(console: Console, json_path: Path, html_path: Path, seconds: float) -> None:
+def where_to_look(
+    console: Console, json_path: Path, html_path: Path, seconds: float, log_path: Path
+) -> None:
     console.print(
         Panel.fit(
             f"Report: [bold]{html_path}[/] (data: {json_path})\n"
-            "MLflow and Prefect UIs: [bold]tradewind ui[/] (or [bold]make ui[/]) — the models,\n"
-            "retrain comparisons (experiment 'retrain') and A/B verdicts (experiment 'ab_tests')\n"
-            "in MLflow; every flow run of this demo in the Prefect UI.\n"
+            "MLflow and Prefect UIs: [bold]tradewind ui[/] (or [bold]make ui[/]).\n"
+            "MLflow: the models, retrain comparisons ('retrain'), A/B verdicts\n"
+            "('ab_tests'), the walk-forward evaluation ('evaluation').\n"
+            "Prefect: every flow run of this demo.\n"
+            f"Library warnings and logs: {log_path}\n"
             f"Wall time: {seconds:.0f} s",
-            title="7. Where to look",
+            title="8. Where to look",
         )
     )

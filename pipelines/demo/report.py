@@ -21,30 +21,22 @@ from pipelines.demo.plan import DemoPlan
 def champion_on_trading_window(
     tracking_uri: str, settings: Settings, plan: DemoPlan, top: int = 25
 ) -> tuple[dict[str, float], dict[str, Any]]:
-    """The final champion signal_quality on the trading window's labelled signal events
-    (out of time for every version trained before it): permutation importance and the
-    calibration table of its win probability."""
-    from models.importance import permutation_importance
+    """The final champion signal_quality on the trading window's labelled signal events of
+    the traded (held-out) symbols, out of time for every version trained before it:
+    permutation importance and the calibration table of its win probability."""
     from models.loading import load_model_set
+    from monitoring.calibration import signal_diagnostics
     from pipelines.training import build_training_set
 
     try:
-        data = build_training_set(settings, plan.symbols, plan.trade_start, plan.trade_end)
+        data = build_training_set(settings, plan.trade_symbols, plan.trade_start,
+                                  plan.trade_end, include_held_out=True)
     except Exception:  # too few events in a tiny window: the report simply omits the plot
         return {}, {}
-    model_set = load_model_set(tracking_uri, "champion")
     won = data.events[data.labels["won"]].to_numpy(dtype=float)
-    events = data.events[list(data.signal_features)]
-    if len(events) < 10:
-        return {}, {}
-    importance = permutation_importance(model_set, events, won, seed=settings.seed, top=top)
-    calibration: dict[str, Any] = dict(
-        calibration_table(
-            model_set.win_probability(events).tolist(), won.astype(bool).tolist(), bins=8
-        )
-    )
-    calibration["events"] = len(events)
-    return importance, calibration
+    return signal_diagnostics(load_model_set(tracking_uri, "champion"),
+                              data.events[list(data.signal_features)], won,
+                              seed=settings.seed, top=top)
 
 
 def build_report(
@@ -53,6 +45,7 @@ def build_report(
     baseline: dict[str, Any],
     loop: dict[str, Any],
     trained: dict[str, Any],
+    evaluated: dict[str, Any],
     story: Narrator,
     demo_dir: Path,
     *,
@@ -79,6 +72,8 @@ def build_report(
     return {
         "run": {
             "symbols": list(plan.symbols),
+            "trade_symbols": list(plan.trade_symbols),
+            "source": plan.source,
             "train_window": f"{plan.history_start}..{plan.train_end}",
             "trade_window": f"{plan.trade_start}..{plan.trade_end}",
             "wall_seconds": wall_seconds,
@@ -107,4 +102,19 @@ def build_report(
         "calibration": calibration,
         "feature_importance": importance,
         "service_models_at_end": loop.get("models_at_end"),
+        "evaluation": evaluated["evaluation"],
+        "data": demo_data(settings, plan),
     }
+
+
+def demo_data(settings: Settings, plan: DemoPlan) -> dict[str, Any]:
+    """The report's `data`: every symbol of the run, how many are held out (traded, never
+    trained on), their bars from the training start to the trading end, first and last."""
+    from core.universe import is_held_out
+    from monitoring.evaluation import data_section
+    from trading.backtest import load_window_bars
+
+    bars, _ = load_window_bars(settings, plan.all_symbols, plan.history_start, plan.trade_end,
+                               warmup_days=0)
+    held = bars["symbol"].map(is_held_out).astype(bool)
+    return data_section(bars.loc[~held], bars.loc[held])

@@ -3,6 +3,9 @@ live, on a `SimulatedBroker`) over a window of stored bars and collect every clo
 with the features it had at entry and its outcome labels, into the feature store's trade
 collection (idempotent on `trade_id`) and the journal.
 
+With `compute.symbols_per_shard`, the symbols are replayed in shards, one account and
+one journal each, as tasks on the configured runner (`pipelines.compute`).
+
 Wiring only: the replay is `trading.backtest` (`load_window_bars`, `ReplaySession`), the
 closed-trade rows are `trading.closed_trades.trades_frame`, the store is
 `features.store`."""
@@ -16,8 +19,10 @@ from prefect import flow, get_run_logger, task
 
 from core.settings import Settings, load_settings
 from core.utc import utc_timestamp
+from pipelines.compute import ComputeTaskRunner, results, symbol_shards
 from trading.backtest import ReplaySession, load_window_bars
 from trading.closed_trades import trades_frame
+from trading.report import pooled_metrics
 
 DEFAULT_JOURNAL = "collect_trades.db"
 
@@ -29,7 +34,7 @@ def journal_url_for(settings: Settings, name: str) -> str:
     return f"sqlite:///{path}"
 
 
-@task(task_run_name="replay-{start}-{end}")
+@task(task_run_name="replay-{start}-{end}-{symbols[0]}")
 def replay_window(
     symbols: list[str],
     start: str | None,
@@ -72,7 +77,7 @@ def store_trades(trades: pd.DataFrame, overrides: dict[str, Any]) -> int:
     return int(FeatureStore(settings.paths, settings.feature_store).write_trades(trades))
 
 
-@flow(name="collect_trades", log_prints=True)
+@flow(name="collect_trades", log_prints=True, task_runner=ComputeTaskRunner())
 def collect_trades_flow(
     start: str | None = None,
     end: str | None = None,
@@ -83,8 +88,12 @@ def collect_trades_flow(
     """Replay the ungated engine over [start, end] and store its closed trades."""
     overrides = overrides or {}
     settings = load_settings(**overrides)
-    trades, metrics = replay_window(
-        list(symbols or settings.symbols), start, end, journal_name, overrides
-    )
+    shards = symbol_shards(symbols or settings.symbols, settings.compute.symbols_per_shard)
+    names = [journal_name] if len(shards) == 1 else [f"shard-{i}-{journal_name}"
+                                                     for i in range(len(shards))]
+    replayed = results(replay_window.submit(shard, start, end, name, overrides)
+                       for shard, name in zip(shards, names, strict=True))
+    trades = pd.concat([frame for frame, _ in replayed], ignore_index=True)
     written = store_trades(trades, overrides)
-    return {"trades": len(trades), "written": written, "metrics": metrics}
+    return {"trades": len(trades), "written": written,
+            "metrics": pooled_metrics([figures for _, figures in replayed])}

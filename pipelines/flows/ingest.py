@@ -1,5 +1,6 @@
 """The `ingest` flow: bars from the configured source into the offline bar store, the
-feature catalogue computed over the stored history, written to the Feast offline store
+feature catalogue computed over the stored history (per-symbol work in symbol shards, as
+tasks on the configured runner: `pipelines.compute`), written to the Feast offline store
 and materialized into the online store.
 
 Fetching (network for Alpaca, files for parquet/csv) and the Feast steps retry; the bar
@@ -19,9 +20,13 @@ from core.errors import ConfigError
 from core.settings import Settings, load_settings
 from core.symbols import MARKET_CONTEXT_SYMBOLS
 from core.utc import utc_datetime
+from features.compute import FeatureSet
+from pipelines.compute import ComputeTaskRunner, results, symbol_shards
 from trading.adapters.registry import SOURCES, SourceContext
 from trading.adapters.registry import market_data as build_market_data
 from trading.ports import MarketData
+
+EMBEDDED = ("sample", "sp500")  # sources that ship their own market-context series
 
 
 def market_data(source: str, settings: Settings, path: str | None = None) -> MarketData:
@@ -52,12 +57,12 @@ def fetch_bars(
     data = market_data(source, settings, path)
     wanted = (
         list(dict.fromkeys([*symbols, *sorted(MARKET_CONTEXT_SYMBOLS)]))
-        if source == "sample"
+        if source in EMBEDDED
         else symbols
     )
-    if source == "sample":
-        # The sample source knows which of the index symbols it ships; ask for all its data
-        # and keep the requested stocks plus every index series.
+    if source in EMBEDDED:
+        # The embedded sources know which of the index symbols they ship; ask for all their
+        # data and keep the requested stocks plus every index series.
         frame = data.history(None, utc_datetime(start), utc_datetime(end), timeframe)
         frame = frame[frame["symbol"].isin(wanted)]
     else:
@@ -83,30 +88,56 @@ def store_bars(frame: pd.DataFrame, timeframe: str, overrides: dict[str, Any]) -
     }
 
 
-@task(task_run_name="compute-features")
-def build_features(symbols: list[str], timeframe: str, overrides: dict[str, Any]) -> pd.DataFrame:
-    """The catalogue's bar-derived features over the whole stored history of `symbols`
-    (the full history, so every lookback is warm), with the index as market context."""
+@task(task_run_name="stored-universe")
+def stored_universe(
+    symbols: list[str], timeframe: str, overrides: dict[str, Any]
+) -> tuple[list[str], list[str]]:
+    """(stock symbols with stored bars, stored index series)."""
     from features.bar_store import BarStore
-    from features.compute import compute_features
 
-    settings = load_settings(**overrides)
-    store = BarStore(settings.paths.bars_dir)
-    stored = set(store.symbols(timeframe))
+    stored = set(BarStore(load_settings(**overrides).paths.bars_dir).symbols(timeframe))
     stocks = [s for s in symbols if s in stored and s not in MARKET_CONTEXT_SYMBOLS]
     if not stocks:
         raise ConfigError(
             f"no bars stored for {', '.join(symbols) or 'any symbol'} ({timeframe}); ingest first",
             where="ingest",
         )
-    indices = sorted(stored & MARKET_CONTEXT_SYMBOLS)
-    bars = store.read(symbols=stocks, timeframe=timeframe)
+    return stocks, sorted(stored & MARKET_CONTEXT_SYMBOLS)
+
+
+@task(task_run_name="technical-features-{symbols[0]}")
+def technical_shard(symbols: list[str], timeframe: str, overrides: dict[str, Any]) -> FeatureSet:
+    """The technical group of one shard of symbols over their whole stored history."""
+    from features.bar_store import BarStore
+    from features.compute import bar_frequency, technical_feature_set
+
+    bars = BarStore(load_settings(**overrides).paths.bars_dir).read(symbols=symbols,
+                                                                   timeframe=timeframe)
+    return technical_feature_set(bars, bar_frequency(bars))
+
+
+@task(task_run_name="compute-features")
+def build_features(
+    parts: list[FeatureSet], indices: list[str], timeframe: str, overrides: dict[str, Any]
+) -> pd.DataFrame:
+    """The catalogue's bar-derived features from the shards' technical groups, with the
+    index as market context (every lookback warm: the whole stored history)."""
+    from features.bar_store import BarStore
+    from features.compute import bar_frequency, complete_feature_set
+    from features.data_quality import issue
+
+    settings = load_settings(**overrides)
+    store = BarStore(settings.paths.bars_dir)
     index_bars = store.read(symbols=indices, timeframe=timeframe) if indices else None
-    features = compute_features(bars, index_bars)
+    technical = FeatureSet(pd.concat([p.frame for p in parts], ignore_index=True),
+                           [w for p in parts for w in p.warnings])
+    result = complete_feature_set(technical, index_bars,
+                                  bars_per_year=bar_frequency(technical.frame))
+    issue(result.warnings)
     get_run_logger().info(
-        "computed %d feature rows × %d columns", len(features), features.shape[1] - 2
+        "computed %d feature rows × %d columns", len(result.frame), result.frame.shape[1] - 2
     )
-    return features
+    return result.frame
 
 
 @task(retries=2, retry_delay_seconds=5, task_run_name="feast-write-and-materialize")
@@ -122,7 +153,7 @@ def materialize_features(features: pd.DataFrame, overrides: dict[str, Any]) -> d
     return {"rows": len(features), "columns": int(features.shape[1] - 2)}
 
 
-@flow(name="ingest", log_prints=True)
+@flow(name="ingest", log_prints=True, task_runner=ComputeTaskRunner())
 def ingest_flow(
     source: str = "sample",
     symbols: list[str] | None = None,
@@ -140,7 +171,10 @@ def ingest_flow(
     frame = fetch_bars(source, wanted, start, end, timeframe, path, overrides)
     stored = store_bars(frame, timeframe, overrides)
     result: dict[str, Any] = {"bars": stored}
-    if features:
-        computed = build_features(wanted, timeframe, overrides)
+    if features:  # the technical group in symbol shards (`compute`), the rest at once
+        stocks, indices = stored_universe(wanted, timeframe, overrides)
+        parts = results(technical_shard.submit(shard, timeframe, overrides) for shard
+                        in symbol_shards(stocks, settings.compute.symbols_per_shard))
+        computed = build_features(parts, indices, timeframe, overrides)
         result["features"] = materialize_features(computed, overrides)
     return result

@@ -20,7 +20,6 @@ deduplicated alerts (`monitoring.policy`, `monitoring.alerts`), a Prefect table 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any, cast
 
 import pandas as pd
@@ -112,12 +111,11 @@ def champion_predictions(
 @task(name="served-decisions", retries=2, retry_delay_seconds=3)
 def served_decisions(decision_log: str) -> pd.DataFrame:
     """The service's decision log (empty when the service never ran)."""
-    from serving.decision_log import read_decisions
+    from serving.decision_log import decision_log_exists, read_decisions
 
-    path = Path(decision_log)
-    if not path.exists():
+    if not decision_log_exists(decision_log):
         return pd.DataFrame(columns=["decided_at", "signal_timestamp", "latency_ms", "outputs"])
-    return read_decisions(path)
+    return read_decisions(decision_log)
 
 
 @flow(name="monitor", log_prints=True)

@@ -5,8 +5,10 @@ window that the search never saw. The result is a proposal file under
 `<reports_dir>/optimization/` that a user reads and accepts by hand (the settings keys and
 strategy config to change are in it); nothing is applied automatically.
 
-Wiring only: the search space (each strategy config's own, plus the exits), the
-candidate replay, the objective and the windows are `trading.optimization`.
+Wiring only: the search space (each strategy config's own, plus the exits), the TPE
+search in batches, the candidate replay, the objective and the windows are
+`trading.optimization`, the proposal is `trading.proposal`; each batch's candidates run as
+tasks on the configured runner (`pipelines.compute`; `compute.trials_per_batch` at once).
 
 The in-sample window is the champion signal_quality model's training window when there is a
 champion (its run tags), else all but the last `out_of_time_fraction` of the stored bars;
@@ -14,38 +16,26 @@ the out-of-time window runs from its end to the last bar."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pandas as pd
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from core.errors import ConfigError, DataValidationError
-from core.performance import HEADLINE_FIGURES
+from core.errors import ConfigError
 from core.settings import load_settings
-from core.strict_json import json_safe
 from core.symbols import CONTEXT_ONLY_SYMBOLS
 from core.utc import utc_now
+from pipelines.compute import ComputeTaskRunner, results
 from trading.optimization import (
     CandidateEvaluator,
     Window,
     default_params,
-    entry_params,
-    objective_value,
-    params_from_search,
-    search_space,
-    search_values,
+    search,
     split_window,
 )
+from trading.proposal import proposal_document, proposal_markdown
 from trading.strategies import STRATEGIES
-from trading.strategies.search import IntRange, SearchParameter
-
-
-def _suggest(trial: Any, parameter: SearchParameter) -> Any:
-    if isinstance(parameter, IntRange):
-        return trial.suggest_int(parameter.name, parameter.low, parameter.high)
-    return trial.suggest_float(parameter.name, parameter.low, parameter.high)
 
 
 def _champion_window(tracking_uri: str) -> dict[str, Any] | None:
@@ -77,82 +67,14 @@ def load_bars(symbols: list[str], timeframe: str, overrides: dict[str, Any]) -> 
     return store.read(symbols=sorted(set(wanted) | set(context)), timeframe=timeframe)
 
 
-@task(name="optuna-search", cache_policy=NO_CACHE)
-def search(
-    evaluator: CandidateEvaluator,
-    strategy: str,
-    window: Window,
-    trials: int,
-    seed: int,
-    min_trades: int,
-    start_from: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """TPE search on the in-sample window; the out-of-time window is not touched. The first
-    trial is `start_from` (today's parameters) when given, so the proposal is never worse
-    in sample than what runs now."""
-    import optuna
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    logger = get_run_logger()
-    study = optuna.create_study(
-        direction="maximize",
-        sampler=optuna.samplers.TPESampler(seed=seed),
-        study_name=f"optimize-{strategy}",
-    )
-    if start_from is not None:
-        study.enqueue_trial(search_values(strategy, start_from), skip_if_exists=True)
-    space = search_space(strategy)
-
-    def objective(trial: optuna.Trial) -> float:
-        values = {parameter.name: _suggest(trial, parameter) for parameter in space}
-        params = params_from_search(strategy, values)
-        metrics = evaluator.run(strategy, params, *window.in_sample)
-        trial.set_user_attr("params", params)
-        trial.set_user_attr("metrics", metrics)
-        return objective_value(metrics, min_trades)
-
-    study.optimize(objective, n_trials=trials)
-    best = study.best_trial
-    logger.info("best in-sample objective %.3f after %d trials", best.value, trials)
-    history = [
-        {"number": t.number, "value": t.value, **t.user_attrs.get("params", {})}
-        for t in study.trials
-    ]
-    return {
-        "objective": float(study.best_value),
-        "params": best.user_attrs["params"],
-        "in_sample": best.user_attrs["metrics"],
-        "history": history,
-    }
+@task(name="optuna-trial", cache_policy=NO_CACHE)
+def run_candidate(evaluator: CandidateEvaluator, strategy: str, params: dict[str, Any],
+                  window: Window) -> dict[str, Any]:
+    """One candidate's in-sample figures (the out-of-time window is not touched)."""
+    return evaluator.run(strategy, params, *window.in_sample)
 
 
-def _proposal_markdown(proposal: dict[str, Any]) -> str:
-    rows = ["| metric | default in-sample | best in-sample | default out-of-time | "
-            "best out-of-time |", "|---|---|---|---|---|"]
-    for key in HEADLINE_FIGURES:
-        values = [
-            proposal["baseline"]["in_sample"].get(key),
-            proposal["in_sample"].get(key),
-            proposal["baseline"]["out_of_time"].get(key),
-            proposal["out_of_time"].get(key),
-        ]
-        cells = " | ".join("—" if v is None else f"{v:.4g}" for v in values)
-        rows.append(f"| {key} | {cells} |")
-    params = "\n".join(
-        f"- `{k}`: {proposal['baseline']['params'].get(k)} → **{v}**"
-        for k, v in proposal["params"].items()
-    )
-    return (
-        f"## Optimization proposal: {proposal['strategy']}\n\n"
-        f"{proposal['trials']} TPE trials (seed {proposal['seed']}) on "
-        f"{proposal['windows']['in_sample'][0][:10]} → {proposal['windows']['in_sample'][1][:10]}"
-        f"; evaluated once out of time on {proposal['windows']['out_of_time'][0][:10]} → "
-        f"{proposal['windows']['out_of_time'][1][:10]}.\n\n{params}\n\n" + "\n".join(rows)
-        + f"\n\nProposal file: `{proposal['path']}`. Nothing was applied."
-    )
-
-
-@flow(name="optimize", log_prints=True)
+@flow(name="optimize", log_prints=True, task_runner=ComputeTaskRunner())
 def optimize_flow(
     strategy: str = "momentum",
     trials: int = 30,
@@ -207,7 +129,11 @@ def optimize_flow(
         test_end=test_end, out_of_time_fraction=out_of_time_fraction,
     )
     baseline_params = default_params(strategy, settings)
-    found = search(evaluator, strategy, window, trials, seed, min_trades, baseline_params)
+    found = search(strategy, lambda batch: results(
+        run_candidate.submit(evaluator, strategy, params, window) for params in batch),
+        trials=trials, seed=seed, min_trades=min_trades, start_from=baseline_params,
+        per_batch=settings.compute.trials_per_batch)
+    logger.info("best in-sample objective %.3f after %d trials", found["objective"], trials)
     best = found["params"]
     out_of_time = evaluator.run(strategy, best, *window.out_of_time, include_end=True)
     baseline = {
@@ -217,75 +143,20 @@ def optimize_flow(
             strategy, baseline_params, *window.out_of_time, include_end=True
         ),
     }
-    proposed_sharpe = out_of_time.get("sharpe")
-    default_sharpe = baseline["out_of_time"].get("sharpe")
-    better_out_of_time = (
-        proposed_sharpe is not None and default_sharpe is not None
-        and proposed_sharpe > default_sharpe
-    )
     created = utc_now()
     folder = settings.paths.reports_dir / "optimization"
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"proposal-{strategy}-{created:%Y%m%dT%H%M%S}.yaml"
-    entry = entry_params(strategy, best)
-    proposal: dict[str, Any] = json_safe(
-        {
-            "strategy": strategy,
-            "created_at": created.isoformat(),
-            "status": "proposed (not applied)",
-            "recommendation": (
-                "consider accepting: better out-of-time Sharpe than the current parameters"
-                if better_out_of_time
-                else "keep the current parameters: the proposal does not beat them out of time"
-            ),
-            "objective": "in-sample annualised Sharpe; penalised below "
-            f"{min_trades} closed trades",
-            "sampler": "optuna TPESampler",
-            "seed": seed,
-            "trials": trials,
-            "symbols": evaluator.symbols,
-            "windows": {
-                "source": window_source,
-                "in_sample": [str(window.in_sample[0]), str(window.in_sample[1])],
-                "out_of_time": [str(window.out_of_time[0]), str(window.out_of_time[1])],
-            },
-            "params": best,
-            "in_sample": found["in_sample"],
-            "out_of_time": out_of_time,
-            "baseline": baseline,
-            "accept": {
-                "settings": {
-                    "risk": {
-                        "stop_loss_atr": best["stop_loss_atr"],
-                        "take_profit_atr": best["take_profit_atr"],
-                        "max_holding_bars": best["max_holding_bars"],
-                    }
-                },
-                f"{strategy}_config": entry,
-                "how": "copy the settings block into tradewind.yaml and the strategy config "
-                "into the strategy's defaults after reviewing the out-of-time figures",
-            },
-            "history": found["history"],
-        },
-        digits=6,
-    )
+    proposal = proposal_document(
+        strategy, created=created, seed=seed, trials=trials, min_trades=min_trades,
+        symbols=evaluator.symbols, window=window, window_source=window_source, found=found,
+        out_of_time=out_of_time, baseline=baseline)
     proposal["path"] = str(path)
     path.write_text(yaml.safe_dump(proposal, sort_keys=False), encoding="utf-8")
     create_markdown_artifact(
         key=f"optimization-{strategy.replace('_', '-')}",
-        markdown=_proposal_markdown(proposal),
+        markdown=proposal_markdown(proposal),
         description=f"optimization proposal for {strategy}",
     )
     logger.info("proposal written to %s", path)
     return {k: v for k, v in proposal.items() if k != "history"}
-
-
-def read_proposal(path: str) -> dict[str, Any]:
-    """A proposal file back as a dict (for review tooling and tests)."""
-    import yaml
-
-    with open(path, encoding="utf-8") as handle:
-        loaded = yaml.safe_load(handle)
-    if not isinstance(loaded, dict):
-        raise DataValidationError(f"{path} is not an optimization proposal", where="optimize")
-    return json.loads(json.dumps(loaded))

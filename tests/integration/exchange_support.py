@@ -59,13 +59,13 @@ def sample_bars(
     return validate_bars(pd.concat(frames, ignore_index=True), where="sample bars").bars
 
 
-def write_store(data_dir: Path, bars: pd.DataFrame) -> pd.DataFrame:
+def write_store(data_dir: Path, bars: pd.DataFrame, timeframe: str = "1Day") -> pd.DataFrame:
     """Put `bars` in the offline bar store under `data_dir`; return them as stored."""
     from features.bar_store import BarStore
 
     store = BarStore(data_dir / "bars")
-    store.write(bars)
-    return store.read()
+    store.write(bars, timeframe)
+    return store.read(timeframe=timeframe)
 
 
 def wait_for(
@@ -86,6 +86,15 @@ def wait_for(
     raise AssertionError(
         f"timed out after {timeout}s waiting for {what} (last error: {last_error})"
     )
+
+
+def isolate_settings(monkeypatch: Any, workdir: Path) -> None:
+    """An in-process engine's settings point at `workdir` and ignore the user's keys and
+    config file (`monkeypatch` is pytest's)."""
+    for key in ("TRADEWIND_CONFIG", "ALPACA_API_KEY", "ALPACA_SECRET_KEY", "ALPACA_PAPER"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("TRADEWIND_PATHS__DATA_DIR", str(workdir / "data"))
+    monkeypatch.setenv("TRADEWIND_PATHS__JOURNAL_URL", f"sqlite:///{workdir / 'journal.db'}")
 
 
 def exchange_env(workdir: Path, **extra: str) -> dict[str, str]:
@@ -172,8 +181,10 @@ class Exchange:
         symbols: str = "AAPL,MSFT",
         keys: bool = False,
         start: str | None = None,
+        timeframe: str = "1Day",
     ) -> None:
         self.workdir = workdir
+        self.timeframe = timeframe
         self.symbols = symbols
         self.keys = keys
         self.start_at = start
@@ -191,6 +202,8 @@ class Exchange:
             "--state",
             str(self.workdir / "exchange.db"),
             *(["--start", self.start_at] if self.start_at else []),
+            "--timeframe",
+            self.timeframe,
         ]
         extra = {"ALPACA_API_KEY": KEY, "ALPACA_SECRET_KEY": SECRET} if self.keys else {}
         if self.keys:

@@ -36,9 +36,10 @@ def test_ingest_sample_then_show(workdir: Path, capsys: pytest.CaptureFixture[st
     assert run("ingest", "--source", "sample") == 0
     out = capsys.readouterr().out
     assert "ingested 23,475 1Day bars (23,475 new) of 8 symbol(s) from sample" in out
-    assert "repaired 46 row(s)" in out  # VIX's missing days, each listed
-    assert out.count("VIX") >= 46
-    assert "AAPL 2000-09-29T04:00:00+00:00: jump" in out
+    assert "repaired 46 row(s)" in out  # VIX's missing days, one line per symbol and reason
+    assert out.count("VIX: 46 × dropped") == 1
+    assert out.count("VIX") < 10  # the 46 rows in one line, and the 7 jump warnings
+    assert "AAPL 2000-09-29T04:00:00+00:00: jump" in out  # few warnings: each listed
 
     rows = show_json(capsys)
     sample = SampleMarketData().history()
@@ -68,15 +69,29 @@ def test_ingest_sample_then_show(workdir: Path, capsys: pytest.CaptureFixture[st
     assert "AAPL" in table
     assert "23,475 bars, 8 symbols" in table
 
+    # Another timeframe: what the store holds instead, and how to load it (not "empty").
+    assert run("data", "show", "--timeframe", "1Min") == 0
+    hint = capsys.readouterr().out
+    assert "no 1Min bars" in hint
+    assert "23,475 1Day bars" in hint
+    assert "tradewind ingest --timeframe 1Min" in hint
+    assert "empty" not in hint
+
+    # --verbose lists every repaired row.
+    assert run("ingest", "--source", "sample", "--symbols", "VIX", "--verbose") == 0
+    out = capsys.readouterr().out
+    assert out.count(": dropped") == 46
+
 
 def test_data_dir_comes_from_the_settings(
     workdir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("TRADEWIND_PATHS__DATA_DIR", str(workdir / "elsewhere"))
     assert run("ingest", "--source", "sample", "--symbols", "FB") == 0
-    assert BarStore(workdir / "elsewhere" / "bars").symbols() == ["FB"]
+    # the sample's index series come along as market context
+    assert BarStore(workdir / "elsewhere" / "bars").symbols() == ["COMP", "FB", "SPX", "VIX"]
     assert not (workdir / "data").exists()
-    assert [row["symbol"] for row in show_json(capsys)] == ["FB"]
+    assert [row["symbol"] for row in show_json(capsys)] == ["COMP", "FB", "SPX", "VIX"]
 
 
 def test_empty_store_says_how_to_fill_it(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -19,6 +19,7 @@ from tests.integration.exchange_support import (
     KEY,
     SECRET,
     Exchange,
+    isolate_settings,
     sample_bars,
     write_store,
 )
@@ -35,10 +36,7 @@ SIGNAL_DAY = "2010-02-26"
 
 @pytest.fixture
 def exchange(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Exchange]:
-    for key in ("TRADEWIND_CONFIG", "ALPACA_API_KEY", "ALPACA_SECRET_KEY", "ALPACA_PAPER"):
-        monkeypatch.delenv(key, raising=False)
-    monkeypatch.setenv("TRADEWIND_PATHS__DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("TRADEWIND_PATHS__JOURNAL_URL", f"sqlite:///{tmp_path / 'journal.db'}")
+    isolate_settings(monkeypatch, tmp_path)
     write_store(tmp_path / "data", sample_bars(("AAPL",), start="2008-09-01", end="2010-04-30"))
     running = Exchange(tmp_path, symbols="AAPL", start=REPLAY_START).start()
     try:

@@ -194,6 +194,10 @@ def test_retrain_same_data_candidate_is_not_registered(
     assert run.data.tags["signal_quality.verdict"] == "not_registered"
     assert "not 5% higher" in run.data.tags["signal_quality.reason"]  # policy profit factor
     assert "not 5% lower" in run.data.tags["exit_optimizer.reason"]
+    # a complete sentence with the bar it missed, not MLflow's message cut mid-way
+    assert run.data.tags["exit_optimizer.reason"].endswith(")")
+    assert "(needs at most " in run.data.tags["exit_optimizer.reason"]
+    assert "Metric" not in run.data.tags["signal_quality.reason"]
     assert client.get_experiment(run.info.experiment_id).name == RETRAIN_EXPERIMENT
 
 

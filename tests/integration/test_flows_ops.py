@@ -409,8 +409,9 @@ def test_optimize_writes_a_seeded_proposal_and_applies_nothing(
     trained: Stores, tmp_path: Path
 ) -> None:
     from core.settings import load_settings
-    from pipelines.flows.optimize import optimize_flow, read_proposal
+    from pipelines.flows.optimize import optimize_flow
     from trading.optimization import EXIT_SEARCH_SPACE, objective_value
+    from trading.proposal import read_proposal
 
     trained = trained.copy_to(tmp_path / "stores")
 
@@ -495,7 +496,8 @@ def test_deploy_registers_every_flow_with_exchange_time_schedules(
         }
     )
     process = subprocess.Popen(
-        [sys.executable, "-c", "from pipelines.cli import main; main(['deploy'])"],
+        [sys.executable, "-c",
+         "from pipelines.cli import main; main(['deploy', '--symbols', 'AAPL,MSFT'])"],
         cwd=project,
         env=env,
         stdout=subprocess.PIPE,
@@ -556,8 +558,16 @@ def test_deploy_registers_every_flow_with_exchange_time_schedules(
                 assert f"{moment:%Y%m%dT%H%M%S}" in rrule
         assert spec.cron is not None
         assert spec.cron in deployment.description
-        if spec.flow in {"monitor", "evaluate_ab", "optimize"}:
+        # every flow runs on the user's data (here: --symbols), not on empty parameters
+        data = {"symbols": ["AAPL", "MSFT"], "timeframe": "1Day"}
+        if spec.flow in {"monitor", "optimize"}:
+            assert deployment.parameters == {**data, "market_days_only": True}
+        if spec.flow == "evaluate_ab":
             assert deployment.parameters == {"market_days_only": True}
+        if spec.flow == "ingest":
+            assert deployment.parameters == {**data, "source": "sample"}
+        if spec.flow in {"train", "retrain"}:
+            assert deployment.parameters == {"symbols": ["AAPL", "MSFT"], "source": "sample"}
     # ingest runs hourly in the session, and not on the next holiday
     from prefect.server.schemas.schedules import RRuleSchedule
 

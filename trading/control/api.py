@@ -21,6 +21,7 @@ import json
 import socket
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import datetime
+from http import HTTPStatus
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -32,9 +33,10 @@ from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Res
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import StreamingResponse
 
-from core.errors import AuthenticationError, ConfigError, TradewindError
+from core.errors import AuthenticationError, ConfigError, DataValidationError, TradewindError
 from core.utc import utc_datetime
 from trading.control.metrics import CONTENT_TYPE
 from trading.control.plane import EngineControlPlane
@@ -42,7 +44,10 @@ from trading.http_limits import BodyLimit
 from trading.service import Companion
 
 HERE = Path(__file__).parent
-MAX_BODY_BYTES = 16 * 1024  # the controls' bodies are a reason or a list of order ids
+# Every body the schema admits fits (200 order ids of 128 characters, each escaped as
+# JSON's \uXXXX surrogate pairs at worst): a valid request is never refused as too large.
+MAX_ORDER_IDS = 200
+MAX_BODY_BYTES = 512 * 1024
 COOKIE = "tradewind_session"
 CLIENT_HEADER = "X-Tradewind-Client"
 
@@ -57,7 +62,7 @@ class CancelRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     client_order_ids: list[Annotated[str, Field(min_length=1, max_length=128)]] | None = Field(
-        None, max_length=500
+        None, max_length=MAX_ORDER_IDS
     )
 
 
@@ -66,9 +71,57 @@ class Empty(BaseModel):
 
 
 Symbol = Annotated[str, PathParam(pattern=r"^[A-Za-z][A-Za-z0-9.\-]{0,15}$")]
+# ISO 8601 text only: a bare number would otherwise pass as seconds since 1970.
 Since = Annotated[
-    datetime | None, Query(description="Only rows after this time (ISO 8601; UTC if naive).")
+    str | None,
+    Query(
+        description="Only rows after this time (ISO 8601; UTC if naive).",
+        pattern=r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?)?(Z|[+-]\d{2}:\d{2})?$",
+        json_schema_extra={"format": "date-time"},
+    ),
 ]
+
+
+class ErrorOut(BaseModel):
+    """Every refusal: the error's kind, what is wrong, and each problem of a request."""
+
+    error: str
+    message: str
+    detail: list[dict[str, Any]] | None = None
+
+
+_ERROR = {"model": ErrorOut}
+# Every route may refuse: bad body (400), token (401), unknown symbol/order (404), a
+# control that conflicts with the engine's state (409), body too large (413).
+REFUSALS: dict[int | str, dict[str, Any]] = {
+    status: {**_ERROR, "description": text}
+    for status, text in {
+        400: "The body is not JSON", 401: "Missing or wrong token",
+        404: "No such position or order", 409: "Conflicts with the engine's state",
+        405: "Method not allowed on this path", 413: "Body too large",
+        422: "Invalid parameters or body",
+    }.items()
+}
+
+
+# One server-sent event: `event: dashboard` and the page's data as JSON text.
+SSE_EVENT: dict[str, Any] = {
+    "type": "object",
+    "required": ["event", "data"],
+    "properties": {"event": {"const": "dashboard"}, "data": {"type": "string"}},
+}
+
+
+def _since(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return utc_datetime(datetime.fromisoformat(value.replace("Z", "+00:00")))
+    except ValueError:
+        raise DataValidationError(f"since {value!r} is not an ISO 8601 time",
+                                  where="since") from None
+
+
 Limit = Annotated[int, Query(ge=1, le=10_000)]
 
 
@@ -80,6 +133,7 @@ def build_app(plane: EngineControlPlane) -> FastAPI:
         title="Tradewind engine",
         version="1",
         description="The live trading engine: its state, its journal, and its controls.",
+        responses=REFUSALS,
     )
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     app.add_middleware(
@@ -92,6 +146,16 @@ def build_app(plane: EngineControlPlane) -> FastAPI:
     async def domain_error(request: Request, exc: TradewindError) -> JSONResponse:
         return JSONResponse(
             {"error": type(exc).__name__, "message": exc.message}, status_code=exc.http_status
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        # FastAPI's own refusals (a body that is not JSON, an unknown path, a method the
+        # path does not take) in the same shape as every other error.
+        return JSONResponse(
+            {"error": HTTPStatus(exc.status_code).phrase.replace(" ", ""),
+             "message": str(exc.detail)},
+            status_code=exc.status_code, headers=exc.headers,
         )
 
     @app.exception_handler(RequestValidationError)
@@ -153,13 +217,14 @@ def build_app(plane: EngineControlPlane) -> FastAPI:
     async def orders() -> list[dict[str, Any]]:
         return _safe(plane.orders())
 
-    @app.get("/api/trades", dependencies=[Reader], summary="Closed trades (JSON or CSV)")
+    @app.get("/api/trades", dependencies=[Reader], summary="Closed trades (JSON or CSV)",
+             responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}})
     async def closed_trades(
         since: Since = None,
         limit: Limit = config.recent_limit,
         format: Annotated[str, Query(pattern="^(json|csv)$")] = "json",
     ) -> Any:
-        moment = utc_datetime(since) if since else None
+        moment = _since(since)
         if format == "csv":
             return PlainTextResponse(
                 plane.reads.trades_csv(since=moment, limit=limit),
@@ -176,7 +241,7 @@ def build_app(plane: EngineControlPlane) -> FastAPI:
     async def recent_decisions(
         since: Since = None, limit: Limit = config.recent_limit
     ) -> list[dict[str, Any]]:
-        return plane.reads.decisions(since=utc_datetime(since) if since else None, limit=limit)
+        return plane.reads.decisions(since=_since(since), limit=limit)
 
     @app.get("/api/equity", dependencies=[Reader], summary="The equity curve")
     async def equity(limit: Limit = 2_000) -> list[dict[str, Any]]:
@@ -200,7 +265,9 @@ def build_app(plane: EngineControlPlane) -> FastAPI:
     async def dashboard() -> dict[str, Any]:
         return plane.dashboard()
 
-    @app.get("/api/stream", dependencies=[Reader], summary="The page's data as server-sent events")
+    @app.get("/api/stream", dependencies=[Reader], summary="The page's data as server-sent events",
+             response_class=StreamingResponse,
+             responses={200: {"content": {"text/event-stream": {"schema": SSE_EVENT}}}})
     async def stream(request: Request) -> StreamingResponse:
         async def events() -> AsyncIterator[str]:
             while not await request.is_disconnected():

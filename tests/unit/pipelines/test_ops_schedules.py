@@ -26,7 +26,10 @@ def test_every_flow_has_a_deployment_and_the_stated_cadence() -> None:
         "evaluate_ab",
         "monitor",
         "optimize",
+        "evaluate",
+        "screen",
     }
+    assert _spec("screen").cron == "0 8 * * 1-5"  # before the 09:30 open
     assert _spec("ingest").cron == "5 10-16 * * 1-5"
     assert _spec("monitor").cron == "20 10-16 * * 1-5"
     assert _spec("retrain").cron == "15 17 * * 1-5"  # after the 16:00 close

@@ -121,13 +121,38 @@ def test_the_circuit_opens_after_repeated_failures_and_recovers() -> None:
     assert client.breaker.state == "closed"
 
 
-def test_a_failed_trial_reopens_the_circuit() -> None:
-    breaker = CircuitBreaker(failure_threshold=1, cooldown_seconds=0.0)
+def test_a_failed_trial_reopens_the_circuit_for_a_whole_cooldown() -> None:
+    breaker = CircuitBreaker(failure_threshold=1, cooldown_seconds=0.3)
     breaker.failed()
+    assert (breaker.state, breaker.allow()) == ("open", False)
+    started = time.monotonic()
+    while breaker.state != "half_open" and time.monotonic() - started < 5:
+        time.sleep(0.01)
+    assert time.monotonic() - started >= 0.25
     assert breaker.allow()  # the trial
     assert not breaker.allow()  # only one trial at a time
     breaker.failed()
-    assert breaker.state in {"open", "half_open"}
+    failed_at = time.monotonic()
+    assert (breaker.state, breaker.allow()) == ("open", False)  # re-opened, not stuck half-open
+    while breaker.state == "open" and time.monotonic() - failed_at < 5:
+        time.sleep(0.01)
+    assert time.monotonic() - failed_at >= 0.25  # a new cooldown from the failed trial
+    assert breaker.allow()
+    breaker.succeeded()
+    assert (breaker.state, breaker.allow()) == ("closed", True)
+
+
+def test_an_answer_that_is_no_decision_counts_against_the_circuit() -> None:
+    def service(request: httpx.Request) -> httpx.Response:
+        if request.method == "GET":
+            return httpx.Response(200, json={"accepted_features": ["rsi_14"]})
+        return httpx.Response(200, json={"hello": "world"})
+
+    client = _client(service, retries=0, failure_threshold=2, cooldown_seconds=30)
+    for _ in range(2):
+        with pytest.raises(ModelUnavailableError, match="not a decision"):
+            client.decide(SIGNAL, {})
+    assert client.breaker.state == "open"
 
 
 def test_a_closed_port_is_unavailable_quickly() -> None:

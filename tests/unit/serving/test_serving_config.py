@@ -35,6 +35,14 @@ def test_environment_overrides(workdir: Path, monkeypatch: pytest.MonkeyPatch) -
     assert "s3cret" not in repr(config)
 
 
+def test_the_decision_log_may_be_a_database_url(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = "postgresql+psycopg://tradewind@db.example:5432/decisions"
+    monkeypatch.setenv("TRADEWIND_DECISION_LOG", url)
+    assert ServiceConfig.from_env(load_settings()).decision_log == url  # kept whole
+
+
 @pytest.mark.parametrize(
     ("name", "value"),
     [("TRADEWIND_AB_SHADOW", "maybe"), ("TRADEWIND_RELOAD_INTERVAL_SECONDS", "-1"),

@@ -28,7 +28,7 @@ def test_rolling_feed_equals_precomputed_feed() -> None:
     strategies = list(STRATEGIES.values())
     batch = PrecomputedFeed(stocks, strategies, index)
 
-    live = RollingFeed(strategies, window=1_000)
+    live = RollingFeed(strategies)
     live.seed(bars[bars["timestamp"] < cut])
     later = bars[bars["timestamp"] >= cut].copy()
     later["is_index"] = later["symbol"].isin(["SPX", "VIX"])
@@ -59,3 +59,41 @@ def test_rolling_feed_equals_precomputed_feed() -> None:
         compared += 1
     assert compared > 60
     assert signals_seen > 0
+
+
+def test_observe_many_gives_the_whole_cross_section_and_the_same_signals() -> None:
+    """The live service's path: a timestamp's bars at once give every feature of the
+    batch computation (breadth and sector momentum over the whole cross-section too)."""
+    from features.catalogue import BAR_FEATURES
+
+    bars = (
+        SampleMarketData()
+        .history_check(["AAPL", "IBM", "MSFT", "SPX", "VIX"], "2009-06-01", "2012-06-30")
+        .bars
+    )
+    cut = pd.Timestamp("2012-05-01", tz="UTC")
+    stocks = bars[bars["symbol"].isin(["AAPL", "IBM", "MSFT"])].reset_index(drop=True)
+    index = bars[bars["symbol"].isin(["SPX", "VIX"])].reset_index(drop=True)
+    strategies = list(STRATEGIES.values())
+    batch = PrecomputedFeed(stocks, strategies, index)
+    live = RollingFeed(strategies)
+    live.seed(bars[bars["timestamp"] < cut])
+    compared = 0
+    for moment, group in bars[bars["timestamp"] >= cut].groupby("timestamp"):
+        live.observe_many([
+            Bar(r.symbol, r.timestamp.to_pydatetime(), r.open, r.high, r.low, r.close, r.volume)
+            for r in group.itertuples(index=False)
+        ])
+        for symbol in ("AAPL", "IBM", "MSFT"):
+            stamp = pd.Timestamp(moment).to_pydatetime()
+            expected, got = batch.features(symbol, stamp), live.features(symbol, stamp)
+            assert expected is not None
+            assert got is not None
+            for name in BAR_FEATURES:
+                want = pytest.approx(expected[name], rel=1e-9, abs=1e-9, nan_ok=True)
+                assert got[name] == want, name
+            assert [s.signal_id for s in live.signals(symbol, stamp)] == [
+                s.signal_id for s in batch.signals(symbol, stamp)
+            ]
+            compared += 1
+    assert compared > 60

@@ -123,3 +123,20 @@ def test_journal_open_orders_take_the_brokers_state_or_are_canceled() -> None:
     assert orders == {"tw-done": "filled", "tw-gone": "canceled"}
     assert journal.orders(open_only=True).empty
     assert report.as_dict() == {"adopted": [], "pending": [], "vanished": ["tw-gone"]}
+
+
+def test_with_its_symbols_it_leaves_other_positions_and_orders_alone() -> None:
+    waiting = Order("tw-other", "CCC", Side.BUY, 5.0, status=OrderStatus.ACCEPTED)
+    broker = RestartedBroker(
+        positions=[Position("AAA", 10.0, 100.0), Position("BBB", -3.0, 50.0)],
+        orders=[stop_leg("BBB", "tw-bbb"), waiting],
+    )
+    book, pending = PositionBook(), PendingEntries()
+    report = reconcile(
+        broker=broker, journal=Journal("sqlite://"), book=book, pending=pending, now=NOW,
+        symbols=frozenset({"AAA"}),
+    )  # fmt: skip
+    assert report.adopted == ["AAA"]
+    assert report.pending == []
+    assert book.get("BBB") is None
+    assert not pending.is_waiting("CCC", "tw-other")

@@ -45,6 +45,7 @@ from core.settings import AlpacaCredentials
 from core.types import BracketLeg, MarketClock, Order, OrderStatus, Position
 from trading.adapters.alpaca import wire
 from trading.adapters.alpaca.identities import OrderIdentities
+from trading.adapters.alpaca.sdk_streams import stop_sdk_stream
 from trading.adapters.alpaca.updates import UpdateTracker, in_order
 from trading.ports import Account, OrderUpdate
 
@@ -71,11 +72,6 @@ class AlpacaBrokerConfig(BaseModel):
     catch_up_orders: int = Field(500, ge=1, le=500)
     reconnect_min_backoff_seconds: float = Field(1.0, gt=0)
     reconnect_max_backoff_seconds: float = Field(30.0, gt=0)
-
-
-class _DropReconnectNoise(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "websocket error" not in record.getMessage()
 
 
 class _CatchUpStream(TradingStream):
@@ -359,21 +355,7 @@ class AlpacaBroker:
         with self._lock:
             stream, thread = self._stream, self._stream_thread
             self._stream = self._stream_thread = None
-        # alpaca-py logs the socket we close on purpose as a "websocket error".
-        sdk_log = logging.getLogger("alpaca.trading.stream")
-        quiet = _DropReconnectNoise()
-        sdk_log.addFilter(quiet)
-        try:
-            if stream is not None and stream._loop is not None:
-                with contextlib.suppress(Exception):
-                    stream.stop()
-                    # alpaca-py checks its stop flag only between 5 s receive timeouts;
-                    # closing the socket ends the wait now.
-                    asyncio.run_coroutine_threadsafe(stream.close(), stream._loop).result(timeout=5)
-            if thread is not None:
-                thread.join(timeout=10)
-        finally:
-            sdk_log.removeFilter(quiet)
+        stop_sdk_stream(stream, thread, "alpaca.trading.stream")
 
     def _seed(self) -> None:
         self._tracker.seed(order for order, _ in self.recent_orders())

@@ -4,7 +4,8 @@ REST: `/v2/account`, `/v2/clock`, `/v2/orders` (POST simple/bracket/oco, GET wit
 status/after/until/nested/symbols filters, DELETE all), `/v2/orders/{id}` (GET, PATCH
 replace, DELETE cancel), `/v2/orders:by_client_order_id`, `/v2/positions` (+ DELETE to
 close). Stream: `/stream`, Alpaca's `trade_updates` with its authenticate → listen
-handshake. Admin (tests and demos): `POST /admin/advance` replays bar steps,
+handshake; `/v2/iex` and `/v2/sip`, Alpaca's stock data stream replaying the bars
+(`market_stream.py`). Admin (tests and demos): `POST /admin/advance` replays bar steps,
 `GET /admin/state`, `POST /admin/streams` drops stream connections and refuses new ones
 for `refuse_seconds` (0 accepts again; to prove clients reconnect and catch up).
 
@@ -31,6 +32,8 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from core.network import same_secret
 from core.types import Order, OrderClass, OrderType, Side, TimeInForce
 from trading.adapters.paper_exchange.config import PaperExchangeConfig
+from trading.adapters.paper_exchange.market_stream import FEEDS, market_data_endpoint
+from trading.adapters.paper_exchange.relay import relay
 from trading.adapters.paper_exchange.venue import ExchangeRejection, PaperVenue
 from trading.adapters.paper_exchange.wire import error_body
 
@@ -284,28 +287,19 @@ def build_app(
                         )
                     )
 
-            reader = asyncio.create_task(read_requests())
-            try:
-                while not reader.done():
-                    getter = asyncio.create_task(queue.get())
-                    finished, _ = await asyncio.wait(
-                        {getter, reader}, return_when=asyncio.FIRST_COMPLETED
-                    )
-                    if getter in finished:
-                        await websocket.send_text(json.dumps(getter.result()))
-                    else:
-                        getter.cancel()
-            finally:
-                reader.cancel()
-                with contextlib.suppress(BaseException):
-                    await reader
+            async def send(message: dict[str, Any]) -> None:
+                await websocket.send_text(json.dumps(message))
+
+            await relay(queue, asyncio.create_task(read_requests()), send)
         except (WebSocketDisconnect, RuntimeError, ValueError):
             pass
         finally:
             venue.unsubscribe(queue.put_nowait)
             hub.sockets.discard(websocket)
 
+    market_data = market_data_endpoint(venue, hub.sockets, hub.accepting, authorized)
     routes: list[BaseRoute] = [
+        *(WebSocketRoute(f"/v2/{feed}", market_data) for feed in FEEDS),
         Route("/v2/account", guarded(get_account), methods=["GET"]),
         Route("/v2/clock", guarded(get_clock), methods=["GET"]),
         Route("/v2/orders:by_client_order_id", guarded(get_order_by_client_id), methods=["GET"]),

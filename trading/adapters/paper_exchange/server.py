@@ -37,8 +37,8 @@ def load_store_bars(config: PaperExchangeConfig, bars_dir: Path) -> pd.DataFrame
         wanted = ", ".join(symbols) if symbols else "any symbol"
         raise DataSourceError(
             f"the bar store at {bars_dir} has no {config.timeframe} bars for {wanted} in the "
-            "requested window; load some first (tradewind data ...) or pick other "
-            "--symbols/--start",
+            "requested window; load some first (`tradewind ingest --source sample`, see "
+            "`tradewind data show`) or pick other --symbols/--start",
             where="paper-exchange",
         )
     return bars

@@ -45,6 +45,7 @@ from trading.adapters.paper_exchange.wire import (
 from trading.adapters.simulated.matching import MatchingEngine
 
 EventListener = Callable[[dict[str, Any]], None]
+BarListener = Callable[[list[Bar]], None]
 
 
 class ExchangeRejection(TradewindError):
@@ -109,6 +110,7 @@ class PaperVenue:
         self._last_equity: float | None = None
         self._calendar = MarketCalendar()
         self._listeners: set[EventListener] = set()
+        self._bar_listeners: set[BarListener] = set()
         self._replaying = False
         self._pending: list[dict[str, Any]] = []
         self.events_published = 0
@@ -143,6 +145,14 @@ class PaperVenue:
 
     def unsubscribe(self, listener: EventListener) -> None:
         self._listeners.discard(listener)
+
+    def subscribe_bars(self, listener: BarListener) -> None:
+        """`listener(bars)` hears every symbol's bar of each replayed step (the market-data
+        stream), after the step's order events."""
+        self._bar_listeners.add(listener)
+
+    def unsubscribe_bars(self, listener: BarListener) -> None:
+        self._bar_listeners.discard(listener)
 
     # ------------------------------------------------------------------ commands
     def _execute(self, kind: str, payload: dict[str, Any]) -> Any:
@@ -221,8 +231,10 @@ class PaperVenue:
         """Replay the next bar time; None when the replay is over."""
         if self._cursor >= len(self.replay.steps):
             return None
-        moment = self.replay.steps[self._cursor][0]
+        moment, bars = self.replay.steps[self._cursor]
         self._execute("step", {"timestamp": moment.isoformat()})
+        for listener in list(self._bar_listeners):
+            listener(bars)
         return moment
 
     # ------------------------------------------------------------------ application

@@ -137,8 +137,8 @@ class SP500MarketData:
         if unknown:
             raise NotFoundError(
                 f"no S&P 500 bars for {', '.join(unknown[:10])}"
-                f"{' …' if len(unknown) > 10 else ''}; `tradewind data show --source sp500` "
-                "lists the symbols",
+                f"{' …' if len(unknown) > 10 else ''} (the set holds {len(known)} symbols, "
+                f"e.g. {', '.join(sorted(known)[:5])}; trading/adapters/sp500/README.md)",
                 where="sp500 data",
             )
         return self.load_check().select(wanted, start, end)

@@ -1,10 +1,17 @@
-"""Registry lifecycle on a real MLflow SQLite store: first version becomes champion,
-challenger → champion with the old champion kept as previous, rollback, and reasons; the
-reads the flows use (aliases by alias, a version's training window, the run's tags,
-metrics and logged model) and the registry inventory."""
+"""One conformance suite for experiment tracking and the model registry (`models.tracker`,
+`models.registry`: MLflow behind them), run over every back end: MLflow's SQLite store
+(the default) and PostgreSQL (a real server started by the session). Registry lifecycle:
+first version becomes champion, challenger → champion with the old champion kept as
+previous, rollback, and reasons; the reads the flows use (aliases by alias, a version's
+training window, the run's tags, metrics and logged model) and the registry inventory.
+
+Each test gets a fresh store, a copy of one that MLflow migrated once per back end (the
+SQLite file copied; on PostgreSQL `CREATE DATABASE … TEMPLATE`): the schema's migrations
+cost seconds each time."""
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -12,8 +19,13 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 from core.errors import ConfigError, NotFoundError
+from core.servers import LocalPostgres
 from models.registry import ModelRegistry
 from models.tracker import MlflowTracker
+
+pytestmark = pytest.mark.integration
+
+_copies = itertools.count()
 
 
 def _register_version(
@@ -30,9 +42,52 @@ def _register_version(
     return registry.register(name, logged.model_uri, run_id=logged.run_id, model_card="card")
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> tuple[MlflowTracker, ModelRegistry]:
-    uri = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
+@pytest.fixture(scope="module")
+def migrated_postgres(
+    postgres: LocalPostgres, tmp_path_factory: pytest.TempPathFactory
+) -> str:
+    """A PostgreSQL database with MLflow's schema, to copy per test; its name."""
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    name = "mlflow_migrated"
+    store = SqlAlchemyStore(postgres.create_database(name),
+                            tmp_path_factory.mktemp("mlflow-template").as_uri())
+    store.engine.dispose()  # a template database must have no open connections
+    return name
+
+
+@pytest.fixture(scope="module")
+def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file with MLflow's schema, to copy per test."""
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    folder = tmp_path_factory.mktemp("mlflow-sqlite")
+    store = SqlAlchemyStore(f"sqlite:///{folder / 'mlflow.db'}", folder.as_uri())
+    store.engine.dispose()
+    return folder / "mlflow.db"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[MlflowTracker, ModelRegistry]:
+    if request.param == "sqlite":
+        import shutil
+
+        database = tmp_path / "mlruns" / "mlflow.db"
+        database.parent.mkdir()
+        shutil.copyfile(request.getfixturevalue("migrated_sqlite"), database)
+        uri = f"sqlite:///{database}"
+    else:
+        import psycopg
+        from psycopg import sql
+
+        server: LocalPostgres = request.getfixturevalue("postgres")
+        template: str = request.getfixturevalue("migrated_postgres")
+        name = f"mlflow_{next(_copies)}"
+        with psycopg.connect(f"host=127.0.0.1 port={server.port} user=postgres",
+                             autocommit=True) as connection:
+            connection.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                sql.Identifier(name), sql.Identifier(template)))
+        uri = server.url(name)
     return MlflowTracker(uri, tmp_path / "mlruns" / "artifacts"), ModelRegistry(uri)
 
 

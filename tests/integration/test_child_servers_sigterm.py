@@ -1,0 +1,89 @@
+"""Commands that start child servers stop them on SIGTERM as on Ctrl-C: `tradewind ui`
+(Prefect and MLflow) and `tradewind serve` (BentoML's workers) run as real subprocesses,
+`tradewind demo --quick` (its model service, once it serves) get SIGTERM, and every
+process they started is gone afterwards."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+from tests.integration.exchange_support import Process, exchange_env, wait_for
+from tests.integration.serving.harness import free_port
+
+pytestmark = pytest.mark.integration
+
+
+def started_children(process: Process, at_least: int) -> list[psutil.Process]:
+    def found() -> list[psutil.Process] | None:
+        children = psutil.Process(process.proc.pid).children(recursive=True)
+        return children if len(children) >= at_least else None
+
+    children: list[psutil.Process] = wait_for(found, f"{at_least} child processes", 60)
+    return children
+
+
+def assert_all_gone(children: list[psutil.Process]) -> None:
+    _, alive = psutil.wait_procs(children, timeout=30)
+    assert alive == [], [p.cmdline()[:4] for p in alive]
+
+
+def test_ui_stops_prefect_and_mlflow_on_sigterm(tmp_path: Path) -> None:
+    process = Process(["ui"], tmp_path, exchange_env(tmp_path), "ui")
+    try:
+        wait_for(lambda: "MLflow" in "".join(process.output) or process.proc.poll() is not None,
+                 "the UIs' table", 180)
+        assert process.proc.poll() is None, process.stderr()[-3000:]
+        children = started_children(process, at_least=2)  # Prefect's server and MLflow's
+        process.proc.send_signal(signal.SIGTERM)
+        assert process.proc.wait(timeout=60) == 0
+        assert_all_gone(children)
+        assert "stopping the UIs" in "".join(process.output)
+    finally:
+        process.close()
+
+
+def test_serve_stops_its_workers_on_sigterm(tmp_path: Path) -> None:
+    port = free_port()
+    env = exchange_env(
+        tmp_path,
+        TRADEWIND_PATHS__MLFLOW_TRACKING_URI=f"sqlite:///{tmp_path / 'mlflow.db'}",
+        TRADEWIND_DECISION_LOG=str(tmp_path / "decisions.db"),
+        BENTOML_HOME=str(tmp_path / "bentoml"),
+        BENTOML_DO_NOT_TRACK="true",
+    )
+    process = Process(["serve", "--port", str(port), "--workers", "2"], tmp_path, env, "serve")
+    try:
+        def live() -> bool:
+            assert process.proc.poll() is None, process.stderr()[-3000:]
+            return httpx.get(f"http://127.0.0.1:{port}/livez", timeout=2).status_code == 200
+
+        wait_for(live, "the service to answer /livez", 180)
+        children = started_children(process, at_least=2)  # the two workers
+        process.proc.send_signal(signal.SIGTERM)
+        process.proc.wait(timeout=60)
+        assert_all_gone(children)
+    finally:
+        process.close()
+
+
+def test_demo_stops_its_model_service_on_sigterm(tmp_path: Path) -> None:
+    env = {k: v for k, v in exchange_env(tmp_path).items()
+           if not k.startswith("TRADEWIND_PATHS__")}  # the demo's own layout under cwd
+    env["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"] = "180"  # a loaded machine
+    process = Process(["demo", "--quick"], tmp_path, env, "demo")
+    try:
+        wait_for(lambda: "serving at http" in "".join(process.output)
+                 or process.proc.poll() is not None, "the demo's model service", 900)
+        assert process.proc.poll() is None, process.stderr()[-3000:]
+        children = started_children(process, at_least=2)  # bentoml serve and its worker
+        assert any("bentoml" in " ".join(child.cmdline()) for child in children)
+        process.proc.send_signal(signal.SIGTERM)
+        assert process.proc.wait(timeout=120) != 0  # interrupted, not finished
+        assert_all_gone(children)
+    finally:
+        process.close()
