@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv lock test lint typecheck unit integration demo bench ui clean
+.PHONY: help venv lock test lint typecheck unit integration mutation demo bench ui clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -53,6 +53,18 @@ unit: $(STAMP)  ## Unit tests only
 integration: $(STAMP) $(CHROMIUM)  ## Integration tests only (real servers and stores)
 	$(BIN)/pytest -q tests/integration
 
+# The rules' functions (the engine's decision path and the client's breaker, not the
+# whole of those files); MUTATION_SCOPE= (empty) mutates the listed files whole.
+MUTATION_SCOPE ?= 'trading.risk.*' 'trading.sizing.*' 'trading.stops.*' \
+	'trading.adapters.simulated.matching.*' 'serving.router.*' 'serving.auth.*' \
+	'serving.client.xǁCircuitBreakerǁ*' 'trading.engine.x__exit_problem*' \
+	$(foreach f,on_signal _decide _enter _portfolio _returns_lookup _reject _refuse _record,\
+	  'trading.engine.xǁTradingEngineǁ$(f)__mutmut_*')
+
+mutation: $(STAMP)  ## Mutation testing of the rules (risk, sizing, stops, engine, matching, router, auth, breaker); prints the kill rate
+	nice -n 10 $(BIN)/mutmut run --max-children 2 $(MUTATION_SCOPE)
+	$(BIN)/python scripts/mutation_report.py
+
 demo: $(STAMP)  ## Run the end-to-end demo on the embedded real data
 	$(BIN)/tradewind demo
 
@@ -63,4 +75,4 @@ ui: $(STAMP)  ## Start the Prefect and MLflow UIs on localhost
 	$(BIN)/tradewind ui
 
 clean:  ## Remove generated stores and reports (keeps .venv)
-	rm -rf data reports mlruns/mlflow.db mlruns/artifacts features/repo/data
+	rm -rf data reports mlruns/mlflow.db mlruns/artifacts features/repo/data mutants

@@ -137,6 +137,9 @@ class ServingSettings(_Section):
     endpoint: str | None = None  # URL of a running model service for the engine
     timeout_seconds: float = Field(0.5, gt=0)
     api_token: SecretStr | None = None  # TRADEWIND_SERVING__API_TOKEN or TRADEWIND_API_TOKEN
+    # /decide without features refuses an online row older than this before the signal
+    # (daily bars: a long weekend is 4 days; set it lower for intraday; 0 turns it off).
+    max_feature_age_hours: float = Field(96.0, ge=0)
 
 
 class StoreBackend(_Section):

@@ -69,9 +69,15 @@ def trade_schema() -> pa.Schema:
     return pa.schema(fields)
 
 
+TEMP_PREFIX, TEMP_SUFFIX = ".tmp-", ".partial"
+
+
 def atomic_write(table: pa.Table, path: Path) -> None:
-    """Write to a temp file in the same folder, then rename: readers never see half a file."""
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".parquet")
+    """Write to a temp file in the same folder, then rename: readers never see half a file.
+    The temp file's name does not end in `.parquet`, so the folder's `*.parquet` globs
+    never read one that a killed writer left behind (a complete one would duplicate rows,
+    a torn one would break every read)."""
+    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=TEMP_PREFIX, suffix=TEMP_SUFFIX)
     os.close(handle)
     try:
         pq.write_table(table, temp)
@@ -148,11 +154,16 @@ class OfflineFiles:
             rows[EVENT_TIMESTAMP] = decision_times(rows["timestamp"], daily=daily)
         return rows
 
-    def write_features(self, frame: pd.DataFrame, *, daily: bool | None = None) -> int:
+    def write_features(
+        self, frame: pd.DataFrame, *, daily: bool | None = None, overwrite_missing: bool = False
+    ) -> int:
         """Upsert computed features (`symbol, timestamp` + bar features), one atomic file
         per symbol; writing the same rows twice changes nothing. `daily` says whether the
         rows are daily bars (their features become known at the session close); by
-        default it is inferred from the bar spacing. Returns the number of rows written."""
+        default it is inferred from the bar spacing. A stored value is never replaced by a
+        missing one (e.g. market features computed without an index series) unless
+        `overwrite_missing`: the write is refused before any file changes. Returns the
+        number of rows written."""
         missing = [c for c in ("symbol", "timestamp") if c not in frame.columns]
         unknown = [c for c in BAR_FEATURES if c not in frame.columns]
         if missing or len(unknown) == len(BAR_FEATURES):
@@ -164,7 +175,8 @@ class OfflineFiles:
         self.ensure_layout()
         rows = self.with_availability(frame, daily)
         schema = bar_schema()
-        written = 0
+        tables: list[tuple[Path, pa.Table, int]] = []
+        lost = _LostValues()
         for symbol, group in rows.groupby("symbol", sort=False):
             name = str(symbol)
             if not name or "/" in name or name.startswith("."):
@@ -173,11 +185,16 @@ class OfflineFiles:
             new = conform(group, schema)
             if path.exists():
                 old = pq.read_table(path)
-                keep = pc.invert(pc.is_in(old["timestamp"], value_set=new["timestamp"]))
-                new = pa.concat_tables([old.filter(keep), new])
-            new = new.sort_by([("timestamp", "ascending")])
-            atomic_write(new, path)
-            written += len(group)
+                replaced = pc.is_in(old["timestamp"], value_set=new["timestamp"])
+                if not overwrite_missing:
+                    lost.add(name, old.filter(replaced), new)
+                new = pa.concat_tables([old.filter(pc.invert(replaced)), new])
+            tables.append((path, new.sort_by([("timestamp", "ascending")]), len(group)))
+        lost.refuse()
+        written = 0
+        for path, table, count in tables:
+            atomic_write(table, path)
+            written += count
         return written
 
     def read_features(self, symbols: list[str] | None = None) -> pd.DataFrame:
@@ -328,3 +345,39 @@ OFFLINE_STORES: dict[str, type[OfflineStore]] = {
     "duckdb": DuckDBOfflineStore,
     "feast": FeastOfflineStore,
 }
+
+
+class _LostValues:
+    """Stored feature values a write would replace with missing ones, per feature."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.features: set[str] = set()
+        self.symbols: list[str] = []
+
+    def add(self, symbol: str, old: pa.Table, new: pa.Table) -> None:
+        if old.num_rows == 0:
+            return
+        before = old.to_pandas().set_index("timestamp")
+        after = new.to_pandas().set_index("timestamp").reindex(before.index)
+        columns = [c for c in BAR_FEATURES if c in before.columns and c in after.columns]
+        gone = before[columns].notna() & after[columns].isna()
+        count = int(gone.to_numpy().sum())
+        if count:
+            self.count += count
+            self.features.update(gone.columns[gone.any()].tolist())
+            self.symbols.append(symbol)
+
+    def refuse(self) -> None:
+        if not self.count:
+            return
+        features = sorted(self.features)
+        named = ", ".join(features[:5]) + (f" and {len(features) - 5} more" if len(features) > 5
+                                           else "")
+        raise DataValidationError(
+            f"the write would replace {self.count:,} stored values with missing ones ({named} "
+            f"of {', '.join(self.symbols[:5])}{' ...' if len(self.symbols) > 5 else ''}); "
+            "nothing was written: compute with the index series (--index), or pass "
+            "--overwrite-missing to store the gaps",
+            where="write_features",
+        )

@@ -4,7 +4,7 @@ read on the decision's hot path in ONE round trip.
 
 Feast keeps every feature view of an entity in one Redis hash (key: the serialized
 entity key + the project name; field: murmur3 of `view:feature`; value: a serialized
-`ValueProto`). `online_features(symbol)` asks that hash for every bar feature of both bar
+`ValueProto`). `online_row(symbol)` asks that hash for every bar feature of both bar
 views with one HMGET and decodes the values itself, instead of Feast's generic path (a
 registry lookup, one request per view, response objects): the same answer (the
 conformance suite checks it against Feast's own read) at a fraction of the cost
@@ -13,6 +13,7 @@ conformance suite checks it against Feast's own read) at a fraction of the cost
 from __future__ import annotations
 
 import math
+from datetime import UTC, datetime
 from typing import Any
 
 from core.errors import ConfigError
@@ -46,13 +47,15 @@ class RedisOnlineStore(FeastOnlineStore):
         market = set(MARKET_VIEW_FEATURES)
         self._fields = [_mmh3(f"{MARKET_VIEW if name in market else BAR_VIEW}:{name}")
                         for name in BAR_FEATURES]
+        self._fields.append(f"_ts:{BAR_VIEW}".encode())  # when the bar row became known
         self._client = Redis(host=nodes[0]["host"], port=int(nodes[0]["port"]), **options)
         return self._client
 
-    def online_features(self, symbol: str) -> dict[str, float]:
+    def online_row(self, symbol: str) -> tuple[dict[str, float], datetime | None]:
         from feast.infra.online_stores.helpers import _redis_key
         from feast.protos.feast.types.EntityKey_pb2 import EntityKey
         from feast.protos.feast.types.Value_pb2 import Value
+        from google.protobuf.timestamp_pb2 import Timestamp
 
         client = self._client or self._connect()
         key = _redis_key(
@@ -60,7 +63,7 @@ class RedisOnlineStore(FeastOnlineStore):
             EntityKey(join_keys=["symbol"], entity_values=[Value(string_val=symbol)]),
             entity_key_serialization_version=ENTITY_KEY_VERSION,
         )
-        stored = client.hmget(key, self._fields)
+        *stored, stamp = client.hmget(key, self._fields)
         values: dict[str, float] = {}
         known = 0
         for name, raw in zip(BAR_FEATURES, stored, strict=True):
@@ -72,4 +75,5 @@ class RedisOnlineStore(FeastOnlineStore):
                 values[name] = math.nan
         if not known:
             raise missing_features(symbol)
-        return values
+        seconds = Timestamp.FromString(stamp).seconds if stamp else 0
+        return values, datetime.fromtimestamp(seconds, UTC) if seconds else None

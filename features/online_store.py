@@ -13,13 +13,16 @@ Every back end answers the same questions the same way (one conformance suite ru
 all of them): `write` the latest rows of a feature view, `push` fresh bar-feature rows
 (both bar views), and `online_features(symbol)` — what serving's `OnlineFeatureReader`
 port asks — gives every bar feature of the catalogue in catalogue order, NaN where
-unknown, and `NotFoundError` for a symbol it has never seen. A later write of a symbol
-replaces the earlier one."""
+unknown, and `NotFoundError` for a symbol it has never seen; `online_row(symbol)` gives
+the same values and the event time of the symbol's bar-feature row (when it became
+known), so a reader can tell a stale row. A later write of a symbol replaces the earlier
+one."""
 
 from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 import pandas as pd
@@ -42,9 +45,13 @@ class OnlineStore(ABC):
         """Fresh bar-feature rows (symbol, timestamp, event_timestamp and the catalogue's
         bar features) into both bar views."""
 
-    @abstractmethod
     def online_features(self, symbol: str) -> dict[str, float]:
         """Every bar feature of the symbol's latest row (see the module)."""
+        return self.online_row(symbol)[0]
+
+    @abstractmethod
+    def online_row(self, symbol: str) -> tuple[dict[str, float], datetime | None]:
+        """The symbol's latest bar features and when its bar-feature row became known."""
 
 
 def missing_features(symbol: str) -> NotFoundError:
@@ -74,17 +81,19 @@ class FeastOnlineStore(OnlineStore):
 
         self.repo.store().push(BAR_PUSH, rows, to=PushMode.ONLINE)
 
-    def online_features(self, symbol: str) -> dict[str, float]:
-        from features.repo.definitions import feature_refs
+    def online_row(self, symbol: str) -> tuple[dict[str, float], datetime | None]:
+        from features.repo.definitions import BAR_VIEW_FEATURES, feature_refs
 
         answer = self.repo.store().get_online_features(
             features=feature_refs(BAR_FEATURES), entity_rows=[{"symbol": symbol}]
         )
-        result = answer.to_dict()
+        result = answer.to_dict(include_event_timestamps=True)
         values = {name: result[name][0] for name in BAR_FEATURES}
         if all(value is None for value in values.values()):
             raise missing_features(symbol)
-        return {k: float("nan") if v is None else float(v) for k, v in values.items()}
+        seconds = result.get(f"{BAR_VIEW_FEATURES[0]}__ts", [0])[0]
+        as_of = datetime.fromtimestamp(seconds, UTC) if seconds else None
+        return {k: float("nan") if v is None else float(v) for k, v in values.items()}, as_of
 
 
 class MemoryOnlineStore(OnlineStore):
@@ -105,7 +114,7 @@ class MemoryOnlineStore(OnlineStore):
         for view in (BAR_VIEW, MARKET_VIEW):
             self.write(view, rows)
 
-    def online_features(self, symbol: str) -> dict[str, float]:
+    def online_row(self, symbol: str) -> tuple[dict[str, float], datetime | None]:
         from features.repo.definitions import BAR_VIEW, MARKET_VIEW, MARKET_VIEW_FEATURES
 
         market = set(MARKET_VIEW_FEATURES)
@@ -116,7 +125,9 @@ class MemoryOnlineStore(OnlineStore):
         }
         if all(value is None for value in values.values()):
             raise missing_features(symbol)
-        return {name: _number(value) for name, value in values.items()}
+        stamp = bar_row.get("event_timestamp")
+        as_of = None if stamp is None else pd.Timestamp(stamp).to_pydatetime()
+        return {name: _number(value) for name, value in values.items()}, as_of
 
 
 def _number(value: object) -> float:

@@ -106,9 +106,12 @@ class FeatureStore:
         self.repo.apply()
 
     # --- offline -------------------------------------------------------------------------
-    def write_features(self, frame: pd.DataFrame, *, daily: bool | None = None) -> int:
-        """Upsert computed features into the offline files (`OfflineFiles.write_features`)."""
-        return self.files.write_features(frame, daily=daily)
+    def write_features(
+        self, frame: pd.DataFrame, *, daily: bool | None = None, overwrite_missing: bool = False
+    ) -> int:
+        """Upsert computed features into the offline files (`OfflineFiles.write_features`):
+        a stored value is not replaced by a missing one unless `overwrite_missing`."""
+        return self.files.write_features(frame, daily=daily, overwrite_missing=overwrite_missing)
 
     def read_features(self, symbols: list[str] | None = None) -> pd.DataFrame:
         """The offline feature rows (all symbols, or the given ones)."""
@@ -137,7 +140,10 @@ class FeatureStore:
         """Fresh values from the engine: online and, when `offline`, into the offline files
         (idempotent). A single row cannot show its bar spacing: pass `daily=False` for
         intraday bars."""
-        written = self.files.write_features(frame, daily=daily) if offline else 0
+        # The engine's fresh row is the newest truth for its bar, gaps included.
+        written = (
+            self.files.write_features(frame, daily=daily, overwrite_missing=True) if offline else 0
+        )
         rows = self.files.with_availability(frame, daily)
         self.online.push(conform(rows, bar_schema()).to_pandas())
         return written or len(rows)
@@ -145,6 +151,10 @@ class FeatureStore:
     def online_features(self, symbol: str) -> dict[str, float]:
         """The latest bar and market features of a symbol, in one online read."""
         return self.online.online_features(symbol)
+
+    def online_row(self, symbol: str) -> tuple[dict[str, float], datetime | None]:
+        """`online_features` and when the symbol's bar-feature row became known."""
+        return self.online.online_row(symbol)
 
     # --- trade collection ----------------------------------------------------------------
     def write_trades(self, trades: pd.DataFrame, bars: pd.DataFrame | None = None) -> int:

@@ -72,7 +72,8 @@ class ModelRegistry:
         tags: dict[str, str] | None = None,
     ) -> str:
         """Register a logged model as a new version of `name`, with its model card as the
-        description. The first version of a model becomes `champion`."""
+        description. The first version of a model becomes `champion`. Registering the same
+        logged model of the same run again returns its version (nothing duplicated)."""
         from mlflow.exceptions import MlflowException
 
         try:
@@ -87,14 +88,23 @@ class ModelRegistry:
             # registry never has to resolve the URI through a process-wide tracking URI.
             model_id = model_uri.removeprefix("models:/")
             source = self._client.get_logged_model(model_id).artifact_location
-        version = self._client.create_model_version(
-            name,
-            source=source,
-            run_id=run_id,
-            description=model_card,
-            tags=tags or {},
-            model_id=model_id,
-        )
+        # Idempotent on the run: a registration killed after the version was created (or
+        # re-run) finds that version instead of adding a duplicate, then completes it.
+        existing = [
+            v for v in self._client.search_model_versions(f"name = '{name}'")
+            if v.run_id == run_id and v.source == source
+        ]
+        if existing:
+            version = min(existing, key=lambda v: int(v.version))
+        else:
+            version = self._client.create_model_version(
+                name,
+                source=source,
+                run_id=run_id,
+                description=model_card,
+                tags=tags or {},
+                model_id=model_id,
+            )
         number = str(version.version)
         if CHAMPION not in self.aliases(name):
             self._move(name, CHAMPION, number, "first trained version", event="champion")

@@ -47,11 +47,18 @@ class ModelRequestRejected(ModelUnavailableError):
 
 
 class CircuitBreaker:
-    """Consecutive-failure circuit breaker (closed → open → half-open → closed)."""
+    """Consecutive-failure circuit breaker (closed → open → half-open → closed). Time
+    comes from `clock` (seconds, monotonic), injectable for tests."""
 
-    def __init__(self, failure_threshold: int = 5, cooldown_seconds: float = 5.0) -> None:
+    def __init__(
+        self,
+        failure_threshold: int = 5,
+        cooldown_seconds: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.failure_threshold = failure_threshold
         self.cooldown_seconds = cooldown_seconds
+        self._clock = clock
         self._failures = 0
         self._opened_at: float | None = None
         self._trial_running = False
@@ -62,7 +69,7 @@ class CircuitBreaker:
         with self._lock:
             if self._opened_at is None:
                 return "closed"
-            if time.monotonic() - self._opened_at >= self.cooldown_seconds:
+            if self._clock() - self._opened_at >= self.cooldown_seconds:
                 return "half_open"
             return "open"
 
@@ -71,7 +78,7 @@ class CircuitBreaker:
         with self._lock:
             if self._opened_at is None:
                 return True
-            if time.monotonic() - self._opened_at < self.cooldown_seconds:
+            if self._clock() - self._opened_at < self.cooldown_seconds:
                 return False
             if self._trial_running:
                 return False
@@ -89,7 +96,7 @@ class CircuitBreaker:
             self._failures += 1
             self._trial_running = False
             if self._opened_at is not None or self._failures >= self.failure_threshold:
-                self._opened_at = time.monotonic()
+                self._opened_at = self._clock()
 
 
 class HttpModelClient:

@@ -15,6 +15,7 @@ service without arguments:
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
@@ -50,6 +51,13 @@ class ServiceConfig(BaseModel):
     decision_log_flush_seconds: float = Field(0.05, ge=0)
     reload_interval_seconds: float = Field(30.0, ge=0)
     api_token: SecretStr | None = None
+    # An online feature row older than this before the signal is refused (0: no check).
+    max_feature_age_hours: float = Field(96.0, ge=0)
+
+    @property
+    def max_feature_age(self) -> timedelta | None:
+        hours = self.max_feature_age_hours
+        return timedelta(hours=hours) if hours > 0 else None
 
     @classmethod
     def from_env(cls, settings: Settings | None = None) -> ServiceConfig:
@@ -65,6 +73,7 @@ class ServiceConfig(BaseModel):
                 decision_log_flush_seconds=_seconds(FLUSH_ENV, 0.05),
                 reload_interval_seconds=_seconds(RELOAD_INTERVAL_ENV, 30.0),
                 api_token=settings.serving.api_token,
+                max_feature_age_hours=settings.serving.max_feature_age_hours,
             )
         except (ValidationError, ValueError) as exc:
             raise ConfigError(f"invalid serving configuration: {exc}", where="serving") from None

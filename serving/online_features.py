@@ -4,22 +4,26 @@ port. Serving never knows which store that is: the composition root (`pipelines.
 injects a factory for it (Feast's online store in the embedded default).
 
 The reader is opened on first use, in the worker, and kept; a symbol the store has never
-seen is a 404 naming it, never a guess."""
+seen is a 404 naming it, never a guess. A row older than the signal allows (`max_age`
+before the signal's bar; a store nobody materialized for weeks) is refused with a 422
+that says how old it is, never decided on quietly."""
 
 from __future__ import annotations
 
 import math
 import threading
 from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
 from typing import Protocol
 
-from core.errors import NotFoundError, TradewindError
+from core.errors import DataValidationError, NotFoundError, TradewindError
 
 
 class OnlineFeatureReader(Protocol):
-    """The latest feature row of a symbol (empty when the store has none)."""
+    """The latest feature row of a symbol (empty when the store has none) and when its
+    bar features became known (None when the store cannot say)."""
 
-    def online_features(self, symbol: str) -> Mapping[str, float | None]: ...
+    def online_row(self, symbol: str) -> tuple[Mapping[str, float | None], datetime | None]: ...
 
 
 class OnlineFeatures:
@@ -30,10 +34,14 @@ class OnlineFeatures:
         self._reader: OnlineFeatureReader | None = None
         self._lock = threading.Lock()
 
-    def latest(self, symbol: str) -> dict[str, float | None]:
+    def latest(
+        self, symbol: str, *, at: datetime | None = None, max_age: timedelta | None = None
+    ) -> dict[str, float | None]:
+        """The symbol's latest row; refused when it is more than `max_age` older than
+        `at` (the signal's time)."""
         reader = self._open()
         try:
-            row = reader.online_features(symbol)
+            row, as_of = reader.online_row(symbol)
         except TradewindError:
             raise
         except Exception as exc:  # stores raise their own types; say what failed, no traceback
@@ -44,6 +52,16 @@ class OnlineFeatures:
         if not row:
             raise NotFoundError(
                 f"the online store has no features for '{symbol}' (materialize first)",
+                where="features",
+            )
+        if at is not None and max_age is not None and as_of is not None and (
+            at - as_of > max_age
+        ):
+            raise DataValidationError(
+                f"the online features of '{symbol}' are stale: known since "
+                f"{as_of:%Y-%m-%d %H:%M} UTC, {(at - as_of) / timedelta(hours=1):.0f} h before "
+                f"the signal (limit {max_age / timedelta(hours=1):.0f} h); materialize the "
+                "store (tradewind features materialize) or send the features",
                 where="features",
             )
         return {

@@ -241,7 +241,8 @@ class DecisionService:
         given = request.feature_values()
         if given is not None:
             return given
-        row = self.online.latest(signal.symbol)
+        row = self.online.latest(signal.symbol, at=signal.timestamp,
+                                 max_age=self.config.max_feature_age)
         wanted = self.slots.current().accepted
         # The store keeps entity keys and timestamps beside the features; keep the features.
         return {name: value for name, value in row.items() if name in wanted}

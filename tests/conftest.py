@@ -1,8 +1,11 @@
-"""Shared fixtures: the real market data in ../shared/data (skipped cleanly when absent),
-and an isolated working directory so no test touches the user's stores."""
+"""Shared fixtures: the real market data in ../shared/data (skipped cleanly when absent
+on a developer's machine; a failure where `TRADEWIND_REQUIRE_SHARED_DATA=1`, as in CI,
+so the no-lookahead and point-in-time tests never skip there silently), and an isolated
+working directory so no test touches the user's stores."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -10,13 +13,20 @@ import pytest
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
+REQUIRE_SHARED_DATA_ENV = "TRADEWIND_REQUIRE_SHARED_DATA"
+# Read once at start-up: the `workdir` fixture clears TRADEWIND_* variables per test.
+REQUIRE_SHARED_DATA = os.environ.get(REQUIRE_SHARED_DATA_ENV, "") == "1"
 
 
-def shared_file(name: str) -> Path:
-    """Path of a file in ../shared/data, or skip the test with the reason."""
+def shared_file(name: str, *, required: bool | None = None) -> Path:
+    """Path of a file in ../shared/data; when absent, skip the test with the reason, or
+    fail it where the data is required (`TRADEWIND_REQUIRE_SHARED_DATA=1`)."""
     path = SHARED_DATA / name
     if not path.exists():
-        pytest.skip(f"real market data {name} not found in ../shared/data (optional test data)")
+        message = f"real market data {name} not found in ../shared/data"
+        if REQUIRE_SHARED_DATA if required is None else required:
+            pytest.fail(f"{message}, and {REQUIRE_SHARED_DATA_ENV}=1 requires it", pytrace=False)
+        pytest.skip(f"{message} (optional test data)")
     return path
 
 

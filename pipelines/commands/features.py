@@ -15,6 +15,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from core.errors import DataValidationError, NotFoundError
+from core.strict_json import dumps_strict
 from pipelines.commands.options import command_group
 
 if TYPE_CHECKING:
@@ -102,6 +103,10 @@ def register(app: typer.Typer) -> None:
             False, "--store/--no-store",
             help="Also write the features into the offline feature store.",
         ),
+        overwrite_missing: bool = typer.Option(
+            False, "--overwrite-missing",
+            help="Let missing values (e.g. market features without --index) replace stored ones.",
+        ),
     ) -> None:
         """Compute the whole catalogue (except position features) for a bar file."""
         from features.compute import compute_feature_set
@@ -120,7 +125,7 @@ def register(app: typer.Typer) -> None:
         for item in result.warnings:
             console.print(f"[yellow]warning:[/] {escape(item.message)}", highlight=False)
         if store:
-            written = _feature_store().write_features(frame)
+            written = _feature_store().write_features(frame, overwrite_missing=overwrite_missing)
             console.print(f"{written:,} rows written to the offline store")
 
     @group.command("apply")
@@ -133,10 +138,14 @@ def register(app: typer.Typer) -> None:
     @group.command("write")
     def write(
         input_path: Path = typer.Option(..., "--input", help="Feature parquet to store."),
+        overwrite_missing: bool = typer.Option(
+            False, "--overwrite-missing", help="Let missing values replace stored ones."
+        ),
     ) -> None:
-        """Upsert a feature file into the offline store (idempotent)."""
+        """Upsert a feature file into the offline store (idempotent; stored values are not
+        replaced by missing ones unless told)."""
         frame = _read_bars(input_path, "feature")
-        written = _feature_store().write_features(frame)
+        written = _feature_store().write_features(frame, overwrite_missing=overwrite_missing)
         console.print(f"{written:,} rows written to the offline store")
 
     @group.command("materialize")
@@ -157,4 +166,4 @@ def register(app: typer.Typer) -> None:
     def online(symbol: str = typer.Argument(..., help="Ticker")) -> None:
         """Print a symbol's latest online features as JSON."""
         values = _feature_store().online_features(symbol.upper())
-        typer.echo(json.dumps(values, indent=2, allow_nan=True))
+        typer.echo(dumps_strict(values, indent=2))  # NaN is null: JSON has no NaN

@@ -10,6 +10,7 @@ from pathlib import Path
 import typer
 
 from core.errors import ConfigError
+from core.network import require_secret_beyond_loopback
 from core.settings import Settings, load_settings
 from pipelines.runtime import check_port_free
 
@@ -57,15 +58,20 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Run the model service: POST /decide, per-model endpoints, GET /models,
         POST /reload, /readyz, /livez, /metrics. Models load from the MLflow registry by
-        alias; decisions are logged to TRADEWIND_DECISION_LOG (default data/decisions.db)."""
+        alias; decisions are logged to TRADEWIND_DECISION_LOG (default data/decisions.db).
+        Beyond loopback only with a token: without one every endpoint would be open."""
         settings = load_settings()
+        chosen_host = host or settings.serving.host
+        require_secret_beyond_loopback(
+            chosen_host, settings.serving.api_token is not None, what="the model service",
+            hint="a token (TRADEWIND_API_TOKEN)", where="serve",
+        )
         chosen_port = port or settings.serving.port
         chosen_workers = workers or settings.serving.workers
         env = {**os.environ, **_stores_from_here(settings)}
         # `bentoml serve` has no --workers for new-style services: the service reads it.
         env["TRADEWIND_SERVING__WORKERS"] = str(chosen_workers)
         env.setdefault("BENTOML_DO_NOT_TRACK", "true")
-        chosen_host = host or settings.serving.host
         if not 0 < chosen_port < 65536:
             raise ConfigError(f"--port {chosen_port}: give 1-65535", where="serve")
         check_port_free(chosen_host, chosen_port, where="serve")

@@ -149,3 +149,8 @@ def test_the_reader_agrees_with_feasts_own_read(store: FeatureStore) -> None:
             (math.isnan(a) and math.isnan(b)) or a == b for a, b in zip(got.values(),
                                                                      expected.values(), strict=True)
         )
+        # ...and says when the row became known, as Feast does (the staleness check reads it)
+        row_as_of, expected_as_of = store.online.online_row(symbol)[1], generic.online_row(
+            symbol)[1]
+        assert row_as_of is not None
+        assert row_as_of == expected_as_of

@@ -233,3 +233,24 @@ def test_materialize_up_to_a_time_and_trade_outcomes_online(
     assert answer["trade_id"][0] == "online-1"
     expected = xom["close"].iloc[-2] / xom["open"].iloc[-5] - 1
     assert answer["return_pct"][0] == pytest.approx(expected)
+
+
+def test_online_prints_strict_json_with_null_for_missing(store: FeatureStore) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from pipelines.cli import app
+
+    result = CliRunner().invoke(
+        app, ["features", "online", "AAPL"],
+        env={"TRADEWIND_PATHS__DATA_DIR": str(store.paths.data_dir)},
+    )
+    assert result.exit_code == 0, result.output
+
+    def refuse(constant: str) -> None:
+        raise AssertionError(f"{constant} is not JSON")
+
+    values = json.loads(result.output, parse_constant=refuse)
+    assert values["rsi_14"] is not None
+    assert any(value is None for value in values.values())  # no news: missing by design

@@ -133,6 +133,22 @@ class Stores:
             log.close()
             journal.close()
 
+    def copy_to(self, root: Path) -> Stores:
+        """A new set of stores holding this one's files and a consistent copy of its MLflow
+        database (logged artifacts are read in place), so a test never changes what
+        another reads."""
+        import shutil
+        import sqlite3
+
+        shutil.copytree(self.root, root, ignore=shutil.ignore_patterns("mlflow.db*"))
+        database = self.root / "mlruns" / "mlflow.db"
+        if database.exists():
+            with sqlite3.connect(database) as source, sqlite3.connect(
+                root / "mlruns" / "mlflow.db"
+            ) as target:
+                source.backup(target)
+        return Stores(root)
+
     def aliases(self, name: str) -> dict[str, str]:
         from models.registry import ModelRegistry
 
@@ -326,12 +342,12 @@ def _artifact(key: str) -> Any:
 
 
 def test_monitor_reports_drift_calibration_latency_and_deduplicates_alerts(
-    trained: Stores,
+    trained: Stores, tmp_path: Path
 ) -> None:
     from monitoring.calibration import expected_calibration_error
     from pipelines.flows.monitor import monitor_flow
 
-    stores = trained
+    stores = trained.copy_to(tmp_path / "stores")
     # served decisions and closed trades inside the current window (the last 120 days)
     stores.start = datetime(2011, 9, 1, 20, 0, tzinfo=UTC)
     stores._day = 0
@@ -389,11 +405,15 @@ def test_monitor_reports_drift_calibration_latency_and_deduplicates_alerts(
     assert again["alerts"]["suppressed"] == report["alerts"]["sent"]
 
 
-def test_optimize_writes_a_seeded_proposal_and_applies_nothing(trained: Stores) -> None:
+def test_optimize_writes_a_seeded_proposal_and_applies_nothing(
+    trained: Stores, tmp_path: Path
+) -> None:
     from core.settings import load_settings
     from pipelines.flows.optimize import optimize_flow
     from trading.optimization import EXIT_SEARCH_SPACE, objective_value
     from trading.proposal import read_proposal
+
+    trained = trained.copy_to(tmp_path / "stores")
 
     parameters: dict[str, Any] = {
         "strategy": "momentum",

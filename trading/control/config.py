@@ -3,26 +3,16 @@ when heartbeats are stale, and the retrain trigger's cadence."""
 
 from __future__ import annotations
 
-import ipaddress
 import secrets
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from core.errors import ConfigError
+from core.network import is_loopback
 
 TOKEN_ENV = "TRADEWIND_API_TOKEN"
 DEFAULT_PORT = 8780
-
-
-def is_loopback(host: str) -> bool:
-    """Whether `host` only answers on this machine (127.0.0.0/8, ::1, localhost)."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False  # a name that may resolve anywhere
 
 
 class EngineApiConfig(BaseModel):

@@ -38,8 +38,11 @@ def frame() -> pd.DataFrame:
     return pd.concat([minutes("BBB", 7), minutes("AAA", 5)], ignore_index=True)
 
 
+KEYS = {"APCA-API-KEY-ID": "any-key", "APCA-API-SECRET-KEY": "any-secret"}
+
+
 def get(app: object, **params: object) -> tuple[int, dict]:
-    with TestClient(app) as http:  # type: ignore[arg-type]
+    with TestClient(app, headers=KEYS) as http:  # type: ignore[arg-type]
         response = http.get("/v2/stocks/bars", params=params)
     return response.status_code, response.json()
 
@@ -144,7 +147,7 @@ def test_bad_requests_get_alpaca_style_errors(
 def test_the_429_switch_answers_n_times_then_serves(frame: pd.DataFrame) -> None:
     app = build_data_app(frame, DataApiConfig(), timeframe="1Min")
     app.state.rate_limit.arm(2)
-    with TestClient(app) as http:
+    with TestClient(app, headers=KEYS) as http:
         codes = [
             http.get("/v2/stocks/bars", params={"symbols": "AAA", "timeframe": "1Min"}).status_code
             for _ in range(3)
@@ -169,3 +172,47 @@ def test_keys_are_checked_when_configured(frame: pd.DataFrame) -> None:
         )
     assert refused.status_code == 401
     assert accepted.status_code == 200
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"APCA-API-KEY-ID": "k"}, {"APCA-API-SECRET-KEY": "s"},
+     {"APCA-API-KEY-ID": "", "APCA-API-SECRET-KEY": "s"}],
+)
+def test_without_both_key_headers_it_is_401_as_at_alpaca(
+    frame: pd.DataFrame, headers: dict[str, str]
+) -> None:
+    with TestClient(build_data_app(frame, timeframe="1Min")) as http:  # type: ignore[arg-type]
+        answer = http.get("/v2/stocks/bars", params={"symbols": "AAA", "timeframe": "1Min"},
+                          headers=headers)
+    assert answer.status_code == 401
+    assert answer.json() == {"code": 40110000, "message": "request is not authorized"}
+
+
+@pytest.mark.parametrize(("key", "secret"), [("k", "wrong"), ("wrong", "s"), ("k", "s ")])
+def test_a_wrong_key_or_secret_is_401(frame: pd.DataFrame, key: str, secret: str) -> None:
+    app = build_data_app(
+        frame, DataApiConfig(api_key="k", secret_key="s"), timeframe="1Min"  # type: ignore[arg-type]
+    )
+    with TestClient(app) as http:  # type: ignore[arg-type]
+        answer = http.get("/v2/stocks/bars", params={"symbols": "AAA", "timeframe": "1Min"},
+                          headers={"APCA-API-KEY-ID": key, "APCA-API-SECRET-KEY": secret})
+    assert answer.status_code == 401
+
+
+def test_never_a_bar_after_the_clock(frame: pd.DataFrame) -> None:
+    clock = [pd.Timestamp("2021-08-23T13:32Z")]
+    app = build_data_app(frame, timeframe="1Min", now=lambda: clock[0].to_pydatetime())
+    status, body = get(app, symbols="AAA,BBB", timeframe="1Min")
+    assert status == 200
+    for symbol in ("AAA", "BBB"):
+        assert [bar["t"] for bar in body["bars"][symbol]] == [
+            "2021-08-23T13:30:00Z", "2021-08-23T13:31:00Z", "2021-08-23T13:32:00Z"]
+    # an explicit end beyond the clock is capped too; a start after it finds nothing
+    status, body = get(app, symbols="AAA", timeframe="1Min", end="2021-08-23T13:40:00Z")
+    assert body["bars"]["AAA"][-1]["t"] == "2021-08-23T13:32:00Z"
+    status, body = get(app, symbols="AAA", timeframe="1Min", start="2021-08-23T13:33:00Z")
+    assert (status, body["bars"]) == (200, {})
+    clock[0] = pd.Timestamp("2021-08-23T13:33Z")  # the replay moved on
+    status, body = get(app, symbols="AAA", timeframe="1Min")
+    assert len(body["bars"]["AAA"]) == 4

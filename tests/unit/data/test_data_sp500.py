@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from core.errors import DataSourceError, NotFoundError
+from tests.conftest import shared_file
 from trading.adapters.sp500.data import (
     DATA_FILE,
     SP500MarketData,
@@ -16,9 +17,6 @@ from trading.adapters.sp500.data import (
     write_compact,
 )
 
-ORIGINAL = Path(__file__).resolve().parents[3].parent / "shared" / "data" / (
-    "sp500_daily_2013_2018.parquet"
-)
 
 
 @pytest.fixture(scope="module")
@@ -35,9 +33,8 @@ def test_the_compact_file_holds_the_whole_set() -> None:
     assert DATA_FILE.stat().st_size < 8_000_000
 
 
-@pytest.mark.skipif(not ORIGINAL.is_file(), reason="../shared/data is absent")
 def test_the_compact_form_is_lossless_against_the_original() -> None:
-    original = pd.read_parquet(ORIGINAL).sort_values(["symbol", "timestamp"])
+    original = pd.read_parquet(shared_file("sp500_daily_2013_2018.parquet")).sort_values(["symbol", "timestamp"])
     back = read_compact()
     assert (original["symbol"].to_numpy() == back["symbol"].to_numpy()).all()
     assert (original["timestamp"].to_numpy() == back["timestamp"].to_numpy()).all()

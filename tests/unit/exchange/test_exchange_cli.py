@@ -56,3 +56,11 @@ def test_paper_exchange_checks_its_options(
     assert "--require-keys needs ALPACA_API_KEY" in run(
         ["paper-exchange", "--require-keys"], capsys
     )
+
+
+def test_paper_exchange_refuses_to_listen_beyond_loopback_without_keys(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    message = run(["paper-exchange", "--host", "0.0.0.0", "--port", "0"], capsys)
+    assert "the paper exchange would listen on 0.0.0.0, beyond loopback, without api keys" in (
+        message)

@@ -253,3 +253,23 @@ def test_short_bracket_assumes_the_stop_when_both_legs_are_reached() -> None:
     assert stop.filled_avg_price == 105.0
     assert engine.positions() == []
     assert engine.account().equity == pytest.approx(100_000 - 50)
+
+
+def test_legs_of_a_limit_entry_filled_inside_the_bar_start_on_the_next_bar() -> None:
+    """The bar cannot tell whether its low came before or after the limit fill."""
+    engine, clock = make()
+    entry = Order(
+        "b1", "AAA", Side.BUY, 10, type=OrderType.LIMIT, limit_price=100.0,
+        order_class=OrderClass.BRACKET, take_profit_price=110.0, stop_loss_price=95.0,
+        time_in_force=TimeInForce.GTC,
+    )  # fmt: skip
+    engine.submit(entry)
+    # Opens above the limit, trades down through it and through the stop, then up
+    # through the target: only the entry fills.
+    assert step(engine, clock, bar(1, 102, 112, 94, 101)) == ["fill", "new", "new"]
+    assert engine.get_order("b1").filled_avg_price == 100.0  # type: ignore[union-attr]
+    for leg in ("b1-sl", "b1-tp"):
+        assert engine.get_order(leg).status is OrderStatus.NEW  # type: ignore[union-attr]
+    assert engine.positions()[0].qty == 10
+    assert step(engine, clock, bar(2, 96, 97, 94, 95)) == ["fill", "canceled"]
+    assert engine.get_order("b1-sl").filled_avg_price == 95.0  # type: ignore[union-attr]

@@ -29,6 +29,7 @@ from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.types import ASGIApp
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from core.network import same_secret
 from core.types import Order, OrderClass, OrderType, Side, TimeInForce
 from trading.adapters.paper_exchange.config import PaperExchangeConfig
 from trading.adapters.paper_exchange.market_stream import FEEDS, market_data_endpoint
@@ -86,10 +87,9 @@ def build_app(
             return False
         if config.api_key is None or config.secret_key is None:
             return True
-        return (
-            key == config.api_key.get_secret_value()
-            and secret == config.secret_key.get_secret_value()
-        )
+        key_ok = same_secret(key, config.api_key.get_secret_value())
+        secret_ok = same_secret(secret, config.secret_key.get_secret_value())
+        return key_ok and secret_ok
 
     def guarded(handler: Handler) -> Handler:
         async def endpoint(request: Request) -> Response:

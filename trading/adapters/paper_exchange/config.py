@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
+from core.network import require_secret_beyond_loopback
 from trading.adapters.simulated.config import SimulatedExchangeConfig
 
 
@@ -28,3 +29,13 @@ class PaperExchangeConfig(BaseModel):
     # accepted, as a local development exchange should.
     api_key: SecretStr | None = None
     secret_key: SecretStr | None = None
+
+    @model_validator(mode="after")
+    def _keys_beyond_loopback(self) -> PaperExchangeConfig:
+        require_secret_beyond_loopback(
+            self.host, self.api_key is not None and self.secret_key is not None,
+            what="the paper exchange",
+            hint="api keys (ALPACA_API_KEY, ALPACA_SECRET_KEY and --require-keys)",
+            where="paper-exchange",
+        )
+        return self

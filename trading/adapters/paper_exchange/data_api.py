@@ -16,6 +16,11 @@ What it speaks (the subset of https://docs.alpaca.markets/reference/stockbars):
 - Coarser timeframes are aggregated from the finest stored one (e.g. 5Min from 1Min)
   on bars' start times; daily bars are never built from minutes.
 - Errors as Alpaca words them: `{"code": ..., "message": ...}` with 400/401/422.
+- Keys as Alpaca checks them: a request without both `APCA-API-KEY-ID` and
+  `APCA-API-SECRET-KEY` is a 401; when the app has keys, they must match (compared in
+  constant time).
+- Behind the paper exchange (`now` given), never a bar after the replay clock: `end` is
+  capped at the clock, so a strategy tested against it cannot see the future.
 - Tests: `RateLimit.arm(n)` makes the next `n` requests answer HTTP 429, the way
   Alpaca signals its rate limit; `requests` records every query served.
 """
@@ -26,7 +31,9 @@ import base64
 import binascii
 import json
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +47,7 @@ from starlette.routing import Route
 
 from core.bars import DAILY, TIMEFRAMES, empty_bars, normalize_bars, time_bound
 from core.errors import DataValidationError
+from core.network import same_secret
 from features.bar_store import BarStore
 
 MAX_LIMIT = 10_000
@@ -148,9 +156,11 @@ def build_data_app(
     config: DataApiConfig | None = None,
     *,
     timeframe: str = DAILY,
+    now: Callable[[], datetime] | None = None,
 ) -> Starlette:
     """The market-data API as an ASGI app. `source` is a bar frame (of `timeframe`), a
-    `BarStore`, or the store's folder. The app's `state.rate_limit` (`RateLimit`) and
+    `BarStore`, or the store's folder; `now` (a replay clock) is the latest bar time it
+    may serve. The app's `state.rate_limit` (`RateLimit`) and
     `state.requests` (queries served) are there for tests."""
     config = config or DataApiConfig()
     if isinstance(source, str | Path):
@@ -176,7 +186,14 @@ def build_data_app(
         symbols = query.symbols
         if query.resume is not None:  # earlier symbols were sent on earlier pages
             symbols = [symbol for symbol in symbols if symbol >= query.resume[0]]
-        frame = bar_source.bars(symbols, query.start, query.end, query.timeframe)
+        end = query.end
+        if now is not None:
+            latest = pd.Timestamp(now())
+            end = latest if end is None else min(end, latest)
+        if query.start is not None and end is not None and query.start > end:
+            frame = empty_bars()
+        else:
+            frame = bar_source.bars(symbols, query.start, end, query.timeframe)
         return JSONResponse(_page(frame, query))
 
     app = Starlette(routes=[Route("/v2/stocks/bars", stock_bars, methods=["GET"])])
@@ -189,11 +206,16 @@ create_app = build_data_app  # the name the paper exchange also looks for
 
 
 def _authorized(request: Request, config: DataApiConfig) -> bool:
+    key = request.headers.get("APCA-API-KEY-ID")
+    secret = request.headers.get("APCA-API-SECRET-KEY")
+    if not key or not secret:
+        return False
     if config.api_key is None or config.secret_key is None:
         return True
-    return request.headers.get("APCA-API-KEY-ID") == config.api_key.get_secret_value() and (
-        request.headers.get("APCA-API-SECRET-KEY") == config.secret_key.get_secret_value()
-    )
+    # Both compared, always: the time taken says nothing about which one was wrong.
+    key_ok = same_secret(key, config.api_key.get_secret_value())
+    secret_ok = same_secret(secret, config.secret_key.get_secret_value())
+    return key_ok and secret_ok
 
 
 def _error(status: int, code: int, message: str) -> JSONResponse:

@@ -7,7 +7,8 @@ subprocess and wait for the line `paper exchange listening on http://HOST:PORT`.
 from __future__ import annotations
 
 import socket
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
@@ -43,13 +44,15 @@ def load_store_bars(config: PaperExchangeConfig, bars_dir: Path) -> pd.DataFrame
     return bars
 
 
-def market_data_app(bars_dir: Path, config: PaperExchangeConfig) -> ASGIApp:
+def market_data_app(
+    bars_dir: Path, config: PaperExchangeConfig, now: Callable[[], datetime] | None = None
+) -> ASGIApp:
     """The DATA team's Alpaca market-data API over the same bar store (and keys), so one
     server answers both `/v2/orders` and `/v2/stocks/bars`."""
     from trading.adapters.paper_exchange.data_api import DataApiConfig, build_data_app
 
     data_config = DataApiConfig(api_key=config.api_key, secret_key=config.secret_key)
-    return build_data_app(bars_dir, data_config, timeframe=config.timeframe)
+    return build_data_app(bars_dir, data_config, timeframe=config.timeframe, now=now)
 
 
 def create_exchange_app(
@@ -57,17 +60,13 @@ def create_exchange_app(
 ) -> Starlette:
     venue = PaperVenue(bars, config)
     interval = 1.0 / config.bars_per_second if config.bars_per_second > 0 else None
-    data_app = market_data_app(bars_dir, config) if bars_dir is not None else None
+    # The venue's replay clock bounds the bars served: no bar after the exchange's now.
+    data_app = market_data_app(bars_dir, config, venue.now) if bars_dir is not None else None
     return build_app(venue, config, data_app=data_app, replay_interval=interval)
 
 
 def serve(bars: pd.DataFrame, config: PaperExchangeConfig, *, bars_dir: Path | None = None) -> None:
     """Serve until SIGTERM/SIGINT (uvicorn handles both and shuts down gracefully)."""
-    if config.host not in ("127.0.0.1", "localhost", "::1") and config.api_key is None:
-        raise ConfigError(
-            f"refusing to listen on {config.host} without api keys; set them or use 127.0.0.1",
-            where="paper-exchange",
-        )
     app = create_exchange_app(bars, config, bars_dir=bars_dir)
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -580,6 +580,10 @@ class PaperVenue:
             self._engine.account(), self._positions(), self.opened_at, self._last_equity
         )
 
+    def now(self) -> datetime:
+        """The replay clock: the time of the last bar replayed (nothing later is known)."""
+        return self._clock.now()
+
     def market_clock(self) -> MarketClock:
         remaining = self._cursor < len(self.replay.steps)
         upcoming = self.replay.steps[self._cursor][0] if remaining else None
