@@ -235,13 +235,15 @@ def register_copy(tracking_uri: str, name: str, of_version: str = "1") -> str:
     second "training" for routing and reload tests: same numbers, new version)."""
     from mlflow import MlflowClient
 
-    from models.registry import ModelRegistry
 
     client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
     source = client.get_model_version(name, of_version)
-    return ModelRegistry(tracking_uri).register(
-        name, source.source, run_id=source.run_id or "", model_card=f"copy of v{of_version}"
+    # Straight through MLflow: `ModelRegistry.register` is idempotent on the run (a re-run
+    # finds its version), and a copy must be a new version of the same run.
+    copy = client.create_model_version(
+        name, source=source.source, run_id=source.run_id, description=f"copy of v{of_version}"
     )
+    return str(copy.version)
 
 
 def register_broken(tracking_uri: str, name: str, root: Path) -> str:
