@@ -166,15 +166,15 @@ MATERIALIZE = """
 import sys
 from pathlib import Path
 from core.settings import PathSettings
-from features.online_store import SqliteOnlineStore
+from features.online_store import FeastOnlineStore
 from features.store import FeatureStore
-real_write = SqliteOnlineStore.write
+real_write = FeastOnlineStore.write
 def write_then_pause(self, view, rows):
     written = real_write(self, view, rows)
     print("paused", flush=True)  # one view written, the others not yet
     sys.stdin.read()
     return written
-SqliteOnlineStore.write = write_then_pause
+FeastOnlineStore.write = write_then_pause
 store = FeatureStore(PathSettings(data_dir=Path(sys.argv[1])))
 store.materialize()
 """
