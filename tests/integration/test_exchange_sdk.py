@@ -146,6 +146,8 @@ def test_same_server_answers_market_data(exchange: tuple[Exchange, pd.DataFrame]
     from alpaca.data.timeframe import TimeFrame
 
     venue, bars = exchange
+    aapl = bars[bars["symbol"] == "AAPL"]
+    venue.advance(len(aapl))  # the exchange serves no bar after its own clock
     client = StockHistoricalDataClient(KEY, SECRET, url_override=venue.url)
     answer = client.get_stock_bars(
         StockBarsRequest(
@@ -153,6 +155,5 @@ def test_same_server_answers_market_data(exchange: tuple[Exchange, pd.DataFrame]
         )
     )
     served = answer.data["AAPL"]  # type: ignore[union-attr]
-    aapl = bars[bars["symbol"] == "AAPL"]
     assert len(served) == len(aapl)
     assert served[0].open == aapl["open"].iloc[0]
