@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -36,25 +37,30 @@ def prefect(tmp_path: Path) -> Iterator[str]:
         process.wait(timeout=30)
 
 
+def post(url: str, body: dict[str, Any]) -> Any:
+    """POST as Prefect's own client does: a 503 (its SQLite database locked by its
+    background services, which a fresh server's start-up often does) is asked again."""
+    for _ in range(20):
+        answer = httpx.post(url, json=body, timeout=30)
+        if answer.status_code != 503:
+            break
+        time.sleep(0.5)
+    answer.raise_for_status()
+    return answer.json()
+
+
 def register_retrain(api: str) -> str:
     """The `retrain/after-close` deployment, as `tradewind deploy` registers it (no
     worker: the run it creates stays scheduled, which is all the engine is asked for)."""
-    flow = httpx.post(f"{api}/flows/", json={"name": "retrain"}, timeout=30).json()
-    deployment = httpx.post(
-        f"{api}/deployments/", json={"name": "after-close", "flow_id": flow["id"]}, timeout=30
-    )
-    deployment.raise_for_status()
-    return str(deployment.json()["id"])
+    flow = post(f"{api}/flows/", {"name": "retrain"})
+    deployment = post(f"{api}/deployments/", {"name": "after-close", "flow_id": flow["id"]})
+    return str(deployment["id"])
 
 
 def runs_of(api: str, deployment_id: str) -> list[dict[str, Any]]:
-    answer = httpx.post(
-        f"{api}/flow_runs/filter",
-        json={"deployments": {"id": {"any_": [deployment_id]}}},
-        timeout=30,
+    result: list[dict[str, Any]] = post(
+        f"{api}/flow_runs/filter", {"deployments": {"id": {"any_": [deployment_id]}}}
     )
-    answer.raise_for_status()
-    result: list[dict[str, Any]] = answer.json()
     return result
 
 
@@ -76,6 +82,7 @@ def test_the_nth_closed_trade_starts_a_retrain_run_on_prefect(
         assert len(runs) == 1
         assert runs[0]["parameters"] == {"trigger": "trades", "force": True}
         assert set(runs[0]["tags"]) == {"engine", "trade-count"}
+        assert runs[0]["idempotency_key"].endswith(":trades-1")
         retrain = engine.get("/api/dashboard")["lifecycle"]["retrain"]
         assert retrain["runs"][0]["run_id"] == runs[0]["id"]
         assert retrain["runs"][0]["closed_trades"] == 1

@@ -2,12 +2,16 @@
 journal, so the count survives restarts) the engine service starts the `retrain`
 deployment through a `RunLauncher` (Prefect's API, `monitoring.prefect_runs`). The last
 count that started a run is an engine flag, written only once the run exists: a launcher
-that is down is asked again on the next closed trade, at most once a minute."""
+that is down is asked again on the next closed trade, at most once a minute. Each count's
+run carries an idempotency key made of this journal's own id and the count, so an engine
+killed between creating the run and writing the flag finds the same run on restart
+instead of starting a second."""
 
 from __future__ import annotations
 
 import logging
 import time
+import uuid
 from typing import Any, Protocol
 
 from monitoring.alerts import Priority
@@ -19,12 +23,15 @@ from trading.control.store import ControlStore
 log = logging.getLogger(__name__)
 
 FLAG = "retrain_trigger"
+JOURNAL_ID = "retrain_journal_id"
 
 
 class RunLauncher(Protocol):
     deployment: str
 
-    def launch(self, parameters: dict[str, Any]) -> StartedRun: ...
+    def launch(
+        self, parameters: dict[str, Any], *, idempotency_key: str | None = None
+    ) -> StartedRun: ...
 
 
 class RetrainOnTrades:
@@ -53,6 +60,14 @@ class RetrainOnTrades:
         flag = self.store.flag(FLAG)
         return int(flag["count"]) if flag else 0
 
+    def _run_key(self, closed: int) -> str:
+        """`<journal id>:trades-<count>`: one run per count per journal, whoever asks."""
+        journal_id = self.store.flag(JOURNAL_ID)
+        if journal_id is None:
+            journal_id = uuid.uuid4().hex
+            self.store.set_flag(JOURNAL_ID, journal_id)
+        return f"{journal_id}:trades-{closed}"
+
     def status(self) -> dict[str, Any]:
         closed = self.reads.closed_trade_count()
         last = self.last_count
@@ -78,7 +93,7 @@ class RetrainOnTrades:
         self._last_try = now
         parameters = {"trigger": "trades", "force": True}
         try:
-            run = self.launcher.launch(parameters)
+            run = self.launcher.launch(parameters, idempotency_key=self._run_key(closed))
         except Exception as exc:  # Prefect down: trading goes on, asked again later
             self.last_error = str(exc)
             self.hub.tell("retrain", f"retrain not started ({closed} closed trades): {exc}")

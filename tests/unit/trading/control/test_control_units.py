@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import create_engine
 from sqlalchemy.pool import StaticPool
 
-from core.errors import ConfigError
+from core.errors import ConfigError, DataSourceError
 from core.types import Side, Trade
 from monitoring.prefect_runs import PrefectRunLauncher, StartedRun
 from trading.control.config import EngineApiConfig, is_loopback
@@ -135,9 +135,13 @@ class FakeLauncher:
     def __init__(self, fail: bool = False) -> None:
         self.fail = fail
         self.calls: list[dict[str, Any]] = []
+        self.keys: list[str | None] = []
 
-    def launch(self, parameters: dict[str, Any]) -> StartedRun:
+    def launch(
+        self, parameters: dict[str, Any], *, idempotency_key: str | None = None
+    ) -> StartedRun:
         self.calls.append(parameters)
+        self.keys.append(idempotency_key)
         if self.fail:
             raise ConnectionError("prefect is down")
         return StartedRun(f"run-{len(self.calls)}", "Scheduled")
@@ -173,6 +177,9 @@ def test_retrain_starts_every_n_closed_trades_counted_in_the_journal() -> None:
     assert restarted.check() is not None
     assert restarted.status()["runs"][0]["closed_trades"] == 6
     assert restarted.status()["since_last"] == 0
+    # One key per count, under this journal's own id (kept in the journal).
+    journal_id = store.flag("retrain_journal_id")
+    assert launcher.keys == [f"{journal_id}:trades-3", f"{journal_id}:trades-6"]
 
 
 def test_a_launcher_that_is_down_is_asked_again_later() -> None:
@@ -203,6 +210,45 @@ def test_prefect_launcher_creates_a_run_of_the_named_deployment() -> None:
     assert run == StartedRun("run-9", "Scheduled", "http://127.0.0.1:4200/runs/flow-run/run-9")
     assert seen[1][1] == "/api/deployments/dep-1/create_flow_run"
     assert seen[1][2]["parameters"] == {"trigger": "trades", "force": True}
+    assert "idempotency_key" not in seen[1][2]
+
+
+def test_prefect_launcher_retries_a_locked_server_under_one_idempotency_key() -> None:
+    """Prefect answers 503 while its SQLite database is locked; the launcher waits and
+    asks again, with the same key, so a create that did land is not made twice."""
+    answers = iter([503, 503, 201])
+    bodies: list[Any] = []
+    waits: list[float] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/deployments/name/retrain/after-close"):
+            return httpx.Response(200, json={"id": "dep-1"})
+        bodies.append(__import__("json").loads(request.content))
+        status = next(answers)
+        if status == 503:
+            return httpx.Response(503, headers={"Retry-After": "0.1"}, text="locked")
+        return httpx.Response(201, json={"id": "run-9", "state": {"name": "Scheduled"}})
+
+    launcher = PrefectRunLauncher("http://127.0.0.1:4200/api", sleep=waits.append,
+                                  transport=httpx.MockTransport(answer))  # fmt: skip
+    run = launcher.launch({"trigger": "trades"}, idempotency_key="j1:trades-3")
+    assert run.run_id == "run-9"
+    assert waits == [0.1, 0.1]
+    assert [body["idempotency_key"] for body in bodies] == ["j1:trades-3"] * 3
+
+
+def test_prefect_launcher_gives_up_with_the_status_after_its_retries() -> None:
+    calls: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        calls.append(request.url.path)
+        return httpx.Response(503, text="database is locked")
+
+    launcher = PrefectRunLauncher("http://127.0.0.1:4200/api", sleep=lambda _: None,
+                                  transport=httpx.MockTransport(answer))  # fmt: skip
+    with pytest.raises(DataSourceError, match="HTTP 503: database is locked"):
+        launcher.launch({"trigger": "trades"})
+    assert len(calls) == 1 + len(launcher.backoff_seconds)
 
 
 def test_no_listening_beyond_loopback_without_a_token() -> None:
