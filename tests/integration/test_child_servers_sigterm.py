@@ -1,7 +1,7 @@
-"""Commands that start child servers stop them on SIGTERM as on Ctrl-C: `tradewind ui`
-(Prefect and MLflow) and `tradewind serve` (BentoML's workers) run as real subprocesses,
-`tradewind demo --quick` (its model service, once it serves) get SIGTERM, and every
-process they started is gone afterwards."""
+"""Commands that start child servers stop them on SIGTERM as on Ctrl-C: `tradewind serve`
+(BentoML's workers) and `tradewind demo --quick` (its model service, once it serves) run
+as real subprocesses, get SIGTERM, and every process they started is gone afterwards.
+`tradewind ui` (Prefect and MLflow) is stopped the same way in `test_flows_ops`."""
 
 from __future__ import annotations
 
@@ -30,21 +30,6 @@ def started_children(process: Process, at_least: int) -> list[psutil.Process]:
 def assert_all_gone(children: list[psutil.Process]) -> None:
     _, alive = psutil.wait_procs(children, timeout=30)
     assert alive == [], [p.cmdline()[:4] for p in alive]
-
-
-def test_ui_stops_prefect_and_mlflow_on_sigterm(tmp_path: Path) -> None:
-    process = Process(["ui"], tmp_path, exchange_env(tmp_path), "ui")
-    try:
-        wait_for(lambda: "MLflow" in "".join(process.output) or process.proc.poll() is not None,
-                 "the UIs' table", 180)
-        assert process.proc.poll() is None, process.stderr()[-3000:]
-        children = started_children(process, at_least=2)  # Prefect's server and MLflow's
-        process.proc.send_signal(signal.SIGTERM)
-        assert process.proc.wait(timeout=60) == 0
-        assert_all_gone(children)
-        assert "stopping the UIs" in "".join(process.output)
-    finally:
-        process.close()
 
 
 def test_serve_stops_its_workers_on_sigterm(tmp_path: Path) -> None:

@@ -585,9 +585,12 @@ def test_deploy_registers_every_flow_with_exchange_time_schedules(
     assert {moment.minute for moment in local} == {5}
 
 
-def test_ui_serves_prefect_and_mlflow_on_the_project_stores_and_stops_on_ctrl_c(
+def test_ui_serves_prefect_and_mlflow_on_the_project_stores_and_stops_on_sigterm(
     tmp_path: Path,
 ) -> None:
+    """SIGTERM (a service manager's stop) takes the same path as Ctrl-C
+    (`pipelines.runtime.sigterm_as_ctrl_c`): both servers and every process they started
+    are gone afterwards, and the server record is removed."""
     import os
     import signal
     import subprocess
@@ -595,6 +598,7 @@ def test_ui_serves_prefect_and_mlflow_on_the_project_stores_and_stops_on_ctrl_c(
     import time
 
     import httpx
+    import psutil
 
     from pipelines.runtime import free_port
 
@@ -640,16 +644,24 @@ def test_ui_serves_prefect_and_mlflow_on_the_project_stores_and_stops_on_ctrl_c(
         assert record["api_url"] == f"http://127.0.0.1:{prefect_port}/api"
         assert (tmp_path / "data" / "prefect" / "prefect.db").is_file()
         assert (tmp_path / "mlruns" / "mlflow.db").is_file()
+        children = psutil.Process(process.pid).children(recursive=True)
+        assert len(children) >= 2  # Prefect's server and MLflow's
     finally:
-        process.send_signal(signal.SIGINT)
+        process.send_signal(signal.SIGTERM)
         try:
-            process.wait(timeout=60)
+            code = process.wait(timeout=60)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=10)
-        output.close()
+            raise
+        finally:
+            output.close()
+    assert code == 0, (tmp_path / "ui.log").read_text()[-3000:]
+    _, alive = psutil.wait_procs(children, timeout=30)
+    assert alive == [], [p.cmdline()[:4] for p in alive]
     deadline = time.monotonic() + 30
     while answering() and time.monotonic() < deadline:
         time.sleep(0.5)
     assert answering() == set()
     assert not (tmp_path / "data" / "prefect" / "server.json").exists()
+    assert "stopping the UIs" in (tmp_path / "ui.log").read_text()

@@ -30,3 +30,19 @@ def test_the_settings_host_is_checked_too(
         main(["serve"])
     assert exit_info.value.code == 2
     assert "beyond loopback" in " ".join(capsys.readouterr().err.split())
+
+
+def test_sigterm_is_taken_as_ctrl_c_inside_and_restored_after() -> None:
+    """The handler is called directly: a real SIGTERM to pytest would end the run if the
+    handler were missing (`tradewind ui`'s integration test sends a real one)."""
+    import signal
+
+    from pipelines.runtime import sigterm_as_ctrl_c
+
+    before = signal.getsignal(signal.SIGTERM)
+    with sigterm_as_ctrl_c():
+        handler = signal.getsignal(signal.SIGTERM)
+        assert callable(handler)
+        with pytest.raises(KeyboardInterrupt):
+            handler(signal.SIGTERM, None)
+    assert signal.getsignal(signal.SIGTERM) is before
