@@ -2,7 +2,11 @@
 from the command line it is given (the composition root knows which: `tradewind serve`),
 waited for until `/readyz` answers, asked to reload or what it serves, and stopped
 gracefully (SIGTERM to its process group, its workers included, then SIGKILL).
-`request_reload` asks any running service, child or not, to reload now."""
+`request_reload` asks any running service, child or not, to reload now.
+
+`launch` starts the process without waiting, so a caller can start the service before
+its models exist (its imports and start-up overlap the training) and later
+`wait_ready(reload=True)`: the live service is asked to reload until a champion serves."""
 
 from __future__ import annotations
 
@@ -38,6 +42,13 @@ class ServiceProcess:
         self._process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
+        self.launch()
+        self.wait_ready()
+
+    def launch(self) -> None:
+        """Start the process (once) without waiting for it."""
+        if self._process is not None:
+            return
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, **self.env}
         log = self.log_path.open("ab")
@@ -45,10 +56,13 @@ class ServiceProcess:
             self.command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
         )
         log.close()
-        self.wait_ready()
 
-    def wait_ready(self) -> None:
+    def wait_ready(self, *, reload: bool = False) -> None:
+        """Wait until `/readyz` answers 200. With `reload` (a service launched before its
+        models were registered, or while older ones were champions), the live service is
+        first asked to reload, so it serves the aliases as they are now."""
         deadline = time.monotonic() + self.ready_timeout
+        reloaded = not reload
         while time.monotonic() < deadline:
             if self._process is not None and self._process.poll() is not None:
                 raise ModelUnavailableError(
@@ -57,7 +71,15 @@ class ServiceProcess:
                     where="model service",
                 )
             with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{self.url}/readyz", timeout=2.0).status_code == 200:
+                if not reloaded:
+                    answer = httpx.post(f"{self.url}/reload", json={}, timeout=120.0)
+                    reloaded = answer.status_code < 400
+                    if reloaded and (error := answer.json().get("error")):
+                        raise ModelUnavailableError(
+                            f"reload failed: {error}; see {self.log_path}",
+                            where="model service",
+                        )
+                if reloaded and httpx.get(f"{self.url}/readyz", timeout=2.0).status_code == 200:
                     return
             time.sleep(0.5)  # polling a child process for readiness, with a deadline
         raise ModelUnavailableError(

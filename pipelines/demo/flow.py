@@ -22,10 +22,15 @@ from pipelines.runtime import model_service_command
 from serving.process import ServiceProcess
 
 
-@task(cache_policy=NO_CACHE, task_run_name="start-model-service")
-def start_service(port: int, overrides: dict[str, Any], demo_dir: str) -> ServiceProcess:
-    """`tradewind serve` as a child process on the demo's stores; waits until ready."""
+def launch_service(port: int, overrides: dict[str, Any], demo_dir: str) -> ServiceProcess:
+    """`tradewind serve` as a child process on the demo's stores, launched before the
+    models are trained so its start-up overlaps the training (`ready_service` waits).
+    The tracking store is created here first: two processes creating one SQLite store's
+    tables at once would collide."""
+    from models.registry import ModelRegistry
+
     paths = overrides["paths"]
+    ModelRegistry(paths["mlflow_tracking_uri"])
     env = {
         "TRADEWIND_PATHS__DATA_DIR": paths["data_dir"],
         "TRADEWIND_PATHS__MLFLOW_TRACKING_URI": paths["mlflow_tracking_uri"],
@@ -38,8 +43,15 @@ def start_service(port: int, overrides: dict[str, Any], demo_dir: str) -> Servic
     service = ServiceProcess(
         model_service_command(port), port, log_path=Path(demo_dir) / "service.log", env=env
     )
-    service.start()
+    service.launch()
     return service
+
+
+@task(cache_policy=NO_CACHE, task_run_name="start-model-service")
+def ready_service(service: ServiceProcess) -> str:
+    """Wait until the launched service serves the registered champions."""
+    service.wait_ready(reload=True)
+    return service.url
 
 
 @task(cache_policy=NO_CACHE, task_run_name="baseline-replay")
@@ -120,38 +132,39 @@ def demo_flow(plan: dict[str, Any], port: int, demo_dir: str) -> dict[str, Any]:
             f"trade collection); win rate {collected['metrics']['win_rate']:.1%}"
         )
 
-    with story.stage(3, "Train and register the four models (development symbols only)"):
-        trained = train_flow(
-            start=chosen.history_start,
-            end=chosen.train_end,
-            symbols=chosen.symbols,
-            make_champion=True,
-            source=chosen.source,
-            overrides=overrides,
-        )
-        for name, info in trained["models"].items():
-            key = {
-                "signal_quality": "roc_auc",
-                "exit_optimizer": "stop_loss_mae",
-                "regime_classifier": "macro_f1",
-                "risk_predictor": "mae",
-            }[name]
-            story.say(
-                f"{name}: v{info['version']} champion; out-of-time {key} "
-                f"{info['metrics'].get(key, float('nan')):.3f}"
-            )
-            story.event(
-                pd.Timestamp(chosen.train_end, tz="UTC"),
-                "champion",
-                name,
-                f"v{info['version']} trained",
-            )
-
-    with story.stage(4, "Start the BentoML model service"):
-        service = start_service(port, overrides, demo_dir)
-        story.say(f"serving at {service.url} (log: {service.log_path})")
-
+    service = launch_service(port, overrides, demo_dir)
     try:
+        with story.stage(3, "Train and register the four models (development symbols only)"):
+            trained = train_flow(
+                start=chosen.history_start,
+                end=chosen.train_end,
+                symbols=chosen.symbols,
+                make_champion=True,
+                source=chosen.source,
+                overrides=overrides,
+            )
+            for name, info in trained["models"].items():
+                key = {
+                    "signal_quality": "roc_auc",
+                    "exit_optimizer": "stop_loss_mae",
+                    "regime_classifier": "macro_f1",
+                    "risk_predictor": "mae",
+                }[name]
+                story.say(
+                    f"{name}: v{info['version']} champion; out-of-time {key} "
+                    f"{info['metrics'].get(key, float('nan')):.3f}"
+                )
+                story.event(
+                    pd.Timestamp(chosen.train_end, tz="UTC"),
+                    "champion",
+                    name,
+                    f"v{info['version']} trained",
+                )
+
+        with story.stage(4, "Start the BentoML model service"):
+            ready_service(service)
+            story.say(f"serving at {service.url} (log: {service.log_path})")
+
         with story.stage(5, "Trade the held-out symbols through the service, with retraining "
                          "and A/B"):
             loop = trade_with_learning(chosen, overrides, service, demo_path, story)
