@@ -12,14 +12,17 @@ from pathlib import Path
 CONFIG = Path(__file__).with_name("schemathesis.toml")
 
 
-def fuzz(schema_url: str, token: str, workdir: Path, *, max_examples: int = 25) -> str:
+def fuzz(
+    schema_url: str, token: str, workdir: Path, *, max_examples: int = 25, workers: int = 1
+) -> str:
     """Run schemathesis against `schema_url` with the bearer token; returns its report,
-    or fails the test with it."""
+    or fails the test with it. `workers` > 1 tests operations concurrently (the generated
+    cases stay the same: each operation's are deterministic)."""
     command = [
         sys.executable, "-m", "schemathesis.cli", "--config-file", str(CONFIG), "run",
         schema_url, "--checks", "all", "--header", f"Authorization: Bearer {token}",
         "--max-examples", str(max_examples), "--generation-deterministic", "--no-color",
-        "--request-timeout", "30", "--workers", "1",
+        "--request-timeout", "30", "--workers", str(workers),
     ]  # fmt: skip
     done = subprocess.run(
         command, cwd=workdir, capture_output=True, text=True, timeout=600, check=False

@@ -295,6 +295,6 @@ def test_fuzzing_the_engine_api_finds_no_server_error_and_no_schema_violation(
     """Every endpoint of `/openapi.json`, every schemathesis check, with the token."""
     from tests.integration.fuzz_support import fuzz
 
-    fuzz(f"{engine.url}/openapi.json", TOKEN, tmp_path, max_examples=15)
+    fuzz(f"{engine.url}/openapi.json", TOKEN, tmp_path, max_examples=15, workers=2)
     assert engine.process is not None
     assert engine.process.proc.poll() is None  # still trading
