@@ -317,12 +317,17 @@ def paper_exchange(
         bool,
         typer.Option(help="Accept only ALPACA_API_KEY / ALPACA_SECRET_KEY from the environment."),
     ] = False,
+    news: Annotated[
+        Path | None,
+        typer.Option(help="JSON Lines news file to replay on /v1beta1/news."),
+    ] = None,
 ) -> None:
     """Serve a local Alpaca-compatible paper exchange (trading API, trade_updates stream,
     market data) that replays the offline bar store; state survives restarts."""
     from core.settings import AlpacaCredentials, load_settings
     from pipelines.runtime import check_port_free
     from trading.adapters.paper_exchange.config import PaperExchangeConfig
+    from trading.adapters.paper_exchange.news import read_news_file
     from trading.adapters.paper_exchange.server import load_store_bars, serve
     from trading.adapters.simulated.config import SimulatedExchangeConfig
 
@@ -357,6 +362,7 @@ def paper_exchange(
         state_path=state_path,
         **keys,
     )
+    articles = read_news_file(news) if news is not None else None
     bars = load_store_bars(config, settings.paths.bars_dir)
     check_port_free(host, port, where="paper-exchange")
     if fresh:  # only once every input is known good: the state is the exchange's memory
@@ -367,7 +373,7 @@ def paper_exchange(
         f"({speed or 'manual'} steps/s); state in {state_path}",
         highlight=False,
     )
-    serve(bars, config, bars_dir=settings.paths.bars_dir)
+    serve(bars, config, bars_dir=settings.paths.bars_dir, news=articles)
 
 
 def trade(

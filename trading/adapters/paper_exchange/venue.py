@@ -10,7 +10,7 @@ from __future__ import annotations
 import bisect
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -33,6 +33,7 @@ from core.types import (
 )
 from trading.adapters.paper_exchange.config import PaperExchangeConfig
 from trading.adapters.paper_exchange.journal import CommandJournal
+from trading.adapters.paper_exchange.news import NewsArticle, NewsReplay
 from trading.adapters.paper_exchange.wire import (
     ID_NAMESPACE,
     OrderRecord,
@@ -45,7 +46,19 @@ from trading.adapters.paper_exchange.wire import (
 from trading.adapters.simulated.matching import MatchingEngine
 
 EventListener = Callable[[dict[str, Any]], None]
-BarListener = Callable[[list[Bar]], None]
+
+
+@dataclass(frozen=True, slots=True)
+class MarketUpdate:
+    """What the market-data streams publish at once: a replayed step's bars, bars revised
+    after they were sent (`updatedBars`), and the news the clock has reached."""
+
+    bars: tuple[Bar, ...] = ()
+    corrections: tuple[Bar, ...] = ()
+    news: tuple[NewsArticle, ...] = ()
+
+
+BarListener = Callable[[MarketUpdate], None]
 
 
 class ExchangeRejection(TradewindError):
@@ -90,9 +103,15 @@ class BarReplay:
 
 
 class PaperVenue:
-    def __init__(self, bars: pd.DataFrame, config: PaperExchangeConfig) -> None:
+    def __init__(
+        self,
+        bars: pd.DataFrame,
+        config: PaperExchangeConfig,
+        news: list[NewsArticle] | None = None,
+    ) -> None:
         self.config = config
         self.replay = BarReplay(bars)
+        self.news = NewsReplay(news)
         first = self.replay.steps[0][0] if self.replay.steps else datetime(2000, 1, 3).astimezone()
         self.opened_at = first - timedelta(minutes=1)
         self._clock = ReplayClock(self.opened_at)
@@ -116,6 +135,8 @@ class PaperVenue:
         self.events_published = 0
         self._journal = CommandJournal(config.state_path)
         self._restore()
+        if self._cursor > 0:
+            self.news.due(self._clock.now())  # sent before the restart
 
     # ------------------------------------------------------------------ lifecycle
     def _restore(self) -> None:
@@ -147,8 +168,9 @@ class PaperVenue:
         self._listeners.discard(listener)
 
     def subscribe_bars(self, listener: BarListener) -> None:
-        """`listener(bars)` hears every symbol's bar of each replayed step (the market-data
-        stream), after the step's order events."""
+        """`listener(update)` hears every symbol's bar of each replayed step with the news
+        its clock reached (the market-data streams), after the step's order events; and
+        each correction and admin-loaded article as it comes."""
         self._bar_listeners.add(listener)
 
     def unsubscribe_bars(self, listener: BarListener) -> None:
@@ -233,9 +255,46 @@ class PaperVenue:
             return None
         moment, bars = self.replay.steps[self._cursor]
         self._execute("step", {"timestamp": moment.isoformat()})
-        for listener in list(self._bar_listeners):
-            listener(bars)
+        self._publish_market(MarketUpdate(bars=tuple(bars), news=tuple(self.news.due(moment))))
         return moment
+
+    def add_news(self, articles: list[NewsArticle]) -> int:
+        """Load articles; those the clock has already reached go out at once. Returns how
+        many went out now. (Not journaled: a restart replays the `--news` file only.)"""
+        for article in articles:
+            self.news.add(article)
+        due = self.news.due(self._clock.now()) if self._cursor > 0 else []
+        if due:
+            self._publish_market(MarketUpdate(news=tuple(due)))
+        return len(due)
+
+    def news_count(self) -> int:
+        return len(self.news)
+
+    def correct_bar(self, bar: Bar) -> None:
+        """Revise a bar already replayed (Alpaca's `updatedBars`): the stream sends the
+        new values; orders already matched on the old bar stay as they are."""
+        index = self.replay.index_after(bar.timestamp - timedelta(microseconds=1))
+        step = self.replay.steps[index] if index < len(self.replay.steps) else None
+        if step is None or step[0] != bar.timestamp or index >= self._cursor:
+            raise ExchangeRejection(
+                422, f"no replayed bar at {bar.timestamp.isoformat()} to correct (only bars "
+                "already sent can be revised)"
+            )
+        bars = step[1]
+        for position, old in enumerate(bars):
+            if old.symbol == bar.symbol:
+                bars[position] = bar
+                break
+        else:
+            raise ExchangeRejection(
+                422, f"no {bar.symbol} bar at {bar.timestamp.isoformat()} to correct"
+            )
+        self._publish_market(MarketUpdate(corrections=(bar,)))
+
+    def _publish_market(self, update: MarketUpdate) -> None:
+        for listener in list(self._bar_listeners):
+            listener(update)
 
     # ------------------------------------------------------------------ application
     def _apply_submit(self, order: Order) -> OrderRecord:
