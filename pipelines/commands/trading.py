@@ -22,7 +22,7 @@ if TYPE_CHECKING:  # the exchange section's types; imported lazily at run time
     from trading.control.kit import ControlKit
     from trading.engine import EngineStats
     from trading.engine_lock import EngineLock
-    from trading.ports import BarStream, MarketData, ModelClient
+    from trading.ports import BarStream, MarketData, ModelClient, NewsStream
     from trading.service import RecoveringBroker, ServiceConfig, TradingService
 
 console = Console()
@@ -640,7 +640,11 @@ def build_trading_service(
         {"type": "alpaca", "data_url": url}, SourceContext(credentials=credentials, clock=clock)
     )
     strategies = [get_strategy(strategy)] if strategy else list(STRATEGIES.values())
-    feed = RollingFeed(strategies, bars_per_year=timeframe_bars_per_year(config.timeframe))
+    feed = RollingFeed(
+        strategies,
+        bars_per_year=timeframe_bars_per_year(config.timeframe),
+        corrections=settings.intraday.stream_bar_corrections,
+    )
     model_client = _model_client(settings, endpoint)
     if kit is not None:
         model_client = kit.observe_model(model_client, fallback=settings.models.fallback)
@@ -668,21 +672,44 @@ def build_trading_service(
         clock=clock,
         config=config,
         broker_name="paper-exchange" if url else "alpaca",
-        bar_stream=_bar_stream(config.timeframe, url, credentials, market_data),
+        bar_stream=_bar_stream(config.timeframe, url, credentials, market_data, settings),
+        news_stream=_news_stream(url, credentials) if settings.intraday.stream_news else None,
     )
 
 
 def _bar_stream(
-    timeframe: str, url: str | None, credentials: AlpacaCredentials, history: MarketData
+    timeframe: str,
+    url: str | None,
+    credentials: AlpacaCredentials,
+    history: MarketData,
+    settings: Settings,
 ) -> BarStream | None:
     """1-minute bars come over the market-data stream (Alpaca's, or the paper exchange's
-    at `url`); other timeframes are polled from the bars API."""
+    at `url`), with trade prints and bar corrections when the intraday settings ask;
+    other timeframes are polled from the bars API."""
     from trading.adapters.alpaca.stream import AlpacaBarStream, AlpacaStreamConfig, stream_url_for
 
     if timeframe != "1Min":
         return None
-    config = AlpacaStreamConfig(stream_url=stream_url_for(url) if url else None, timeframe="1Min")
+    config = AlpacaStreamConfig(
+        stream_url=stream_url_for(url) if url else None,
+        timeframe="1Min",
+        trades=settings.intraday.stream_trades,
+        updated_bars=settings.intraday.stream_bar_corrections,
+    )
     return AlpacaBarStream(config, credentials, history)
+
+
+def _news_stream(url: str | None, credentials: AlpacaCredentials) -> NewsStream:
+    """Alpaca's news stream, or the paper exchange's at `url`."""
+    from trading.adapters.alpaca.news_stream import (
+        AlpacaNewsStream,
+        AlpacaNewsStreamConfig,
+        news_stream_url_for,
+    )
+
+    config = AlpacaNewsStreamConfig(stream_url=news_stream_url_for(url) if url else None)
+    return AlpacaNewsStream(config, credentials)
 
 
 def _feature_store_sink(settings: Settings) -> TradeSink:
