@@ -121,6 +121,7 @@ class EngineConfig(BaseModel):
 @dataclass(slots=True)
 class EngineStats:
     bars: int = 0
+    prints: int = 0  # trade prints seen (trades streamed)
     signals: int = 0
     entries: int = 0
     risk_rejected: int = 0
@@ -246,6 +247,7 @@ class TradingEngine:
     def on_trade(self, trade: TradePrint) -> None:
         """A trade print (trades streamed): an open position's stop and target are
         checked at its price, by the same rule as at a bar's close."""
+        self.stats.prints += 1
         position = self.book.get(trade.symbol)
         if position is None or position.exit_reason is not None:
             return

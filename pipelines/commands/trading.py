@@ -321,6 +321,10 @@ def paper_exchange(
         Path | None,
         typer.Option(help="JSON Lines news file to replay on /v1beta1/news."),
     ] = None,
+    intrabar_prints: Annotated[
+        bool,
+        typer.Option(help="Replay each bar as four trade prints, orders matched at each."),
+    ] = False,
 ) -> None:
     """Serve a local Alpaca-compatible paper exchange (trading API, trade_updates stream,
     market data) that replays the offline bar store; state survives restarts."""
@@ -360,6 +364,7 @@ def paper_exchange(
         end=_moment(end, "--end"),
         timeframe=timeframe,
         state_path=state_path,
+        intrabar_prints=intrabar_prints,
         **keys,
     )
     articles = read_news_file(news) if news is not None else None

@@ -188,3 +188,95 @@ def test_news_reaches_the_next_decision_and_a_correction_is_applied(
     assert corrected["return_1"] == pytest.approx(
         corrected["close"] / corrected["previous_close"] - 1.0
     )
+
+
+def crossing_bar(bars: pd.DataFrame, held: int = 5) -> tuple[int, pd.Timestamp, float]:
+    """The first AAPL minute of the session whose low undercuts the `held` minutes before
+    it by a few cents while its open does not: (its index in the session, its time, a
+    stop between the two). Every print of those minutes is above the stop; the minute's
+    low print (never its last) is below."""
+    day = bars.loc[(bars["symbol"] == "AAPL") & (bars["timestamp"].dt.strftime("%Y-%m-%d")
+                                                  == SESSION)]
+    day = day.sort_values("timestamp").reset_index(drop=True)
+    floor = day["low"].rolling(held).min().shift(1)
+    for index in range(held + 1, len(day)):
+        row = day.iloc[index]
+        if row["low"] < floor[index] - 0.03 and row["open"] > floor[index]:
+            return index, pd.Timestamp(row["timestamp"]), round(
+                (float(floor[index]) + float(row["low"])) / 2, 2
+            )
+    raise AssertionError("no minute undercuts the minutes before it")
+
+
+def test_trade_print_closes_before_the_bar(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, minute_bars: pd.DataFrame
+) -> None:
+    """Intrabar prints: a position the engine holds with a stop it watches itself (its
+    stop order at the broker was canceled) is closed at the market at the first print
+    that crosses the stop, and the close fills at the next print, within the minute,
+    before the minute's bar reaches the engine."""
+    env = {**STREAMS_ENV, "TRADEWIND_INTRADAY__STREAM_NEWS": "false",
+           "TRADEWIND_RISK__MAX_HOLDING_BARS": "390"}
+    exchange = Exchange(tmp_path, symbols=",".join(SYMBOLS), timeframe="1Min", start=SESSION,
+                        extra_args=("--intrabar-prints",))
+    isolate_settings(monkeypatch, tmp_path)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    write_store(tmp_path / "data", minute_bars, "1Min")
+    exchange.start()
+    index, minute, stop_price = crossing_bar(minute_bars)
+    closed_at: dict[str, object] = {}
+    try:
+        # A bracket bought five minutes before that minute, before the engine starts:
+        # the engine adopts it with its stop.
+        exchange.advance(steps=index - 5)
+        exchange.admin("POST", "/v2/orders", symbol="AAPL", qty=10, side="buy", type="market",
+                       time_in_force="gtc", order_class="bracket", client_order_id="held",
+                       take_profit={"limit_price": 10_000}, stop_loss={"stop_price": stop_price})
+        exchange.admin("POST", "/admin/advance", prints=1)  # filled at the next open
+        assert exchange.positions() == {"AAPL": 10.0}
+        service = build(exchange)
+
+        async def scenario() -> None:
+            stop = asyncio.Event()
+            runner = await start(service, exchange, stop, streams=2)
+            try:
+                held = service.engine.book.get("AAPL")
+                assert held is not None
+                assert held.stop_price == pytest.approx(stop_price)
+                leg = next(o for o in exchange.orders(status="open")
+                           if o["client_order_id"] == "held-sl")
+                canceled = exchange._http.delete(f"{exchange.url}/v2/orders/{leg['id']}")
+                assert canceled.status_code == 204
+                await until(lambda: held.stop_order_id is None, "the stop order's cancel")
+                while "AAPL" in exchange.positions():
+                    seen = service.engine.stats.prints
+                    answer = await asyncio.to_thread(exchange.admin, "POST", "/admin/advance",
+                                                     prints=1)
+                    assert answer["timestamps"], "the replay ended with the position open"
+                    await until(lambda s=seen: service.engine.stats.prints >= s + 2,
+                                "the print at the engine")
+                    position = service.engine.book.get("AAPL")
+                    if position is not None and position.exit_reason and not closed_at:
+                        closed_at["asked"] = pd.Timestamp(answer["timestamps"][0])
+                        closed_at["engine_bar"] = service.last_bar_time
+                closed_at["filled"] = pd.Timestamp(answer["timestamps"][0])
+                await until(lambda: "AAPL" in set(service.engine.journal.trades()["symbol"]),
+                            "the closed trade")
+            finally:
+                stop.set()
+                await runner
+
+        asyncio.run(scenario())
+    finally:
+        exchange.close()
+
+    trades = service.engine.journal.trades()
+    trade = trades.loc[trades["symbol"] == "AAPL"].iloc[0]
+    assert trade["exit_reason"] == "stop_loss"
+    exit_time = pd.Timestamp(trade["exit_time"])
+    assert minute < exit_time < minute + pd.Timedelta(minutes=1), "within the minute"
+    asked = pd.Timestamp(closed_at["asked"])
+    assert minute <= asked < exit_time == closed_at["filled"], "asked at a print, filled later"
+    assert pd.Timestamp(closed_at["engine_bar"]) < minute, "before the minute's bar"
+    assert float(trade["exit_price"]) < stop_price + 0.5

@@ -219,10 +219,18 @@ def build_app(
 
     async def admin_advance(request: Request) -> Response:
         body = await _json_body(request) if await request.body() else {}
-        steps = _int_param(body.get("steps", 1), "steps", 1)
+        prints = body.get("prints")
+        if prints is not None and not config.intrabar_prints:
+            raise ExchangeRejection(
+                422, "prints advance only an exchange started with --intrabar-prints"
+            )
+        count = _int_param(prints, "prints", 1) if prints is not None else _int_param(
+            body.get("steps", 1), "steps", 1
+        )
+        advance = venue.print_step if prints is not None else venue.step
         done: list[str] = []
-        for _ in range(steps):
-            moment = venue.step()
+        for _ in range(count):
+            moment = advance()
             if moment is None:
                 break
             done.append(moment.isoformat())

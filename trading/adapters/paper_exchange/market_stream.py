@@ -90,10 +90,10 @@ class Subscription:
     def wants(self, update: MarketUpdate, step: timedelta) -> list[dict[str, Any]]:
         """The messages of `update` this connection subscribed to, in time order."""
         out: list[dict[str, Any]] = []
-        for bar in update.bars:
+        for bar, phase in update.prints:
             trades, quotes = self._has("trades", bar.symbol), self._has("quotes", bar.symbol)
             if trades or quotes:
-                out.extend(tick_messages(bar, step, trades=trades, quotes=quotes))
+                out.extend(tick_messages(bar, step, phase, trades=trades, quotes=quotes))
         out.extend(bar_message(bar) for bar in update.bars if self._has("bars", bar.symbol))
         out.extend(bar_message(bar, "u") for bar in update.corrections
                    if self._has("updatedBars", bar.symbol))

@@ -8,11 +8,16 @@ its open, high first otherwise) and the close, each with a quarter of the bar's 
 (the remainder on the close). Each print comes with a quote around it: bid and ask half
 a spread below and above the print (spread: one basis point of the price, at least a
 cent), 1 round lot a side. Trade ids count up per symbol and bar:
-`epoch-seconds × 4 + k`."""
+`epoch-seconds × 4 + k`.
+
+By default a step's prints go out together, just before its bar (the matching engine
+has matched the whole bar). With `intrabar_prints` the venue replays the four prints
+one by one (`POST /admin/advance {"prints": n}`) and matches orders AT each print, so
+an order sent after one print fills at the next, within the bar."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import msgpack
@@ -30,24 +35,31 @@ def price_path(bar: Bar) -> tuple[float, float, float, float]:
     return bar.open, bar.high, bar.low, bar.close
 
 
-def _sizes(volume: float) -> list[int]:
+def print_sizes(volume: float) -> list[int]:
     total = max(int(volume), 0)
     quarter = total // PRINTS_PER_BAR
     return [quarter] * (PRINTS_PER_BAR - 1) + [total - quarter * (PRINTS_PER_BAR - 1)]
 
 
-def tick_messages(bar: Bar, step: timedelta, *, trades: bool, quotes: bool) -> list[dict[str, Any]]:
-    """The bar's derived trades (`T: t`) and/or quotes (`T: q`), in time order."""
+def print_time(bar: Bar, step: timedelta, phase: int) -> datetime:
+    """When print `phase` (0..3) of `bar` happens."""
+    return bar.timestamp + step * phase / PRINTS_PER_BAR
+
+
+def tick_messages(
+    bar: Bar, step: timedelta, phase: int, *, trades: bool, quotes: bool
+) -> list[dict[str, Any]]:
+    """Print `phase` of the bar: its quote (`T: q`) and/or trade (`T: t`)."""
     out: list[dict[str, Any]] = []
-    base_id = int(bar.timestamp.timestamp()) * PRINTS_PER_BAR
-    for k, (price, size) in enumerate(zip(price_path(bar), _sizes(bar.volume), strict=True)):
-        stamp = msgpack.Timestamp.from_datetime(bar.timestamp + step * k / PRINTS_PER_BAR)
-        if quotes:
-            half = max(0.01, round(price * 1e-4, 2)) / 2
-            out.append({"T": "q", "S": bar.symbol, "bx": EXCHANGE_CODE,
-                        "bp": round(price - half, 4), "bs": 1, "ax": EXCHANGE_CODE,
-                        "ap": round(price + half, 4), "as": 1, "c": ["R"], "t": stamp, "z": "C"})
-        if trades:
-            out.append({"T": "t", "S": bar.symbol, "i": base_id + k, "x": EXCHANGE_CODE,
-                        "p": price, "s": size, "c": ["@"], "t": stamp, "z": "C"})
+    price, size = price_path(bar)[phase], print_sizes(bar.volume)[phase]
+    stamp = msgpack.Timestamp.from_datetime(print_time(bar, step, phase))
+    if quotes:
+        half = max(0.01, round(price * 1e-4, 2)) / 2
+        out.append({"T": "q", "S": bar.symbol, "bx": EXCHANGE_CODE,
+                    "bp": round(price - half, 4), "bs": 1, "ax": EXCHANGE_CODE,
+                    "ap": round(price + half, 4), "as": 1, "c": ["R"], "t": stamp, "z": "C"})
+    if trades:
+        trade_id = int(bar.timestamp.timestamp()) * PRINTS_PER_BAR + phase
+        out.append({"T": "t", "S": bar.symbol, "i": trade_id, "x": EXCHANGE_CODE,
+                    "p": price, "s": size, "c": ["@"], "t": stamp, "z": "C"})
     return out
