@@ -118,6 +118,7 @@ class Headline:
     symbol: str
     timestamp: datetime
     headline: str
+    news_id: str = ""  # the article's id at the source (the same article once)
 
 
 StreamEvent = Bar | TradePrint | BarCorrection
@@ -138,9 +139,12 @@ class BarStream(Protocol):
 
 
 class NewsStream(Protocol):
-    """Headlines pushed as they are published, one per tagged symbol traded."""
+    """Headlines pushed as they are published, one per tagged symbol traded; with
+    `since`, those published since then come first (back-filled from the news API)."""
 
-    def headlines(self, symbols: Sequence[str]) -> AsyncIterator[Headline]: ...
+    def headlines(
+        self, symbols: Sequence[str], since: datetime | None = None
+    ) -> AsyncIterator[Headline]: ...
 
     def close(self) -> None: ...
 

@@ -57,6 +57,7 @@ from core.types import (
     Side,
     TimeInForce,
 )
+from features.sentiment import WINDOWS
 from trading.engine import TradingEngine
 from trading.feed import RollingFeed
 from trading.ports import (
@@ -512,11 +513,23 @@ class TradingService:
         return corrected
 
     async def _stream_news(self, stream: NewsStream, retry_seconds: float = 1.0) -> None:
-        """Headlines into the feed's sentiment features as they are published."""
+        """Headlines into the feed's sentiment features as they are published, those of
+        the longest sentiment window before the last traded bar first; each article
+        (per symbol) counted once, across reconnects."""
+        while self.last_bar_time is None and self.state == "starting":
+            await asyncio.sleep(0.01)  # the warm-up says where the windows start
         self.feed.news_live()
+        seen: set[tuple[str, str]] = set()
         while True:
+            since = None
+            if self.last_bar_time is not None:
+                since = self.last_bar_time - max(WINDOWS.values()).to_pytimedelta()
             try:
-                async for item in stream.headlines(list(self.symbols)):
+                async for item in stream.headlines(list(self.symbols), since=since):
+                    key = (item.news_id, item.symbol)
+                    if item.news_id and key in seen:
+                        continue
+                    seen.add(key)
                     self.feed.observe_news(item.symbol, item.timestamp, item.headline)
             except (DataSourceError, ConnectionError, OSError) as exc:
                 self.observer.step_failed(f"news stream: {exc}")

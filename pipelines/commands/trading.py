@@ -706,7 +706,9 @@ def _bar_stream(
 
 
 def _news_stream(url: str | None, credentials: AlpacaCredentials) -> NewsStream:
-    """Alpaca's news stream, or the paper exchange's at `url`."""
+    """Alpaca's news stream, or the paper exchange's at `url`, back-filled from the
+    news REST API of the same place."""
+    from trading.adapters.alpaca.news import AlpacaNews, AlpacaNewsConfig
     from trading.adapters.alpaca.news_stream import (
         AlpacaNewsStream,
         AlpacaNewsStreamConfig,
@@ -714,7 +716,9 @@ def _news_stream(url: str | None, credentials: AlpacaCredentials) -> NewsStream:
     )
 
     config = AlpacaNewsStreamConfig(stream_url=news_stream_url_for(url) if url else None)
-    return AlpacaNewsStream(config, credentials)
+    # The headlines of the sentiment windows before the engine started: the news API.
+    history = AlpacaNews(AlpacaNewsConfig(data_url=url), credentials)
+    return AlpacaNewsStream(config, credentials, history)
 
 
 def _feature_store_sink(settings: Settings) -> TradeSink:

@@ -4,8 +4,9 @@ trade --timeframe 1Min` wires it with the intraday stream settings on:
 
 - a news article from the exchange's `--news` file, replayed when its clock reaches it,
   reaches the sentiment features of the next bar the engine decides on, scored as the
-  offline features score it; a symbol without news has a real zero count (the source is
-  live), never a silent 0 where there is no source;
+  offline features score it; one published before the engine started is back-filled
+  from the exchange's news REST API; a symbol without news has a real zero count (the
+  source is live), never a silent 0 where there is no source;
 - an `updatedBars` correction of the latest bar replaces it: its features are recomputed;
 - with trades subscribed, a trade print that crosses a position's stop closes it within
   the bar, before the bar's own message arrives (`test_trade_print_closes_before_the_bar`).
@@ -37,6 +38,8 @@ SYMBOLS = ("AAPL", "MSFT")
 SESSION = "2021-08-24"
 HEADLINE = "Apple shares surge after record quarterly profit beats every estimate"
 NEWS_AT = pd.Timestamp("2021-08-24 13:32:30", tz="UTC")
+EARLIER = "Apple faces a lawsuit over accounting fraud"
+EARLIER_AT = pd.Timestamp("2021-08-23 19:00", tz="UTC")  # the day before: back-filled
 STREAMS_ENV = {
     "TRADEWIND_INTRADAY__STREAM_NEWS": "true",
     "TRADEWIND_INTRADAY__STREAM_TRADES": "true",
@@ -60,9 +63,13 @@ def start_exchange(
         monkeypatch.setenv(key, value)
     write_store(tmp_path / "data", bars, "1Min")
     news = tmp_path / "news.jsonl"
-    article = {"id": 7, "created_at": NEWS_AT.isoformat(), "headline": HEADLINE,
-               "symbols": ["AAPL"], "source": "test"}
-    news.write_text("# one article\n" + json.dumps(article) + "\n", encoding="utf-8")
+    articles = [
+        {"id": 6, "created_at": EARLIER_AT.isoformat(), "headline": EARLIER, "symbols": ["AAPL"]},
+        {"id": 7, "created_at": NEWS_AT.isoformat(), "headline": HEADLINE, "symbols": ["AAPL"],
+         "source": "test"},
+    ]
+    news.write_text("# two articles\n" + "".join(json.dumps(a) + "\n" for a in articles),
+                    encoding="utf-8")
     exchange = Exchange(tmp_path, symbols=",".join(SYMBOLS), timeframe="1Min", start=SESSION,
                         extra_args=("--news", str(news)))
     return exchange.start()
@@ -127,6 +134,7 @@ async def replay_minute(service: TradingService, exchange: Exchange) -> pd.Times
 def test_news_reaches_the_next_decision_and_a_correction_is_applied(
     exchange: Exchange, minute_bars: pd.DataFrame
 ) -> None:
+    exchange.advance()  # 13:30: the earlier article is out before the engine starts
     service = build(exchange)
     assert service.news_stream is not None
     features: dict[str, dict[str, float]] = {}
@@ -136,12 +144,13 @@ def test_news_reaches_the_next_decision_and_a_correction_is_applied(
         stop = asyncio.Event()
         runner = await start(service, exchange, stop, streams=3)
         try:
-            first = await replay_minute(service, exchange)  # 13:30: no news yet
+            stream = service.news_stream
+            await until(lambda: getattr(stream, "backfilled", 0) >= 1, "the back-fill")
+            first = await replay_minute(service, exchange)  # 13:31: the earlier article
             features["before"] = dict(service.feed.features("AAPL", first.to_pydatetime()) or {})
             moment = first
             while moment < NEWS_AT:  # the article goes out with the 13:33 step
                 moment = await replay_minute(service, exchange)
-            stream = service.news_stream
             await until(lambda: getattr(stream, "received", 0) >= 1, "the article")
             after = (await replay_minute(service, exchange)).to_pydatetime()
             features["AAPL"] = dict(service.feed.features("AAPL", after) or {})
@@ -172,15 +181,18 @@ def test_news_reaches_the_next_decision_and_a_correction_is_applied(
 
     asyncio.run(scenario())
 
-    assert features["before"]["sent_available"] == 1.0  # a live source, nothing yet
-    assert features["before"]["news_count_1d"] == 0.0
-    assert math.isnan(features["before"]["sent_mean_1d"])
+    earlier = float(score_headlines(pd.Series([EARLIER]))[0])
     score = float(score_headlines(pd.Series([HEADLINE]))[0])
-    assert score > 0.5  # VADER reads it as good news
+    assert earlier < -0.3  # VADER reads them as bad and good news
+    assert score > 0.5
+    before = features["before"]
+    assert before["sent_available"] == 1.0
+    assert before["news_count_1d"] == 1.0
+    assert before["sent_mean_1d"] == pytest.approx(earlier)
     aapl = features["AAPL"]
-    assert aapl["news_count_1d"] == 1.0
-    assert aapl["news_count_5d"] == 1.0
-    assert aapl["sent_mean_1d"] == pytest.approx(score)
+    assert aapl["news_count_1d"] == 2.0
+    assert aapl["news_count_5d"] == 2.0
+    assert aapl["sent_mean_1d"] == pytest.approx((earlier + score) / 2)
     assert aapl["sent_available"] == 1.0
     msft = features["MSFT"]
     assert msft["news_count_1d"] == 0.0

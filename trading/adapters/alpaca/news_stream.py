@@ -2,7 +2,10 @@
 (`wss://stream.data.alpaca.markets/v1beta1/news`) or the local paper exchange
 (`stream_url`). The SDK runs in its own thread and reconnects by itself; each article
 becomes one `Headline` per traded symbol it is tagged with, handed to the consumer's
-event loop. Scoring is not done here: the live sentiment features score the headline
+event loop. With `since`, the articles published since then are read first from the
+news REST API (`AlpacaNews`, after the stream has subscribed, so none falls between);
+an article both paths deliver may come twice (same `news_id`: the consumer drops it).
+Scoring is not done here: the live sentiment features score the headline
 with `features.sentiment` (the one definition the offline features use)."""
 
 from __future__ import annotations
@@ -11,13 +14,16 @@ import asyncio
 import contextlib
 import threading
 from collections.abc import AsyncIterator, Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
+import pandas as pd
 from alpaca.data.live.news import NewsDataStream
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.errors import ConfigError
 from core.settings import AlpacaCredentials
+from trading.adapters.alpaca.news import AlpacaNews
 from trading.adapters.alpaca.sdk_streams import stop_sdk_stream
 from trading.adapters.alpaca.stream import wire_time
 from trading.ports import Headline
@@ -44,14 +50,22 @@ def headlines_of(message: dict[str, Any], wanted: set[str]) -> list[Headline]:
     moment = wire_time(message["created_at"])
     text = str(message.get("headline") or "")
     tagged = dict.fromkeys(str(s).upper() for s in message.get("symbols") or ())
-    return [Headline(symbol, moment, text) for symbol in tagged if symbol in wanted]
+    news_id = str(message.get("id", ""))
+    return [Headline(symbol, moment, text, news_id) for symbol in tagged if symbol in wanted]
 
 
 class AlpacaNewsStream:
     """Live headlines for the traded symbols."""
 
-    def __init__(self, config: AlpacaNewsStreamConfig, credentials: AlpacaCredentials) -> None:
+    def __init__(
+        self,
+        config: AlpacaNewsStreamConfig,
+        credentials: AlpacaCredentials,
+        history: AlpacaNews | None = None,
+    ) -> None:
         self.config = config
+        self._history = history
+        self.backfilled = 0  # headlines read from the news API at (re)start
         api_key, secret_key, _ = credentials.require(allow_live=True)
         self._keys = (api_key, secret_key)
         self._stream: NewsDataStream | None = None
@@ -59,7 +73,9 @@ class AlpacaNewsStream:
         self._stop_consumer: Callable[[], object] | None = None
         self.received = 0  # articles heard (for monitoring)
 
-    async def headlines(self, symbols: Sequence[str]) -> AsyncIterator[Headline]:
+    async def headlines(
+        self, symbols: Sequence[str], since: datetime | None = None
+    ) -> AsyncIterator[Headline]:
         if not symbols:
             raise ConfigError("no symbols to stream news for", where="AlpacaNewsStream")
         wanted = {s.upper() for s in symbols}
@@ -74,6 +90,9 @@ class AlpacaNewsStream:
         self._start(on_news, sorted(wanted))
         self._stop_consumer = lambda: loop.call_soon_threadsafe(arrived.put_nowait, None)
         try:
+            if since is not None and self._history is not None:
+                for earlier in await self._backfill(sorted(wanted), since):
+                    yield earlier
             while True:
                 headline = await arrived.get()
                 if headline is None:
@@ -81,6 +100,19 @@ class AlpacaNewsStream:
                 yield headline
         finally:
             self.close()
+
+    async def _backfill(self, symbols: list[str], since: datetime) -> list[Headline]:
+        assert self._history is not None
+        frame = await asyncio.to_thread(
+            self._history.headlines, symbols, since, datetime.now(UTC)
+        )
+        found = [
+            Headline(str(row.symbol), pd.Timestamp(row.timestamp).to_pydatetime(),
+                     str(row.headline), str(row.news_id))
+            for row in frame.itertuples(index=False)
+        ]
+        self.backfilled += len(found)
+        return found
 
     def _start(self, handler: Any, symbols: list[str]) -> None:
         if self._thread is not None:

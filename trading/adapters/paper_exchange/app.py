@@ -10,7 +10,7 @@ derived trades and quotes, and `updatedBars`), and `/v1beta1/news`, its news str
 `GET /admin/state`, `POST /admin/streams` drops stream connections and refuses new ones
 for `refuse_seconds` (0 accepts again; to prove clients reconnect and catch up),
 `POST /admin/news` loads news articles, `POST /admin/bars/correct` revises a bar already
-sent.
+sent. `GET /v1beta1/news` is Alpaca's news REST API over the articles sent so far.
 
 Every refusal is an Alpaca-style JSON error `{"code": ..., "message": ...}` with a 4xx
 status; the venue (`venue.py`) does the work."""
@@ -38,7 +38,7 @@ from core.network import same_secret
 from core.types import Bar, Order, OrderClass, OrderType, Side, TimeInForce
 from trading.adapters.paper_exchange.config import PaperExchangeConfig
 from trading.adapters.paper_exchange.market_stream import FEEDS, market_data_endpoint
-from trading.adapters.paper_exchange.news import parse_article
+from trading.adapters.paper_exchange.news import news_json, parse_article
 from trading.adapters.paper_exchange.relay import relay
 from trading.adapters.paper_exchange.venue import ExchangeRejection, PaperVenue
 from trading.adapters.paper_exchange.wire import error_body
@@ -261,6 +261,25 @@ def build_app(
         sent = venue.add_news(articles)
         return JSONResponse({"loaded": len(articles), "sent": sent})
 
+    async def get_news(request: Request) -> Response:
+        """Alpaca's news REST API over the articles sent so far (one page, newest first
+        unless `sort=asc`)."""
+        q = request.query_params
+        wanted = {s.strip().upper() for s in q.get("symbols", "").split(",") if s.strip()}
+        start = _time_param(q.get("start"), "start")
+        end = _time_param(q.get("end"), "end")
+        chosen = [
+            article for article in venue.news.published()
+            if (not wanted or wanted & set(article.symbols))
+            and (start is None or article.created_at >= start)
+            and (end is None or article.created_at <= end)
+        ]
+        if q.get("sort", "desc") != "asc":
+            chosen.reverse()
+        limit = _int_param(q.get("limit"), "limit", 50)
+        return JSONResponse({"news": [news_json(a) for a in chosen[:limit]],
+                             "next_page_token": None})
+
     async def admin_correct_bar(request: Request) -> Response:
         body = await _json_body(request)
         symbol = body.get("symbol")
@@ -357,6 +376,7 @@ def build_app(
     routes: list[BaseRoute] = [
         *(WebSocketRoute(f"/v2/{feed}", market_data) for feed in FEEDS),
         WebSocketRoute("/v1beta1/news", market_data),
+        Route("/v1beta1/news", guarded(get_news), methods=["GET"]),
         Route("/v2/account", guarded(get_account), methods=["GET"]),
         Route("/v2/clock", guarded(get_clock), methods=["GET"]),
         Route("/v2/orders:by_client_order_id", guarded(get_order_by_client_id), methods=["GET"]),

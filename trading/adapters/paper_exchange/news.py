@@ -112,6 +112,10 @@ class NewsReplay:
         due, self._sent = self._articles[self._sent:end], end
         return due
 
+    def published(self) -> list[NewsArticle]:
+        """The articles sent so far, oldest first (what the news REST API serves)."""
+        return self._articles[: self._sent]
+
     def __len__(self) -> int:
         return len(self._articles)
 
@@ -129,6 +133,24 @@ def news_message(article: NewsArticle) -> dict[str, Any]:
         "updated_at": stamp,
         "url": article.url,
         "content": "",
+        "symbols": list(article.symbols),
+        "source": article.source,
+    }
+
+
+def news_json(article: NewsArticle) -> dict[str, Any]:
+    """Alpaca's news REST article (`GET /v1beta1/news`), as `NewsClient` parses it."""
+    stamp = article.created_at.isoformat().replace("+00:00", "Z")
+    return {
+        "id": article.id,
+        "headline": article.headline,
+        "author": article.author,
+        "created_at": stamp,
+        "updated_at": stamp,
+        "summary": article.summary,
+        "content": "",
+        "url": article.url or None,
+        "images": [],
         "symbols": list(article.symbols),
         "source": article.source,
     }
