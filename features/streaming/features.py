@@ -102,8 +102,8 @@ class StreamingFeatures:
         # Index history given up front enters the state as time reaches each bar.
         self._pending: list[tuple[str, int, float, float, float, float, float]] = []
         self._pending_at = 0
-        # With `corrections`, each symbol's state before its latest bar (pickled, about
-        # 0.1 ms a bar), so a revised latest bar can replace it (`correct_bar`).
+        # With `corrections`, each symbol's state before its latest bar (pickled: it costs
+        # several times a bar's update), so a revised latest bar can replace it.
         self._undo: dict[str, tuple[bytes, int, int, dict[str, float]]] | None = (
             {} if corrections else None
         )
