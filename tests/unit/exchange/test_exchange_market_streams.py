@@ -204,3 +204,33 @@ def test_the_command_names_a_bad_news_file_in_one_line(
     assert error.count("\n") == 0
     assert "created_at None is not an RFC 3339 time" in error
     assert f"{path}:1" in " ".join(error.split())
+
+
+def test_a_restarted_intrabar_exchange_resumes_mid_bar(tmp_path: Path) -> None:
+    """The journal replays print commands: a restart mid-bar carries on at the next print
+    with the same fills, and sends no news twice."""
+    config = PaperExchangeConfig(timeframe="1Min", intrabar_prints=True,
+                                 state_path=tmp_path / "exchange.db")
+    first = create_exchange_app(minute_bars(), config, news=[article(0.2)])
+    order = {"symbol": "AAPL", "qty": 2, "side": "buy", "type": "market",
+             "time_in_force": "day", "client_order_id": "mid-bar"}
+    with TestClient(first) as client:
+        advance(client, prints=1)
+        client.post("/v2/orders", headers=HEADERS, json=order)
+        advance(client, prints=5)  # into the second bar: the article is out
+        before = client.get("/v2/positions", headers=HEADERS).json()
+        state = client.get("/admin/state", headers=HEADERS).json()
+    again = create_exchange_app(minute_bars(), config, news=[article(0.2)])
+    with TestClient(again) as client, client.websocket_connect("/v1beta1/news") as socket:
+        frames(socket)
+        socket.send_bytes(msgpack.packb({"action": "auth", "key": "k", "secret": "s"}))
+        frames(socket)
+        socket.send_bytes(msgpack.packb({"action": "subscribe", "news": ["*"],
+                                         "trades": ["AAPL"]}))
+        frames(socket)
+        assert client.get("/v2/positions", headers=HEADERS).json() == before
+        resumed = client.get("/admin/state", headers=HEADERS).json()
+        assert resumed["steps_done"] == state["steps_done"] == 1
+        assert resumed["timestamp"] == "2021-08-24T13:31:15+00:00"
+        assert advance(client, prints=1)["timestamps"] == ["2021-08-24T13:31:30+00:00"]
+        assert [m["T"] for m in frames(socket)] == ["t"]  # the print, no news again
