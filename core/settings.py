@@ -84,6 +84,12 @@ class IntradaySettings(_Section):
     no_entry_last_minutes: int = Field(15, ge=0, le=390)
     # Close every position this many minutes before the close; None holds overnight.
     flatten_before_close_minutes: int | None = Field(None, ge=1, le=390)
+    # The 1-minute market-data stream (docs/ENGINE.md): trade prints (stops and targets
+    # checked at every print), Alpaca's bar corrections (`updatedBars`), and the news
+    # stream feeding the sentiment features. Off: bars only, sentiment flagged missing.
+    stream_trades: bool = False
+    stream_bar_corrections: bool = False
+    stream_news: bool = False
 
 
 class PolicySettings(_Section):

@@ -14,8 +14,12 @@ journal. The engine has no gate of its own: no probability threshold, no regime 
 (one place decides: `models.policy`). Every refusal is journaled with one category of
 `core.types.REASONS` and its detail; model failures are `model_unavailable`.
 
-Per bar of an open position: excursions, the time limit (`max_holding_bars`), the ATR
-trailing stop (replaces the broker's stop order when it tightens). None of this calls the
+Per bar of an open position: excursions, the time limit (`max_holding_bars`), then at
+the bar's close the price rule (`_at_price`): a stop or target reached
+(`trading.stops.exit_crossed`) exits at the market, else the ATR trailing stop moves
+(replaces the broker's stop order when it tightens). When trades are streamed,
+`on_trade` applies the same price rule at every print, so a stop is hit at the print
+that crosses it, within the bar. None of this calls the
 model service: exits never depend on it. When the model client fails, no entry is made
 on a guess, unless `fallback="rules"` names the rules client as the fallback.
 
@@ -59,7 +63,7 @@ from trading.closed_trades import ClosedTradeRecord, TradeSink
 from trading.feed import FeatureRow, MarketFeed
 from trading.journal import DecisionRecord, Journal
 from trading.pending_entries import EntryPlan, PendingEntries, entry_order_id
-from trading.ports import Broker, ModelClient, OrderUpdate
+from trading.ports import Broker, ModelClient, OrderUpdate, TradePrint
 from trading.position_book import ClosedPosition, OpenPosition, PositionBook
 from trading.recovery import reconcile
 from trading.risk import (
@@ -75,7 +79,7 @@ from trading.risk import (
 from trading.selector import StrategySelector
 from trading.session_rules import SessionRules, SessionWindows
 from trading.sizing import PositionSizer, SizeRequest
-from trading.stops import TrailingStop
+from trading.stops import TrailingStop, exit_crossed
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +121,7 @@ class EngineConfig(BaseModel):
 @dataclass(slots=True)
 class EngineStats:
     bars: int = 0
+    prints: int = 0  # trade prints seen (trades streamed)
     signals: int = 0
     entries: int = 0
     risk_rejected: int = 0
@@ -237,13 +242,34 @@ class TradingEngine:
         if position.bars_held >= self.config.max_holding_bars:
             self.request_exit(position.symbol, "time_limit")
             return
+        self._at_price(position, bar.close, bar.timestamp)
+
+    def on_trade(self, trade: TradePrint) -> None:
+        """A trade print (trades streamed): an open position's stop and target are
+        checked at its price, by the same rule as at a bar's close."""
+        self.stats.prints += 1
+        position = self.book.get(trade.symbol)
+        if position is None or position.exit_reason is not None:
+            return
+        self._last_price[trade.symbol] = trade.price
+        self._at_price(position, trade.price, trade.timestamp)
+
+    def _at_price(self, position: OpenPosition, price: float, at: datetime) -> None:
+        """The price rule of an open position: a stop or target reached exits at the
+        market; else the trailing stop follows `price` (ATR of the latest bar)."""
+        reached = exit_crossed(position.side, position.stop_price, position.target_price, price)
+        if reached is not None:
+            trailed = reached == "stop_loss" and position.stop_moved
+            self.request_exit(position.symbol, "trailing_stop" if trailed else reached)
+            return
         if position.stop_order_id is None or position.stop_price is None:
             return
-        features = self.feed.features(bar.symbol, bar.timestamp)
+        latest = self._current
+        features = self.feed.features(position.symbol, latest) if latest else None
         if features is None or ATR_FEATURE not in features:
             return
         new_stop = self.trailing.tighten(
-            position.side, position.stop_price, bar.close, features[ATR_FEATURE]
+            position.side, position.stop_price, price, features[ATR_FEATURE]
         )
         if new_stop is None:
             return
@@ -255,7 +281,7 @@ class TradingEngine:
         position.stop_price = new_stop
         position.stop_moved = True
         self.stats.stop_moves += 1
-        self.journal.record_order(moved, at=bar.timestamp)
+        self.journal.record_order(moved, at=at)
 
     def request_exit(self, symbol: str, reason: str) -> Order | None:
         """Flatten a position at the market (its bracket legs are canceled first)."""

@@ -8,7 +8,10 @@ strategy code:
   benchmark): the per-bar loop then only looks rows up. Features are causal, so a row
   computed from the whole history equals the row computed at that bar.
 - `RollingFeed` updates per-symbol indicator state with each new bar in constant time
-  (live trading): `features.streaming`, equal to the batch features.
+  (live trading): `features.streaming`, equal to the batch features. Live, it also takes
+  headlines from a news stream (`observe_news`: the sentiment columns of later bars count
+  them) and revised bars (`correct`: the latest bar of a symbol replaced, its features
+  and signals recomputed).
 """
 
 from __future__ import annotations
@@ -160,11 +163,14 @@ class RollingFeed:
         bars_per_year: float | None = None,
         index_bars: pd.DataFrame | None = None,
         returns_window: int = 60,
+        corrections: bool = False,
     ) -> None:
         from features.streaming import StreamingFeatures
 
         self._strategies = list(strategies)
-        self._streaming = StreamingFeatures(bars_per_year=bars_per_year, index_bars=index_bars)
+        self._streaming = StreamingFeatures(
+            bars_per_year=bars_per_year, index_bars=index_bars, corrections=corrections
+        )
         self._returns_window = returns_window
         self._recent: dict[str, deque[dict[str, object]]] = {}
         self._closes: dict[str, deque[float]] = {}
@@ -220,6 +226,33 @@ class RollingFeed:
         features = self._streaming.update_time(fresh)
         by_symbol = {b.symbol: b for b in fresh}
         self._conclude(fresh[0].timestamp, {s: (by_symbol[s], f) for s, f in features.items()})
+
+    def news_live(self) -> None:
+        """A news stream feeds this feed from now on: `sent_available` is 1 and the news
+        counts are real; without one they stay NaN with `sent_available` 0."""
+        self._streaming.news_live()
+
+    def observe_news(self, symbol: str, timestamp: datetime, headline: str) -> float:
+        """A headline as it arrives (scored as the offline features score it); it counts
+        in the features of the symbol's bars decided at or after `timestamp`."""
+        return self._streaming.add_news(symbol, int(pd.Timestamp(timestamp).value), headline)
+
+    def correct(self, bar: Bar) -> bool:
+        """A revised bar: when it is the symbol's latest, its features and signals are
+        recomputed from the revised values; False when it is not (nothing changes)."""
+        latest = self._latest.get(bar.symbol)
+        if latest is None or latest[0] != bar.timestamp:
+            return False
+        features = self._streaming.correct_bar(
+            bar.symbol, int(pd.Timestamp(bar.timestamp).value), bar.open, bar.high, bar.low,
+            bar.close, bar.volume,
+        )
+        if features is None:
+            return False
+        self._recent[bar.symbol].pop()
+        self._closes[bar.symbol].pop()
+        self._conclude(bar.timestamp, {bar.symbol: (bar, features)})
+        return True
 
     def _is_old(self, bar: Bar) -> bool:
         latest = self._latest.get(bar.symbol)

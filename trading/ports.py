@@ -93,15 +93,58 @@ class MarketData(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class TradePrint:
+    """One trade on the tape (Alpaca's `trades` channel)."""
+
+    symbol: str
+    timestamp: datetime
+    price: float
+    size: float
+
+
+@dataclass(frozen=True, slots=True)
+class BarCorrection:
+    """A bar revised after it was sent (Alpaca's `updatedBars`): it replaces the bar of
+    the same symbol and time."""
+
+    bar: Bar
+
+
+@dataclass(frozen=True, slots=True)
+class Headline:
+    """One news article for one of its symbols (Alpaca's news stream)."""
+
+    symbol: str
+    timestamp: datetime
+    headline: str
+    news_id: str = ""  # the article's id at the source (the same article once)
+
+
+StreamEvent = Bar | TradePrint | BarCorrection
+
+
 class BarStream(Protocol):
     """Bars pushed as they close (Alpaca's market-data stream, or the paper exchange's).
     Per symbol each bar comes once and in time order; bars missed while the stream was
     down, and since `after` (the last bar the caller has), are back-filled from history
-    before the next live one."""
+    before the next live one. Trade prints and bar corrections come in between when the
+    stream was configured to subscribe to them (never otherwise)."""
 
     def bars(
         self, symbols: Sequence[str], after: datetime | None = None
-    ) -> AsyncIterator[Bar]: ...
+    ) -> AsyncIterator[StreamEvent]: ...
+
+    def close(self) -> None: ...
+
+
+class NewsStream(Protocol):
+    """Headlines pushed as they are published, one per tagged symbol traded; with
+    `since`, those published since then come first (back-filled from the news API)."""
+
+    def headlines(
+        self, symbols: Sequence[str], since: datetime | None = None
+    ) -> AsyncIterator[Headline]: ...
 
     def close(self) -> None: ...
 

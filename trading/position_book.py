@@ -56,6 +56,7 @@ class OpenPosition:
     features: dict[str, float]
     stop_order_id: str | None
     stop_price: float | None
+    target_price: float | None = None  # the bracket's take-profit, when it has one
     entry_qty: float = 0.0
     commission: float = 0.0
     exit_qty: float = 0.0
@@ -164,6 +165,7 @@ class PositionBook:
                     else None
                 ),
                 stop_price=order.stop_loss_price,
+                target_price=order.take_profit_price,
                 last_price=fill.price,
             )
             self._positions[fill.symbol] = position

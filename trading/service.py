@@ -57,9 +57,19 @@ from core.types import (
     Side,
     TimeInForce,
 )
+from features.sentiment import WINDOWS
 from trading.engine import TradingEngine
 from trading.feed import RollingFeed
-from trading.ports import Account, BarStream, Broker, MarketData, OrderUpdate
+from trading.ports import (
+    Account,
+    BarCorrection,
+    BarStream,
+    Broker,
+    MarketData,
+    NewsStream,
+    OrderUpdate,
+    TradePrint,
+)
 from trading.watchlist import read_watchlist
 
 log = logging.getLogger(__name__)
@@ -193,6 +203,7 @@ class TradingService:
         wall_clock: Clock | None = None,
         observer: ServiceObserver | None = None,
         bar_stream: BarStream | None = None,
+        news_stream: NewsStream | None = None,
     ) -> None:
         self.engine = engine
         self.broker = broker
@@ -213,6 +224,7 @@ class TradingService:
         self.observer: ServiceObserver = observer or _LogObserver()
         # Streamed bars waiting for their timestamp to be complete (see `_stream_bars`).
         self.bar_stream = bar_stream
+        self.news_stream = news_stream  # headlines → the feed's sentiment features
         self._arrived: dict[datetime, dict[str, Bar]] = {}
         self._first_seen: dict[datetime, float] = {}
         self._wake = asyncio.Event()
@@ -429,8 +441,9 @@ class TradingService:
                 self.feed.seed(history)
         log.info("watchlist: trading %s", ", ".join(symbols))
         self.symbols = symbols
-        if self.bar_stream is not None:
-            self.bar_stream.close()  # the stream reopens on the new symbols
+        for stream in (self.bar_stream, self.news_stream):
+            if stream is not None:
+                stream.close()  # the stream reopens on the new symbols
         return True
 
     def step_streamed(self, *, grace_seconds: float = 2.0) -> int:
@@ -468,13 +481,58 @@ class TradingService:
             await asyncio.sleep(0.01)  # the warm-up says where the stream resumes
         while True:
             try:
-                async for bar in stream.bars(list(self.symbols), after=self.last_bar_time):
+                async for event in stream.bars(list(self.symbols), after=self.last_bar_time):
+                    if isinstance(event, TradePrint):
+                        self.engine.on_trade(event)  # stops and targets at the print
+                        continue
+                    if isinstance(event, BarCorrection):
+                        self.correct_bar(event.bar)
+                        continue
+                    bar = event
                     if bar.timestamp not in self._arrived:
                         self._first_seen[bar.timestamp] = time.monotonic()
                     self._arrived.setdefault(bar.timestamp, {})[bar.symbol] = bar
                     self._wake.set()
             except (BrokerError, DataSourceError, ConnectionError, OSError) as exc:
                 self.observer.step_failed(f"bar stream: {exc}")
+                stream.close()
+                await asyncio.sleep(retry_seconds)
+
+    def correct_bar(self, bar: Bar) -> bool:
+        """A bar revised after it was sent: replaced while it waits to be traded, else
+        the feed recomputes the symbol's latest features and signals from it. False when
+        it came too late (an older bar: nothing changes)."""
+        waiting = self._arrived.get(bar.timestamp)
+        if waiting is not None and bar.symbol in waiting:
+            waiting[bar.symbol] = bar
+            return True
+        corrected = self.feed.correct(bar)
+        if not corrected:
+            log.info("correction of %s %s came after a later bar; ignored", bar.symbol,
+                     bar.timestamp.isoformat())
+        return corrected
+
+    async def _stream_news(self, stream: NewsStream, retry_seconds: float = 1.0) -> None:
+        """Headlines into the feed's sentiment features as they are published, those of
+        the longest sentiment window before the last traded bar first; each article
+        (per symbol) counted once, across reconnects."""
+        while self.last_bar_time is None and self.state == "starting":
+            await asyncio.sleep(0.01)  # the warm-up says where the windows start
+        self.feed.news_live()
+        seen: set[tuple[str, str]] = set()
+        while True:
+            since = None
+            if self.last_bar_time is not None:
+                since = self.last_bar_time - max(WINDOWS.values()).to_pytimedelta()
+            try:
+                async for item in stream.headlines(list(self.symbols), since=since):
+                    key = (item.news_id, item.symbol)
+                    if item.news_id and key in seen:
+                        continue
+                    seen.add(key)
+                    self.feed.observe_news(item.symbol, item.timestamp, item.headline)
+            except (DataSourceError, ConnectionError, OSError) as exc:
+                self.observer.step_failed(f"news stream: {exc}")
                 stream.close()
                 await asyncio.sleep(retry_seconds)
 
@@ -496,6 +554,8 @@ class TradingService:
         helpers = [asyncio.create_task(companion(stop)) for companion in companions]
         if self.bar_stream is not None:
             helpers.append(asyncio.create_task(self._stream_bars(self.bar_stream)))
+        if self.news_stream is not None:
+            helpers.append(asyncio.create_task(self._stream_news(self.news_stream)))
         try:
             await asyncio.sleep(0)  # the stream subscribes before recovery reads the books
             self.start()
@@ -517,8 +577,9 @@ class TradingService:
                     pause = min(pause, self.config.poll_seconds)
                 await _first_of(stop, self._wake, timeout=pause)
         finally:
-            if self.bar_stream is not None:
-                self.bar_stream.close()
+            for stream in (self.bar_stream, self.news_stream):
+                if stream is not None:
+                    stream.close()
             for task in (consumer, *helpers):
                 task.cancel()
             for task in (consumer, *helpers):

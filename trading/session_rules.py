@@ -30,7 +30,8 @@ class SessionRules(BaseModel):
 
     @classmethod
     def from_settings(cls, intraday: IntradaySettings, timeframe: str) -> SessionRules:
-        return cls(timeframe=check_timeframe(timeframe), **intraday.model_dump())
+        rules = intraday.model_dump(include=set(cls.model_fields) - {"timeframe"})
+        return cls(timeframe=check_timeframe(timeframe), **rules)
 
     @property
     def intraday(self) -> bool:

@@ -1,5 +1,8 @@
-"""ATR trailing stops: the stop follows the price at `atr_multiple` × ATR and never
-loosens. The engine replaces the broker's stop order whenever the level moves."""
+"""Stops and targets: `exit_crossed`, the one rule for whether a price has reached a
+position's stop or target (the engine applies it at each bar's close and, when trades
+are streamed, at each trade print); and ATR trailing stops: the stop follows the price
+at `atr_multiple` × ATR and never loosens. The engine replaces the broker's stop order
+whenever the level moves."""
 
 from __future__ import annotations
 
@@ -30,3 +33,15 @@ class TrailingStop:
         if moved <= price * self.min_move_fraction:
             return None
         return candidate
+
+
+def exit_crossed(
+    side: Side, stop_price: float | None, target_price: float | None, price: float
+) -> str | None:
+    """`stop_loss` when `price` is at or through the stop of a position of `side`,
+    `take_profit` when at or through its target, else None (the stop wins a tie)."""
+    if stop_price is not None and (price - stop_price) * side.sign <= 0:
+        return "stop_loss"
+    if target_price is not None and (price - target_price) * side.sign >= 0:
+        return "take_profit"
+    return None

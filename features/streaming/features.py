@@ -11,6 +11,7 @@ sees the symbols already updated at its timestamp."""
 from __future__ import annotations
 
 import math
+import pickle
 from collections import OrderedDict
 from collections.abc import Sequence
 
@@ -88,6 +89,7 @@ class StreamingFeatures:
         news: pd.DataFrame | None = None,
         earnings: pd.DataFrame | None = None,
         calendar: str = "XNYS",
+        corrections: bool = False,
     ) -> None:
         self.bars_per_year = bars_per_year
         self._calendar = calendar
@@ -100,6 +102,11 @@ class StreamingFeatures:
         # Index history given up front enters the state as time reaches each bar.
         self._pending: list[tuple[str, int, float, float, float, float, float]] = []
         self._pending_at = 0
+        # With `corrections`, each symbol's state before its latest bar (pickled: it costs
+        # several times a bar's update), so a revised latest bar can replace it.
+        self._undo: dict[str, tuple[bytes, int, int, dict[str, float]]] | None = (
+            {} if corrections else None
+        )
         if index_bars is not None and len(index_bars):
             frame = sort_bars(index_bars, "StreamingFeatures index_bars")
             frame = frame.sort_values("timestamp", kind="stable")
@@ -269,10 +276,48 @@ class StreamingFeatures:
                 f"the latest bar {pd.Timestamp(state.last_ns, tz='UTC').isoformat()} of {symbol}",
                 where="StreamingFeatures.update",
             )
-        state.last_ns = timestamp_ns
+        before = (
+            pickle.dumps((state.technicals, state.beta), protocol=5)
+            if self._undo is not None else b""
+        )
+        previous_ns, state.last_ns = state.last_ns, timestamp_ns
         technical = state.technicals.update(open_, high, low, close, volume)
         self._cross_section(timestamp_ns).add(symbol, state.sector, technical)
+        if self._undo is not None:
+            self._undo[symbol] = (before, previous_ns, timestamp_ns, technical)
         return state, technical
+
+    # --- news and corrections (live) ------------------------------------------------------
+    def news_live(self) -> None:
+        """A news stream is connected: the sentiment columns count its headlines."""
+        self._news.go_live()
+
+    def add_news(self, symbol: str, timestamp_ns: int, headline: str) -> float:
+        """One headline as it arrives; it counts for decisions at or after its time."""
+        return self._news.add(symbol, timestamp_ns, headline)
+
+    def correct_bar(
+        self, symbol: str, timestamp_ns: int, open_: float, high: float, low: float,
+        close: float, volume: float,
+    ) -> dict[str, float] | None:
+        """Replace the symbol's LATEST bar with revised values (Alpaca's `updatedBars`)
+        and return its recomputed features; None when that bar is not the latest one, or
+        corrections were not asked for at construction (the state cannot go back further)."""
+        undo = self._undo.get(symbol) if self._undo is not None else None
+        state = self._symbols.get(symbol)
+        if undo is None or state is None or undo[2] != timestamp_ns:
+            return None
+        if symbol in MARKET_CONTEXT_SYMBOLS:
+            return None  # the market context has no undo: an index bar stays as sent
+        before, previous_ns, _, old = undo
+        found = self._cross.get(timestamp_ns)
+        if found is not None:
+            found.add(symbol, state.sector, old, sign=-1.0)
+        state.technicals, state.beta = pickle.loads(before)
+        state.last_ns = previous_ns
+        state, technical = self._technicals(symbol, timestamp_ns, open_, high, low, close,
+                                            volume)
+        return self._row(symbol, state, timestamp_ns, technical)
 
     def _flush_index(self, timestamp_ns: int) -> None:
         """Index bars given up front, up to and including `timestamp_ns`."""

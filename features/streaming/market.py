@@ -165,26 +165,29 @@ class CrossSection:
         self.breadth = [0.0] * 6
         self.sectors = {}
 
-    def add(self, symbol: str, sector: int, technical: dict[str, float]) -> None:
+    def add(
+        self, symbol: str, sector: int, technical: dict[str, float], sign: float = 1.0
+    ) -> None:
+        """Count one symbol's bar in (`sign` -1: take it back out, for a corrected bar)."""
         if symbol not in MARKET_CONTEXT_SYMBOLS:
             tallies = self.breadth
             ret, ema, high = (technical["return_1"], technical["ema_50_dist"],
                               technical["high_20_dist"])
             if ret == ret:
-                tallies[0] += (ret > 0) - (ret < 0)
-                tallies[1] += 1
+                tallies[0] += sign * ((ret > 0) - (ret < 0))
+                tallies[1] += sign
             if ema == ema:
-                tallies[2] += ema > 0
-                tallies[3] += 1
+                tallies[2] += sign * (ema > 0)
+                tallies[3] += sign
             if high == high:
-                tallies[4] += high > 0
-                tallies[5] += 1
+                tallies[4] += sign * (high > 0)
+                tallies[5] += sign
         momentum = technical["return_20"]
         if sector != -1:
             total = self.sectors.setdefault(sector, [0.0, 0.0])
             if momentum == momentum:
-                total[0] += momentum
-                total[1] += 1
+                total[0] += sign * momentum
+                total[1] += sign
 
     def features(self, sector: int, return_20: float) -> dict[str, float]:
         tallies = self.breadth

@@ -1,7 +1,9 @@
 """Sentiment features, bar by bar: the streaming twin of `features.sentiment`. Headlines
 and earnings dates are indexed once per symbol (sorted times, cumulative scores); a bar
 then costs two binary searches per window. Without a source the columns are NaN and the
-`*_available` flags 0, exactly as in the batch."""
+`*_available` flags 0, exactly as in the batch. Live, a news stream makes the index a
+source (`go_live`) and adds each headline as it arrives (`add`, scored by the same
+`features.sentiment.score_headlines`)."""
 
 from __future__ import annotations
 
@@ -37,6 +39,19 @@ class NewsIndex:
             times = group["timestamp"].to_numpy(dtype="datetime64[ns]").astype(np.int64)
             cumulative = np.concatenate(([0.0], np.cumsum(group["score"].to_numpy())))
             self._by_symbol[str(symbol)] = (times.tolist(), cumulative.tolist())
+
+    def go_live(self) -> None:
+        """A news source is connected from now on: counts are real (0 is a count)."""
+        self.available = True
+
+    def add(self, symbol: str, timestamp_ns: int, headline: str) -> float:
+        """One headline as it arrives (any order); returns its score."""
+        score = float(score_headlines(pd.Series([headline]))[0])
+        times, cumulative = self._by_symbol.setdefault(symbol.upper(), ([], [0.0]))
+        at = bisect_right(times, timestamp_ns)
+        times.insert(at, timestamp_ns)
+        cumulative[at + 1 :] = [total + score for total in cumulative[at:]]
+        return score
 
     def features(self, symbol: str, decided_ns: int) -> dict[str, float]:
         if not self.available:

@@ -22,7 +22,7 @@ if TYPE_CHECKING:  # the exchange section's types; imported lazily at run time
     from trading.control.kit import ControlKit
     from trading.engine import EngineStats
     from trading.engine_lock import EngineLock
-    from trading.ports import BarStream, MarketData, ModelClient
+    from trading.ports import BarStream, MarketData, ModelClient, NewsStream
     from trading.service import RecoveringBroker, ServiceConfig, TradingService
 
 console = Console()
@@ -317,12 +317,21 @@ def paper_exchange(
         bool,
         typer.Option(help="Accept only ALPACA_API_KEY / ALPACA_SECRET_KEY from the environment."),
     ] = False,
+    news: Annotated[
+        Path | None,
+        typer.Option(help="JSON Lines news file to replay on /v1beta1/news."),
+    ] = None,
+    intrabar_prints: Annotated[
+        bool,
+        typer.Option(help="Replay each bar as four trade prints, orders matched at each."),
+    ] = False,
 ) -> None:
     """Serve a local Alpaca-compatible paper exchange (trading API, trade_updates stream,
     market data) that replays the offline bar store; state survives restarts."""
     from core.settings import AlpacaCredentials, load_settings
     from pipelines.runtime import check_port_free
     from trading.adapters.paper_exchange.config import PaperExchangeConfig
+    from trading.adapters.paper_exchange.news import read_news_file
     from trading.adapters.paper_exchange.server import load_store_bars, serve
     from trading.adapters.simulated.config import SimulatedExchangeConfig
 
@@ -355,8 +364,10 @@ def paper_exchange(
         end=_moment(end, "--end"),
         timeframe=timeframe,
         state_path=state_path,
+        intrabar_prints=intrabar_prints,
         **keys,
     )
+    articles = read_news_file(news) if news is not None else None
     bars = load_store_bars(config, settings.paths.bars_dir)
     check_port_free(host, port, where="paper-exchange")
     if fresh:  # only once every input is known good: the state is the exchange's memory
@@ -367,7 +378,7 @@ def paper_exchange(
         f"({speed or 'manual'} steps/s); state in {state_path}",
         highlight=False,
     )
-    serve(bars, config, bars_dir=settings.paths.bars_dir)
+    serve(bars, config, bars_dir=settings.paths.bars_dir, news=articles)
 
 
 def trade(
@@ -634,7 +645,11 @@ def build_trading_service(
         {"type": "alpaca", "data_url": url}, SourceContext(credentials=credentials, clock=clock)
     )
     strategies = [get_strategy(strategy)] if strategy else list(STRATEGIES.values())
-    feed = RollingFeed(strategies, bars_per_year=timeframe_bars_per_year(config.timeframe))
+    feed = RollingFeed(
+        strategies,
+        bars_per_year=timeframe_bars_per_year(config.timeframe),
+        corrections=settings.intraday.stream_bar_corrections,
+    )
     model_client = _model_client(settings, endpoint)
     if kit is not None:
         model_client = kit.observe_model(model_client, fallback=settings.models.fallback)
@@ -662,21 +677,48 @@ def build_trading_service(
         clock=clock,
         config=config,
         broker_name="paper-exchange" if url else "alpaca",
-        bar_stream=_bar_stream(config.timeframe, url, credentials, market_data),
+        bar_stream=_bar_stream(config.timeframe, url, credentials, market_data, settings),
+        news_stream=_news_stream(url, credentials) if settings.intraday.stream_news else None,
     )
 
 
 def _bar_stream(
-    timeframe: str, url: str | None, credentials: AlpacaCredentials, history: MarketData
+    timeframe: str,
+    url: str | None,
+    credentials: AlpacaCredentials,
+    history: MarketData,
+    settings: Settings,
 ) -> BarStream | None:
     """1-minute bars come over the market-data stream (Alpaca's, or the paper exchange's
-    at `url`); other timeframes are polled from the bars API."""
+    at `url`), with trade prints and bar corrections when the intraday settings ask;
+    other timeframes are polled from the bars API."""
     from trading.adapters.alpaca.stream import AlpacaBarStream, AlpacaStreamConfig, stream_url_for
 
     if timeframe != "1Min":
         return None
-    config = AlpacaStreamConfig(stream_url=stream_url_for(url) if url else None, timeframe="1Min")
+    config = AlpacaStreamConfig(
+        stream_url=stream_url_for(url) if url else None,
+        timeframe="1Min",
+        trades=settings.intraday.stream_trades,
+        updated_bars=settings.intraday.stream_bar_corrections,
+    )
     return AlpacaBarStream(config, credentials, history)
+
+
+def _news_stream(url: str | None, credentials: AlpacaCredentials) -> NewsStream:
+    """Alpaca's news stream, or the paper exchange's at `url`, back-filled from the
+    news REST API of the same place."""
+    from trading.adapters.alpaca.news import AlpacaNews, AlpacaNewsConfig
+    from trading.adapters.alpaca.news_stream import (
+        AlpacaNewsStream,
+        AlpacaNewsStreamConfig,
+        news_stream_url_for,
+    )
+
+    config = AlpacaNewsStreamConfig(stream_url=news_stream_url_for(url) if url else None)
+    # The headlines of the sentiment windows before the engine started: the news API.
+    history = AlpacaNews(AlpacaNewsConfig(data_url=url), credentials)
+    return AlpacaNewsStream(config, credentials, history)
 
 
 def _feature_store_sink(settings: Settings) -> TradeSink:

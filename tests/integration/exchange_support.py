@@ -182,8 +182,10 @@ class Exchange:
         keys: bool = False,
         start: str | None = None,
         timeframe: str = "1Day",
+        extra_args: tuple[str, ...] = (),
     ) -> None:
         self.workdir = workdir
+        self.extra_args = extra_args
         self.timeframe = timeframe
         self.symbols = symbols
         self.keys = keys
@@ -204,6 +206,7 @@ class Exchange:
             *(["--start", self.start_at] if self.start_at else []),
             "--timeframe",
             self.timeframe,
+            *self.extra_args,
         ]
         extra = {"ALPACA_API_KEY": KEY, "ALPACA_SECRET_KEY": SECRET} if self.keys else {}
         if self.keys:

@@ -42,6 +42,24 @@ def test_the_paper_exchange_admin_example_runs_as_written(workdir: Path) -> None
     assert state == {**state, **{k: advanced[k] for k in advanced if k in state}}
 
 
+def test_the_paper_exchange_news_example_runs_as_written(workdir: Path) -> None:
+    write_store(workdir / "data", sample_bars(days=30))
+    exchange = Exchange(workdir).start()
+    try:
+        port = int(exchange.url.rsplit(":", 1)[-1])
+        out = run_block(runnable("paper-exchange-news"), cwd=workdir, ports={8765: port},
+                        env={}, timeout=60)
+    finally:
+        exchange.close()
+    decoder, answers, at = json.JSONDecoder(), [], 0
+    while at < len(out.strip()):
+        answer, at = decoder.raw_decode(out, at)
+        answers.append(answer)
+    advanced, loaded = answers
+    assert advanced["advanced"] == 2
+    assert loaded == {"loaded": 1, "sent": 1}  # its time has passed: it goes out at once
+
+
 class Services:
     """The block's long-running commands (`serve`, `paper-exchange`, `trade`), each in
     its own session, stopped politely at the end."""

@@ -7,6 +7,10 @@ Alpaca or the local paper exchange (`stream_url`).
   means bars may have been missed (a reconnect, or a quiet minute); the span between is
   read from the `MarketData` port (Alpaca's REST bars) and delivered first, in order.
   A bar at or before the last delivered one is a duplicate and is dropped.
+- Only when configured: `trades` subscribes to the trade prints (delivered as
+  `TradePrint`s as they come) and `updated_bars` to Alpaca's `updatedBars` (a bar
+  revised after it was sent, delivered as a `BarCorrection`, only for a bar already
+  delivered).
 - Credentials come from `core.settings.AlpacaCredentials` only."""
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from core.settings import AlpacaCredentials
 from core.types import Bar
 from trading.adapters.alpaca.config import Feed
 from trading.adapters.alpaca.sdk_streams import stop_sdk_stream
-from trading.ports import MarketData
+from trading.ports import BarCorrection, MarketData, StreamEvent, TradePrint
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +48,8 @@ class AlpacaStreamConfig(BaseModel):
     stream_url: str | None = None
     feed: Feed = "iex"
     timeframe: str = "1Min"  # the bars' spacing, for gap detection (Alpaca streams 1Min)
+    trades: bool = False  # subscribe to trade prints (a strategy/engine setting asks)
+    updated_bars: bool = False  # subscribe to Alpaca's bar corrections
     reconnect_min_backoff_seconds: float = Field(1.0, gt=0)
     reconnect_max_backoff_seconds: float = Field(30.0, gt=0)
 
@@ -55,12 +61,20 @@ def stream_url_for(base_url: str, feed: str = "iex") -> str:
     )
 
 
-def _bar(message: dict[str, Any]) -> Bar:
-    stamp = message["t"]
+def wire_time(stamp: Any) -> datetime:
     moment = stamp.to_datetime() if hasattr(stamp, "to_datetime") else pd.Timestamp(stamp)
+    return pd.Timestamp(moment).tz_convert(UTC).to_pydatetime()
+
+
+def _trade(message: dict[str, Any]) -> TradePrint:
+    return TradePrint(str(message["S"]), wire_time(message["t"]), float(message["p"]),
+                      float(message["s"]))
+
+
+def _bar(message: dict[str, Any]) -> Bar:
     return Bar(
         symbol=str(message["S"]),
-        timestamp=pd.Timestamp(moment).tz_convert(UTC).to_pydatetime(),
+        timestamp=wire_time(message["t"]),
         open=float(message["o"]),
         high=float(message["h"]),
         low=float(message["l"]),
@@ -91,27 +105,43 @@ class AlpacaBarStream:
 
     async def bars(
         self, symbols: Sequence[str], after: datetime | None = None
-    ) -> AsyncIterator[Bar]:
+    ) -> AsyncIterator[StreamEvent]:
         """Each symbol's bars as they close; with `after`, the first live bar of a symbol
-        is preceded by its bars since `after` (back-filled from history)."""
+        is preceded by its bars since `after` (back-filled from history). Trade prints
+        and corrections in between when configured."""
         if not symbols:
             raise ConfigError("no symbols to stream bars for", where="AlpacaBarStream")
         if after is not None:
             for symbol in symbols:
                 self._last.setdefault(symbol, after)
         loop = asyncio.get_running_loop()
-        arrived: asyncio.Queue[Bar | None] = asyncio.Queue()  # None: `close` was called
+        # None: `close` was called
+        arrived: asyncio.Queue[StreamEvent | None] = asyncio.Queue()
 
         async def on_bar(message: dict[str, Any]) -> None:
             loop.call_soon_threadsafe(arrived.put_nowait, _bar(message))
 
-        self._start(on_bar, list(symbols))
+        async def on_trade(message: dict[str, Any]) -> None:
+            loop.call_soon_threadsafe(arrived.put_nowait, _trade(message))
+
+        async def on_updated_bar(message: dict[str, Any]) -> None:
+            loop.call_soon_threadsafe(arrived.put_nowait, BarCorrection(_bar(message)))
+
+        self._start(on_bar, list(symbols), on_trade=on_trade, on_updated_bar=on_updated_bar)
         self._stop_consumer = lambda: loop.call_soon_threadsafe(arrived.put_nowait, None)
         try:
             while True:
                 bar = await arrived.get()
                 if bar is None:
                     return
+                if isinstance(bar, TradePrint):
+                    yield bar
+                    continue
+                if isinstance(bar, BarCorrection):
+                    last = self._last.get(bar.bar.symbol)
+                    if last is not None and bar.bar.timestamp <= last:
+                        yield bar  # only a bar already delivered can be corrected
+                    continue
                 for missed in await self._backfill(bar):
                     yield missed
                 last = self._last.get(bar.symbol)
@@ -148,7 +178,9 @@ class AlpacaBarStream:
                      self.config.timeframe, bar.symbol)
         return missed
 
-    def _start(self, handler: Any, symbols: list[str]) -> None:
+    def _start(
+        self, handler: Any, symbols: list[str], *, on_trade: Any, on_updated_bar: Any
+    ) -> None:
         if self._thread is not None:
             raise ConfigError("this bar stream is already running", where="AlpacaBarStream")
         api_key, secret_key = self._keys
@@ -162,6 +194,10 @@ class AlpacaBarStream:
         stream._reconnect_min_backoff = self.config.reconnect_min_backoff_seconds
         stream._reconnect_max_backoff = self.config.reconnect_max_backoff_seconds
         stream.subscribe_bars(handler, *symbols)
+        if self.config.trades:
+            stream.subscribe_trades(on_trade, *symbols)
+        if self.config.updated_bars:
+            stream.subscribe_updated_bars(on_updated_bar, *symbols)
         self._stream = stream
         self._thread = threading.Thread(target=stream.run, name="alpaca-bars", daemon=True)
         self._thread.start()

@@ -4,10 +4,13 @@ REST: `/v2/account`, `/v2/clock`, `/v2/orders` (POST simple/bracket/oco, GET wit
 status/after/until/nested/symbols filters, DELETE all), `/v2/orders/{id}` (GET, PATCH
 replace, DELETE cancel), `/v2/orders:by_client_order_id`, `/v2/positions` (+ DELETE to
 close). Stream: `/stream`, Alpaca's `trade_updates` with its authenticate → listen
-handshake; `/v2/iex` and `/v2/sip`, Alpaca's stock data stream replaying the bars
+handshake; `/v2/iex` and `/v2/sip`, Alpaca's stock data stream replaying the bars (with
+derived trades and quotes, and `updatedBars`), and `/v1beta1/news`, its news stream
 (`market_stream.py`). Admin (tests and demos): `POST /admin/advance` replays bar steps,
 `GET /admin/state`, `POST /admin/streams` drops stream connections and refuses new ones
-for `refuse_seconds` (0 accepts again; to prove clients reconnect and catch up).
+for `refuse_seconds` (0 accepts again; to prove clients reconnect and catch up),
+`POST /admin/news` loads news articles, `POST /admin/bars/correct` revises a bar already
+sent. `GET /v1beta1/news` is Alpaca's news REST API over the articles sent so far.
 
 Every refusal is an Alpaca-style JSON error `{"code": ..., "message": ...}` with a 4xx
 status; the venue (`venue.py`) does the work."""
@@ -29,10 +32,13 @@ from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.types import ASGIApp
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from core.bars import timeframe_step
+from core.errors import ConfigError
 from core.network import same_secret
-from core.types import Order, OrderClass, OrderType, Side, TimeInForce
+from core.types import Bar, Order, OrderClass, OrderType, Side, TimeInForce
 from trading.adapters.paper_exchange.config import PaperExchangeConfig
 from trading.adapters.paper_exchange.market_stream import FEEDS, market_data_endpoint
+from trading.adapters.paper_exchange.news import news_json, parse_article
 from trading.adapters.paper_exchange.relay import relay
 from trading.adapters.paper_exchange.venue import ExchangeRejection, PaperVenue
 from trading.adapters.paper_exchange.wire import error_body
@@ -213,10 +219,18 @@ def build_app(
 
     async def admin_advance(request: Request) -> Response:
         body = await _json_body(request) if await request.body() else {}
-        steps = _int_param(body.get("steps", 1), "steps", 1)
+        prints = body.get("prints")
+        if prints is not None and not config.intrabar_prints:
+            raise ExchangeRejection(
+                422, "prints advance only an exchange started with --intrabar-prints"
+            )
+        count = _int_param(prints, "prints", 1) if prints is not None else _int_param(
+            body.get("steps", 1), "steps", 1
+        )
+        advance = venue.print_step if prints is not None else venue.step
         done: list[str] = []
-        for _ in range(steps):
-            moment = venue.step()
+        for _ in range(count):
+            moment = advance()
             if moment is None:
                 break
             done.append(moment.isoformat())
@@ -231,6 +245,65 @@ def build_app(
         hub.refuse_for(refuse)
         dropped = await hub.drop_all() if body.get("disconnect", True) else 0
         return JSONResponse({"dropped": dropped, "refuse_seconds": refuse})
+
+    async def admin_news(request: Request) -> Response:
+        body = await _json_body(request)
+        items = body.get("items")
+        if not isinstance(items, list):
+            raise ExchangeRejection(422, "items must be a list of news articles")
+        try:
+            articles = [
+                parse_article(item, f"items[{i}]", venue.news_count() + i + 1)
+                for i, item in enumerate(items)
+            ]
+        except ConfigError as exc:
+            raise ExchangeRejection(422, f"{exc.where}: {exc.message}") from None
+        sent = venue.add_news(articles)
+        return JSONResponse({"loaded": len(articles), "sent": sent})
+
+    async def get_news(request: Request) -> Response:
+        """Alpaca's news REST API over the articles sent so far (one page, newest first
+        unless `sort=asc`)."""
+        q = request.query_params
+        wanted = {s.strip().upper() for s in q.get("symbols", "").split(",") if s.strip()}
+        start = _time_param(q.get("start"), "start")
+        end = _time_param(q.get("end"), "end")
+        chosen = [
+            article for article in venue.news.published()
+            if (not wanted or wanted & set(article.symbols))
+            and (start is None or article.created_at >= start)
+            and (end is None or article.created_at <= end)
+        ]
+        if q.get("sort", "desc") != "asc":
+            chosen.reverse()
+        limit = _int_param(q.get("limit"), "limit", 50)
+        return JSONResponse({"news": [news_json(a) for a in chosen[:limit]],
+                             "next_page_token": None})
+
+    async def admin_correct_bar(request: Request) -> Response:
+        body = await _json_body(request)
+        symbol = body.get("symbol")
+        if not isinstance(symbol, str) or not symbol.strip():
+            raise ExchangeRejection(422, "symbol is required")
+        stamp = body.get("timestamp")
+        moment = _time_param(None if stamp is None else str(stamp), "timestamp")
+        if moment is None:
+            raise ExchangeRejection(422, "timestamp is required")
+        prices = {name: _price(body.get(name), name) for name in ("open", "high", "low", "close")}
+        missing = sorted(name for name, value in prices.items() if value is None)
+        if missing:
+            raise ExchangeRejection(422, f"{', '.join(missing)} required")
+        volume = body.get("volume")
+        if not isinstance(volume, int | float) or isinstance(volume, bool) or volume < 0:
+            raise ExchangeRejection(422, f"volume must be a number of 0 or more, got {volume!r}")
+        bar = Bar(symbol.strip().upper(), moment, float(prices["open"] or 0),
+                  float(prices["high"] or 0), float(prices["low"] or 0),
+                  float(prices["close"] or 0), float(volume))
+        if not bar.low <= min(bar.open, bar.close) <= max(bar.open, bar.close) <= bar.high:
+            raise ExchangeRejection(422, "the bar needs low <= open, close <= high")
+        venue.correct_bar(bar)
+        return JSONResponse({"corrected": {"symbol": bar.symbol,
+                                           "timestamp": moment.isoformat()}})
 
     async def stream(websocket: WebSocket) -> None:
         await websocket.accept()
@@ -297,9 +370,13 @@ def build_app(
             venue.unsubscribe(queue.put_nowait)
             hub.sockets.discard(websocket)
 
-    market_data = market_data_endpoint(venue, hub.sockets, hub.accepting, authorized)
+    market_data = market_data_endpoint(
+        venue, hub.sockets, hub.accepting, authorized, timeframe_step(config.timeframe)
+    )
     routes: list[BaseRoute] = [
         *(WebSocketRoute(f"/v2/{feed}", market_data) for feed in FEEDS),
+        WebSocketRoute("/v1beta1/news", market_data),
+        Route("/v1beta1/news", guarded(get_news), methods=["GET"]),
         Route("/v2/account", guarded(get_account), methods=["GET"]),
         Route("/v2/clock", guarded(get_clock), methods=["GET"]),
         Route("/v2/orders:by_client_order_id", guarded(get_order_by_client_id), methods=["GET"]),
@@ -316,6 +393,8 @@ def build_app(
         Route("/admin/advance", guarded(admin_advance), methods=["POST"]),
         Route("/admin/state", guarded(admin_state), methods=["GET"]),
         Route("/admin/streams", guarded(admin_streams), methods=["POST"]),
+        Route("/admin/news", guarded(admin_news), methods=["POST"]),
+        Route("/admin/bars/correct", guarded(admin_correct_bar), methods=["POST"]),
         WebSocketRoute("/stream", stream),
     ]
     if data_app is not None:

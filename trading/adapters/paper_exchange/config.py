@@ -23,6 +23,9 @@ class PaperExchangeConfig(BaseModel):
     start: datetime | None = None
     end: datetime | None = None
     timeframe: str = "1Day"
+    # Replay each bar as four trade prints matched one at a time (`ticks.py`), so an
+    # order sent after a print fills at the next print, within the bar.
+    intrabar_prints: bool = False
     # The command journal (SQLite); None keeps state in memory only.
     state_path: Path | None = None
     # When set, requests must carry exactly these keys; otherwise any non-empty pair is

@@ -1,35 +1,42 @@
-"""The paper exchange's market-data stream: Alpaca's stock data websocket (`/v2/iex`,
-`/v2/sip`), msgpack frames as alpaca-py's `StockDataStream` speaks them, replaying the
-stored bars step by step as the venue advances.
+"""The paper exchange's market-data streams: Alpaca's stock data websocket (`/v2/iex`,
+`/v2/sip`) and news websocket (`/v1beta1/news`), msgpack frames as alpaca-py's
+`StockDataStream` and `NewsDataStream` speak them, replaying the stored bars step by
+step as the venue advances.
 
 Handshake: `[{"T": "success", "msg": "connected"}]` on accept; `{"action": "auth", "key",
 "secret"}` → `[{"T": "success", "msg": "authenticated"}]` or an error and close;
 `{"action": "subscribe" | "unsubscribe", "bars": [...], ...}` → `[{"T": "subscription",
 ...}]`. Then each replayed step sends `[{"T": "b", "S", "o", "h", "l", "c", "v", "t"}, ...]`
-for the subscribed symbols (`"*"`: all), `t` a msgpack Timestamp. Only bars are served:
-trade and quote subscriptions are acknowledged and stay silent (the replay has none)."""
+for the subscribed symbols (`"*"`: all), `t` a msgpack Timestamp, preceded by the bar's
+`trades` and `quotes` derived from it when those are subscribed (`ticks.py`); a bar
+revised by `POST /admin/bars/correct` goes to `updatedBars` subscribers as `T: u`; news
+(`news` channel, `T: n`, `news.py`) to subscribers of one of its symbols. Other channels
+are acknowledged and stay silent."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Any
 
 import msgpack
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from core.types import Bar
+from trading.adapters.paper_exchange.news import news_message
 from trading.adapters.paper_exchange.relay import relay
-from trading.adapters.paper_exchange.venue import PaperVenue
+from trading.adapters.paper_exchange.ticks import tick_messages
+from trading.adapters.paper_exchange.venue import MarketUpdate, PaperVenue
 
 CHANNELS = ("trades", "quotes", "bars", "updatedBars", "dailyBars", "statuses", "lulds",
-            "corrections", "cancelErrors")
+            "corrections", "cancelErrors", "news")
 FEEDS = ("iex", "sip", "delayed_sip")
 
 
-def bar_message(bar: Bar) -> dict[str, Any]:
+def bar_message(bar: Bar, kind: str = "b") -> dict[str, Any]:
     return {
-        "T": "b",
+        "T": kind,
         "S": bar.symbol,
         "o": bar.open,
         "h": bar.high,
@@ -76,9 +83,23 @@ class Subscription:
     def answer(self) -> list[dict[str, Any]]:
         return [{"T": "subscription", **{c: sorted(s) for c, s in self.channels.items()}}]
 
-    def wants(self, bars: list[Bar]) -> list[dict[str, Any]]:
-        symbols = self.channels["bars"]
-        return [bar_message(bar) for bar in bars if "*" in symbols or bar.symbol in symbols]
+    def _has(self, channel: str, symbol: str) -> bool:
+        symbols = self.channels[channel]
+        return "*" in symbols or symbol in symbols
+
+    def wants(self, update: MarketUpdate, step: timedelta) -> list[dict[str, Any]]:
+        """The messages of `update` this connection subscribed to, in time order."""
+        out: list[dict[str, Any]] = []
+        for bar, phase in update.prints:
+            trades, quotes = self._has("trades", bar.symbol), self._has("quotes", bar.symbol)
+            if trades or quotes:
+                out.extend(tick_messages(bar, step, phase, trades=trades, quotes=quotes))
+        out.extend(bar_message(bar) for bar in update.bars if self._has("bars", bar.symbol))
+        out.extend(bar_message(bar, "u") for bar in update.corrections
+                   if self._has("updatedBars", bar.symbol))
+        out.extend(news_message(article) for article in update.news
+                   if any(self._has("news", s) for s in article.symbols))
+        return out
 
 
 def market_data_endpoint(
@@ -86,6 +107,7 @@ def market_data_endpoint(
     sockets: set[WebSocket],
     accepting: Callable[[], bool],
     authorized: Callable[[str | None, str | None], bool],
+    step: timedelta = timedelta(minutes=1),
 ) -> Callable[[WebSocket], Awaitable[None]]:
     """The websocket handler; `sockets` is the hub's set (so the admin can drop them)."""
 
@@ -94,7 +116,7 @@ def market_data_endpoint(
         if not accepting():
             await websocket.close(code=1013)
             return
-        outgoing: asyncio.Queue[list[Bar]] = asyncio.Queue()
+        outgoing: asyncio.Queue[MarketUpdate] = asyncio.Queue()
         subscription = Subscription()
         try:
             await websocket.send_bytes(_pack([{"T": "success", "msg": "connected"}]))
@@ -116,8 +138,8 @@ def market_data_endpoint(
                         subscription.apply(request)
                         await websocket.send_bytes(_pack(subscription.answer()))
 
-            async def send(bars: list[Bar]) -> None:
-                messages = subscription.wants(bars)
+            async def send(update: MarketUpdate) -> None:
+                messages = subscription.wants(update, step)
                 if messages:
                     await websocket.send_bytes(_pack(messages))
 

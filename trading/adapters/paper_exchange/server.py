@@ -19,6 +19,7 @@ from starlette.types import ASGIApp
 from core.errors import ConfigError, DataSourceError
 from trading.adapters.paper_exchange.app import build_app
 from trading.adapters.paper_exchange.config import PaperExchangeConfig
+from trading.adapters.paper_exchange.news import NewsArticle
 from trading.adapters.paper_exchange.venue import PaperVenue
 
 READY_LINE = "paper exchange listening on"
@@ -56,18 +57,28 @@ def market_data_app(
 
 
 def create_exchange_app(
-    bars: pd.DataFrame, config: PaperExchangeConfig, *, bars_dir: Path | None = None
+    bars: pd.DataFrame,
+    config: PaperExchangeConfig,
+    *,
+    bars_dir: Path | None = None,
+    news: list[NewsArticle] | None = None,
 ) -> Starlette:
-    venue = PaperVenue(bars, config)
+    venue = PaperVenue(bars, config, news)
     interval = 1.0 / config.bars_per_second if config.bars_per_second > 0 else None
     # The venue's replay clock bounds the bars served: no bar after the exchange's now.
     data_app = market_data_app(bars_dir, config, venue.now) if bars_dir is not None else None
     return build_app(venue, config, data_app=data_app, replay_interval=interval)
 
 
-def serve(bars: pd.DataFrame, config: PaperExchangeConfig, *, bars_dir: Path | None = None) -> None:
+def serve(
+    bars: pd.DataFrame,
+    config: PaperExchangeConfig,
+    *,
+    bars_dir: Path | None = None,
+    news: list[NewsArticle] | None = None,
+) -> None:
     """Serve until SIGTERM/SIGINT (uvicorn handles both and shuts down gracefully)."""
-    app = create_exchange_app(bars, config, bars_dir=bars_dir)
+    app = create_exchange_app(bars, config, bars_dir=bars_dir, news=news)
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:

@@ -10,12 +10,13 @@ from __future__ import annotations
 import bisect
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 import pandas as pd
 
+from core.bars import timeframe_step
 from core.calendar import MarketCalendar
 from core.clock import ReplayClock
 from core.errors import ConfigError, TradewindError
@@ -33,6 +34,13 @@ from core.types import (
 )
 from trading.adapters.paper_exchange.config import PaperExchangeConfig
 from trading.adapters.paper_exchange.journal import CommandJournal
+from trading.adapters.paper_exchange.news import NewsArticle, NewsReplay
+from trading.adapters.paper_exchange.ticks import (
+    PRINTS_PER_BAR,
+    price_path,
+    print_sizes,
+    print_time,
+)
 from trading.adapters.paper_exchange.wire import (
     ID_NAMESPACE,
     OrderRecord,
@@ -45,7 +53,20 @@ from trading.adapters.paper_exchange.wire import (
 from trading.adapters.simulated.matching import MatchingEngine
 
 EventListener = Callable[[dict[str, Any]], None]
-BarListener = Callable[[list[Bar]], None]
+
+
+@dataclass(frozen=True, slots=True)
+class MarketUpdate:
+    """What the market-data streams publish at once: a replayed step's bars, bars revised
+    after they were sent (`updatedBars`), and the news the clock has reached."""
+
+    bars: tuple[Bar, ...] = ()
+    corrections: tuple[Bar, ...] = ()
+    news: tuple[NewsArticle, ...] = ()
+    prints: tuple[tuple[Bar, int], ...] = ()  # (bar, print phase) for trades and quotes
+
+
+BarListener = Callable[[MarketUpdate], None]
 
 
 class ExchangeRejection(TradewindError):
@@ -90,9 +111,15 @@ class BarReplay:
 
 
 class PaperVenue:
-    def __init__(self, bars: pd.DataFrame, config: PaperExchangeConfig) -> None:
+    def __init__(
+        self,
+        bars: pd.DataFrame,
+        config: PaperExchangeConfig,
+        news: list[NewsArticle] | None = None,
+    ) -> None:
         self.config = config
         self.replay = BarReplay(bars)
+        self.news = NewsReplay(news)
         first = self.replay.steps[0][0] if self.replay.steps else datetime(2000, 1, 3).astimezone()
         self.opened_at = first - timedelta(minutes=1)
         self._clock = ReplayClock(self.opened_at)
@@ -105,6 +132,9 @@ class PaperVenue:
         self._by_alpaca_client_id: dict[str, str] = {}
         self._by_uuid: dict[uuid.UUID, tuple[str, int]] = {}
         self._cursor = 0
+        self._step = timeframe_step(config.timeframe)
+        self._phase = 0  # prints of the bar at `_cursor` replayed so far (intrabar prints)
+        self._bar_time = self.opened_at  # the last bar replayed whole
         # The equity at the last session's close (Alpaca's `last_equity`): taken before
         # the first step of each new session, so it survives a restart by the replay.
         self._last_equity: float | None = None
@@ -116,6 +146,8 @@ class PaperVenue:
         self.events_published = 0
         self._journal = CommandJournal(config.state_path)
         self._restore()
+        if self._cursor > 0:
+            self.news.due(self._bar_time)  # sent before the restart
 
     # ------------------------------------------------------------------ lifecycle
     def _restore(self) -> None:
@@ -147,8 +179,9 @@ class PaperVenue:
         self._listeners.discard(listener)
 
     def subscribe_bars(self, listener: BarListener) -> None:
-        """`listener(bars)` hears every symbol's bar of each replayed step (the market-data
-        stream), after the step's order events."""
+        """`listener(update)` hears every symbol's bar of each replayed step with the news
+        its clock reached (the market-data streams), after the step's order events; and
+        each correction and admin-loaded article as it comes."""
         self._bar_listeners.add(listener)
 
     def unsubscribe_bars(self, listener: BarListener) -> None:
@@ -178,6 +211,10 @@ class PaperVenue:
             )
         if kind == "step":
             return self._apply_step(datetime.fromisoformat(payload["timestamp"]))
+        if kind == "print":
+            return self._apply_print(
+                datetime.fromisoformat(payload["timestamp"]), int(payload["phase"])
+            )
         raise ExchangeRejection(500, f"unknown journal command {kind!r}")
 
     def submit(self, order: Order) -> dict[str, Any]:
@@ -232,10 +269,73 @@ class PaperVenue:
         if self._cursor >= len(self.replay.steps):
             return None
         moment, bars = self.replay.steps[self._cursor]
+        if self.config.intrabar_prints:
+            while self._cursor < len(self.replay.steps) and self._next_bar_time() == moment:
+                self.print_step()
+            return moment
         self._execute("step", {"timestamp": moment.isoformat()})
-        for listener in list(self._bar_listeners):
-            listener(bars)
+        prints = tuple((bar, phase) for phase in range(PRINTS_PER_BAR) for bar in bars)
+        self._publish_market(MarketUpdate(bars=tuple(bars), news=tuple(self.news.due(moment)),
+                                          prints=prints))
         return moment
+
+    def _next_bar_time(self) -> datetime:
+        return self.replay.steps[self._cursor][0]
+
+    def print_step(self) -> datetime | None:
+        """Replay the next trade print of every symbol of the next bar (intrabar
+        prints): orders match at it; the bar's last print completes the bar, which then
+        goes out with the news its time reached. None when the replay is over."""
+        if self._cursor >= len(self.replay.steps):
+            return None
+        moment, bars = self.replay.steps[self._cursor]
+        phase = self._phase
+        self._execute("print", {"timestamp": moment.isoformat(), "phase": phase})
+        last = phase == PRINTS_PER_BAR - 1
+        self._publish_market(MarketUpdate(
+            bars=tuple(bars) if last else (),
+            news=tuple(self.news.due(moment)) if last else (),
+            prints=tuple((bar, phase) for bar in bars),
+        ))
+        return print_time(bars[0], self._step, phase)
+
+    def add_news(self, articles: list[NewsArticle]) -> int:
+        """Load articles; those the clock has already reached go out at once. Returns how
+        many went out now. (Not journaled: a restart replays the `--news` file only.)"""
+        for article in articles:
+            self.news.add(article)
+        due = self.news.due(self._clock.now()) if self._cursor > 0 else []
+        if due:
+            self._publish_market(MarketUpdate(news=tuple(due)))
+        return len(due)
+
+    def news_count(self) -> int:
+        return len(self.news)
+
+    def correct_bar(self, bar: Bar) -> None:
+        """Revise a bar already replayed (Alpaca's `updatedBars`): the stream sends the
+        new values; orders already matched on the old bar stay as they are."""
+        index = self.replay.index_after(bar.timestamp - timedelta(microseconds=1))
+        step = self.replay.steps[index] if index < len(self.replay.steps) else None
+        if step is None or step[0] != bar.timestamp or index >= self._cursor:
+            raise ExchangeRejection(
+                422, f"no replayed bar at {bar.timestamp.isoformat()} to correct (only bars "
+                "already sent can be revised)"
+            )
+        bars = step[1]
+        for position, old in enumerate(bars):
+            if old.symbol == bar.symbol:
+                bars[position] = bar
+                break
+        else:
+            raise ExchangeRejection(
+                422, f"no {bar.symbol} bar at {bar.timestamp.isoformat()} to correct"
+            )
+        self._publish_market(MarketUpdate(corrections=(bar,)))
+
+    def _publish_market(self, update: MarketUpdate) -> None:
+        for listener in list(self._bar_listeners):
+            listener(update)
 
     # ------------------------------------------------------------------ application
     def _apply_submit(self, order: Order) -> OrderRecord:
@@ -337,7 +437,8 @@ class PaperVenue:
         self._publish_order_event("replaced", record)
         self._sync(before)
 
-    def _apply_step(self, moment: datetime) -> int:
+    def _begin_step(self, moment: datetime) -> int:
+        """The index of the step at `moment`; a new session marks `last_equity` first."""
         index = self.replay.index_after(moment - timedelta(microseconds=1))
         if index >= len(self.replay.steps) or self.replay.steps[index][0] != moment:
             raise ExchangeRejection(500, f"no bars at {moment.isoformat()} in this replay")
@@ -346,12 +447,36 @@ class PaperVenue:
             previous
         ) != self._calendar.session_date(moment):
             self._last_equity = self._engine.account().equity
+        return index
+
+    def _apply_step(self, moment: datetime) -> int:
+        index = self._begin_step(moment)
         if moment > self._clock.now():
             self._clock.advance_to(moment)
         before = self._snapshot()
         for bar in self.replay.steps[index][1]:
             self._engine.on_bar(bar)
         self._cursor = index + 1
+        self._bar_time = moment
+        return self._sync(before)
+
+    def _apply_print(self, moment: datetime, phase: int) -> int:
+        """Print `phase` of the step at `moment`: each symbol's price at that print is a
+        one-price bar for the matching engine (the same fill rules, at the print)."""
+        index = self._begin_step(moment) if phase == 0 else self._cursor
+        bars = self.replay.steps[index][1]
+        at = print_time(bars[0], self._step, phase)
+        if at > self._clock.now():
+            self._clock.advance_to(at)
+        before = self._snapshot()
+        for bar in bars:
+            price = price_path(bar)[phase]
+            size = float(print_sizes(bar.volume)[phase])
+            self._engine.on_bar(Bar(bar.symbol, at, price, price, price, price, size))
+        if phase == PRINTS_PER_BAR - 1:
+            self._cursor, self._phase, self._bar_time = index + 1, 0, moment
+        else:
+            self._cursor, self._phase = index, phase + 1
         return self._sync(before)
 
     # ------------------------------------------------------------------ bookkeeping
@@ -581,8 +706,9 @@ class PaperVenue:
         )
 
     def now(self) -> datetime:
-        """The replay clock: the time of the last bar replayed (nothing later is known)."""
-        return self._clock.now()
+        """The time of the last bar replayed whole (nothing later is known; mid-bar, with
+        intrabar prints, the bar being printed is not served yet)."""
+        return self._bar_time
 
     def market_clock(self) -> MarketClock:
         remaining = self._cursor < len(self.replay.steps)
