@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Literal
 
@@ -419,13 +419,14 @@ class TradingEngine:
             placed = self.broker.submit(order)
         except BrokerError as exc:
             self.pending.forget(client_order_id)
-            self._reject(signal, Verdict(False, "broker", str(exc)), decision, now)
+            self._reject(signal, Verdict(False, "broker", str(exc)), decision, now, record)
             return
         self.journal.record_order(placed, decision_id=record.decision_id, at=now)
         if placed.status is OrderStatus.REJECTED:
             self.pending.forget(client_order_id)
             self._reject(
-                signal, Verdict(False, "broker", "the broker rejected the order"), decision, now
+                signal, Verdict(False, "broker", "the broker rejected the order"), decision,
+                now, record,
             )
             return
         self.stats.entries += 1
@@ -513,9 +514,12 @@ class TradingEngine:
         return lookup
 
     def _reject(
-        self, signal: Signal, verdict: Verdict, decision: Decision | None, now: datetime
+        self, signal: Signal, verdict: Verdict, decision: Decision | None, now: datetime,
+        entered: DecisionRecord | None = None,
     ) -> None:
-        """A risk or sizing rule said no: journaled as a rejection and a refusal."""
+        """A risk or sizing rule said no: journaled as a rejection and a refusal. With
+        `entered` (the broker refused an entry already journaled as entered), that
+        decision's record becomes the refusal."""
         self.stats.risk_rejected += 1
         self.stats.rejections_by_rule[verdict.rule] = (
             self.stats.rejections_by_rule.get(verdict.rule, 0) + 1
@@ -533,14 +537,21 @@ class TradingEngine:
             "paused" if verdict.rule in (HALT_RULE, PAUSE_RULE)
             else "sizing" if verdict.rule == "sizing" else "risk"
         )
-        self._refuse(signal, category, f"{verdict.rule}: {verdict.reason}", now, decision)
+        self._refuse(signal, category, f"{verdict.rule}: {verdict.reason}", now, decision,
+                     entered)
 
     def _refuse(
         self, signal: Signal, category: str, detail: str, now: datetime,
-        decision: Decision | None = None,
+        decision: Decision | None = None, entered: DecisionRecord | None = None,
     ) -> None:
         self.stats.refusals[category] = self.stats.refusals.get(category, 0) + 1
-        self._record(signal, SKIPPED, detail, now, decision, category=category)
+        if entered is None:
+            self._record(signal, SKIPPED, detail, now, decision, category=category)
+            return
+        self.journal.amend_decision(
+            entered.decision_id, action=SKIPPED, category=category, reason=detail
+        )
+        self.last_decision = replace(entered, action=SKIPPED, category=category, reason=detail)
 
     def _record(
         self,

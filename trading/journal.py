@@ -34,6 +34,7 @@ from sqlalchemy import (
     create_engine,
     event,
     select,
+    update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.pool import StaticPool
@@ -388,6 +389,20 @@ class Journal:
                 "halted": int(halted),
             },
         )
+
+    def amend_decision(self, decision_id: str, *, action: str, category: str, reason: str) -> None:
+        """Change a recorded decision's outcome (an entry the broker then refused is a
+        skip): the buffered row if it is still buffered, else the stored one. Decisions
+        are otherwise insert-once, so a replayed signal cannot rewrite its own record."""
+        amended = {"action": action, "category": category, "reason": reason}
+        buffered = self._buffer["decisions"].get((decision_id,))
+        if buffered is not None:
+            buffered.update(amended)
+            return
+        with self._engine.begin() as connection:
+            connection.execute(
+                update(decisions).where(decisions.c.decision_id == decision_id).values(**amended)
+            )
 
     def flush(self) -> None:
         """Write every buffered row, one transaction, idempotently."""

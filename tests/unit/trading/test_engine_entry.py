@@ -39,8 +39,32 @@ def test_a_broker_rejection_is_a_broker_refusal_and_leaves_nothing_pending() -> 
     assert h.engine.stats.refusals == {"risk": 1}
     assert h.engine.stats.rejections_by_rule == {"broker": 1}
     assert list(h.journal.orders()["status"]) == [OrderStatus.REJECTED.value]
+    # The decision journaled as entered before the submit now says what happened.
+    (row,) = h.journal.decisions().to_dict("records")
+    assert (row["action"], row["category"]) == ("skipped", "risk")
+    assert row["reason"] == "broker: the broker rejected the order"
+    assert row["client_order_id"] == h.journal.orders().loc[0, "client_order_id"]
+    assert h.engine.last_decision is not None
+    assert h.engine.last_decision.action == "skipped"
     h.bar(1, 100, 101, 99, 100)  # no entry waits for a fill that will never come
     assert dict(h.engine.pending.waiting()) == {}
+
+
+def test_a_refused_entry_already_written_is_amended_in_the_store() -> None:
+    """The journal flushes between the entered record and the broker's refusal: the
+    stored row is amended, not left as entered beside a dropped skip."""
+    h = Harness(model=FixedModelClient(0.9, size_fraction=0.05),
+                engine_config=EngineConfig(allow_short=True))
+    submit = h.broker.submit
+
+    def flushed_then_submit(order):  # type: ignore[no-untyped-def]
+        h.journal.flush()
+        return submit(order)
+
+    h.broker.submit = flushed_then_submit  # type: ignore[method-assign]
+    h.bar(0, 100, 101, 99, 100, signal=Side.SELL)
+    (row,) = h.journal.decisions().to_dict("records")
+    assert (row["action"], row["category"]) == ("skipped", "risk")
 
 
 def test_the_router_refuses_a_signal_without_an_id() -> None:
