@@ -259,3 +259,29 @@ class Exchange:
         if self.process is not None:
             self.process.close()
         self._http.close()
+
+
+def minute_bar_service(
+    exchange: Exchange, symbols: tuple[str, ...], watchlist: Path | None = None
+) -> Any:
+    """`tradewind trade --timeframe 1Min` as a `TradingService` in this process, on the
+    exchange (its REST and streams, through the SDK), without the feature store."""
+    from core.settings import AlpacaCredentials, load_settings
+    from pipelines.commands.trading import build_trading_service
+    from trading.service import ServiceConfig, warmup_days_for
+
+    return build_trading_service(
+        load_settings(),
+        AlpacaCredentials(ALPACA_API_KEY=KEY, ALPACA_SECRET_KEY=SECRET),
+        exchange.url,
+        None,
+        ServiceConfig(
+            symbols=symbols,
+            timeframe="1Min",
+            status_path=exchange.workdir / "status.json",
+            poll_seconds=0.05,
+            warmup_days=warmup_days_for("1Min"),
+            watchlist_path=watchlist,
+        ),
+        feature_store=False,
+    )

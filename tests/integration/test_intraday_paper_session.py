@@ -19,18 +19,15 @@ import pandas as pd
 import pytest
 
 from core.calendar import MarketCalendar
-from core.settings import AlpacaCredentials, load_settings
 from core.types import BAR_COLUMNS
-from pipelines.commands.trading import build_trading_service
 from tests.conftest import shared_file
 from tests.integration.exchange_support import (
-    KEY,
-    SECRET,
     Exchange,
     isolate_settings,
+    minute_bar_service,
     write_store,
 )
-from trading.service import ServiceConfig, TradingService, warmup_days_for
+from trading.service import TradingService
 from trading.watchlist import Watchlist, write_watchlist
 
 pytestmark = pytest.mark.integration
@@ -71,21 +68,8 @@ def exchange(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Exchan
 def build(
     exchange: Exchange, symbols: tuple[str, ...] = SYMBOLS, watchlist: Path | None = None
 ) -> TradingService:
-    return build_trading_service(
-        load_settings(),
-        AlpacaCredentials(ALPACA_API_KEY=KEY, ALPACA_SECRET_KEY=SECRET),
-        exchange.url,
-        None,
-        ServiceConfig(
-            symbols=symbols,
-            timeframe="1Min",
-            status_path=exchange.workdir / "status.json",
-            poll_seconds=0.05,
-            warmup_days=warmup_days_for("1Min"),
-            watchlist_path=watchlist,
-        ),
-        feature_store=False,
-    )
+    service: TradingService = minute_bar_service(exchange, symbols, watchlist)
+    return service
 
 
 async def start(

@@ -24,13 +24,16 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from core.settings import AlpacaCredentials, load_settings
 from core.types import BAR_COLUMNS
 from features.sentiment import score_headlines
-from pipelines.commands.trading import build_trading_service
 from tests.conftest import shared_file
-from tests.integration.exchange_support import KEY, SECRET, Exchange, isolate_settings, write_store
-from trading.service import ServiceConfig, TradingService, warmup_days_for
+from tests.integration.exchange_support import (
+    Exchange,
+    isolate_settings,
+    minute_bar_service,
+    write_store,
+)
+from trading.service import TradingService
 
 pytestmark = pytest.mark.integration
 
@@ -87,20 +90,8 @@ def exchange(
 
 
 def build(exchange: Exchange) -> TradingService:
-    return build_trading_service(
-        load_settings(),
-        AlpacaCredentials(ALPACA_API_KEY=KEY, ALPACA_SECRET_KEY=SECRET),
-        exchange.url,
-        None,
-        ServiceConfig(
-            symbols=SYMBOLS,
-            timeframe="1Min",
-            status_path=exchange.workdir / "status.json",
-            poll_seconds=0.05,
-            warmup_days=warmup_days_for("1Min"),
-        ),
-        feature_store=False,
-    )
+    service: TradingService = minute_bar_service(exchange, SYMBOLS)
+    return service
 
 
 async def until(condition: Callable[[], object], what: str, timeout: float = 20.0) -> None:
