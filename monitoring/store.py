@@ -13,27 +13,22 @@ import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from sqlalchemy import (
     Column,
     DateTime,
-    Engine,
     Integer,
     MetaData,
     String,
     Table,
     Text,
-    create_engine,
-    event,
     select,
 )
-from sqlalchemy.engine import make_url
-from sqlalchemy.pool import StaticPool
 
 from core.settings import Settings
+from core.sql import sql_engine
 from core.strict_json import dumps_strict
 
 _metadata = MetaData()
@@ -80,7 +75,7 @@ class ABOutcomeStore:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self._engine = _engine(url)
+        self._engine = sql_engine(url)
         _metadata.create_all(self._engine)
 
     def record(self, outcome: ABOutcome) -> str:
@@ -120,26 +115,3 @@ class ABOutcomeStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _engine(url: str) -> Engine:
-    if not url.startswith("sqlite"):
-        return create_engine(url, pool_pre_ping=True)
-    database = make_url(url).database
-    in_memory = not database or database == ":memory:"
-    if not in_memory:
-        Path(str(database)).parent.mkdir(parents=True, exist_ok=True)
-    options: dict[str, Any] = {"connect_args": {"check_same_thread": False, "timeout": 30}}
-    if in_memory:
-        options["poolclass"] = StaticPool  # one shared in-memory database
-    engine = create_engine(url, **options)
-
-    @event.listens_for(engine, "connect")
-    def _pragmas(dbapi_connection: Any, _record: Any) -> None:
-        cursor = dbapi_connection.cursor()
-        if not in_memory:
-            cursor.execute("PRAGMA journal_mode=WAL")  # readers never block the journal
-        cursor.execute("PRAGMA busy_timeout=30000")
-        cursor.close()
-
-    return engine

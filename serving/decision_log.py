@@ -45,8 +45,6 @@ from sqlalchemy import (
     MetaData,
     Table,
     Text,
-    create_engine,
-    event,
     inspect,
     select,
     text,
@@ -55,6 +53,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.schema import DefaultClause
 
 from core.errors import ConfigError
+from core.sql import sql_engine
 
 logger = logging.getLogger(__name__)
 
@@ -283,22 +282,9 @@ def _shown(target: Path | str) -> str:
 
 
 def _engine(target: Path | str, *, create: bool = False) -> Engine:
-    """An engine on the log: SQLite in WAL mode for a file, the URL's database else."""
-    if isinstance(target, str):
-        return create_engine(target, pool_pre_ping=True)
-    if create:
-        target.parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(f"sqlite:///{target}",
-                           connect_args={"timeout": 30.0, "check_same_thread": False})
-
-    @event.listens_for(engine, "connect")
-    def _pragmas(dbapi_connection: Any, _record: Any) -> None:
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.close()
-
-    return engine
+    """An engine on the log: its URL, or a SQLite file (`core.sql`)."""
+    url = target if isinstance(target, str) else f"sqlite:///{target}"
+    return sql_engine(url, create=create)
 
 
 def _insert_once(engine: Engine) -> Any:

@@ -31,15 +31,13 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    create_engine,
-    event,
     select,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.pool import StaticPool
 
 from core.errors import ConfigError
+from core.sql import sql_engine
 from core.types import Decision, Fill, Order, Position, Trade
 from core.utc import utc_datetime, utc_now
 
@@ -217,7 +215,7 @@ class Journal:
     def __init__(self, url: str = "sqlite://", *, batch_size: int = 1, echo: bool = False) -> None:
         self.url = url
         self.batch_size = max(1, batch_size)
-        self._engine = _make_engine(url, echo)
+        self._engine = sql_engine(url, echo=echo)
         metadata.create_all(self._engine)
         _add_missing_columns(self._engine)
         self._buffer: dict[str, dict[tuple[Any, ...], dict[str, Any]]] = {
@@ -534,37 +532,6 @@ def _add_missing_columns(engine: Engine) -> None:
             with engine.begin() as connection:
                 connection.exec_driver_sql(
                     f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}")
-
-
-def _make_engine(url: str, echo: bool) -> Engine:
-    if url.startswith("sqlite"):
-        in_memory = url in ("sqlite://", "sqlite:///:memory:")
-        if not in_memory:
-            from sqlalchemy.engine import make_url
-
-            database = make_url(url).database
-            if database:
-                from pathlib import Path
-
-                Path(database).parent.mkdir(parents=True, exist_ok=True)
-        options: dict[str, Any] = {"connect_args": {"check_same_thread": False, "timeout": 30}}
-        if in_memory:
-            options["poolclass"] = StaticPool  # one shared in-memory database
-        engine = create_engine(url, echo=echo, **options)
-
-        @event.listens_for(engine, "connect")
-        def _pragmas(dbapi_connection: Any, _record: Any) -> None:
-            cursor = dbapi_connection.cursor()
-            if not in_memory:
-                cursor.execute("PRAGMA journal_mode=WAL")
-            # NORMAL is durable across a process kill in WAL mode (only an OS crash can
-            # lose the last transactions), and much faster than FULL.
-            cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.execute("PRAGMA busy_timeout=30000")
-            cursor.close()
-
-        return engine
-    return create_engine(url, echo=echo, pool_pre_ping=True)
 
 
 def journal_rows(journal: Journal, table_name: str) -> Iterable[dict[str, Any]]:
