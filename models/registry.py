@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from core.bars import DAILY
 from core.errors import ConfigError, NotFoundError
 from models.tracker import prepare_store
 
@@ -23,6 +24,11 @@ CHAMPION = "champion"
 CHALLENGER = "challenger"
 PREVIOUS = "previous"
 ALIASES: tuple[str, ...] = (CHAMPION, CHALLENGER, PREVIOUS)
+# The bar timeframe a version was trained on: a tag of its training run and of the
+# registered version, and metadata of the logged model. Versions from before it was
+# recorded were all trained on daily bars.
+TIMEFRAME_KEY = "timeframe"
+UNRECORDED_TIMEFRAME = DAILY
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +54,11 @@ class VersionInfo:
     created_at: datetime
     description: str
     tags: dict[str, str]
+
+    @property
+    def timeframe(self) -> str:
+        """The bars it was trained on (1Day when the version predates the tag)."""
+        return self.tags.get(TIMEFRAME_KEY) or UNRECORDED_TIMEFRAME
 
 
 class ModelRegistry:

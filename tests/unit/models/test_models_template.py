@@ -165,3 +165,36 @@ def test_fit_never_sees_rows_after_its_window(tmp_path: Path) -> None:
     history = MlflowClient(tracking_uri=tracker.tracking_uri).get_metric_history(
         result.run_id, "cv_mae")
     assert [m.step for m in history] == [1, 2, 3]
+
+
+def test_the_timeframe_is_recorded_on_the_run_and_the_model(tmp_path: Path) -> None:
+    from mlflow import MlflowClient
+
+    from models.template import StampedRun
+
+    tracker = MlflowTracker(f"sqlite:///{tmp_path / 'mlflow.db'}", tmp_path / "artifacts")
+    minute = TrainingContext(source="minutes", split=WalkForwardSplit(n_folds=2),
+                             timeframe="1Min")
+    result = train_model(_RecordingModel(_rows(days=60)), _empty_data(), tracker=tracker,
+                         registry=None, context=minute)
+    run = MlflowClient(tracking_uri=tracker.tracking_uri).get_run(result.run_id)
+    assert run.data.tags["timeframe"] == "1Min"
+    assert run.data.params["timeframe"] == "1Min"
+    assert TrainingContext(source="daily").timeframe == "1Day"  # the default
+    with pytest.raises(DataValidationError, match="unknown timeframe '1Sec'"):
+        TrainingContext(source="x", timeframe="1Sec")
+
+    class _Run:
+        def __init__(self) -> None:
+            self.run_id = "r1"
+            self.kwargs: dict[str, Any] = {}
+
+        def log_model(self, flavor: str, model: Any, **kwargs: Any) -> LoggedModel:
+            self.kwargs = kwargs
+            return LoggedModel(model_uri="models:/m-1", run_id=self.run_id)
+
+    inner = _Run()
+    StampedRun(inner, {"timeframe": "1Min"}).log_model(  # type: ignore[arg-type]
+        "xgboost", object(), metadata={"note": "kept"}, model_format="ubj")
+    assert inner.kwargs == {"metadata": {"note": "kept", "timeframe": "1Min"},
+                            "model_format": "ubj"}
