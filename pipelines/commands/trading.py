@@ -650,6 +650,9 @@ def build_trading_service(
     from trading.sizing import PositionSizer, SizingConfig
     from trading.strategies import STRATEGIES, get_strategy
 
+    # First, before the broker is asked anything: a model service of other bars stops
+    # the start with one line.
+    model_client = _model_client(settings, endpoint, config.timeframe)
     alpaca = AlpacaBroker(
         AlpacaBrokerConfig(url_override=url), credentials, allow_live=settings.broker.allow_live
     )
@@ -663,7 +666,6 @@ def build_trading_service(
     )
     strategies = [get_strategy(strategy)] if strategy else list(STRATEGIES.values())
     feed = RollingFeed(strategies, bars_per_year=timeframe_bars_per_year(config.timeframe))
-    model_client = _model_client(settings, endpoint, config.timeframe)
     if kit is not None:
         model_client = kit.observe_model(model_client, fallback=settings.models.fallback)
     engine = TradingEngine(

@@ -145,3 +145,20 @@ def test_a_minute_decision_is_answered_and_a_daily_one_refused(
     minute_engine = HttpModelClient(serving_server.url, token=TOKEN, timeout=30,
                                     timeframe="1Min")
     assert minute_engine.check()["timeframe"] == "1Min"
+
+
+def test_an_engine_on_other_bars_is_refused_at_start_in_one_line(
+    serving_server: Server, minute_models: tuple[dict[str, str], dict[str, Any]],
+    workdir: Path,
+) -> None:
+    from tests.unit.pipelines.cli_runner import run_cli
+
+    # No exchange runs at this address: the refusal comes before the broker is asked.
+    outcome = run_cli("trade", "--broker", "paper-exchange", "--exchange-url",
+                      "http://127.0.0.1:9", "--symbols", "SPY", "--timeframe", "1Day",
+                      "--model-endpoint", serving_server.url, "--api-port", "0",
+                      env={"TRADEWIND_API_TOKEN": TOKEN})
+    assert outcome.code == 2
+    assert len(outcome.error_lines) == 1, outcome.stderr
+    assert "serves models trained on 1Min bars and this engine trades 1Day bars" in (
+        outcome.error_lines[0])
