@@ -265,7 +265,7 @@ def run_training(
         say(f"{len(trades)} closed trades from the feature store")
     data = build_dataset(stocks, index, settings, start=request.start,
                          regime_horizon=request.regime_horizon, trades=trades)
-    say(f"{len(data.events)} labelled signals, {len(data.market)} market days "
+    say(f"{len(data.events)} labelled signals, {len(data.market)} market rows "
         f"(index {data.index_symbol})")
     results = train_models(data, request.models, settings, source=request.source,
                            progress=progress, timeframe=request.timeframe)
