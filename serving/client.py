@@ -138,21 +138,26 @@ class HttpModelClient:
         # The engine's bar timeframe, sent with every decision (the service refuses it
         # when its models were trained on other bars); None: not sent, not checked.
         self.timeframe = timeframe
+        self._takes_timeframe = True  # until `GET /models` says otherwise
 
     # -- ModelClient ---------------------------------------------------------------------
     def decide(self, signal: Signal, features: Mapping[str, float]) -> Decision:
         signal_json = SignalIn.from_signal(signal).model_dump(mode="json")
         accepted = self._accepted_features()
         try:
-            answer = self._decision(_payload(signal_json, features, accepted, self.timeframe))
+            answer = self._decision(_payload(signal_json, features, accepted, self._sent_timeframe))
         except ModelRequestRejected as exc:
             # The served models changed (reload) and take other features: learn the new
             # set once and ask again; a second refusal is final.
             if exc.status != 422 or accepted == self._accepted_features(refresh=True):
                 raise
             answer = self._decision(
-                _payload(signal_json, features, self._accepted, self.timeframe))
+                _payload(signal_json, features, self._accepted, self._sent_timeframe))
         return to_decision(answer, signal, source="http")
+
+    @property
+    def _sent_timeframe(self) -> str | None:
+        return self.timeframe if self._takes_timeframe else None
 
     def _decision(self, payload: dict[str, Any]) -> DecisionOut:
         answer: DecisionOut = self._call("POST", "/decide", payload, DecisionOut.model_validate)
@@ -164,10 +169,14 @@ class HttpModelClient:
         model takes, so the client sends only these. None: unknown, send everything."""
         if self._accepted is None or refresh:
             try:
-                names = self.models().get("accepted_features")
+                status = self.models()
             except ModelUnavailableError:
                 return self._accepted
+            names = status.get("accepted_features")
             self._accepted = frozenset(names) if names else None
+            # A service from before timeframes refuses the field: not sent to it (its
+            # models are daily, which `check_timeframe` holds the engine to).
+            self._takes_timeframe = "timeframe" in status
         return self._accepted
 
     # -- operations ----------------------------------------------------------------------

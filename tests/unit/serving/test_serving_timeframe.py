@@ -114,6 +114,13 @@ def test_the_client_sends_its_timeframe_with_every_decision() -> None:
     untold = HttpModelClient("http://model.test", transport=_service("1Min", seen))
     untold.decide(SIGNAL, {"rsi_14": 55.0})
     assert "timeframe" not in seen[1]
+    # A service from before timeframes (no `timeframe` in `GET /models`) would refuse the
+    # field: a daily engine does not send it there.
+    older = HttpModelClient("http://model.test", transport=_service(None, seen),
+                            timeframe="1Day")
+    older.check_timeframe()
+    older.decide(SIGNAL, {"rsi_14": 55.0})
+    assert "timeframe" not in seen[2]
 
 
 @pytest.mark.parametrize("served", ["1Day", None])
