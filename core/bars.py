@@ -218,6 +218,36 @@ def timeframe_of(timestamps: pd.Series) -> str:
     return "1Hour"
 
 
+def bars_at_timeframe(bars: pd.DataFrame, timeframe: str, *, where: str = "bars") -> pd.DataFrame:
+    """`bars` as bars of `timeframe`: as they are when that is their own spacing
+    (`timeframe_of`), aggregated when it is a coarser intraday one (5Min from 1Min: each
+    bar stamped with its start, first open, highest high, lowest low, last close, summed
+    volume); finer bars, or daily from intraday, cannot be made and are refused."""
+    check_timeframe(timeframe)
+    if bars.empty:
+        return bars
+    native = timeframe_of(bars["timestamp"])
+    if native == timeframe:
+        return bars
+    step, native_step = timeframe_step(timeframe), timeframe_step(native)
+    if timeframe == DAILY or native == DAILY or step < native_step or step % native_step:
+        raise DataValidationError(
+            f"the bars are {native} bars; {timeframe} bars cannot be made from them "
+            f"(only coarser intraday ones, e.g. 5Min or 15Min from 1Min)",
+            where=where,
+        )
+    bucket = bars["timestamp"].dt.floor(pd.Timedelta(step))
+    grouped = bars.groupby([bars["symbol"], bucket.rename("bucket")], sort=True)
+    out = grouped.agg(
+        open=("open", "first"),
+        high=("high", "max"),
+        low=("low", "min"),
+        close=("close", "last"),
+        volume=("volume", "sum"),
+    ).reset_index()
+    return out.rename(columns={"bucket": "timestamp"})[list(BAR_COLUMNS)]
+
+
 def check_timeframe(timeframe: str) -> str:
     if timeframe not in TIMEFRAMES:
         raise DataValidationError(

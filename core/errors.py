@@ -62,3 +62,10 @@ class DataSourceError(TradewindError):
     """A market data source failed (network, rate limit exhausted, bad payload)."""
 
     http_status = 502
+
+
+class TimeframeMismatch(TradewindError):
+    """A decision was asked for bars of another timeframe than the models were trained
+    on (a 1Min engine against daily models): refused, never answered on wrong models."""
+
+    http_status = 409

@@ -134,13 +134,15 @@ def compute_features(
 
 
 def index_features(
-    index_bars: pd.DataFrame, *, bars_per_year: float = TRADING_DAYS_PER_YEAR
+    index_bars: pd.DataFrame, *, bars_per_year: float = TRADING_DAYS_PER_YEAR,
+    daily: bool = True,
 ) -> pd.DataFrame:
     """The index's market features on its own (daily) timeline, over its whole history:
     `timestamp` (the session day, UTC midnight) + the index columns of `features.market`
     (the same values `compute_features` joins to every symbol's bar of that day). Empty
-    without an index series. The regime model learns from these rows."""
-    table, _ = index_table(index_bars, daily=True, bars_per_year=bars_per_year)
+    without an index series. The regime model learns from these rows. `daily=False`:
+    intraday index bars, one row per bar (as `compute_features` joins them)."""
+    table, _ = index_table(index_bars, daily=daily, bars_per_year=bars_per_year)
     if table is None:
         return pd.DataFrame({"timestamp": pd.Series(dtype="datetime64[ns, UTC]")})
     return table.rename(columns={"key": "timestamp"}).reset_index(drop=True)

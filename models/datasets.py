@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from core.bars import normalize_bars
+from core.bars import DAILY, normalize_bars, timeframe_of
 from core.errors import DataValidationError
 from core.symbols import INDEX_PREFERENCE
 from core.symbols import MARKET_CONTEXT_SYMBOLS as INDEX_SYMBOLS
@@ -210,6 +210,11 @@ def _market_frame(
     # are matched by session day (sources stamp a session at 00:00 or 04:00/05:00 UTC).
     per_date = features.groupby("timestamp", sort=True)[market_features].first().reset_index()
     measures = forward_regime_measures(index_series, horizon)
+    if timeframe_of(per_date["timestamp"]) != DAILY:
+        # Intraday bars: one row per index bar, matched on its own time.
+        market = per_date.merge(measures, on="timestamp", how="inner")
+        market = market.dropna(subset=[vol_name, trend_name]).reset_index(drop=True)
+        return market[columns]
     per_date["day"] = _day(per_date["timestamp"])
     measures = measures.assign(day=_day(measures["timestamp"])).drop(columns="timestamp")
     market = per_date.merge(measures, on="day", how="inner").drop(columns="day")

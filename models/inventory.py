@@ -70,6 +70,7 @@ def version_rows(tracking_uri: str) -> list[dict[str, Any]]:
                     "aliases": list(info.aliases),
                     "data_window": info.tags.get("data_window", ""),
                     "data_source": info.tags.get("data_source", ""),
+                    "timeframe": info.timeframe,
                     "created_at": info.created_at.isoformat(),
                     "metrics": metrics,
                 }

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from core.bars import DAILY
 from core.errors import DataValidationError, ModelUnavailableError, NotFoundError
 from core.regimes import RULE_FEATURES
 from models.ood import OutOfDistributionDetector
@@ -75,6 +76,9 @@ class ModelSet:
     # whether the regime model beat its majority baseline out of time.
     policy: FittedPolicy | None = None
     regime_skilled: bool = False
+    # The bars all four were trained on (`core.bars.TIMEFRAMES`); models logged before it
+    # was recorded were trained on daily bars.
+    timeframe: str = DAILY
     _models: dict[str, _LoadedModel] = field(default_factory=dict, repr=False)
     _ood: OutOfDistributionDetector | None = field(default=None, repr=False)
 
@@ -202,6 +206,7 @@ def _model_set(folders: dict[str, Path], versions: dict[str, str], alias: str) -
             f"{exc}", where=SIGNAL_QUALITY,
         ) from exc
     regime_skilled = bool(skill and skill.get("skilled"))
+    timeframe = _common_timeframe(folders, versions)
     feature_names: list[str] = []
     for model in models.values():
         feature_names += [name for name in model.inputs if name not in feature_names]
@@ -217,9 +222,34 @@ def _model_set(folders: dict[str, Path], versions: dict[str, str], alias: str) -
         runtimes={name: model.runtime for name, model in models.items()},
         policy=policy,
         regime_skilled=regime_skilled,
+        timeframe=timeframe,
         _models=models,
         _ood=ood,
     )
+
+
+def logged_timeframe(folder: Path) -> str:
+    """The bar timeframe a logged model records in its MLmodel metadata (1Day when it
+    predates the record)."""
+    from mlflow.models import Model
+
+    from models.registry import TIMEFRAME_KEY, UNRECORDED_TIMEFRAME
+
+    metadata = Model.load(str(folder / "MLmodel")).metadata or {}
+    return str(metadata.get(TIMEFRAME_KEY) or UNRECORDED_TIMEFRAME)
+
+
+def _common_timeframe(folders: dict[str, Path], versions: dict[str, str]) -> str:
+    """The one timeframe of a set; models trained on different bars never serve together."""
+    found = {name: logged_timeframe(folder) for name, folder in folders.items()}
+    if len(set(found.values())) > 1:
+        listed = ", ".join(f"{name} v{versions[name]} {tf}" for name, tf in sorted(found.items()))
+        raise ModelUnavailableError(
+            f"the models were trained on different bar timeframes ({listed}); train or "
+            "promote one set of the same timeframe",
+            where="model set",
+        )
+    return next(iter(found.values()), DAILY)
 
 
 def _extra_json(folder: Path | None, name: str) -> Any:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from core.bars import DAILY
 from core.errors import ConfigError, NotFoundError
 from models.tracker import prepare_store
 
@@ -23,6 +24,11 @@ CHAMPION = "champion"
 CHALLENGER = "challenger"
 PREVIOUS = "previous"
 ALIASES: tuple[str, ...] = (CHAMPION, CHALLENGER, PREVIOUS)
+# The bar timeframe a version was trained on: a tag of its training run and of the
+# registered version, and metadata of the logged model. Versions from before it was
+# recorded were all trained on daily bars.
+TIMEFRAME_KEY = "timeframe"
+UNRECORDED_TIMEFRAME = DAILY
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +55,11 @@ class VersionInfo:
     description: str
     tags: dict[str, str]
 
+    @property
+    def timeframe(self) -> str:
+        """The bars it was trained on (1Day when the version predates the tag)."""
+        return self.tags.get(TIMEFRAME_KEY) or UNRECORDED_TIMEFRAME
+
 
 class ModelRegistry:
     """Aliases and model cards of the four registered models in one MLflow store."""
@@ -72,7 +83,8 @@ class ModelRegistry:
         tags: dict[str, str] | None = None,
     ) -> str:
         """Register a logged model as a new version of `name`, with its model card as the
-        description. The first version of a model becomes `champion`. Registering the same
+        description and the bar timeframe of its run (`TIMEFRAME_KEY`) among its tags. The
+        first version of a model becomes `champion`. Registering the same
         logged model of the same run again returns its version (nothing duplicated)."""
         from mlflow.exceptions import MlflowException
 
@@ -102,7 +114,7 @@ class ModelRegistry:
                 source=source,
                 run_id=run_id,
                 description=model_card,
-                tags=tags or {},
+                tags={TIMEFRAME_KEY: self._run_timeframe(run_id), **(tags or {})},
                 model_id=model_id,
             )
         number = str(version.version)
@@ -254,6 +266,17 @@ class ModelRegistry:
         return str(run_id)
 
     # -- internals ----------------------------------------------------------------------
+
+    def _run_timeframe(self, run_id: str) -> str:
+        """The timeframe its training run recorded: every registration path (train,
+        retrain) tags the version with it."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            recorded = self._client.get_run(run_id).data.tags.get(TIMEFRAME_KEY)
+        except MlflowException:
+            recorded = None
+        return recorded or UNRECORDED_TIMEFRAME
 
     def _model(self, name: str):  # type: ignore[no-untyped-def]
         from mlflow.exceptions import MlflowException

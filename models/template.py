@@ -24,19 +24,21 @@ from __future__ import annotations
 import hashlib
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
+from core.bars import DAILY, check_timeframe
 from core.errors import DataValidationError
 from models.datasets import TrainingData
 from models.metrics import ComparisonMetric
 from models.policy import FittedPolicy
-from models.registry import ModelRegistry
+from models.registry import TIMEFRAME_KEY, ModelRegistry
 from models.tracker import LoggedModel, TrackedRun, Tracker
 
 
@@ -123,6 +125,13 @@ class TrainingContext:
     code_version: str = "unknown"
     seed: int = 42
     split: WalkForwardSplit = field(default_factory=WalkForwardSplit)
+    # The bars the model learns from (`core.bars.TIMEFRAMES`): recorded on the run, the
+    # registered version and the logged model, so the service serves it only to engines
+    # trading the same bars.
+    timeframe: str = DAILY
+
+    def __post_init__(self) -> None:
+        check_timeframe(self.timeframe)
 
 
 @dataclass(frozen=True)
@@ -225,6 +234,39 @@ class TrainableModel(ABC):
         """`comparison_metric` of predictions against targets."""
 
 
+class StampedRun:
+    """A `TrackedRun` whose logged model carries `metadata` in its MLmodel file (the
+    timeframe), whatever flavor the model logs itself with: what `models.loading` reads
+    back without asking the registry."""
+
+    def __init__(self, run: TrackedRun, metadata: dict[str, str]) -> None:
+        self._run = run
+        self.run_id = run.run_id
+        self.metadata = metadata
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        self._run.log_params(params)
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
+        self._run.log_metrics(metrics, step)
+
+    def set_tags(self, tags: Mapping[str, str]) -> None:
+        self._run.set_tags(tags)
+
+    def log_figure(self, figure: Any, artifact_file: str) -> None:
+        self._run.log_figure(figure, artifact_file)
+
+    def log_dict(self, payload: Mapping[str, Any], artifact_file: str) -> None:
+        self._run.log_dict(payload, artifact_file)
+
+    def log_file(self, path: Path, artifact_dir: str | None = None) -> None:
+        self._run.log_file(path, artifact_dir)
+
+    def log_model(self, flavor: str, model: Any, **kwargs: Any) -> LoggedModel:
+        metadata = {**(kwargs.pop("metadata", None) or {}), **self.metadata}
+        return self._run.log_model(flavor, model, metadata=metadata, **kwargs)
+
+
 def feature_hash(names: list[str]) -> str:
     return hashlib.sha256(",".join(names).encode()).hexdigest()[:12]
 
@@ -263,6 +305,7 @@ def train_model(
         "label_definition": model.label_definition(data),
         "code_version": context.code_version,
         "rows": str(len(rows)),
+        TIMEFRAME_KEY: context.timeframe,
     }
     with tracker.run(model.name, f"{model.name}-{window[1]}", tags) as run:
         run.log_params({
@@ -272,6 +315,7 @@ def train_model(
             "out_of_time_fraction": context.split.out_of_time_fraction,
             "embargo_bars": context.split.embargo_bars,
             "n_features": len(inputs),
+            TIMEFRAME_KEY: context.timeframe,
         })
         fold_metrics = []
         for fold in folds:
@@ -301,7 +345,8 @@ def train_model(
         run.log_dict({"features": inputs, "hash": feature_hash(inputs)}, "features.json")
         for artifact, payload in final.artifacts(fitted).items():
             run.log_dict(payload, f"{artifact}.json")
-        logged = final.log_model(run, fitted, input_example(train, inputs), inputs, train)
+        stamped = StampedRun(run, {TIMEFRAME_KEY: context.timeframe})
+        logged = final.log_model(stamped, fitted, input_example(train, inputs), inputs, train)
         run_id = run.run_id
     version, aliases = "", {}
     if registry is not None:
@@ -309,7 +354,8 @@ def train_model(
         version = registry.register(
             model.name, logged.model_uri, run_id=run_id, model_card=card,
             tags={"data_window": tags["data_window"], "feature_hash": tags["feature_hash"],
-                  "data_source": context.source, "code_version": context.code_version},
+                  "data_source": context.source, "code_version": context.code_version,
+                  TIMEFRAME_KEY: context.timeframe},
         )
         aliases = registry.aliases(model.name)
     return TrainingResult(
@@ -334,7 +380,8 @@ def model_card(
     """The registered version's description: what it is, on what data, how good."""
     lines = [
         f"# {model.name}",
-        f"Data: {context.source}, window {tags['data_window']}, out of time from "
+        f"Data: {context.source} ({context.timeframe} bars), window {tags['data_window']}, "
+        "out of time from "
         f"{tags['out_of_time_start']} ({int(metrics['test_rows'])} rows, trained on "
         f"{int(metrics['train_rows'])}).",
         f"Label: {tags['label_definition']}",

@@ -19,8 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from core.bars import DAILY, bars_at_timeframe, check_timeframe
 from core.errors import ConfigError
 from core.settings import Settings
 from core.utc import utc_timestamp
@@ -53,6 +54,14 @@ class TrainRequest(BaseModel):
     regime_horizon: int = Field(REGIME_HORIZON, ge=2)
     include_store_trades: bool = True
     include_held_out: bool = False  # train on the held-out symbols too (production use)
+    # The bars to learn from: 1Day, or intraday bars from an intraday file (coarser ones
+    # made of finer bars); recorded with every registered version.
+    timeframe: str = DAILY
+
+    @field_validator("timeframe")
+    @classmethod
+    def _known_timeframe(cls, value: str) -> str:
+        return check_timeframe(value)
 
 
 @dataclass(frozen=True)
@@ -72,9 +81,9 @@ def load_bars(
     from core.symbols import CONTEXT_ONLY_SYMBOLS
     from core.universe import split_universe
 
-    bars = _read_source(request.source, settings, request.end)
+    bars = _read_source(request.source, settings, request.end, request.timeframe)
     index = bars if request.index_source is None else _read_source(
-        request.index_source, settings, request.end
+        request.index_source, settings, request.end, request.timeframe
     )
     symbols, left_out = request.symbols, list[str]()
     if not request.include_held_out:
@@ -90,9 +99,12 @@ def load_bars(
     return stocks, index, left_out
 
 
-def _read_source(source: str, settings: Settings, end: str | None) -> pd.DataFrame:
-    """Bars up to `end` from `source`: an embedded source (`sp500`, `sample`), the offline
-    bar store (`store`), or a bar file/folder (repaired)."""
+def _read_source(
+    source: str, settings: Settings, end: str | None, timeframe: str = DAILY
+) -> pd.DataFrame:
+    """Bars of `timeframe` up to `end` from `source`: an embedded source (`sp500`,
+    `sample`: daily only), the offline bar store (`store`), or a bar file/folder
+    (repaired; intraday files read as they are, then made coarser if asked)."""
     from trading.adapters.registry import SourceContext, market_data
 
     if source in TRAINING_SOURCES:
@@ -105,7 +117,12 @@ def _read_source(source: str, settings: Settings, end: str | None) -> pd.DataFra
             f"file/folder; got {source}",
             where="train",
         )
-    return market_data(config, SourceContext.from_settings(settings)).history(end=end)
+    data = market_data(config, SourceContext.from_settings(settings))
+    if timeframe == DAILY or source in TRAINING_SOURCES:
+        return data.history(end=end, timeframe=timeframe)
+    # Intraday files: read without daily session stamps, at their own spacing.
+    bars = data.history(end=end, timeframe="1Min")
+    return bars_at_timeframe(bars, timeframe, where=f"--timeframe {timeframe} of {source}")
 
 
 def build_dataset(
@@ -122,7 +139,7 @@ def build_dataset(
     → labelled training data. `features` may come precomputed over a longer history
     (they are causal: a row depends on bars up to its own only); rows past the last bar
     of `stocks` are cut off."""
-    from features.compute import compute_features, index_features
+    from features.compute import compute_features
     from trading.strategies import STRATEGIES
 
     if features is None:
@@ -133,7 +150,7 @@ def build_dataset(
         inside = features["symbol"].isin(set(stocks["symbol"])) & (
             features["timestamp"] <= stocks["timestamp"].max())
         features = features.loc[inside]
-    history = index_features(index) if len(index) else None  # the regime model's rows
+    history = _index_history(index) if len(index) else None  # the regime model's rows
     merged = stocks.merge(features, on=["symbol", "timestamp"], how="inner")
     signals = pd.concat(
         [strategy.signals_frame(merged) for strategy in STRATEGIES.values()], ignore_index=True
@@ -151,6 +168,18 @@ def build_dataset(
     return build_training_data(stocks, features, signals, index_bars=index,
                                barrier=TripleBarrier.from_settings(settings),
                                regime_horizon=regime_horizon, index_features=history)
+
+
+def _index_history(index: pd.DataFrame) -> pd.DataFrame:
+    """The index's market features per index bar: per session for daily bars, per bar
+    (annualised by the bars' own frequency) for intraday ones."""
+    from features.compute import bar_frequency, index_features
+    from features.technical import TRADING_DAYS_PER_YEAR
+
+    yearly = bar_frequency(index)
+    if yearly > 1.5 * TRADING_DAYS_PER_YEAR:
+        return index_features(index, bars_per_year=yearly, daily=False)
+    return index_features(index)
 
 
 def store_trades(settings: Settings) -> pd.DataFrame | None:
@@ -192,6 +221,7 @@ def train_models(
     split: WalkForwardSplit | None = None,
     progress: Callable[[str], None] | None = None,
     tracker: Tracker | None = None,
+    timeframe: str = DAILY,
 ) -> list[TrainingResult]:
     """Train and log each named model on the same training data through the template,
     registering each new version when `register`. `tracker` replaces the default (one
@@ -206,7 +236,7 @@ def train_models(
     tracker = tracker or MlflowTracker(uri, settings.paths.mlflow_artifact_root)
     registry = ModelRegistry(uri) if register else None
     context = TrainingContext(source=source, code_version=code_version(), seed=settings.seed,
-                              split=split or WalkForwardSplit())
+                              split=split or WalkForwardSplit(), timeframe=timeframe)
     return [
         train_model(model, data, tracker=tracker, registry=registry, context=context,
                     progress=progress)
@@ -224,7 +254,7 @@ def run_training(
 
     models_for(request.models)  # fail on a bad name before any work
     say = progress or (lambda _message: None)
-    say(f"loading bars from {request.source}")
+    say(f"loading {request.timeframe} bars from {request.source}")
     stocks, index, left_out = load_bars(request, settings)
     if left_out:
         say(f"left out {len(left_out)} held-out symbols (kept for evaluation; "
@@ -235,9 +265,9 @@ def run_training(
         say(f"{len(trades)} closed trades from the feature store")
     data = build_dataset(stocks, index, settings, start=request.start,
                          regime_horizon=request.regime_horizon, trades=trades)
-    say(f"{len(data.events)} labelled signals, {len(data.market)} market days "
+    say(f"{len(data.events)} labelled signals, {len(data.market)} market rows "
         f"(index {data.index_symbol})")
     results = train_models(data, request.models, settings, source=request.source,
-                           progress=progress)
+                           progress=progress, timeframe=request.timeframe)
     return TrainingReport(results=results, data=data, source=request.source,
                           held_out_left_out=len(left_out))

@@ -16,8 +16,10 @@ structurally (this module never imports `trading`).
 
 Features travel as JSON numbers; NaN (missing by design, e.g. no news) travels as `null`
 because JSON has no NaN. Only the features the served models take are sent (learned from
-`GET /models`, refreshed once when the service refuses the set after a reload). The bearer
-token is sent when given and never logged."""
+`GET /models`, refreshed once when the service refuses the set after a reload). The
+engine's bar timeframe goes with every decision when given, and `check` refuses a service
+whose models were trained on other bars. The bearer token is sent when given and never
+logged."""
 
 from __future__ import annotations
 
@@ -31,7 +33,8 @@ from typing import Any
 import httpx
 from pydantic import ValidationError
 
-from core.errors import ModelUnavailableError
+from core.bars import DAILY
+from core.errors import ModelUnavailableError, TimeframeMismatch
 from core.types import Decision, Signal
 from serving.schemas import DecisionOut, SignalIn, to_decision
 
@@ -113,6 +116,7 @@ class HttpModelClient:
         failure_threshold: int = 5,
         cooldown_seconds: float = 5.0,
         transport: httpx.BaseTransport | None = None,
+        timeframe: str | None = None,
     ) -> None:
         if retries < 0:
             raise ValueError("retries must be >= 0")
@@ -131,20 +135,29 @@ class HttpModelClient:
         )
         self._random = random.Random()
         self._accepted: frozenset[str] | None = None
+        # The engine's bar timeframe, sent with every decision (the service refuses it
+        # when its models were trained on other bars); None: not sent, not checked.
+        self.timeframe = timeframe
+        self._takes_timeframe = True  # until `GET /models` says otherwise
 
     # -- ModelClient ---------------------------------------------------------------------
     def decide(self, signal: Signal, features: Mapping[str, float]) -> Decision:
         signal_json = SignalIn.from_signal(signal).model_dump(mode="json")
         accepted = self._accepted_features()
         try:
-            answer = self._decision(_payload(signal_json, features, accepted))
+            answer = self._decision(_payload(signal_json, features, accepted, self._sent_timeframe))
         except ModelRequestRejected as exc:
             # The served models changed (reload) and take other features: learn the new
             # set once and ask again; a second refusal is final.
             if exc.status != 422 or accepted == self._accepted_features(refresh=True):
                 raise
-            answer = self._decision(_payload(signal_json, features, self._accepted))
+            answer = self._decision(
+                _payload(signal_json, features, self._accepted, self._sent_timeframe))
         return to_decision(answer, signal, source="http")
+
+    @property
+    def _sent_timeframe(self) -> str | None:
+        return self.timeframe if self._takes_timeframe else None
 
     def _decision(self, payload: dict[str, Any]) -> DecisionOut:
         answer: DecisionOut = self._call("POST", "/decide", payload, DecisionOut.model_validate)
@@ -156,10 +169,14 @@ class HttpModelClient:
         model takes, so the client sends only these. None: unknown, send everything."""
         if self._accepted is None or refresh:
             try:
-                names = self.models().get("accepted_features")
+                status = self.models()
             except ModelUnavailableError:
                 return self._accepted
+            names = status.get("accepted_features")
             self._accepted = frozenset(names) if names else None
+            # A service from before timeframes refuses the field: not sent to it (its
+            # models are daily, which `check_timeframe` holds the engine to).
+            self._takes_timeframe = "timeframe" in status
         return self._accepted
 
     # -- operations ----------------------------------------------------------------------
@@ -201,7 +218,32 @@ class HttpModelClient:
                 f"the model service serves no champion ({serving.get('last_reload_error')})",
                 where=where,
             )
+        self.check_timeframe(serving)
         return serving
+
+    def check_timeframe(self, serving: Mapping[str, Any] | None = None) -> None:
+        """`TimeframeMismatch` when the service serves models trained on other bars than
+        this client's timeframe (from `serving`, a `GET /models` answer, or asked now). A
+        service that does not answer is not judged here: the engine's fallback covers it.
+        A service that predates the record serves daily models."""
+        if self.timeframe is None:
+            return
+        if serving is None:
+            try:
+                serving = self.models()
+            except ModelUnavailableError:
+                return
+        if not serving.get("champion"):
+            return
+        served = serving.get("timeframe") or DAILY
+        if served != self.timeframe:
+            raise TimeframeMismatch(
+                f"the model service serves models trained on {served} bars and this "
+                f"engine trades {self.timeframe} bars: serve models trained with "
+                f"`tradewind train --timeframe {self.timeframe}`, or trade --timeframe "
+                f"{served}",
+                where=self.endpoint,
+            )
 
     def models(self) -> dict[str, Any]:
         """`GET /models`: what is serving, and the last reload error."""
@@ -284,9 +326,12 @@ class HttpModelClient:
 
 
 def _payload(
-    signal: dict[str, Any], features: Mapping[str, float], accepted: frozenset[str] | None
+    signal: dict[str, Any],
+    features: Mapping[str, float],
+    accepted: frozenset[str] | None,
+    timeframe: str | None = None,
 ) -> dict[str, Any]:
-    return {
+    payload: dict[str, Any] = {
         "signal": signal,
         "features": {
             name: _wire(value)
@@ -294,6 +339,9 @@ def _payload(
             if accepted is None or name in accepted
         },
     }
+    if timeframe is not None:
+        payload["timeframe"] = timeframe
+    return payload
 
 
 def _wire(value: float) -> float | None:

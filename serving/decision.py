@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Literal, Protocol
 
-from core.errors import ModelUnavailableError, TradewindError
+from core.errors import ModelUnavailableError, TimeframeMismatch, TradewindError
 from core.regimes import rule_regime
 from core.types import Regime, Signal
 from models.policy import (
@@ -164,8 +164,10 @@ class DecisionMaker:
             self.restore(log)
 
     # -- the whole decision ------------------------------------------------------------
-    def decide(self, signal: Signal, features: Mapping[str, float | None]) -> DecisionOut:
-        prepared = self.prepare(signal, features)
+    def decide(
+        self, signal: Signal, features: Mapping[str, float | None], timeframe: str | None = None
+    ) -> DecisionOut:
+        prepared = self.prepare(signal, features, timeframe)
         X = feature_frame(prepared.model_set, prepared.values)
         outputs = predict_all(
             prepared.model_set, X, side=signal.side, price=signal.price, atr=prepared.atr
@@ -312,9 +314,10 @@ class DecisionMaker:
 
     # -- one model at a time (the per-model endpoints) ---------------------------------
     def signal_quality(
-        self, signal: Signal, features: Mapping[str, float | None]
+        self, signal: Signal, features: Mapping[str, float | None],
+        timeframe: str | None = None,
     ) -> tuple[Prepared, float, bool]:
-        prepared = self.prepare(signal, features)
+        prepared = self.prepare(signal, features, timeframe)
         X = feature_frame(prepared.model_set, prepared.values)
         probability = win_probability(prepared.model_set, X)
         ood = out_of_distribution(prepared.model_set, X)
@@ -322,9 +325,10 @@ class DecisionMaker:
         return prepared, probability, ood
 
     def exit(
-        self, signal: Signal, features: Mapping[str, float | None]
+        self, signal: Signal, features: Mapping[str, float | None],
+        timeframe: str | None = None,
     ) -> tuple[Prepared, ExitLevels]:
-        prepared = self.prepare(signal, features)
+        prepared = self.prepare(signal, features, timeframe)
         X = feature_frame(prepared.model_set, prepared.values)
         levels = exit_levels(
             prepared.model_set, X, side=signal.side, price=signal.price, atr=prepared.atr
@@ -333,28 +337,34 @@ class DecisionMaker:
         return prepared, levels
 
     def regime(
-        self, signal: Signal, features: Mapping[str, float | None]
+        self, signal: Signal, features: Mapping[str, float | None],
+        timeframe: str | None = None,
     ) -> tuple[Prepared, RegimeCall]:
-        prepared = self.prepare(signal, features)
+        prepared = self.prepare(signal, features, timeframe)
         call = regime_call(prepared.model_set, feature_frame(prepared.model_set, prepared.values))
         self._observe("regime", prepared)
         return prepared, call
 
     def risk(
-        self, signal: Signal, features: Mapping[str, float | None]
+        self, signal: Signal, features: Mapping[str, float | None],
+        timeframe: str | None = None,
     ) -> tuple[Prepared, DrawdownCall]:
-        prepared = self.prepare(signal, features)
+        prepared = self.prepare(signal, features, timeframe)
         call = drawdown_call(prepared.model_set, feature_frame(prepared.model_set, prepared.values))
         self._observe("risk", prepared)
         return prepared, call
 
     # -- shared steps ------------------------------------------------------------------
-    def prepare(self, signal: Signal, features: Mapping[str, float | None]) -> Prepared:
+    def prepare(
+        self, signal: Signal, features: Mapping[str, float | None], timeframe: str | None = None
+    ) -> Prepared:
         started = time.perf_counter()
         models = self._models()
         signal_id = signal.signal_id
         route = self.router.route(signal_id, has_challenger=models.challenger is not None)
         model_set = models.arm(route.variant)
+        if timeframe is not None:
+            check_timeframe_served(model_set, timeframe)
         values, atr = checked_values(features, model_set, models.accepted, signal.strategy)
         ignored = ignored_features(features, request_names_set(model_set))
         return Prepared(signal, signal_id, route, models, model_set, values, atr, started,
@@ -388,6 +398,18 @@ class DecisionMaker:
         if self.observer is not None:
             self.observer.decided(endpoint, prepared.route.variant,
                                   time.perf_counter() - prepared.started, ood)
+
+
+def check_timeframe_served(model_set: ModelSetLike, timeframe: str) -> None:
+    """Refuse (409) a decision asked for bars of another timeframe than the models were
+    trained on: their probabilities, exits and drawdowns mean nothing on other bars."""
+    if timeframe != model_set.timeframe:
+        raise TimeframeMismatch(
+            f"the request is for {timeframe} bars but the served models were trained on "
+            f"{model_set.timeframe} bars; ask with timeframe {model_set.timeframe}, or "
+            f"serve models trained with `tradewind train --timeframe {timeframe}`",
+            where="timeframe",
+        )
 
 
 def request_names(model_set: ModelSetLike) -> list[str]:

@@ -145,6 +145,15 @@ class ModelSlots:
                     challenger = self._timed(CHALLENGER)
                 except Exception as exc:
                     errors.append(f"challenger {_listed(wanted_challenger)}: {_reason(exc)}")
+            if challenger is not None and champion is not None and (
+                    challenger.timeframe != champion.timeframe):
+                # One service answers one timeframe: an arm on other bars would answer a
+                # share of the decisions with models that mean nothing on them.
+                errors.append(
+                    f"challenger {_listed(dict(challenger.versions))}: trained on "
+                    f"{challenger.timeframe} bars, the champion on {champion.timeframe}; "
+                    "not served")
+                challenger = None
             if champion is None:
                 return self._failed("; ".join(errors) or "no champion")
 
@@ -248,6 +257,7 @@ def _describe(model_set: ModelSetLike) -> dict[str, object]:
         "versions": dict(model_set.versions),
         "loaded_at": model_set.loaded_at.isoformat(),
         "request_features": request_names(model_set),
+        "timeframe": model_set.timeframe,
         "runtimes": dict(getattr(model_set, "runtimes", {}) or {}),
     }
 

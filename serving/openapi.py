@@ -55,6 +55,7 @@ _REFUSALS = {
     "401": "Missing or wrong bearer token",
     "404": "No online features for the symbol (the request left its features out)",
     "405": "Only POST",
+    "409": "A timeframe other than the served models' (`GET /models` -> `timeframe`)",
     "413": "Body too large",
     "415": "Not JSON",
     "422": "Features that do not fit the served models (missing, unknown, atr_14 <= 0)",
@@ -106,7 +107,7 @@ def openapi_document(auth_required: bool) -> dict[str, Any]:
                               "content": _json(_ref("ReloadOut"))}, **reload_errors},
     }}
     paths["/models"] = {"get": {
-        "summary": "Versions, aliases, A/B share, reloads, accepted features",
+        "summary": "Versions, aliases, timeframe, A/B share, reloads, accepted features",
         "operationId": "models",
         "responses": {"200": {"description": "The served models",
                               "content": _json({"type": "object"})}},

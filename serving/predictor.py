@@ -39,6 +39,7 @@ class ModelSetLike(Protocol):
     loaded_at: datetime
     policy: FittedPolicy | None  # fitted with the signal model; None: pass-through
     regime_skilled: bool  # the regime model beat its majority baseline out of time
+    timeframe: str  # the bars the models were trained on (`core.bars.TIMEFRAMES`)
 
     def win_probability(self, X: pd.DataFrame) -> np.ndarray: ...
 

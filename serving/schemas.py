@@ -29,6 +29,8 @@ from models.schema import CATALOGUE_FEATURES
 # refused.
 FeatureValue = Annotated[float, Strict(), Field(allow_inf_nan=False)] | None
 Variant = Literal["champion", "challenger"]
+# A bar timeframe (`core.bars.TIMEFRAMES`, spelled out so the schema lists it as an enum).
+Timeframe = Literal["1Min", "5Min", "15Min", "1Hour", "1Day"]
 
 # The feature the exit model's ATR multiples are applied to (price units).
 ATR_FEATURE = "atr_14"
@@ -100,10 +102,16 @@ def decide_example() -> dict[str, Any]:
 
 class DecideRequest(_Strict):
     """`POST /decide` and the per-model endpoints. `features` may be left out: the
-    service then reads the symbol's latest features from the online feature store."""
+    service then reads the symbol's latest features from the online feature store.
+    `timeframe` is the bars the signal comes from: a request for another timeframe than
+    the served models were trained on (`GET /models` -> `timeframe`) is refused with 409;
+    left out, it is not checked."""
 
     signal: SignalIn
     features: FeaturesIn | None = None
+    timeframe: Timeframe | None = Field(
+        None, description="The bar timeframe of the signal; must be the served models' one."
+    )
 
     def feature_values(self) -> dict[str, float | None] | None:
         """The features the client sent (a null one as None), or None when it sent none."""

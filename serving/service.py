@@ -11,7 +11,8 @@ declares the BentoML service from it (`pipelines.serve.TradewindService`, with
 - `POST /decide` — all four models for one signal; `/signal_quality`, `/exit`, `/regime`,
   `/risk` — one model each. Body: `{"signal": {...}, "features": {...}}`; `features` may
   be left out, then the symbol's latest online features are used.
-- `GET /models` — versions, aliases, A/B share, load and swap times, last reload error.
+- `GET /models` — versions, aliases, the bar timeframe the models were trained on, A/B
+  share, load and swap times, last reload error.
 - `POST /reload` — check the registry now and swap in changed models (with several
   workers, the worker that takes the call reloads at once; the others within one polling
   interval, `TRADEWIND_RELOAD_INTERVAL_SECONDS`).
@@ -19,7 +20,8 @@ declares the BentoML service from it (`pipelines.serve.TradewindService`, with
 
 Bad input is answered 400 (shape, types, NaN/inf, side, price: BentoML's pydantic check
 of `DecideRequest`) or 422 (features that do not match the served models), with the
-field named; auth failures 401 (`serving.auth`); no loaded models 503. Configuration
+field named; a request for another bar `timeframe` than the served models' 409;
+auth failures 401 (`serving.auth`); no loaded models 503. Configuration
 comes from Tradewind's settings and `serving.config`; models load from the MLflow
 registry by alias when the worker starts."""
 
@@ -40,7 +42,7 @@ from core.types import Signal
 from models.policy import PolicyConfig
 from serving.auth import BearerAuth
 from serving.config import ServiceConfig
-from serving.decision import DecisionMaker
+from serving.decision import DecisionMaker, check_timeframe_served
 from serving.decision_log import DecisionLog
 from serving.http import DECISION_PATHS, DecisionRoutes
 from serving.metrics import service_metrics
@@ -155,11 +157,15 @@ class DecisionService:
     def respond(self, endpoint: str, request: DecideRequest) -> BaseModel:
         """The answer of one endpoint; refusals raise the project's errors (4xx)."""
         signal = request.signal.to_signal()
+        timeframe = request.timeframe
+        if timeframe is not None:
+            # Before the online store is read: the wrong bars are refused as such.
+            check_timeframe_served(self.slots.current().champion, timeframe)
         features = self._features(request, signal)
         if endpoint == "decide":
-            return self.maker.decide(signal, features)
+            return self.maker.decide(signal, features, timeframe)
         if endpoint == "signal_quality":
-            prepared, probability, ood = self.maker.signal_quality(signal, features)
+            prepared, probability, ood = self.maker.signal_quality(signal, features, timeframe)
             return SignalQualityOut(
                 variant=prepared.route.variant,
                 model_version=prepared.model_set.versions["signal_quality"],
@@ -167,7 +173,7 @@ class DecisionService:
                 out_of_distribution=ood,
             )
         if endpoint == "exit":
-            prepared, levels = self.maker.exit(signal, features)
+            prepared, levels = self.maker.exit(signal, features, timeframe)
             return ExitOut(
                 variant=prepared.route.variant,
                 model_version=prepared.model_set.versions["exit_optimizer"],
@@ -177,7 +183,7 @@ class DecisionService:
                 take_profit_price=levels.take_profit_price,
             )
         if endpoint == "regime":
-            prepared, call = self.maker.regime(signal, features)
+            prepared, call = self.maker.regime(signal, features, timeframe)
             return RegimeOut(
                 variant=prepared.route.variant,
                 model_version=prepared.model_set.versions["regime_classifier"],
@@ -185,7 +191,7 @@ class DecisionService:
                 regime_probabilities=call.regime_probabilities,
             )
         if endpoint == "risk":
-            prepared, drawdown = self.maker.risk(signal, features)
+            prepared, drawdown = self.maker.risk(signal, features, timeframe)
             return RiskOut(
                 variant=prepared.route.variant,
                 model_version=prepared.model_set.versions["risk_predictor"],
@@ -208,6 +214,8 @@ class DecisionService:
         status = self.slots.status()
         served = self.slots.served
         status["accepted_features"] = sorted(served.accepted) if served else []
+        # The bars the served models were trained on: the only timeframe `/decide` takes.
+        status["timeframe"] = served.champion.timeframe if served else None
         status["ab"] = {
             "challenger_share": self.config.routing.challenger_share,
             "shadow": self.config.routing.shadow,

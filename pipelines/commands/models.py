@@ -65,11 +65,18 @@ def register(app: typer.Typer) -> None:
             help="Train on the held-out symbols too (production use: the evaluation and "
             "the demo judge models on them, so they are left out by default).",
         ),
+        timeframe: str = typer.Option(
+            "1Day", "--timeframe",
+            help="Bars to learn from: 1Day, or 1Min|5Min|15Min from an intraday "
+            "parquet/CSV --source (5Min/15Min made of 1Min bars). Recorded with every "
+            "registered version; the service serves only engines of the same timeframe.",
+        ),
         as_json: bool = typer.Option(False, "--json/--no-json", help="Print the results as JSON."),
     ) -> None:
         """Train the models on real bars, log them to MLflow and register them (the
         first version of each model becomes champion). The held-out symbols (a fixed fifth
         of any universe, `core.universe`) are left out unless --include-held-out."""
+        from core.bars import check_timeframe
         from core.settings import load_settings
         from models.inventory import HEADLINES
         from models.latency import measure_latency
@@ -100,6 +107,7 @@ def register(app: typer.Typer) -> None:
             end=end,
             include_store_trades=store_trades,
             include_held_out=include_held_out,
+            timeframe=check_timeframe(timeframe),
         )
         settings = load_settings()
         console = Console(stderr=as_json)
@@ -119,6 +127,7 @@ def register(app: typer.Typer) -> None:
         if as_json:
             payload = {
                 "source": source,
+                "timeframe": timeframe,
                 "held_out_left_out": report.held_out_left_out,
                 "events": len(report.data.events),
                 "market_days": len(report.data.market),
@@ -138,8 +147,8 @@ def register(app: typer.Typer) -> None:
             typer.echo(json.dumps(payload, indent=2, default=str))
             return
         table = Table(
-            title=f"Out-of-time metrics ({source}, {len(report.data.events)} "
-            f"signals, {len(report.data.market)} market days)"
+            title=f"Out-of-time metrics ({source}, {timeframe} bars, "
+            f"{len(report.data.events)} signals, {len(report.data.market)} market bars)"
         )
         # Readable at 80 columns: the names are never cut.
         for column, justify in (("model", "left"), ("v", "right"), ("aliases", "left"),
@@ -186,7 +195,7 @@ def register(app: typer.Typer) -> None:
                 row["name"],
                 row["version"],
                 "\n".join(row["aliases"]),
-                f"{first}\n→ {last}" if last else first,
+                f"{row['timeframe']} bars\n{first}\n→ {last}" if last else first,
                 "\n".join(f"{k} {figure(v)}" for k, v in list(row["metrics"].items())[:3]),
             )
         Console().print(table)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -110,6 +110,12 @@ def backtest(
             "it and entries are gated on its win probability. Default: rules, ungated."
         ),
     ] = None,
+    timeframe: Annotated[
+        str | None,
+        typer.Option(help="Bar timeframe: 1Min, 5Min, 15Min or 1Day (default: the bars' own "
+                     "spacing). Coarser than the bars: they are resampled; the model "
+                     "service must serve models of this timeframe."),
+    ] = None,
 ) -> None:
     """Replay historical bars through the trading engine (simulated broker) and print
     trades, win rate, profit factor, Sharpe, max drawdown, exposure. Without
@@ -137,15 +143,16 @@ def backtest(
         console.print(f"trading the {len(wanted)} held-out symbols of sp500 "
                       "(--symbols or --all-symbols to choose others)")
     bars, index_bars, repairs = _load_bars(
-        source, path, wanted, start, end, index_path, repair, settings
+        source, path, wanted, start, end, index_path, repair, settings, timeframe
     )
-    client = _checked_client(settings, model_endpoint) if model_endpoint else None
+    bars, index_bars, timeframe = _bars_of_timeframe(bars, index_bars, timeframe)
+    client = _checked_client(settings, model_endpoint, timeframe) if model_endpoint else None
     result = run_backtest(bars, index_bars=index_bars, settings=settings, strategy=strategy,
                           journal_url=journal, model_client=client,
                           gate_enabled=client is not None)  # fmt: skip
     metrics = result.metrics
 
-    table = Table(title=f"backtest · {metrics['strategy']} · {source}")
+    table = Table(title=f"backtest · {metrics['strategy']} · {source} · {timeframe}")
     table.add_column("metric")
     table.add_column("value", justify="right")
     for key in (*METRIC_KEYS, "final_equity", "bars", "symbols", "start", "end"):
@@ -175,10 +182,11 @@ def backtest(
     result.journal.close()
 
 
-def _checked_client(settings: Settings, endpoint: str) -> ModelClient:
-    """The service's client, once the service answers, serves a champion and takes the
-    token: a replay against a service that cannot answer would only count refusals."""
-    client = _http_client(settings, endpoint)
+def _checked_client(settings: Settings, endpoint: str, timeframe: str) -> ModelClient:
+    """The service's client, once the service answers, serves a champion of `timeframe`
+    bars and takes the token: a replay against a service that cannot answer would only
+    count refusals."""
+    client = _http_client(settings, endpoint, timeframe)
     client.check()
     return client
 
@@ -209,6 +217,7 @@ def _load_bars(
     index_path: Path | None,
     repair: bool,
     settings: Settings,
+    timeframe: str | None = None,
 ) -> tuple[object, object, int]:
     import pandas as pd
 
@@ -231,14 +240,17 @@ def _load_bars(
             f"unknown --source '{source}'; use sample, sp500, store, parquet or csv",
             where="backtest",
         )
+    # Intraday files are read as they are (no daily session stamps); `_bars_of_timeframe`
+    # then makes the asked timeframe of them.
+    read_as = "1Min" if timeframe not in (None, "1Day") and source != "store" else "1Day"
     if source == "store":
         check = _store_check(settings, symbols, start, end)
     else:
-        check = market_data(config).history_check(wanted, start, end)
+        check = market_data(config).history_check(wanted, start, end, read_as)
     index_bars: pd.DataFrame | None = None
     if index_path is not None:
         index_source = market_data({"type": "files", "path": index_path, "repair": repair})
-        index_bars = index_source.history_check(None, start, end).bars
+        index_bars = index_source.history_check(None, start, end, read_as).bars
     if check.bars.empty:
         raise ConfigError(
             f"no bars for symbols={symbols or 'all'} between {start or 'the start'} and "
@@ -246,6 +258,22 @@ def _load_bars(
             where="backtest",
         )
     return check.bars, index_bars, len(check.repairs)
+
+
+def _bars_of_timeframe(
+    bars: Any, index_bars: Any, timeframe: str | None
+) -> tuple[Any, Any, str]:
+    """(bars, index bars, timeframe): the bars' own timeframe when none is asked, else
+    the bars made coarser to it (`core.bars.bars_at_timeframe`)."""
+    from core.bars import bars_at_timeframe, check_timeframe, timeframe_of
+
+    if timeframe is None:
+        return bars, index_bars, timeframe_of(bars["timestamp"])
+    check_timeframe(timeframe)
+    bars = bars_at_timeframe(bars, timeframe, where="--timeframe")
+    if index_bars is not None and len(index_bars):
+        index_bars = bars_at_timeframe(index_bars, timeframe, where="--timeframe (index)")
+    return bars, index_bars, timeframe
 
 
 def _store_check(
@@ -633,6 +661,9 @@ def build_trading_service(
     from trading.sizing import PositionSizer, SizingConfig
     from trading.strategies import STRATEGIES, get_strategy
 
+    # First, before the broker is asked anything: a model service of other bars stops
+    # the start with one line.
+    model_client = _model_client(settings, endpoint, config.timeframe)
     alpaca = AlpacaBroker(
         AlpacaBrokerConfig(url_override=url), credentials, allow_live=settings.broker.allow_live
     )
@@ -650,7 +681,6 @@ def build_trading_service(
         bars_per_year=timeframe_bars_per_year(config.timeframe),
         corrections=settings.intraday.stream_bar_corrections,
     )
-    model_client = _model_client(settings, endpoint)
     if kit is not None:
         model_client = kit.observe_model(model_client, fallback=settings.models.fallback)
     engine = TradingEngine(
@@ -754,17 +784,24 @@ def _moment(value: str | None, option: str) -> datetime | None:
     return utc_datetime(moment)
 
 
-def _model_client(settings: Settings, endpoint: str | None) -> ModelClient:
+def _model_client(
+    settings: Settings, endpoint: str | None, timeframe: str | None = None
+) -> ModelClient:
     """The engine's model client: the HTTP service when an endpoint is given, else the
-    rules client (fixed 2×/3× ATR exits, no win probability)."""
+    rules client (fixed 2×/3× ATR exits, no win probability). A service that answers
+    with models trained on other bars than `timeframe` is refused here, at start-up."""
     from trading.rules_client import RulesModelClient
 
     if not endpoint:
         return RulesModelClient(settings.risk)
-    return _http_client(settings, endpoint)
+    client = _http_client(settings, endpoint, timeframe)
+    client.check_timeframe()
+    return client
 
 
-def _http_client(settings: Settings, endpoint: str) -> HttpModelClient:
+def _http_client(
+    settings: Settings, endpoint: str, timeframe: str | None = None
+) -> HttpModelClient:
     from serving.client import HttpModelClient
 
     token = settings.serving.api_token
@@ -772,4 +809,5 @@ def _http_client(settings: Settings, endpoint: str) -> HttpModelClient:
         endpoint,
         timeout=settings.serving.timeout_seconds,
         token=token.get_secret_value() if token else None,
+        timeframe=timeframe,
     )

@@ -148,7 +148,8 @@ def test_fit_never_sees_rows_after_its_window(tmp_path: Path) -> None:
     tracker = MlflowTracker(f"sqlite:///{tmp_path / 'mlflow.db'}", tmp_path / "artifacts")
     result = train_model(model, _empty_data(), tracker=tracker, registry=None,
                          context=TrainingContext(source="synthetic",
-                                                 split=WalkForwardSplit(n_folds=3)))
+                                                 split=WalkForwardSplit(n_folds=3),
+                                                 timeframe="1Min"))
     assert len(model.fits) == 4  # three folds + the out-of-time fit
     for train, test in zip(model.fits, model.tests, strict=True):
         assert train["timestamp"].max() < test["timestamp"].min()
@@ -162,6 +163,31 @@ def test_fit_never_sees_rows_after_its_window(tmp_path: Path) -> None:
     assert run.data.tags["feature_list"] == "x"
     assert run.data.tags["data_window"] == "2015-01-01..2015-07-19"
     assert "oot_mae" in run.data.metrics
+    assert run.data.tags["timeframe"] == "1Min"  # the bars it learned from, on the run
+    assert run.data.params["timeframe"] == "1Min"
     history = MlflowClient(tracking_uri=tracker.tracking_uri).get_metric_history(
         result.run_id, "cv_mae")
     assert [m.step for m in history] == [1, 2, 3]
+
+
+def test_the_timeframe_is_checked_and_stamped_on_the_logged_model() -> None:
+    from models.template import StampedRun
+
+    assert TrainingContext(source="daily").timeframe == "1Day"  # the default
+    with pytest.raises(DataValidationError, match="unknown timeframe '1Sec'"):
+        TrainingContext(source="x", timeframe="1Sec")
+
+    class _Run:
+        def __init__(self) -> None:
+            self.run_id = "r1"
+            self.kwargs: dict[str, Any] = {}
+
+        def log_model(self, flavor: str, model: Any, **kwargs: Any) -> LoggedModel:
+            self.kwargs = kwargs
+            return LoggedModel(model_uri="models:/m-1", run_id=self.run_id)
+
+    inner = _Run()
+    StampedRun(inner, {"timeframe": "1Min"}).log_model(  # type: ignore[arg-type]
+        "xgboost", object(), metadata={"note": "kept"}, model_format="ubj")
+    assert inner.kwargs == {"metadata": {"note": "kept", "timeframe": "1Min"},
+                            "model_format": "ubj"}

@@ -46,6 +46,7 @@ class FormulaModelSet:
         broken: bool = False,
         policy: FittedPolicy | None = None,
         regime_skilled: bool = False,
+        timeframe: str = "1Day",
     ) -> None:
         self.versions = {
             name: version
@@ -59,6 +60,7 @@ class FormulaModelSet:
         self.calls = 0
         self.policy = policy
         self.regime_skilled = regime_skilled
+        self.timeframe = timeframe
 
     def win_probability(self, X: pd.DataFrame) -> np.ndarray:
         self.calls += 1
