@@ -21,6 +21,7 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import islice
 from typing import Any
 
 import numpy as np
@@ -37,7 +38,7 @@ from trading.adapters.simulated import MatchingEngine, SimulatedBroker, Simulate
 from trading.adapters.store.data import StoreMarketData
 from trading.closed_trades import ClosedTradeRecord, TradeSink
 from trading.engine import EngineConfig, EngineStats, TradingEngine
-from trading.feed import PrecomputedFeed, compute_feature_frame
+from trading.feed import PrecomputedFeed, compute_feature_frame, shared_datetimes
 from trading.journal import Journal
 from trading.ports import ModelClient, OrderUpdate
 from trading.report import compute_metrics
@@ -149,6 +150,17 @@ class Replay:
         self._symbols, self._timestamps, self._columns = _window(
             market.frame, utc_timestamp(start), utc_timestamp(end), include_end
         )
+        # The bars as Python values, one tuple per bar in replay order (a numpy scalar per
+        # value would cost more than the bar), and their times in ns to find a step's end.
+        self._rows: list[tuple[str, datetime, float, float, float, float, float]] = list(
+            zip(
+                [str(symbol) for symbol in self._symbols.tolist()],
+                self._timestamps.tolist(),
+                *(column.tolist() for column in self._columns),
+                strict=True,
+            )
+        )
+        self._stamps = pd.DatetimeIndex(self._timestamps).as_unit("ns").asi8
         self._cursor = 0
         self._current: datetime | None = None
         self.feed = market.feed(strategies)
@@ -205,20 +217,15 @@ class Replay:
         closed_before = len(self.records)
         engine, matching, updates, clock = self.engine, self.matching, self._updates, self.clock
         start = self._cursor
-        rows = zip(
-            self._symbols[start:],
-            self._timestamps[start:],
-            *(column[start:] for column in self._columns),
-            strict=True,
-        )
-        for symbol, timestamp, o, h, low, c, v in rows:
-            if limit is not None and timestamp >= limit:
-                break
+        stop = len(self._rows)
+        if limit is not None:
+            stop = max(start, int(np.searchsorted(self._stamps, limit.value, side="left")))
+        for symbol, timestamp, o, h, low, c, v in islice(self._rows, start, stop):
             if timestamp != self._current:
                 self._current = timestamp
                 clock.advance_to(timestamp)
                 engine.advance(timestamp)
-            bar = Bar(str(symbol), timestamp, o, h, low, c, v)
+            bar = Bar(symbol, timestamp, o, h, low, c, v)
             matching.on_bar(bar)
             while updates:
                 engine.on_order_update(updates.popleft())
@@ -294,7 +301,7 @@ def _window(
         (rows["symbol"].to_numpy(), rows["timestamp"].to_numpy(dtype="datetime64[ns]"))
     )
     symbols = rows["symbol"].to_numpy()[order]
-    timestamps = pd.DatetimeIndex(rows["timestamp"]).to_pydatetime()[order]
+    timestamps = shared_datetimes(pd.DatetimeIndex(rows["timestamp"]))[order]
     columns = [rows[name].to_numpy(dtype=np.float64)[order] for name in BAR_VALUES]
     return symbols, timestamps, columns
 

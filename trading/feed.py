@@ -59,7 +59,8 @@ class FeatureRow(Mapping[str, float]):
         return len(self._columns)
 
     def to_dict(self) -> dict[str, float]:
-        return {name: float(self._row[i]) for name, i in self._columns.items()}
+        values = self._row.tolist()  # Python floats, converted in one call
+        return {name: values[i] for name, i in self._columns.items()}
 
 
 def compute_feature_frame(
@@ -73,8 +74,36 @@ def compute_feature_frame(
         warnings.simplefilter("ignore")
         features = compute_features(bars, index_bars)
     base = bars.loc[:, list(BAR_COLUMNS)]
+    if _same_rows(base, features):
+        # The usual case (bars sorted by symbol and time, every bar kept): the features
+        # are the bars' own rows in the same order, so the join is a side-by-side concat
+        # (the hash join and the sort after it cost more than the features themselves).
+        values = features.drop(columns=["symbol", "timestamp"])
+        return pd.concat(
+            [base.reset_index(drop=True), values.reset_index(drop=True)], axis=1, copy=False
+        )
     merged = base.merge(features, on=["symbol", "timestamp"], how="inner", validate="one_to_one")
     return merged.sort_values(["symbol", "timestamp"], kind="stable", ignore_index=True)
+
+
+def _same_rows(bars: pd.DataFrame, features: pd.DataFrame) -> bool:
+    """Whether `features` (sorted by symbol then time) has exactly `bars`' keys, row by
+    row, with the same key dtypes: then `bars` is sorted and unique on them as well."""
+    if len(bars) != len(features) or bars["symbol"].dtype != features["symbol"].dtype:
+        return False
+    stamps, feature_stamps = bars["timestamp"], features["timestamp"]
+    if stamps.dtype != feature_stamps.dtype or not pd.api.types.is_datetime64_any_dtype(stamps):
+        return False
+    if not np.array_equal(bars["symbol"].to_numpy(), features["symbol"].to_numpy()):
+        return False
+    return bool(np.array_equal(stamps.array.asi8, feature_stamps.array.asi8))
+
+
+def shared_datetimes(stamps: pd.DatetimeIndex) -> np.ndarray:
+    """`stamps` as `datetime` objects, one object per distinct time shared by its rows:
+    converted once per time, and each time hashed once as a dict key."""
+    _, first, where = np.unique(stamps.asi8, return_index=True, return_inverse=True)
+    return stamps[first].to_pydatetime()[where.reshape(-1)]
 
 
 def feature_columns(frame: pd.DataFrame) -> list[str]:
@@ -100,11 +129,12 @@ class PrecomputedFeed:
         names = feature_columns(merged)
         self._columns = {name: i for i, name in enumerate(names)}
         self._values = merged[names].to_numpy(dtype=np.float64)
-        timestamps = pd.DatetimeIndex(merged["timestamp"]).to_pydatetime()
+        timestamps = shared_datetimes(pd.DatetimeIndex(merged["timestamp"]))
         symbols = merged["symbol"].to_numpy()
-        self._row: dict[tuple[str, datetime], int] = {
-            key: i for i, key in enumerate(zip(symbols, timestamps, strict=True))
-        }
+        keys = zip(symbols.tolist(), timestamps.tolist(), strict=True)
+        self._row: dict[tuple[str, datetime], int] = dict(
+            zip(keys, range(len(merged)), strict=True)
+        )
         self._returns_window = returns_window
         close = merged["close"].to_numpy(dtype=np.float64)
         returns = np.full(len(close), np.nan)

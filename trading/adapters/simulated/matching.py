@@ -88,6 +88,9 @@ class MatchingEngine:
         self._open_by_symbol: dict[str, list[str]] = {}
         self._children: dict[str, tuple[str, str]] = {}  # bracket entry id -> (tp id, sl id)
         self._holdings: dict[str, _Holding] = {}
+        # The non-zero holdings, in the order of `_holdings` (the account sums them in that
+        # order): the account is read several times a bar, positions change rarely.
+        self._held: list[tuple[str, _Holding]] = []
         self._last_price: dict[str, float] = {}
         self._fill_count: dict[str, int] = {}
         self._fills: list[Fill] = []
@@ -125,8 +128,9 @@ class MatchingEngine:
         with self._lock:
             long_value = 0.0
             short_value = 0.0
-            for symbol, holding in self._holdings.items():
-                value = holding.qty * self._last_price.get(symbol, holding.avg_price)
+            last_price = self._last_price
+            for symbol, holding in self._held:
+                value = holding.qty * last_price.get(symbol, holding.avg_price)
                 if value >= 0:
                     long_value += value
                 else:
@@ -412,9 +416,12 @@ class MatchingEngine:
             holding.avg_price = (holding.avg_price * abs(holding.qty) + price * qty) / abs(new_qty)
         elif (new_qty > 0) != (holding.qty > 0) and new_qty != 0:
             holding.avg_price = price  # flipped through zero: the rest opened at this price
+        was_held = holding.qty != 0
         holding.qty = 0.0 if abs(new_qty) < 1e-9 else new_qty
         if holding.qty == 0:
             holding.avg_price = 0.0
+        if was_held != (holding.qty != 0):
+            self._held = [(name, held) for name, held in self._holdings.items() if held.qty != 0]
         self._cash -= signed * price + commission
 
     def _grow_children(self, entry: Order, at: datetime, updates: list[OrderUpdate]) -> list[str]:
