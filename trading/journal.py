@@ -18,6 +18,7 @@ import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from operator import itemgetter
 from typing import Any
 
 import pandas as pd
@@ -221,6 +222,7 @@ class Journal:
         _add_missing_columns(self._engine)
         self._buffer: dict[str, dict[tuple[Any, ...], _Pending]] = {name: {} for name in _KEYS}
         self._buffered = 0
+        self._compiled: dict[str, _Positional] = {}
         self._decision_of_order: dict[str, str | None] = {}
         # Orders written by an earlier process can only exist if the table had rows.
         with self._engine.connect() as connection:
@@ -298,9 +300,16 @@ class Journal:
             for name, rows in self._buffer.items():
                 if not rows:
                     continue
-                table = metadata.tables[name]
-                statement = self._insert(table)
-                connection.execute(statement, [build(*parts) for build, parts in rows.values()])
+                built = [build(*parts) for build, parts in rows.values()]
+                positional = self._positional(name)
+                if positional is None:
+                    connection.execute(self._insert(metadata.tables[name]), built)
+                else:
+                    sql, values_of, processors = positional
+                    parameters = [values_of(row) for row in built]
+                    if processors:
+                        parameters = [_processed(values, processors) for values in parameters]
+                    connection.exec_driver_sql(sql, parameters)
                 rows.clear()
         self._buffered = 0
 
@@ -392,6 +401,28 @@ class Journal:
         if self._buffered >= self.batch_size:
             self.flush()
 
+    def _positional(self, table_name: str) -> _Positional | None:
+        """SQLite: the table's insert compiled once, a getter of its parameters from a row
+        and the bind processors SQLAlchemy would apply (by position), so a batch goes to
+        the driver as tuples: SQLAlchemy's per-row parameter handling costs more than
+        SQLite's insert. None for other databases, which take the statement as it is."""
+        dialect = self._engine.dialect
+        if dialect.name != "sqlite":
+            return None
+        cached = self._compiled.get(table_name)
+        if cached is None:
+            table = metadata.tables[table_name]
+            compiled = self._insert(table).compile(dialect=dialect)
+            names = list(compiled.positiontup or ())
+            processors = [
+                (position, process)
+                for position, name in enumerate(names)
+                if (process := table.c[name].type.dialect_impl(dialect).bind_processor(dialect))
+                is not None
+            ]
+            cached = self._compiled[table_name] = (str(compiled), _values_of(names), processors)
+        return cached
+
     def _insert(self, table: Table) -> Any:
         keys = list(_KEYS[table.name])
         dialect = self._engine.dialect.name
@@ -412,6 +443,23 @@ class Journal:
 
 
 _Pending = tuple[Callable[..., dict[str, Any]], tuple[Any, ...]]  # row builder, its parts
+# An insert's SQL, its parameters from a row, (position, bind processor) of each
+# parameter SQLAlchemy would process.
+_Positional = tuple[str, Callable[[dict[str, Any]], tuple[Any, ...]], list[tuple[int, Any]]]
+
+
+def _values_of(names: list[str]) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
+    if len(names) == 1:
+        name = names[0]
+        return lambda row: (row[name],)
+    return itemgetter(*names)
+
+
+def _processed(values: tuple[Any, ...], processors: list[tuple[int, Any]]) -> tuple[Any, ...]:
+    processed = list(values)
+    for position, process in processors:
+        processed[position] = process(processed[position])
+    return tuple(processed)
 
 
 def _order_row(order: Order, decision_id: str | None, updated_at: datetime) -> dict[str, Any]:
