@@ -38,8 +38,10 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields
 from datetime import date, datetime
+from operator import attrgetter
+from typing import Any
 
 from core.clock import Clock
 from core.errors import BrokerError, DataValidationError, NotFoundError
@@ -59,6 +61,19 @@ from trading.adapters.simulated.config import SimulatedExchangeConfig
 from trading.ports import Account, OrderUpdate
 
 Listener = Callable[[OrderUpdate], None]
+
+_ORDER_FIELDS = tuple(f.name for f in fields(Order))
+_order_values = attrgetter(*_ORDER_FIELDS)
+_ORDER_POSITION = {name: position for position, name in enumerate(_ORDER_FIELDS)}
+
+
+def _evolve(order: Order, **changes: Any) -> Order:
+    """`dataclasses.replace` for an `Order` (every field is an init field), without its
+    generic per-field machinery: the book copies an order on every state change."""
+    values = list(_order_values(order))
+    for name, value in changes.items():
+        values[_ORDER_POSITION[name]] = value
+    return Order(*values)
 
 
 @dataclass(slots=True)
@@ -206,7 +221,7 @@ class MatchingEngine:
             if existing is not None:
                 return existing
             self._validate(order)
-            accepted = replace(
+            accepted = _evolve(
                 order,
                 status=OrderStatus.NEW,
                 broker_order_id=order.broker_order_id or f"sim-{len(self._orders) + 1}",
@@ -216,7 +231,7 @@ class MatchingEngine:
             )
             reason = self._rejection(accepted)
             if reason is not None:
-                rejected = replace(accepted, status=OrderStatus.REJECTED)
+                rejected = _evolve(accepted, status=OrderStatus.REJECTED)
                 self._orders[order.client_order_id] = rejected
                 self._reject_reasons[order.client_order_id] = reason
                 self._emit(
@@ -262,7 +277,7 @@ class MatchingEngine:
                     f"stop price must be positive, got {stop_price}",
                     where="MatchingEngine.replace_stop",
                 )
-            moved = replace(order, stop_price=stop_price)
+            moved = _evolve(order, stop_price=stop_price)
             self._orders[client_order_id] = moved
             self._emit(OrderUpdate("replaced", moved, moved.status, None, self._clock.now()))
             return moved
@@ -378,7 +393,7 @@ class MatchingEngine:
         )
         done = filled >= order.qty - 1e-9
         status = OrderStatus.FILLED if done else OrderStatus.PARTIALLY_FILLED
-        updated = replace(order, filled_qty=filled, filled_avg_price=avg, status=status)
+        updated = _evolve(order, filled_qty=filled, filled_avg_price=avg, status=status)
         self._orders[order.client_order_id] = updated
         count = self._fill_count.get(order.client_order_id, 0) + 1
         self._fill_count[order.client_order_id] = count
@@ -431,7 +446,7 @@ class MatchingEngine:
             for child_id in ids:
                 child = self._orders[child_id]
                 if child.status.is_open:
-                    self._orders[child_id] = replace(child, qty=entry.filled_qty)
+                    self._orders[child_id] = _evolve(child, qty=entry.filled_qty)
             return []
         exit_side = entry.side.opposite
         take_profit = Order(
@@ -448,7 +463,7 @@ class MatchingEngine:
             parent_client_order_id=entry.client_order_id,
             created_at=at,
         )
-        stop_loss = replace(
+        stop_loss = _evolve(
             take_profit,
             client_order_id=BracketLeg.STOP_LOSS.leg_id(entry.client_order_id),
             type=OrderType.STOP,
@@ -479,7 +494,7 @@ class MatchingEngine:
         if child.status is OrderStatus.FILLED or left <= sibling.filled_qty + 1e-9:
             self._close_order(sibling_id, OrderStatus.CANCELED, "canceled", updates)
         else:
-            self._orders[sibling_id] = replace(sibling, qty=left)
+            self._orders[sibling_id] = _evolve(sibling, qty=left)
 
     def _expire_day_orders(self, bar: Bar, updates: list[OrderUpdate]) -> None:
         day = bar.timestamp.date()
@@ -492,7 +507,7 @@ class MatchingEngine:
         self, order_id: str, status: OrderStatus, event: str, updates: list[OrderUpdate] | None
     ) -> Order:
         order = self._orders[order_id]
-        closed = replace(order, status=status)
+        closed = _evolve(order, status=status)
         self._orders[order_id] = closed
         open_ids = self._open_by_symbol.get(order.symbol, [])
         if order_id in open_ids:
