@@ -291,19 +291,18 @@ def _window(
         inside &= (stamps >= start).to_numpy()
     if end is not None:
         inside &= ((stamps <= end) if include_end else (stamps < end)).to_numpy()
-    rows = frame[inside]
-    if rows.empty:
+    if not inside.any():
         raise DataValidationError(
             f"no bars between {start or 'the start'} and {end or 'the end'} to replay",
             where="replay",
         )
-    order = np.lexsort(
-        (rows["symbol"].to_numpy(), rows["timestamp"].to_numpy(dtype="datetime64[ns]"))
-    )
-    symbols = rows["symbol"].to_numpy()[order]
-    timestamps = shared_datetimes(pd.DatetimeIndex(rows["timestamp"]))[order]
-    columns = [rows[name].to_numpy(dtype=np.float64)[order] for name in BAR_VALUES]
-    return symbols, timestamps, columns
+    # Column by column: selecting rows of the frame would copy every feature column too.
+    symbols = frame["symbol"].to_numpy()[inside]
+    times = pd.DatetimeIndex(stamps[inside])
+    order = np.lexsort((symbols, times.asi8))
+    timestamps = shared_datetimes(times)[order]
+    columns = [frame[name].to_numpy(dtype=np.float64)[inside][order] for name in BAR_VALUES]
+    return symbols[order], timestamps, columns
 
 
 def load_window_bars(

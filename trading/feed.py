@@ -78,10 +78,13 @@ def compute_feature_frame(
         # The usual case (bars sorted by symbol and time, every bar kept): the features
         # are the bars' own rows in the same order, so the join is a side-by-side concat
         # (the hash join and the sort after it cost more than the features themselves).
-        values = features.drop(columns=["symbol", "timestamp"])
-        return pd.concat(
-            [base.reset_index(drop=True), values.reset_index(drop=True)], axis=1, copy=False
-        )
+        # Columns are added, not concatenated: a concat would copy every feature into
+        # one new block with the prices.
+        frame = features  # computed here, for this frame only: no copy
+        frame.index = pd.RangeIndex(len(frame))
+        for position, name in enumerate(BAR_COLUMNS[2:], start=2):
+            frame.insert(position, name, base[name].to_numpy())
+        return frame
     merged = base.merge(features, on=["symbol", "timestamp"], how="inner", validate="one_to_one")
     return merged.sort_values(["symbol", "timestamp"], kind="stable", ignore_index=True)
 
@@ -128,7 +131,11 @@ class PrecomputedFeed:
         self.frame = merged
         names = feature_columns(merged)
         self._columns = {name: i for i, name in enumerate(names)}
-        self._values = merged[names].to_numpy(dtype=np.float64)
+        # Filled column by column (selecting the columns as a frame would first copy them
+        # all into one block); column-major, so each column is one contiguous copy.
+        self._values = np.empty((len(merged), len(names)), dtype=np.float64, order="F")
+        for position, name in enumerate(names):
+            self._values[:, position] = merged[name].to_numpy(dtype=np.float64)
         timestamps = shared_datetimes(pd.DatetimeIndex(merged["timestamp"]))
         symbols = merged["symbol"].to_numpy()
         keys = zip(symbols.tolist(), timestamps.tolist(), strict=True)
