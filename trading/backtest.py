@@ -220,9 +220,10 @@ class Replay:
         stop = len(self._rows)
         if limit is not None:
             stop = max(start, int(np.searchsorted(self._stamps, limit.value, side="left")))
+        current = self._current
         for symbol, timestamp, o, h, low, c, v in islice(self._rows, start, stop):
-            if timestamp != self._current:
-                self._current = timestamp
+            if timestamp is not current:  # one object per time (`shared_datetimes`)
+                self._current = current = timestamp
                 clock.advance_to(timestamp)
                 engine.advance(timestamp)
             bar = Bar(symbol, timestamp, o, h, low, c, v)

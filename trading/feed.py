@@ -52,6 +52,9 @@ class FeatureRow(Mapping[str, float]):
     def __getitem__(self, name: str) -> float:
         return float(self._row[self._columns[name]])
 
+    def __contains__(self, name: object) -> bool:
+        return name in self._columns  # no value read (Mapping's default reads it)
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._columns)
 
