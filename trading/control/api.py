@@ -37,6 +37,7 @@ from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import StreamingResponse
+from starlette.routing import Match
 
 from core.errors import AuthenticationError, ConfigError, DataValidationError, TradewindError
 from core.symbols import CONTEXT_ONLY_SYMBOLS
@@ -183,10 +184,15 @@ def build_app(plane: EngineControlPlane) -> FastAPI:
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         # FastAPI's own refusals (a body that is not JSON, an unknown path, a method the
         # path does not take) in the same shape as every other error.
+        headers = exc.headers
+        if exc.status_code == HTTPStatus.METHOD_NOT_ALLOWED:
+            # Every method of the path (its GET and PUT are two routes; Starlette names
+            # only the first route's).
+            headers = {**(headers or {}), "Allow": ", ".join(_allowed(request))}
         return JSONResponse(
             {"error": HTTPStatus(exc.status_code).phrase.replace(" ", ""),
              "message": str(exc.detail)},
-            status_code=exc.status_code, headers=exc.headers,
+            status_code=exc.status_code, headers=headers,
         )
 
     @app.exception_handler(RequestValidationError)
@@ -375,6 +381,16 @@ def build_app(plane: EngineControlPlane) -> FastAPI:
         return acted(plane.controls.cancel_orders(origin, ids))
 
     return app
+
+
+def _allowed(request: Request) -> list[str]:
+    """The methods the routes of the request's path take."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE:
+            methods |= getattr(route, "methods", None) or set()
+    return sorted(methods)
 
 
 def _presented(request: Request, *, cookie: bool) -> str | None:
