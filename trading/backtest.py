@@ -21,7 +21,6 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from itertools import islice
 from typing import Any
 
 import numpy as np
@@ -150,16 +149,13 @@ class Replay:
         self._symbols, self._timestamps, self._columns = _window(
             market.frame, utc_timestamp(start), utc_timestamp(end), include_end
         )
-        # The bars as Python values, one tuple per bar in replay order (a numpy scalar per
+        # The bars as Python values, a list per column in replay order (a numpy scalar per
         # value would cost more than the bar), and their times in ns to find a step's end.
-        self._rows: list[tuple[str, datetime, float, float, float, float, float]] = list(
-            zip(
-                [str(symbol) for symbol in self._symbols.tolist()],
-                self._timestamps.tolist(),
-                *(column.tolist() for column in self._columns),
-                strict=True,
-            )
-        )
+        self._values: list[list[Any]] = [
+            [str(symbol) for symbol in self._symbols.tolist()],
+            self._timestamps.tolist(),
+            *(column.tolist() for column in self._columns),
+        ]
         self._stamps = pd.DatetimeIndex(self._timestamps).as_unit("ns").asi8
         self._cursor = 0
         self._current: datetime | None = None
@@ -217,11 +213,12 @@ class Replay:
         closed_before = len(self.records)
         engine, matching, updates, clock = self.engine, self.matching, self._updates, self.clock
         start = self._cursor
-        stop = len(self._rows)
+        stop = len(self._symbols)
         if limit is not None:
             stop = max(start, int(np.searchsorted(self._stamps, limit.value, side="left")))
         current = self._current
-        for symbol, timestamp, o, h, low, c, v in islice(self._rows, start, stop):
+        step = [values[start:stop] for values in self._values]
+        for symbol, timestamp, o, h, low, c, v in zip(*step, strict=True):
             if timestamp is not current:  # one object per time (`shared_datetimes`)
                 self._current = current = timestamp
                 clock.advance_to(timestamp)
