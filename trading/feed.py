@@ -79,10 +79,9 @@ def compute_feature_frame(
     base = bars.loc[:, list(BAR_COLUMNS)]
     if _same_rows(base, features):
         # The usual case (bars sorted by symbol and time, every bar kept): the features
-        # are the bars' own rows in the same order, so the join is a side-by-side concat
-        # (the hash join and the sort after it cost more than the features themselves).
-        # Columns are added, not concatenated: a concat would copy every feature into
-        # one new block with the prices.
+        # are the bars' own rows in the same order, so the prices are added to them as
+        # columns (the hash join and the sort after it cost more than the features
+        # themselves; a concat would copy every feature into one block with the prices).
         frame = features  # computed here, for this frame only: no copy
         frame.index = pd.RangeIndex(len(frame))
         for position, name in enumerate(BAR_COLUMNS[2:], start=2):
