@@ -7,7 +7,9 @@ regime selector, pre-trade risk (positions, sector, correlation, circuit breaker
 rules decision, Kelly sizing, bracket orders through the matching engine, ATR trailing
 stops, time exits, and a SQLite journal of every order, fill, decision and equity point.
 backtrader runs a plain crossover (buy on the cross up, close on the cross down) with
-market orders. Prints bars/s of each and the ratio; not run by pytest.
+market orders. Prints bars/s of each and the ratio; not run by pytest. The trades of
+Tradewind's run are pinned by tests/integration/test_backtest_pinned.py, so a speed-up
+cannot change them. Figures and the machine's load: docs/CAPACITY.md.
 
     .venv/bin/python benchmarks/bench_engine_backtrader.py [--symbols 50] [--repeats 3]
 """

@@ -208,7 +208,9 @@ def timeframe_step(timeframe: str) -> timedelta:
 def timeframe_of(timestamps: pd.Series) -> str:
     """The timeframe whose step is the median spacing of `timestamps` (1Day when the
     spacing is a day or more, or unknown)."""
-    unique = pd.Series(pd.to_datetime(timestamps, utc=True).unique()).sort_values()
+    if not isinstance(timestamps.dtype, pd.DatetimeTZDtype):  # already times: nothing to parse
+        timestamps = pd.to_datetime(timestamps, utc=True)
+    unique = pd.Series(timestamps.unique()).sort_values()
     spacing = unique.diff().median() if len(unique) > 1 else pd.NaT
     if pd.isna(spacing) or spacing >= pd.Timedelta(hours=20):
         return DAILY

@@ -65,7 +65,10 @@ def compute_feature_set(
 
 def bar_frequency(bars: pd.DataFrame) -> float:
     """Bars per year, from the spacing of the bars' timestamps."""
-    return periods_per_year(pd.to_datetime(bars["timestamp"], utc=True))
+    timestamps = bars["timestamp"]
+    if not isinstance(timestamps.dtype, pd.DatetimeTZDtype):  # already a time: no parsing
+        timestamps = pd.to_datetime(timestamps, utc=True)
+    return periods_per_year(timestamps)
 
 
 def technical_feature_set(bars: pd.DataFrame, bars_per_year: float) -> FeatureSet:

@@ -132,10 +132,20 @@ def temporal_features(
     distinct timestamp."""
     if len(timestamps) == 0:
         return pd.DataFrame({c: pd.Series(dtype=np.float64) for c in TEMPORAL_COLUMNS})
-    stamps = pd.to_datetime(timestamps, utc=True).astype("datetime64[ns, UTC]")
-    unique = pd.Series(stamps.unique()).astype("datetime64[ns, UTC]")
-    table = _unique_temporal(unique, daily, calendar)
-    table.index = pd.DatetimeIndex(unique)
-    out = table.reindex(pd.DatetimeIndex(stamps))
-    out.index = timestamps.index
-    return out.loc[:, list(TEMPORAL_COLUMNS)]
+    stamps = timestamps
+    if stamps.dtype != "datetime64[ns, UTC]":  # times already need no parsing
+        stamps = pd.to_datetime(timestamps, utc=True).astype("datetime64[ns, UTC]")
+    codes, distinct = pd.factorize(stamps, sort=False)
+    if (codes < 0).any():  # a missing time: the reindex gives its row NaN
+        unique = pd.Series(stamps.unique()).astype("datetime64[ns, UTC]")
+        table = _unique_temporal(unique, daily, calendar)
+        table.index = pd.DatetimeIndex(unique)
+        out = table.reindex(pd.DatetimeIndex(stamps))
+        out.index = timestamps.index
+        return out.loc[:, list(TEMPORAL_COLUMNS)]
+    # Each row takes its time's row of the table (what a reindex on the times does).
+    table = _unique_temporal(pd.Series(distinct).astype("datetime64[ns, UTC]"), daily, calendar)
+    return pd.DataFrame(
+        {name: table[name].to_numpy()[codes] for name in TEMPORAL_COLUMNS},
+        index=timestamps.index,
+    )

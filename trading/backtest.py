@@ -37,7 +37,7 @@ from trading.adapters.simulated import MatchingEngine, SimulatedBroker, Simulate
 from trading.adapters.store.data import StoreMarketData
 from trading.closed_trades import ClosedTradeRecord, TradeSink
 from trading.engine import EngineConfig, EngineStats, TradingEngine
-from trading.feed import PrecomputedFeed, compute_feature_frame
+from trading.feed import PrecomputedFeed, compute_feature_frame, shared_datetimes
 from trading.journal import Journal
 from trading.ports import ModelClient, OrderUpdate
 from trading.report import compute_metrics
@@ -149,6 +149,14 @@ class Replay:
         self._symbols, self._timestamps, self._columns = _window(
             market.frame, utc_timestamp(start), utc_timestamp(end), include_end
         )
+        # The bars as Python values, a list per column in replay order (a numpy scalar per
+        # value would cost more than the bar), and their times in ns to find a step's end.
+        self._values: list[list[Any]] = [
+            [str(symbol) for symbol in self._symbols.tolist()],
+            self._timestamps.tolist(),
+            *(column.tolist() for column in self._columns),
+        ]
+        self._stamps = pd.DatetimeIndex(self._timestamps).as_unit("ns").asi8
         self._cursor = 0
         self._current: datetime | None = None
         self.feed = market.feed(strategies)
@@ -205,20 +213,17 @@ class Replay:
         closed_before = len(self.records)
         engine, matching, updates, clock = self.engine, self.matching, self._updates, self.clock
         start = self._cursor
-        rows = zip(
-            self._symbols[start:],
-            self._timestamps[start:],
-            *(column[start:] for column in self._columns),
-            strict=True,
-        )
-        for symbol, timestamp, o, h, low, c, v in rows:
-            if limit is not None and timestamp >= limit:
-                break
-            if timestamp != self._current:
-                self._current = timestamp
+        stop = len(self._symbols)
+        if limit is not None:
+            stop = max(start, int(np.searchsorted(self._stamps, limit.value, side="left")))
+        current = self._current
+        step = [values[start:stop] for values in self._values]
+        for symbol, timestamp, o, h, low, c, v in zip(*step, strict=True):
+            if timestamp is not current:  # one object per time (`shared_datetimes`)
+                self._current = current = timestamp
                 clock.advance_to(timestamp)
                 engine.advance(timestamp)
-            bar = Bar(str(symbol), timestamp, o, h, low, c, v)
+            bar = Bar(symbol, timestamp, o, h, low, c, v)
             matching.on_bar(bar)
             while updates:
                 engine.on_order_update(updates.popleft())
@@ -284,19 +289,18 @@ def _window(
         inside &= (stamps >= start).to_numpy()
     if end is not None:
         inside &= ((stamps <= end) if include_end else (stamps < end)).to_numpy()
-    rows = frame[inside]
-    if rows.empty:
+    if not inside.any():
         raise DataValidationError(
             f"no bars between {start or 'the start'} and {end or 'the end'} to replay",
             where="replay",
         )
-    order = np.lexsort(
-        (rows["symbol"].to_numpy(), rows["timestamp"].to_numpy(dtype="datetime64[ns]"))
-    )
-    symbols = rows["symbol"].to_numpy()[order]
-    timestamps = pd.DatetimeIndex(rows["timestamp"]).to_pydatetime()[order]
-    columns = [rows[name].to_numpy(dtype=np.float64)[order] for name in BAR_VALUES]
-    return symbols, timestamps, columns
+    # Column by column: selecting rows of the frame would copy every feature column too.
+    symbols = frame["symbol"].to_numpy()[inside]
+    times = pd.DatetimeIndex(stamps[inside])
+    order = np.lexsort((symbols, times.asi8))
+    timestamps = shared_datetimes(times)[order]
+    columns = [frame[name].to_numpy(dtype=np.float64)[inside][order] for name in BAR_VALUES]
+    return symbols[order], timestamps, columns
 
 
 def load_window_bars(

@@ -187,18 +187,19 @@ class TradingEngine:
     # ================================================================== the bar loop
     def on_bar(self, bar: Bar) -> None:
         """One bar of one symbol, after the broker has seen it (its fills are in)."""
-        if bar.timestamp != self._current:
-            self.advance(bar.timestamp)
+        symbol, timestamp = bar.symbol, bar.timestamp
+        if timestamp is not self._current and timestamp != self._current:
+            self.advance(timestamp)
         self.stats.bars += 1
         self.feed.observe(bar)
-        self._last_price[bar.symbol] = bar.close
+        self._last_price[symbol] = bar.close
         position = self.book.mark(bar)
-        if position is not None and self.session_windows.flatten_due(bar.timestamp):
-            self.request_exit(bar.symbol, "session_close")
-        elif position is not None:
-            self._manage(position, bar)
-        signals = self.feed.signals(bar.symbol, bar.timestamp)
-        for signal in signals:
+        if position is not None:
+            if self.session_windows.flatten_due(timestamp):
+                self.request_exit(symbol, "session_close")
+            else:
+                self._manage(position, bar)
+        for signal in self.feed.signals(symbol, timestamp):
             self.on_signal(signal)
 
     def finish(self) -> None:

@@ -55,6 +55,9 @@ class FeatureRow(Mapping[str, float]):
     def __getitem__(self, name: str) -> float:
         return float(self._row[self._columns[name]])
 
+    def __contains__(self, name: object) -> bool:
+        return name in self._columns  # no value read (Mapping's default reads it)
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._columns)
 
@@ -62,7 +65,8 @@ class FeatureRow(Mapping[str, float]):
         return len(self._columns)
 
     def to_dict(self) -> dict[str, float]:
-        return {name: float(self._row[i]) for name, i in self._columns.items()}
+        values = self._row.tolist()  # Python floats, converted in one call
+        return {name: values[i] for name, i in self._columns.items()}
 
 
 def compute_feature_frame(
@@ -76,8 +80,38 @@ def compute_feature_frame(
         warnings.simplefilter("ignore")
         features = compute_features(bars, index_bars)
     base = bars.loc[:, list(BAR_COLUMNS)]
+    if _same_rows(base, features):
+        # The usual case (bars sorted by symbol and time, every bar kept): the features
+        # are the bars' own rows in the same order, so the prices are added to them as
+        # columns (the hash join and the sort after it cost more than the features
+        # themselves; a concat would copy every feature into one block with the prices).
+        frame = features  # computed here, for this frame only: no copy
+        frame.index = pd.RangeIndex(len(frame))
+        for position, name in enumerate(BAR_COLUMNS[2:], start=2):
+            frame.insert(position, name, base[name].to_numpy())
+        return frame
     merged = base.merge(features, on=["symbol", "timestamp"], how="inner", validate="one_to_one")
     return merged.sort_values(["symbol", "timestamp"], kind="stable", ignore_index=True)
+
+
+def _same_rows(bars: pd.DataFrame, features: pd.DataFrame) -> bool:
+    """Whether `features` (sorted by symbol then time) has exactly `bars`' keys, row by
+    row, with the same key dtypes: then `bars` is sorted and unique on them as well."""
+    if len(bars) != len(features) or bars["symbol"].dtype != features["symbol"].dtype:
+        return False
+    stamps, feature_stamps = bars["timestamp"], features["timestamp"]
+    if stamps.dtype != feature_stamps.dtype or not pd.api.types.is_datetime64_any_dtype(stamps):
+        return False
+    if not np.array_equal(bars["symbol"].to_numpy(), features["symbol"].to_numpy()):
+        return False
+    return bool(np.array_equal(stamps.array.asi8, feature_stamps.array.asi8))
+
+
+def shared_datetimes(stamps: pd.DatetimeIndex) -> np.ndarray:
+    """`stamps` as `datetime` objects, one object per distinct time shared by its rows:
+    converted once per time, and each time hashed once as a dict key."""
+    _, first, where = np.unique(stamps.asi8, return_index=True, return_inverse=True)
+    return stamps[first].to_pydatetime()[where.reshape(-1)]
 
 
 def feature_columns(frame: pd.DataFrame) -> list[str]:
@@ -102,12 +136,17 @@ class PrecomputedFeed:
         self.frame = merged
         names = feature_columns(merged)
         self._columns = {name: i for i, name in enumerate(names)}
-        self._values = merged[names].to_numpy(dtype=np.float64)
-        timestamps = pd.DatetimeIndex(merged["timestamp"]).to_pydatetime()
+        # Filled column by column (selecting the columns as a frame would first copy them
+        # all into one block); column-major, so each column is one contiguous copy.
+        self._values = np.empty((len(merged), len(names)), dtype=np.float64, order="F")
+        for position, name in enumerate(names):
+            self._values[:, position] = merged[name].to_numpy(dtype=np.float64)
+        timestamps = shared_datetimes(pd.DatetimeIndex(merged["timestamp"]))
         symbols = merged["symbol"].to_numpy()
-        self._row: dict[tuple[str, datetime], int] = {
-            key: i for i, key in enumerate(zip(symbols, timestamps, strict=True))
-        }
+        keys = zip(symbols.tolist(), timestamps.tolist(), strict=True)
+        self._row: dict[tuple[str, datetime], int] = dict(
+            zip(keys, range(len(merged)), strict=True)
+        )
         self._returns_window = returns_window
         close = merged["close"].to_numpy(dtype=np.float64)
         returns = np.full(len(close), np.nan)

@@ -15,9 +15,10 @@ fills, trades, decisions and rejections are insert-once.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from operator import itemgetter
 from typing import Any
 
 import pandas as pd
@@ -218,10 +219,9 @@ class Journal:
         self._engine = sql_engine(url, echo=echo)
         metadata.create_all(self._engine)
         _add_missing_columns(self._engine)
-        self._buffer: dict[str, dict[tuple[Any, ...], dict[str, Any]]] = {
-            name: {} for name in _KEYS
-        }
+        self._buffer: dict[str, dict[tuple[Any, ...], _Pending]] = {name: {} for name in _KEYS}
         self._buffered = 0
+        self._compiled: dict[str, _Positional] = {}
         self._decision_of_order: dict[str, str | None] = {}
         # Orders written by an earlier process can only exist if the table had rows.
         with self._engine.connect() as connection:
@@ -234,136 +234,43 @@ class Journal:
         return self._engine
 
     # ------------------------------------------------------------------ writes
+    # Each write buffers its key and what its row is made of; the row itself is built
+    # when it is written. An upserted key (an order's every state change, a position, an
+    # equity point) written again before a flush is then built once, in its last state.
     def record_order(
         self, order: Order, *, decision_id: str | None = None, at: datetime | None = None
     ) -> None:
-        row = {
-            "client_order_id": order.client_order_id,
-            "broker_order_id": order.broker_order_id,
-            "parent_client_order_id": order.parent_client_order_id,
-            "symbol": order.symbol,
-            "side": order.side.value,
-            "qty": float(order.qty),
-            "type": order.type.value,
-            "order_class": order.order_class.value,
-            "time_in_force": order.time_in_force.value,
-            "limit_price": order.limit_price,
-            "stop_price": order.stop_price,
-            "take_profit_price": order.take_profit_price,
-            "stop_loss_price": order.stop_loss_price,
-            "status": order.status.value,
-            "filled_qty": float(order.filled_qty),
-            "filled_avg_price": order.filled_avg_price,
-            "created_at": utc_datetime(order.created_at),
-            "updated_at": utc_datetime(at or order.created_at or utc_now()),
-            "decision_id": decision_id,
-        }
+        client_order_id = order.client_order_id
         if decision_id is None:
             # Keep the decision link written when the order was placed.
-            row["decision_id"] = self._order_decision(order.client_order_id)
+            decision_id = self._order_decision(client_order_id)
         else:
-            self._decision_of_order[order.client_order_id] = decision_id
-        self._put("orders", row)
+            self._decision_of_order[client_order_id] = decision_id
+        updated_at = at or order.created_at or utc_now()
+        self._put("orders", (client_order_id,), _order_row, (order, decision_id, updated_at))
 
     def record_fill(self, fill: Fill) -> None:
-        self._put(
-            "fills",
-            {
-                "fill_id": fill.fill_id,
-                "client_order_id": fill.client_order_id,
-                "symbol": fill.symbol,
-                "side": fill.side.value,
-                "qty": float(fill.qty),
-                "price": float(fill.price),
-                "commission": float(fill.commission),
-                "timestamp": utc_datetime(fill.timestamp),
-            },
-        )
+        self._put("fills", (fill.fill_id,), _fill_row, (fill,))
 
     def record_position(self, position: Position, at: datetime) -> None:
         """The latest state of a position; qty 0 marks it closed."""
-        self._put(
-            "positions",
-            {
-                "symbol": position.symbol,
-                "qty": float(position.qty),
-                "avg_entry_price": float(position.avg_entry_price),
-                "market_price": position.market_price,
-                "updated_at": utc_datetime(at),
-            },
-        )
+        self._put("positions", (position.symbol,), _position_row, (position, at))
 
     def record_trade(self, trade: Trade) -> None:
-        self._put(
-            "trades",
-            {
-                "trade_id": trade.trade_id,
-                "symbol": trade.symbol,
-                "side": trade.side.value,
-                "qty": float(trade.qty),
-                "entry_time": utc_datetime(trade.entry_time),
-                "entry_price": float(trade.entry_price),
-                "exit_time": utc_datetime(trade.exit_time),
-                "exit_price": float(trade.exit_price),
-                "strategy": trade.strategy,
-                "exit_reason": trade.exit_reason,
-                "commission": float(trade.commission),
-                "pnl": float(trade.pnl),
-                "return_pct": float(trade.return_pct),
-                "max_favorable_excursion": float(trade.max_favorable_excursion),
-                "max_adverse_excursion": float(trade.max_adverse_excursion),
-                "decision_id": trade.decision_id,
-            },
-        )
+        self._put("trades", (trade.trade_id,), _trade_row, (trade,))
 
     def record_decision(self, record: DecisionRecord) -> None:
-        decision = record.decision
-        self._put(
-            "decisions",
-            {
-                "decision_id": record.decision_id,
-                "signal_id": record.signal_id,
-                "symbol": record.symbol,
-                "side": record.side,
-                "signal_time": utc_datetime(record.signal_time),
-                "strategy": record.strategy,
-                "price": float(record.price),
-                "win_probability": decision.win_probability if decision else None,
-                "stop_loss_price": decision.stop_loss_price if decision else None,
-                "take_profit_price": decision.take_profit_price if decision else None,
-                "regime": decision.regime.value if decision and decision.regime else None,
-                "expected_drawdown_pct": decision.expected_drawdown_pct if decision else None,
-                "variant": decision.variant if decision else "none",
-                "model_versions": json.dumps(
-                    dict(sorted(decision.model_versions.items())) if decision else {}
-                ),
-                "source": decision.source if decision else "none",
-                "out_of_distribution": int(bool(decision and decision.out_of_distribution)),
-                "action": record.action,
-                "category": record.category,
-                "reason": record.reason,
-                "size_fraction": decision.size_fraction if decision else None,
-                "threshold": decision.threshold if decision else None,
-                "qty": record.qty,
-                "client_order_id": record.client_order_id,
-                "decided_at": utc_datetime(record.decided_at),
-            },
-        )
+        self._put("decisions", (record.decision_id,), _decision_row, (record,))
 
     def record_rejection(
         self, *, signal_id: str, symbol: str, strategy: str, rule: str, reason: str, at: datetime
     ) -> None:
+        rejection_id = f"{signal_id}:{rule}"
         self._put(
             "risk_rejections",
-            {
-                "rejection_id": f"{signal_id}:{rule}",
-                "signal_id": signal_id,
-                "symbol": symbol,
-                "strategy": strategy,
-                "rule": rule,
-                "reason": reason,
-                "timestamp": utc_datetime(at),
-            },
+            (rejection_id,),
+            _rejection_row,
+            (rejection_id, signal_id, symbol, strategy, rule, reason, at),
         )
 
     def record_equity(
@@ -376,16 +283,12 @@ class Journal:
         open_positions: int,
         halted: bool,
     ) -> None:
+        timestamp = utc_datetime(at)
         self._put(
             "equity_curve",
-            {
-                "timestamp": utc_datetime(at),
-                "equity": float(equity),
-                "cash": float(cash),
-                "positions_value": float(positions_value),
-                "open_positions": int(open_positions),
-                "halted": int(halted),
-            },
+            (timestamp,),
+            _equity_row,
+            (timestamp, equity, cash, positions_value, open_positions, halted),
         )
 
     def amend_decision(self, decision_id: str, *, action: str, category: str, reason: str) -> None:
@@ -410,9 +313,16 @@ class Journal:
             for name, rows in self._buffer.items():
                 if not rows:
                     continue
-                table = metadata.tables[name]
-                statement = self._insert(table)
-                connection.execute(statement, list(rows.values()))
+                built = [build(*parts) for build, parts in rows.values()]
+                positional = self._positional(name)
+                if positional is None:
+                    connection.execute(self._insert(metadata.tables[name]), built)
+                else:
+                    sql, values_of, processors = positional
+                    parameters = [values_of(row) for row in built]
+                    if processors:
+                        parameters = [_processed(values, processors) for values in parameters]
+                    connection.exec_driver_sql(sql, parameters)
                 rows.clear()
         self._buffered = 0
 
@@ -487,16 +397,44 @@ class Journal:
         self._decision_of_order[client_order_id] = decision_id
         return decision_id
 
-    def _put(self, table_name: str, row: dict[str, Any]) -> None:
-        key = tuple(row[column] for column in _KEYS[table_name])
+    def _put(
+        self,
+        table_name: str,
+        key: tuple[Any, ...],
+        build: Callable[..., dict[str, Any]],
+        parts: tuple[Any, ...],
+    ) -> None:
         rows = self._buffer[table_name]
-        if key in rows and table_name not in _UPSERT:
-            return  # insert-once: the first write of a key wins
-        if key not in rows:
+        if key in rows:
+            if table_name not in _UPSERT:
+                return  # insert-once: the first write of a key wins
+        else:
             self._buffered += 1
-        rows[key] = row
+        rows[key] = (build, parts)
         if self._buffered >= self.batch_size:
             self.flush()
+
+    def _positional(self, table_name: str) -> _Positional | None:
+        """SQLite: the table's insert compiled once, a getter of its parameters from a row
+        and the bind processors SQLAlchemy would apply (by position), so a batch goes to
+        the driver as tuples: SQLAlchemy's per-row parameter handling costs more than
+        SQLite's insert. None for other databases, which take the statement as it is."""
+        dialect = self._engine.dialect
+        if dialect.name != "sqlite":
+            return None
+        cached = self._compiled.get(table_name)
+        if cached is None:
+            table = metadata.tables[table_name]
+            compiled = self._insert(table).compile(dialect=dialect)
+            names = list(compiled.positiontup or ())
+            processors = [
+                (position, process)
+                for position, name in enumerate(names)
+                if (process := table.c[name].type.dialect_impl(dialect).bind_processor(dialect))
+                is not None
+            ]
+            cached = self._compiled[table_name] = (str(compiled), _values_of(names), processors)
+        return cached
 
     def _insert(self, table: Table) -> Any:
         keys = list(_KEYS[table.name])
@@ -515,6 +453,155 @@ class Journal:
             }
             return statement.on_conflict_do_update(index_elements=keys, set_=updates)
         return statement.on_conflict_do_nothing(index_elements=keys)
+
+
+_Pending = tuple[Callable[..., dict[str, Any]], tuple[Any, ...]]  # row builder, its parts
+# An insert's SQL, its parameters from a row, (position, bind processor) of each
+# parameter SQLAlchemy would process.
+_Positional = tuple[str, Callable[[dict[str, Any]], tuple[Any, ...]], list[tuple[int, Any]]]
+
+
+def _values_of(names: list[str]) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
+    if len(names) == 1:
+        name = names[0]
+        return lambda row: (row[name],)
+    return itemgetter(*names)
+
+
+def _processed(values: tuple[Any, ...], processors: list[tuple[int, Any]]) -> tuple[Any, ...]:
+    processed = list(values)
+    for position, process in processors:
+        processed[position] = process(processed[position])
+    return tuple(processed)
+
+
+def _order_row(order: Order, decision_id: str | None, updated_at: datetime) -> dict[str, Any]:
+    return {
+        "client_order_id": order.client_order_id,
+        "broker_order_id": order.broker_order_id,
+        "parent_client_order_id": order.parent_client_order_id,
+        "symbol": order.symbol,
+        "side": order.side.value,
+        "qty": float(order.qty),
+        "type": order.type.value,
+        "order_class": order.order_class.value,
+        "time_in_force": order.time_in_force.value,
+        "limit_price": order.limit_price,
+        "stop_price": order.stop_price,
+        "take_profit_price": order.take_profit_price,
+        "stop_loss_price": order.stop_loss_price,
+        "status": order.status.value,
+        "filled_qty": float(order.filled_qty),
+        "filled_avg_price": order.filled_avg_price,
+        "created_at": utc_datetime(order.created_at),
+        "updated_at": utc_datetime(updated_at),
+        "decision_id": decision_id,
+    }
+
+
+def _fill_row(fill: Fill) -> dict[str, Any]:
+    return {
+        "fill_id": fill.fill_id,
+        "client_order_id": fill.client_order_id,
+        "symbol": fill.symbol,
+        "side": fill.side.value,
+        "qty": float(fill.qty),
+        "price": float(fill.price),
+        "commission": float(fill.commission),
+        "timestamp": utc_datetime(fill.timestamp),
+    }
+
+
+def _position_row(position: Position, at: datetime) -> dict[str, Any]:
+    return {
+        "symbol": position.symbol,
+        "qty": float(position.qty),
+        "avg_entry_price": float(position.avg_entry_price),
+        "market_price": position.market_price,
+        "updated_at": utc_datetime(at),
+    }
+
+
+def _trade_row(trade: Trade) -> dict[str, Any]:
+    return {
+        "trade_id": trade.trade_id,
+        "symbol": trade.symbol,
+        "side": trade.side.value,
+        "qty": float(trade.qty),
+        "entry_time": utc_datetime(trade.entry_time),
+        "entry_price": float(trade.entry_price),
+        "exit_time": utc_datetime(trade.exit_time),
+        "exit_price": float(trade.exit_price),
+        "strategy": trade.strategy,
+        "exit_reason": trade.exit_reason,
+        "commission": float(trade.commission),
+        "pnl": float(trade.pnl),
+        "return_pct": float(trade.return_pct),
+        "max_favorable_excursion": float(trade.max_favorable_excursion),
+        "max_adverse_excursion": float(trade.max_adverse_excursion),
+        "decision_id": trade.decision_id,
+    }
+
+
+def _decision_row(record: DecisionRecord) -> dict[str, Any]:
+    decision = record.decision
+    return {
+        "decision_id": record.decision_id,
+        "signal_id": record.signal_id,
+        "symbol": record.symbol,
+        "side": record.side,
+        "signal_time": utc_datetime(record.signal_time),
+        "strategy": record.strategy,
+        "price": float(record.price),
+        "win_probability": decision.win_probability if decision else None,
+        "stop_loss_price": decision.stop_loss_price if decision else None,
+        "take_profit_price": decision.take_profit_price if decision else None,
+        "regime": decision.regime.value if decision and decision.regime else None,
+        "expected_drawdown_pct": decision.expected_drawdown_pct if decision else None,
+        "variant": decision.variant if decision else "none",
+        "model_versions": json.dumps(
+            dict(sorted(decision.model_versions.items())) if decision else {}
+        ),
+        "source": decision.source if decision else "none",
+        "out_of_distribution": int(bool(decision and decision.out_of_distribution)),
+        "action": record.action,
+        "category": record.category,
+        "reason": record.reason,
+        "size_fraction": decision.size_fraction if decision else None,
+        "threshold": decision.threshold if decision else None,
+        "qty": record.qty,
+        "client_order_id": record.client_order_id,
+        "decided_at": utc_datetime(record.decided_at),
+    }
+
+
+def _rejection_row(
+    rejection_id: str, signal_id: str, symbol: str, strategy: str, rule: str, reason: str,
+    at: datetime,
+) -> dict[str, Any]:
+    return {
+        "rejection_id": rejection_id,
+        "signal_id": signal_id,
+        "symbol": symbol,
+        "strategy": strategy,
+        "rule": rule,
+        "reason": reason,
+        "timestamp": utc_datetime(at),
+    }
+
+
+def _equity_row(
+    timestamp: datetime, equity: float, cash: float, positions_value: float,
+    open_positions: int, halted: bool,
+) -> dict[str, Any]:
+    return {
+        "timestamp": timestamp,
+        "equity": float(equity),
+        "cash": float(cash),
+        "positions_value": float(positions_value),
+        "open_positions": int(open_positions),
+        "halted": int(halted),
+    }
 
 
 def _add_missing_columns(engine: Engine) -> None:

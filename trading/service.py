@@ -44,7 +44,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from core.bars import timeframe_step
 from core.calendar import MarketCalendar
 from core.clock import Clock, ReplayClock, WallClock
-from core.errors import BrokerError, ConfigError, DataSourceError
+from core.errors import BrokerError, ConfigError, DataSourceError, DataValidationError
 from core.types import (
     Bar,
     Fill,
@@ -70,11 +70,15 @@ from trading.ports import (
     OrderUpdate,
     TradePrint,
 )
-from trading.watchlist import read_watchlist
+from trading.watchlist import Watchlist, read_watchlist, write_watchlist
 
 log = logging.getLogger(__name__)
 
 CRASH_ENV = "TRADEWIND_CRASH_AT"
+# Where the traded watchlist came from: the symbols the engine started with, the
+# watchlist file (`--watchlist`, the screener's), or the engine API.
+WATCHLIST_START, WATCHLIST_FILE, WATCHLIST_API = "symbols", "file", "api"
+WATCHLIST_SOURCES = (WATCHLIST_START, WATCHLIST_FILE, WATCHLIST_API)
 CRASH_POINTS = ("before_submit", "after_submit", "after_fill")
 
 
@@ -229,6 +233,11 @@ class TradingService:
         self._first_seen: dict[datetime, float] = {}
         self._wake = asyncio.Event()
         self.symbols: tuple[str, ...] = config.symbols
+        # What the watchlist asks for (`symbols` adds the held symbols), where it came from
+        # (`WATCHLIST_SOURCES`), and when it last changed.
+        self.watchlist: tuple[str, ...] = config.symbols
+        self.watchlist_source = WATCHLIST_START
+        self.watchlist_changed_at: datetime | None = None
         self._watchlist_stamp: float | None = None
 
     # ------------------------------------------------------------------ start-up
@@ -337,7 +346,8 @@ class TradingService:
         self.broker.sync()  # the first sync takes the baseline the updates start from
         watchlist = self.config.watchlist_path
         if watchlist is not None and watchlist.exists():
-            self.symbols = read_watchlist(watchlist).symbols
+            self.symbols = self.watchlist = read_watchlist(watchlist).symbols
+            self.watchlist_source = WATCHLIST_FILE
             self._watchlist_stamp = watchlist.stat().st_mtime_ns
         self.warm_up()
         report = self.recover()
@@ -425,20 +435,63 @@ class TradingService:
         except ConfigError as exc:
             self.observer.step_failed(exc.message)
             return False
+        return self._trade_watchlist(wanted, WATCHLIST_FILE)
+
+    def replace_watchlist(self, symbols: Sequence[str]) -> bool:
+        """The watchlist replaced by the operator (the engine API). Every new symbol must
+        have bars at the market data (`DataValidationError` naming those without: a typo
+        trades nothing). With a watchlist file, the file is rewritten and read back, as
+        any change of it is, and the list lasts across a restart; without one, it holds
+        until the engine stops. True when the traded symbols changed."""
+        wanted = tuple(dict.fromkeys(symbol.upper() for symbol in symbols))
+        _, added = self._plan(wanted)
+        history = self._history(added)
+        if history is not None:
+            missing = [s for s in added if s not in set(history["symbol"])]
+            if missing:
+                raise DataValidationError(
+                    f"no bars for {', '.join(missing)} at the market data in the "
+                    f"{self.config.warmup_days} days to {self.last_bar_time:%Y-%m-%d}; "
+                    "not a tradable symbol?",
+                    where="watchlist",
+                )
+        path = self.config.watchlist_path
+        if path is not None:
+            write_watchlist(path, Watchlist(self.clock.now().date().isoformat(), wanted))
+            self._watchlist_stamp = path.stat().st_mtime_ns
+            wanted = read_watchlist(path).symbols
+        return self._trade_watchlist(wanted, WATCHLIST_API, history)
+
+    def _plan(self, wanted: tuple[str, ...]) -> tuple[tuple[str, ...], list[str]]:
+        """(the symbols to trade: the watchlist and every symbol still held, the ones
+        among them not traded yet)."""
         held = tuple(p.symbol for p in self.engine.book if p.symbol not in wanted)
         symbols = tuple(dict.fromkeys((*wanted, *held)))
+        return symbols, [s for s in symbols if s not in self.symbols]
+
+    def _history(self, symbols: list[str]) -> pd.DataFrame | None:
+        """The warm-up history of `symbols` up to the last bar traded (None before any)."""
+        if not symbols or self.last_bar_time is None:
+            return None
+        return self.market_data.history(
+            symbols,
+            start=self.last_bar_time - timedelta(days=self.config.warmup_days),
+            end=self.last_bar_time,
+            timeframe=self.config.timeframe,
+        )
+
+    def _trade_watchlist(
+        self, wanted: tuple[str, ...], source: str, history: pd.DataFrame | None = None
+    ) -> bool:
+        self.watchlist, self.watchlist_source = wanted, source
+        self.watchlist_changed_at = datetime.now(UTC)
+        symbols, added = self._plan(wanted)
         if set(symbols) == set(self.symbols):
             return False
-        added = [s for s in symbols if s not in self.symbols]
-        if added and self.last_bar_time is not None:
-            history = self.market_data.history(
-                added,
-                start=self.last_bar_time - timedelta(days=self.config.warmup_days),
-                end=self.last_bar_time,
-                timeframe=self.config.timeframe,
-            )
-            if not history.empty:
-                self.feed.seed(history)
+        if history is None:
+            history = self._history(added)
+        if history is not None and not history.empty:
+            self.feed.seed(history[history["symbol"].isin(added)])
         log.info("watchlist: trading %s", ", ".join(symbols))
         self.symbols = symbols
         for stream in (self.bar_stream, self.news_stream):

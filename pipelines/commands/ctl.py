@@ -19,7 +19,9 @@ Url = Annotated[str | None, typer.Option(help="Engine API URL (default: the runn
 
 
 def register(app: typer.Typer) -> None:
-    ctl = command_group("Steer the running engine: status, pause, resume, flatten, close.")
+    ctl = command_group(
+        "Steer the running engine: status, pause, resume, flatten, close, watchlist."
+    )
     app.add_typer(ctl, name="ctl")
 
     @ctl.command()
@@ -46,6 +48,22 @@ def register(app: typer.Typer) -> None:
     def close(symbol: str, url: Url = None) -> None:
         """Close one position at the market."""
         _show(_client(url).post(f"/api/positions/{symbol.upper()}/close"), brief=True)
+
+    @ctl.command()
+    def watchlist(
+        symbols: Annotated[
+            str | None,
+            typer.Argument(help="Comma-separated symbols to trade instead; omit to show it."),
+        ] = None,
+        url: Url = None,
+    ) -> None:
+        """Show the watchlist, or replace it (the engine trades it from the next bar)."""
+        client = _client(url)
+        if symbols is None:
+            _show(client.get("/api/watchlist"))
+            return
+        wanted = [s.strip() for s in symbols.split(",") if s.strip()]
+        _show(client.put("/api/watchlist", {"symbols": wanted}), brief=True)
 
     @app.command()
     def mcp(url: Url = None) -> None:

@@ -274,7 +274,8 @@ def test_mcp_tools_read_and_steer_with_confirmation(running_engine: Engine) -> N
 
     answers = asyncio.run(session())
     assert {"engine_status", "positions", "trades", "decisions", "performance", "ab_arms",
-            "pause_entries", "flatten", "close_position"} <= answers["tools"]  # fmt: skip
+            "pause_entries", "flatten", "close_position", "watchlist",
+            "set_watchlist"} <= answers["tools"]  # fmt: skip
     assert answers["status"]["state"] == "running"
     assert answers["positions"] == engine.get("/api/positions")
     assert answers["decisions"][-1]["action"] == "entered"
@@ -298,3 +299,56 @@ def test_fuzzing_the_engine_api_finds_no_server_error_and_no_schema_violation(
     fuzz(f"{engine.url}/openapi.json", TOKEN, tmp_path, max_examples=15, workers=2)
     assert engine.process is not None
     assert engine.process.proc.poll() is None  # still trading
+
+
+def test_the_watchlist_is_read_and_replaced_through_the_api(exchange: Exchange) -> None:
+    """Started on AAPL with a `--watchlist` file not written yet: the API shows the start
+    symbols, refuses bad lists by the symbol at fault, and a replacement is written to the
+    file and traded from the next bar (MSFT's momentum entry of 2010-03-10 is decided)."""
+    watchlist = exchange.workdir / "watchlist.json"
+    engine = Engine(exchange, symbols="AAPL", args=("--watchlist", str(watchlist))).start()
+    try:
+        shown = engine.get("/api/watchlist")
+        assert shown["symbols"] == ["AAPL"]
+        assert shown["source"] == "symbols"
+        assert shown["path"] == str(watchlist)
+        engine.advance()  # a bar traded: new symbols are checked against the market data
+
+        def put(token: str | None = TOKEN, **body: Any) -> Any:
+            headers = {"Authorization": f"Bearer {token}"} if token else {}
+            return engine._http.put(engine.url + "/api/watchlist", json=body, headers=headers)
+
+        assert put(token=None, symbols=["MSFT"]).status_code == 401
+        assert put(token="wrong-token", symbols=["MSFT"]).status_code == 401
+        for body, named in (
+            ({"symbols": ["AAPL", "not a symbol!"]}, "'not a symbol!'"),
+            ({"symbols": ["vix"]}, "VIX is a market index"),
+            ({"symbols": ["AAPL", "ZZZZ"]}, "no bars for ZZZZ"),
+        ):
+            refused = put(**body)
+            assert refused.status_code == 422, refused.text
+            assert named in refused.json()["message"]
+        assert put(symbols=[]).status_code == 422
+        assert put(symbols=["MSFT"], extra=1).status_code == 422
+        assert engine.get("/api/watchlist")["symbols"] == ["AAPL"]  # nothing changed
+        assert not watchlist.exists()
+
+        answer = put(symbols=["aapl", "MSFT", "AAPL"]).json()
+        assert answer["outcome"] == "done"
+        assert answer["watchlist"]["symbols"] == ["AAPL", "MSFT"]
+        assert answer["watchlist"]["source"] == "api"
+        assert json.loads(watchlist.read_text())["symbols"] == ["AAPL", "MSFT"]
+        assert put(symbols=["AAPL", "MSFT"]).json()["outcome"] == "already"
+        control = engine.get("/api/controls")[0]
+        assert (control["action"], control["outcome"]) == ("watchlist", "already")
+        assert "CONTROL watchlist" in engine.output()
+
+        engine.advance_until(
+            lambda: any(d["symbol"] == "MSFT" for d in engine.get("/api/decisions")),
+            "a decision on MSFT",
+            15,
+        )
+        spec = engine.get("/openapi.json")
+        assert {"get", "put"} <= set(spec["paths"]["/api/watchlist"])
+    finally:
+        engine.close()

@@ -13,13 +13,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.errors import BrokerError, NotFoundError
+from core.errors import BrokerError, ConfigError, NotFoundError
 from core.utc import utc_now
 from monitoring.alerts import Priority
 from trading.control.events import EventHub
 from trading.control.store import ControlAction, ControlStore
 from trading.engine import TradingEngine
 from trading.ports import Broker
+from trading.service import TradingService
 
 PAUSED_FLAG = "paused"
 
@@ -42,12 +43,18 @@ class ActionResult:
 
 class EngineControls:
     def __init__(
-        self, engine: TradingEngine, broker: Broker, store: ControlStore, hub: EventHub
+        self,
+        engine: TradingEngine,
+        broker: Broker,
+        store: ControlStore,
+        hub: EventHub,
+        service: TradingService | None = None,
     ) -> None:
         self.engine = engine
         self.broker = broker
         self.store = store
         self.hub = hub
+        self.service = service  # the live runner: its watchlist
 
     def restore(self) -> None:
         """A pause survives a restart: the engine comes back paused if it was."""
@@ -109,6 +116,46 @@ class EngineControls:
         )
         return self._done("cancel_orders", "all" if not client_order_ids else ",".join(
             client_order_ids), origin, outcome, detail, canceled)  # fmt: skip
+
+    # ------------------------------------------------------------------ the watchlist
+    def watchlist(self) -> dict[str, Any]:
+        """The symbols traded now (the watchlist's and any still held), the watchlist
+        itself, where it came from and when it last changed."""
+        service = self._service()
+        changed = service.watchlist_changed_at
+        path = service.config.watchlist_path
+        return {
+            "symbols": list(service.symbols),
+            "watchlist": list(service.watchlist),
+            "source": service.watchlist_source,
+            "path": str(path) if path is not None else None,
+            "changed_at": changed.isoformat() if changed is not None else None,
+        }
+
+    def set_watchlist(self, symbols: list[str], origin: str) -> ActionResult:
+        """Replace the watchlist: it takes effect as a change of the watchlist file does
+        (new symbols warmed up, held ones kept until their exits)."""
+        service = self._service()
+        before = service.symbols
+        changed = service.replace_watchlist(symbols)
+        after = service.symbols
+        added = [s for s in after if s not in before]
+        removed = [s for s in before if s not in after]
+        detail = f"trading {', '.join(after)}"
+        if added or removed:
+            detail += (
+                f" (added {', '.join(added) or 'none'}; removed {', '.join(removed) or 'none'})"
+            )
+        if service.config.watchlist_path is not None:
+            detail += f"; written to {service.config.watchlist_path.name}"
+        return self._done("watchlist", "", origin, "done" if changed else "already", detail,
+                          list(after))  # fmt: skip
+
+    def _service(self) -> TradingService:
+        if self.service is None:
+            raise ConfigError("this engine has no live runner: no watchlist to read or change",
+                              where="watchlist")  # fmt: skip
+        return self.service
 
     # ------------------------------------------------------------------ helpers
     def _open_orders(self) -> list[Any]:

@@ -4,10 +4,11 @@ engine's own event loop (FastAPI; OpenAPI at `/openapi.json`, docs at `/docs`).
 Reads: `GET /api/status|positions|orders|trades|performance|decisions|equity|alerts|ab`,
 `GET /api/trades?format=csv`, `GET /api/dashboard` (all of the page in one answer),
 `GET /api/stream` (the same as server-sent events, every `refresh_seconds`), `/metrics`
-(Prometheus). Controls: `POST /api/pause|resume|flatten`, `/api/positions/{symbol}/close`,
-`/api/orders/cancel`.
+(Prometheus), `GET /api/watchlist`. Controls: `POST /api/pause|resume|flatten`,
+`/api/positions/{symbol}/close`, `/api/orders/cancel`; `PUT /api/watchlist` (the symbols
+traded from the next bar, as a change of the `--watchlist` file does).
 
-Access: a bearer token (`TRADEWIND_API_TOKEN`) on every POST, and on every request when
+Access: a bearer token (`TRADEWIND_API_TOKEN`) on every POST and PUT, and on every request when
 the server is bound beyond loopback (a browser there signs in once: `POST /api/session`
 with the token sets an HttpOnly cookie that GETs accept; POSTs still need the header).
 Errors are the project's one hierarchy (`core.errors`), each answered with its status."""
@@ -18,6 +19,7 @@ import asyncio
 import contextlib
 import hmac
 import json
+import re
 import socket
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import datetime
@@ -32,11 +34,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import StreamingResponse
+from starlette.routing import Match
 
 from core.errors import AuthenticationError, ConfigError, DataValidationError, TradewindError
+from core.symbols import CONTEXT_ONLY_SYMBOLS
 from core.utc import utc_datetime
 from trading.control.metrics import CONTENT_TYPE
 from trading.control.plane import EngineControlPlane
@@ -70,7 +74,35 @@ class Empty(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-Symbol = Annotated[str, PathParam(pattern=r"^[A-Za-z][A-Za-z0-9.\-]{0,15}$")]
+SYMBOL_PATTERN = r"[A-Za-z][A-Za-z0-9.\-]{0,15}"
+MAX_WATCHLIST = 500
+Symbol = Annotated[str, PathParam(pattern=f"^{SYMBOL_PATTERN}$")]
+
+
+class WatchlistRequest(BaseModel):
+    """The new watchlist. Symbols are upper-cased and deduplicated; each must look like a
+    ticker, must not be a market index, and must have bars at the market data."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    symbols: list[
+        Annotated[str, Field(min_length=1, max_length=16,
+                             json_schema_extra={"pattern": f"^{SYMBOL_PATTERN}$"})]
+    ] = Field(min_length=1, max_length=MAX_WATCHLIST)  # fmt: skip
+
+    @field_validator("symbols")
+    @classmethod
+    def _tickers(cls, symbols: list[str]) -> list[str]:
+        # Checked here, not by the schema's pattern alone, so the answer names the symbol.
+        for symbol in symbols:
+            if not re.fullmatch(SYMBOL_PATTERN, symbol):
+                raise ValueError(
+                    f"{symbol!r} is not a symbol (a letter, then up to 15 letters, digits, "
+                    "'.' or '-')"
+                )
+            if symbol.upper() in CONTEXT_ONLY_SYMBOLS:
+                raise ValueError(f"{symbol.upper()} is a market index, not a tradable symbol")
+        return symbols
 # ISO 8601 text only: a bare number would otherwise pass as seconds since 1970.
 Since = Annotated[
     str | None,
@@ -152,10 +184,15 @@ def build_app(plane: EngineControlPlane) -> FastAPI:
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         # FastAPI's own refusals (a body that is not JSON, an unknown path, a method the
         # path does not take) in the same shape as every other error.
+        headers = exc.headers
+        if exc.status_code == HTTPStatus.METHOD_NOT_ALLOWED:
+            # Every method of the path (its GET and PUT are two routes; Starlette names
+            # only the first route's).
+            headers = {**(headers or {}), "Allow": ", ".join(_allowed(request))}
         return JSONResponse(
             {"error": HTTPStatus(exc.status_code).phrase.replace(" ", ""),
              "message": str(exc.detail)},
-            status_code=exc.status_code, headers=exc.headers,
+            status_code=exc.status_code, headers=headers,
         )
 
     @app.exception_handler(RequestValidationError)
@@ -191,7 +228,7 @@ def build_app(plane: EngineControlPlane) -> FastAPI:
                 "initial": json.dumps(plane.dashboard()) if authorized else "null",
                 "refresh_ms": int(config.refresh_seconds * 1000),
                 "token_required": token is not None,
-                "symbols": ", ".join(plane.service.config.symbols),
+                "symbols": ", ".join(plane.service.symbols),
                 "decides": plane.decides,
             },
         )
@@ -261,6 +298,11 @@ def build_app(plane: EngineControlPlane) -> FastAPI:
     async def controls(limit: Limit = 50) -> list[dict[str, Any]]:
         return [action.as_dict() for action in plane.store.actions(limit)]
 
+    @app.get("/api/watchlist", dependencies=[Reader],
+             summary="The symbols traded, the watchlist and where it came from")
+    async def watchlist() -> dict[str, Any]:
+        return plane.controls.watchlist()
+
     @app.get("/api/dashboard", dependencies=[Reader], summary="Everything the page shows")
     async def dashboard() -> dict[str, Any]:
         return plane.dashboard()
@@ -324,6 +366,13 @@ def build_app(plane: EngineControlPlane) -> FastAPI:
     ) -> dict[str, Any]:
         return acted(plane.controls.close(symbol, origin))
 
+    @app.put("/api/watchlist", summary="Replace the watchlist (as a change of its file does)",
+             responses={502: {**_ERROR, "description": "The market data could not be read"}})
+    async def replace_watchlist(origin: Origin, body: WatchlistRequest) -> dict[str, Any]:
+        answer = acted(plane.controls.set_watchlist(body.symbols, origin))
+        answer["watchlist"] = plane.controls.watchlist()
+        return answer
+
     @app.post("/api/orders/cancel", summary="Cancel open orders (all, or those named)")
     async def cancel(
         origin: Origin, body: CancelRequest | None = None
@@ -332,6 +381,16 @@ def build_app(plane: EngineControlPlane) -> FastAPI:
         return acted(plane.controls.cancel_orders(origin, ids))
 
     return app
+
+
+def _allowed(request: Request) -> list[str]:
+    """The methods the routes of the request's path take."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE:
+            methods |= getattr(route, "methods", None) or set()
+    return sorted(methods)
 
 
 def _presented(request: Request, *, cookie: bool) -> str | None:

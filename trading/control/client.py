@@ -49,6 +49,9 @@ class EngineApiClient:
     def post(self, path: str, body: dict[str, Any] | None = None) -> Any:
         return self._send("POST", path, json=body or {})
 
+    def put(self, path: str, body: dict[str, Any]) -> Any:
+        return self._send("PUT", path, json=body)
+
     def close(self) -> None:
         self._http.close()
 

@@ -15,7 +15,8 @@ from trading.control.client import EngineApiClient
 
 INSTRUCTIONS = (
     "Tools of a live trading engine (Tradewind). Reads are safe. Controls (pause_entries, "
-    "resume_entries, flatten, close_position, cancel_orders) change what the engine does "
+    "resume_entries, flatten, close_position, cancel_orders, set_watchlist) change what the "
+    "engine does "
     "with real orders: call them only when the user asked for exactly that, with "
     "confirm=true. Day P&L is measured from the previous session's closing equity."
 )
@@ -30,13 +31,17 @@ def build_server(client: EngineApiClient) -> MCPServer[Any]:
         except TradewindError as exc:
             raise ToolError(exc.message) from None
 
-    def control(confirm: bool, path: str, body: dict[str, Any] | None = None) -> Any:
+    def control(
+        confirm: bool, path: str, body: dict[str, Any] | None = None, *, method: str = "POST"
+    ) -> Any:
         if confirm is not True:
             raise ToolError(
                 "not done: this control acts on live orders; call it again with "
                 "confirm=true once the user has confirmed"
             )
         try:
+            if method == "PUT":
+                return client.put(path, body or {})
             return client.post(path, body)
         except TradewindError as exc:
             raise ToolError(exc.message) from None
@@ -96,6 +101,24 @@ def build_server(client: EngineApiClient) -> MCPServer[Any]:
     def ab_arms() -> dict[str, Any]:
         """Live P&L per A/B arm (champion, challenger) and the versions each serves."""
         result: dict[str, Any] = read("/api/ab")
+        return result
+
+    @server.tool()
+    def watchlist() -> dict[str, Any]:
+        """The symbols the engine trades (its watchlist, plus any still held), the
+        watchlist, where it came from (start symbols, the watchlist file, the API) and
+        when it last changed."""
+        result: dict[str, Any] = read("/api/watchlist")
+        return result
+
+    @server.tool()
+    def set_watchlist(symbols: list[str], confirm: bool) -> dict[str, Any]:
+        """Replace the watchlist: the engine trades these symbols from the next bar (held
+        symbols stay managed until they exit). Unknown symbols are refused by name. Needs
+        confirm=true."""
+        result: dict[str, Any] = control(
+            confirm, "/api/watchlist", {"symbols": symbols}, method="PUT"
+        )
         return result
 
     @server.tool()

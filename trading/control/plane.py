@@ -63,7 +63,7 @@ class EngineControlPlane:
         self.decides = decides
         self.outbox = outbox
         self.reads = JournalReads(self.engine.journal.engine)
-        self.controls = EngineControls(self.engine, broker, store, hub)
+        self.controls = EngineControls(self.engine, broker, store, hub, service)
         self.calendar = MarketCalendar()
         self.api_url: str | None = None
         self.model_status: dict[str, Any] | None = None

@@ -38,8 +38,10 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields
 from datetime import date, datetime
+from operator import attrgetter
+from typing import Any
 
 from core.clock import Clock
 from core.errors import BrokerError, DataValidationError, NotFoundError
@@ -59,6 +61,19 @@ from trading.adapters.simulated.config import SimulatedExchangeConfig
 from trading.ports import Account, OrderUpdate
 
 Listener = Callable[[OrderUpdate], None]
+
+_ORDER_FIELDS = tuple(f.name for f in fields(Order))
+_order_values = attrgetter(*_ORDER_FIELDS)
+_ORDER_POSITION = {name: position for position, name in enumerate(_ORDER_FIELDS)}
+
+
+def _evolve(order: Order, **changes: Any) -> Order:
+    """`dataclasses.replace` for an `Order` (every field is an init field), without its
+    generic per-field machinery: the book copies an order on every state change."""
+    values = list(_order_values(order))
+    for name, value in changes.items():
+        values[_ORDER_POSITION[name]] = value
+    return Order(*values)
 
 
 @dataclass(slots=True)
@@ -88,6 +103,9 @@ class MatchingEngine:
         self._open_by_symbol: dict[str, list[str]] = {}
         self._children: dict[str, tuple[str, str]] = {}  # bracket entry id -> (tp id, sl id)
         self._holdings: dict[str, _Holding] = {}
+        # The non-zero holdings, in the order of `_holdings` (the account sums them in that
+        # order): the account is read several times a bar, positions change rarely.
+        self._held: list[tuple[str, _Holding]] = []
         self._last_price: dict[str, float] = {}
         self._fill_count: dict[str, int] = {}
         self._fills: list[Fill] = []
@@ -125,8 +143,9 @@ class MatchingEngine:
         with self._lock:
             long_value = 0.0
             short_value = 0.0
-            for symbol, holding in self._holdings.items():
-                value = holding.qty * self._last_price.get(symbol, holding.avg_price)
+            last_price = self._last_price
+            for symbol, holding in self._held:
+                value = holding.qty * last_price.get(symbol, holding.avg_price)
                 if value >= 0:
                     long_value += value
                 else:
@@ -202,7 +221,7 @@ class MatchingEngine:
             if existing is not None:
                 return existing
             self._validate(order)
-            accepted = replace(
+            accepted = _evolve(
                 order,
                 status=OrderStatus.NEW,
                 broker_order_id=order.broker_order_id or f"sim-{len(self._orders) + 1}",
@@ -212,7 +231,7 @@ class MatchingEngine:
             )
             reason = self._rejection(accepted)
             if reason is not None:
-                rejected = replace(accepted, status=OrderStatus.REJECTED)
+                rejected = _evolve(accepted, status=OrderStatus.REJECTED)
                 self._orders[order.client_order_id] = rejected
                 self._reject_reasons[order.client_order_id] = reason
                 self._emit(
@@ -258,7 +277,7 @@ class MatchingEngine:
                     f"stop price must be positive, got {stop_price}",
                     where="MatchingEngine.replace_stop",
                 )
-            moved = replace(order, stop_price=stop_price)
+            moved = _evolve(order, stop_price=stop_price)
             self._orders[client_order_id] = moved
             self._emit(OrderUpdate("replaced", moved, moved.status, None, self._clock.now()))
             return moved
@@ -374,7 +393,7 @@ class MatchingEngine:
         )
         done = filled >= order.qty - 1e-9
         status = OrderStatus.FILLED if done else OrderStatus.PARTIALLY_FILLED
-        updated = replace(order, filled_qty=filled, filled_avg_price=avg, status=status)
+        updated = _evolve(order, filled_qty=filled, filled_avg_price=avg, status=status)
         self._orders[order.client_order_id] = updated
         count = self._fill_count.get(order.client_order_id, 0) + 1
         self._fill_count[order.client_order_id] = count
@@ -412,9 +431,12 @@ class MatchingEngine:
             holding.avg_price = (holding.avg_price * abs(holding.qty) + price * qty) / abs(new_qty)
         elif (new_qty > 0) != (holding.qty > 0) and new_qty != 0:
             holding.avg_price = price  # flipped through zero: the rest opened at this price
+        was_held = holding.qty != 0
         holding.qty = 0.0 if abs(new_qty) < 1e-9 else new_qty
         if holding.qty == 0:
             holding.avg_price = 0.0
+        if was_held != (holding.qty != 0):
+            self._held = [(name, held) for name, held in self._holdings.items() if held.qty != 0]
         self._cash -= signed * price + commission
 
     def _grow_children(self, entry: Order, at: datetime, updates: list[OrderUpdate]) -> list[str]:
@@ -424,7 +446,7 @@ class MatchingEngine:
             for child_id in ids:
                 child = self._orders[child_id]
                 if child.status.is_open:
-                    self._orders[child_id] = replace(child, qty=entry.filled_qty)
+                    self._orders[child_id] = _evolve(child, qty=entry.filled_qty)
             return []
         exit_side = entry.side.opposite
         take_profit = Order(
@@ -441,7 +463,7 @@ class MatchingEngine:
             parent_client_order_id=entry.client_order_id,
             created_at=at,
         )
-        stop_loss = replace(
+        stop_loss = _evolve(
             take_profit,
             client_order_id=BracketLeg.STOP_LOSS.leg_id(entry.client_order_id),
             type=OrderType.STOP,
@@ -472,7 +494,7 @@ class MatchingEngine:
         if child.status is OrderStatus.FILLED or left <= sibling.filled_qty + 1e-9:
             self._close_order(sibling_id, OrderStatus.CANCELED, "canceled", updates)
         else:
-            self._orders[sibling_id] = replace(sibling, qty=left)
+            self._orders[sibling_id] = _evolve(sibling, qty=left)
 
     def _expire_day_orders(self, bar: Bar, updates: list[OrderUpdate]) -> None:
         day = bar.timestamp.date()
@@ -485,7 +507,7 @@ class MatchingEngine:
         self, order_id: str, status: OrderStatus, event: str, updates: list[OrderUpdate] | None
     ) -> Order:
         order = self._orders[order_id]
-        closed = replace(order, status=status)
+        closed = _evolve(order, status=status)
         self._orders[order_id] = closed
         open_ids = self._open_by_symbol.get(order.symbol, [])
         if order_id in open_ids:
