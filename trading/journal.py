@@ -296,9 +296,15 @@ class Journal:
         skip): the buffered row if it is still buffered, else the stored one. Decisions
         are otherwise insert-once, so a replayed signal cannot rewrite its own record."""
         amended = {"action": action, "category": category, "reason": reason}
-        buffered = self._buffer["decisions"].get((decision_id,))
-        if buffered is not None:
-            buffered.update(amended)
+        rows = self._buffer["decisions"]
+        buffered = rows.get((decision_id,))
+        if buffered is not None:  # rows are built at the flush: amend what it builds
+            build, parts = buffered
+
+            def amended_build(*values: Any) -> dict[str, Any]:
+                return {**build(*values), **amended}
+
+            rows[(decision_id,)] = (amended_build, parts)
             return
         with self._engine.begin() as connection:
             connection.execute(
