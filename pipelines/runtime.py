@@ -15,9 +15,11 @@ import os
 import signal
 import socket
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from core.errors import ConfigError
 
@@ -108,13 +110,46 @@ def model_service_command(port: int) -> list[str]:
 def sigterm_as_ctrl_c() -> Iterator[None]:
     """SIGTERM raises KeyboardInterrupt in the main thread, as Ctrl-C does, so a command's
     own clean-up (stopping its child servers) runs for a service manager's stop too;
-    Python's default for SIGTERM ends the process with no clean-up at all."""
+    Python's default for SIGTERM ends the process with no clean-up at all.
+
+    An interrupt raised by a signal handler is lost when Python happens to be running a
+    garbage-collection callback or a `__del__` at that moment (it prints "Exception
+    ignored in ..." and goes on): inside a Prefect flow, whose own SIGTERM handler raises
+    `TerminationSignal`, a demo could ignore a SIGTERM and run to its end. Such a lost
+    interrupt is caught by `sys.unraisablehook` and the SIGTERM delivered again. A
+    `TerminationSignal` leaving the block becomes KeyboardInterrupt: the command ends as
+    on Ctrl-C ("aborted", exit 130), not with Prefect's traceback."""
 
     def interrupt(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGTERM, interrupt)
+    previous_hook = sys.unraisablehook
+
+    def redeliver_lost_interrupt(unraisable: Any) -> None:
+        if _is_interrupt(unraisable.exc_type):
+            resend = threading.Timer(0.1, os.kill, (os.getpid(), signal.SIGTERM))
+            resend.daemon = True
+            resend.start()
+        previous_hook(unraisable)
+
+    sys.unraisablehook = redeliver_lost_interrupt
     try:
         yield
+    except BaseException as exc:  # Prefect's TerminationSignal leaves as Ctrl-C's interrupt
+        if _is_interrupt(type(exc)) and not isinstance(exc, KeyboardInterrupt):
+            raise KeyboardInterrupt from None
+        raise
     finally:
+        sys.unraisablehook = previous_hook
         signal.signal(signal.SIGTERM, previous)
+
+
+def _is_interrupt(kind: type[BaseException] | None) -> bool:
+    """Ctrl-C's KeyboardInterrupt, or Prefect's TerminationSignal (named, not imported:
+    Prefect must not be imported before its settings are in the environment)."""
+    if kind is None:
+        return False
+    return issubclass(kind, KeyboardInterrupt) or any(
+        base.__name__ == "TerminationSignal" for base in kind.__mro__
+    )

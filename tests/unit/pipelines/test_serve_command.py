@@ -46,3 +46,49 @@ def test_sigterm_is_taken_as_ctrl_c_inside_and_restored_after() -> None:
         with pytest.raises(KeyboardInterrupt):
             handler(signal.SIGTERM, None)
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+class _InterruptedWhileCollected:
+    """Raises a Ctrl-C's interrupt from `__del__`, where Python drops exceptions: the
+    situation of a SIGTERM that lands while a garbage-collection callback runs."""
+
+    def __del__(self) -> None:
+        raise KeyboardInterrupt
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_an_interrupt_that_python_drops_is_delivered_again_as_sigterm() -> None:
+    import gc
+    import time
+
+    from pipelines.runtime import sigterm_as_ctrl_c
+
+    def drop_an_interrupt_then_wait() -> None:
+        with sigterm_as_ctrl_c():
+            _InterruptedWhileCollected()  # dropped at once: "Exception ignored in ..."
+            gc.collect()
+            time.sleep(10)  # the SIGTERM sent again interrupts this (else the test fails)
+
+    with pytest.raises(KeyboardInterrupt):
+        drop_an_interrupt_then_wait()
+
+
+def test_only_interrupts_count_and_prefects_ends_the_command_as_ctrl_c_does() -> None:
+    from pipelines.runtime import _is_interrupt
+
+    class TerminationSignal(BaseException):  # Prefect's, by name
+        pass
+
+    assert _is_interrupt(KeyboardInterrupt)
+    assert _is_interrupt(TerminationSignal)
+    from pipelines.runtime import sigterm_as_ctrl_c
+
+    def prefect_stops_the_flow() -> None:
+        with sigterm_as_ctrl_c():
+            raise TerminationSignal
+
+    with pytest.raises(KeyboardInterrupt):  # ends as Ctrl-C does, not with a traceback
+        prefect_stops_the_flow()
+    assert not _is_interrupt(ValueError)
+    assert not _is_interrupt(SystemExit)
+    assert not _is_interrupt(None)
