@@ -80,6 +80,9 @@ EXPERIMENT = "evaluation"
 FOLD_SESSIONS = 5
 DEFAULT_SESSION_FOLDS = 3
 MIN_TRAINING_SESSIONS = 5
+# The bootstrap's blocks on intraday folds: a few weeks of sessions hold too few blocks of
+# the daily folds' 20, and minute trades last minutes, so two sessions keep what pairs.
+INTRADAY_BLOCK_SESSIONS = 2
 OUT_OF_TIME_NOTE = (
     "out of time only, not held-out symbols: no held-out symbol has minute history, so "
     "each fold trades the same symbols its models trained on, in the sessions after "

@@ -160,7 +160,7 @@ def evaluate_flow(
     settings = load_settings(**(overrides or {}))
     intraday = timeframe != DAILY
     if intraday:
-        development, index, folds = _intraday_folds(
+        development, index, folds = intraday_folds(
             source, timeframe, symbols, fold_sessions, fold_starts, embargo_bars, settings)
         held_bars = development
         print(f"evaluating {timeframe} folds {', '.join(f.name for f in folds)} "
@@ -195,8 +195,9 @@ def evaluate_flow(
     judged = [judge_fold(fold, trained, market, held_out, settings)
               for fold, trained in zip(folds, trainings, strict=True)]
     pooled = yardstick.pooled_signal_scores([p for _, p, _ in judged], [w for _, _, w in judged])
+    blocks = {"block_sessions": yardstick.INTRADAY_BLOCK_SESSIONS} if intraday else {}
     evaluation = yardstick.summarize([result for result, _, _ in judged], seed=settings.seed,
-                                     pooled_scores=pooled)
+                                     pooled_scores=pooled, **blocks)
     runs = {fold.name: trained["runs"] | {"training_events": trained["events"]}
             for fold, trained in zip(folds, trainings, strict=True)}
     run: dict[str, Any] = {"source": source, "embargo_bars": embargo_bars, "workers": workers,
@@ -214,7 +215,7 @@ def evaluate_flow(
     return payload
 
 
-def _intraday_folds(
+def intraday_folds(
     source: str, timeframe: str, symbols: list[str] | None, fold_sessions: int,
     fold_starts: list[str] | None, embargo_bars: int, settings: Settings,
 ) -> tuple[pd.DataFrame, pd.DataFrame, list[EvaluationFold]]:
