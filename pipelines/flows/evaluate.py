@@ -30,7 +30,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ProcessPoolTaskRunner
 
 from core.bars import DAILY
-from core.errors import ConfigError
+from core.errors import ConfigError, DataValidationError
 from core.settings import Settings, load_settings
 from models.datasets import TrainingData
 from models.registry import MODEL_NAMES
@@ -225,9 +225,16 @@ def intraday_folds(
     if not Path(source).exists():
         raise ConfigError(f"--timeframe {timeframe} needs --source a minute-bar parquet/CSV "
                           f"file or folder; got {source}", where="evaluate")
-    stocks, index, left_out = load_bars(
-        TrainRequest(source=source, timeframe=timeframe,
-                     symbols=tuple(symbols) if symbols else None), settings)
+    try:
+        stocks, index, left_out = load_bars(
+            TrainRequest(source=source, timeframe=timeframe,
+                         symbols=tuple(symbols) if symbols else None), settings)
+    except DataValidationError as error:
+        if symbols or "no stock bars" not in str(error):
+            raise
+        raise ConfigError(f"{source} holds no stock bars of its own; SPY is read as the "
+                          "market context unless named: add --symbols SPY",
+                          where="evaluate") from None
     if left_out:
         print(f"left out held-out symbols {', '.join(left_out)}: they are never trained on, "
               "and intraday folds train on the symbols they trade")

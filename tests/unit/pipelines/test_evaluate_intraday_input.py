@@ -51,6 +51,7 @@ def test_the_minute_file_folds_by_sessions(files: dict[str, Path]) -> None:
      "too few sessions for a fold of 2"),
     ("sp500", {}, ConfigError, "needs --source a minute-bar"),
     ("minutes", {"symbols": ["TLT"]}, ConfigError, "every requested symbol is held out"),
+    ("minutes", {"symbols": None}, ConfigError, "add --symbols SPY"),
 ])
 def test_bad_input_is_one_clear_error(files: dict[str, Path], source: str, overrides: dict,
                                       error: type[Exception], message: str) -> None:
