@@ -1,5 +1,6 @@
 """The yardstick of the decision policy: walk-forward by calendar year, the same engine over
-the same held-out bars ungated and with the policy, judged together.
+the same held-out bars ungated and with the policy, judged together. On intraday bars the
+folds are blocks of trading sessions on the same symbols (out of time only; see below).
 
 What is here is pure (frames and arrays in, plain dicts out), so every rule is unit-tested
 without training or replaying anything; `pipelines/flows/evaluate.py` does the wiring.
@@ -22,6 +23,13 @@ without training or replaying anything; `pipelines/flows/evaluate.py` does the w
   share of ungated trades the policy kept, and the worst fold (lowest profit-factor ratio;
   a fold where the policy did not trade at all counts as worst).
 
+- Intraday folds (`session_folds`): blocks of `fold_sessions` consecutive trading sessions
+  (exchange dates), the embargo and the purge counted in bars as above. No held-out
+  symbol has minute history, so these folds trade the (development) symbols their models
+  trained on, in later sessions: out of time, not out of sample in symbols
+  (`OUT_OF_TIME_NOTE`, written into the report). Their equity is judged per session
+  (`session_closes`), as the daily folds' is.
+
 Conventions: the pooled profit factor is over every trade of every fold (dollar P&L; each
 fold starts from the same capital); the pooled drawdown is the deepest fall of the folds'
 daily returns chained in time order. A ratio is None when it is undefined (no ungated loss
@@ -30,6 +38,7 @@ or no ungated drawdown)."""
 from __future__ import annotations
 
 import contextlib
+import itertools
 import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -38,6 +47,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from core.bars import MARKET_TIMEZONE
 from core.errors import DataValidationError
 from core.performance import (
     TRADING_DAYS_PER_YEAR,
@@ -66,6 +76,18 @@ EVALUATION_KEYS: tuple[str, ...] = (
 )
 DEFAULT_YEARS: tuple[int, ...] = (2015, 2016, 2017)
 EXPERIMENT = "evaluation"
+# Intraday folds: sessions per fold, folds by default, sessions of history before the first.
+FOLD_SESSIONS = 5
+DEFAULT_SESSION_FOLDS = 3
+MIN_TRAINING_SESSIONS = 5
+# The bootstrap's blocks on intraday folds: a few weeks of sessions hold too few blocks of
+# the daily folds' 20, and minute trades last minutes, so two sessions keep what pairs.
+INTRADAY_BLOCK_SESSIONS = 2
+OUT_OF_TIME_NOTE = (
+    "out of time only, not held-out symbols: no held-out symbol has minute history, so "
+    "each fold trades the same symbols its models trained on, in the sessions after "
+    "their training window"
+)
 
 # The engine's journal actions before the policy recorded a category (and the fallbacks
 # it still records): action → category; `rejected` is split by its rule below.
@@ -85,16 +107,20 @@ _OOD_MARK = "out of the training distribution"
 # ============================================================================ folds
 @dataclass(frozen=True)
 class EvaluationFold:
-    """One test year: the models see bars up to `train_end`; both arms trade
-    [`start`, `end`] (both inclusive, UTC session timestamps)."""
+    """One test year (or block of intraday sessions, named by its `label`, its first
+    session): the models see bars up to `train_end`; both arms trade [`start`, `end`]
+    (both inclusive, UTC bar timestamps)."""
 
     year: int
     start: pd.Timestamp
     end: pd.Timestamp
     train_end: pd.Timestamp
+    label: str | None = None
 
     @property
     def name(self) -> str:
+        if self.label:
+            return self.label
         last = self.end.year
         return str(self.year) if last == self.year else f"{self.year}-{last}"
 
@@ -139,6 +165,108 @@ def walk_forward_folds(
             EvaluationFold(year, stamps[first], stamps[last], stamps[first - embargo_bars - 1])
         )
     return folds
+
+
+def exchange_dates(stamps: pd.DatetimeIndex) -> np.ndarray:
+    """The exchange (New York) date of each UTC bar timestamp: its trading session."""
+    return np.asarray(stamps.tz_convert(MARKET_TIMEZONE).date)
+
+
+def session_folds(
+    timestamps: Iterable[pd.Timestamp] | pd.DatetimeIndex,
+    *,
+    fold_sessions: int = FOLD_SESSIONS,
+    starts: Sequence[str] | None = None,
+    count: int = DEFAULT_SESSION_FOLDS,
+    embargo_bars: int = 5,
+    min_training_sessions: int = MIN_TRAINING_SESSIONS,
+) -> list[EvaluationFold]:
+    """Intraday walk-forward folds over bar `timestamps` (UTC): each fold is
+    `fold_sessions` consecutive sessions (exchange dates), from its first bar to its last;
+    its models see bars up to `train_end`, `embargo_bars` bars before its first bar.
+
+    `starts` (ISO dates, each a session of the data) name the folds' first sessions; by
+    default the last `count` blocks of `fold_sessions` sessions. Raises
+    DataValidationError when a start is not a session, folds overlap, a fold runs past
+    the data, or fewer than `min_training_sessions` sessions precede the first fold."""
+    stamps = pd.DatetimeIndex(pd.unique(pd.Series(list(timestamps), dtype="datetime64[ns, UTC]")))
+    stamps = stamps.sort_values()
+    if stamps.empty:
+        raise DataValidationError("no sessions to fold", where="evaluation folds")
+    if fold_sessions < 1:
+        raise DataValidationError("a fold needs at least one session", where="evaluation folds")
+    days = exchange_dates(stamps)
+    sessions = sorted(set(days))
+    span = f"{len(sessions)} sessions in the data, {sessions[0]}..{sessions[-1]}"
+    if starts is None:
+        first = len(sessions) - count * fold_sessions
+        if count < 1 or first < min_training_sessions:
+            raise DataValidationError(
+                f"too few sessions for {count} folds of {fold_sessions} sessions after "
+                f"{min_training_sessions} training sessions ({span})",
+                where="evaluation folds")
+        positions = [first + k * fold_sessions for k in range(count)]
+    else:
+        index = {day.isoformat(): number for number, day in enumerate(sessions)}
+        missing = [day for day in starts if day not in index]
+        if missing:
+            raise DataValidationError(
+                f"{', '.join(missing)}: not a session of the data ({span})",
+                where="evaluation folds")
+        positions = sorted(index[day] for day in starts)
+    for before, after in itertools.pairwise(positions):
+        if after - before < fold_sessions:
+            raise DataValidationError(
+                f"folds starting {sessions[before]} and {sessions[after]} overlap: each "
+                f"takes {fold_sessions} sessions", where="evaluation folds")
+    if positions[-1] + fold_sessions > len(sessions):
+        raise DataValidationError(
+            f"too few sessions for a fold of {fold_sessions} from {sessions[positions[-1]]} "
+            f"({span})", where="evaluation folds")
+    if positions[0] < min_training_sessions:
+        raise DataValidationError(
+            f"too few sessions of training history before {sessions[positions[0]]}: "
+            f"{positions[0]}, need {min_training_sessions} ({span})", where="evaluation folds")
+    folds = []
+    for position in positions:
+        block = sessions[position:position + fold_sessions]
+        inside = np.flatnonzero((days >= block[0]) & (days <= block[-1]))
+        first_bar, last_bar = int(inside[0]), int(inside[-1])
+        if first_bar - embargo_bars - 1 < 0:
+            raise DataValidationError(
+                f"no training history before {block[0]} after an embargo of "
+                f"{embargo_bars} bars", where="evaluation folds")
+        folds.append(EvaluationFold(block[0].year, stamps[first_bar], stamps[last_bar],
+                                    stamps[first_bar - embargo_bars - 1],
+                                    label=block[0].isoformat()))
+    return folds
+
+
+def session_closes(equity: pd.DataFrame) -> pd.DataFrame:
+    """An intraday equity curve (`timestamp`, `equity`, one or more marks per bar) as one
+    mark per session: its last, stamped with the session's last bar time."""
+    if equity.empty:
+        return equity
+    frame = equity.assign(timestamp=pd.to_datetime(equity["timestamp"], utc=True))
+    frame = frame.sort_values("timestamp", kind="stable")
+    days = exchange_dates(pd.DatetimeIndex(frame["timestamp"]))
+    return frame.groupby(days, sort=True).tail(1).reset_index(drop=True)
+
+
+def out_of_time_data_section(bars: pd.DataFrame, timeframe: str) -> dict[str, Any]:
+    """What an intraday run used: its symbols (each trained on and traded, none held
+    out), bars, sessions, first and last session, the timeframe."""
+    stamps = pd.DatetimeIndex(pd.to_datetime(bars["timestamp"], utc=True))
+    days = exchange_dates(stamps) if len(stamps) else np.array([])
+    return {
+        "symbols": int(bars["symbol"].nunique()),
+        "held_out_symbols": 0,
+        "bars": len(bars),
+        "sessions": len(set(days)),
+        "start": min(days).isoformat() if len(days) else None,
+        "end": max(days).isoformat() if len(days) else None,
+        "timeframe": timeframe,
+    }
 
 
 def purge_events(events: pd.DataFrame, fold: EvaluationFold) -> pd.DataFrame:
@@ -383,6 +511,7 @@ class FoldResult:
             "ungated": ungated,
             "policy": policy,
             "year": self.fold.year,
+            **({"label": self.fold.label} if self.fold.label else {}),
             "train_end": self.fold.train_end.isoformat(),
             "events": self.scores.get("events"),
             "pf_ratio": ratio(policy["profit_factor"], ungated["profit_factor"]),
@@ -537,7 +666,8 @@ def worst_fold(sections: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
 
     worst = min(sections, key=badness)
     keys = ("year", "start", "end", "pf_ratio", "dd_ratio", "kept_ratio", "auc")
-    return {key: worst.get(key) for key in keys}
+    return {key: worst.get(key) for key in keys} | (
+        {"label": worst["label"]} if worst.get("label") else {})
 
 
 def pooled_signal_scores(
@@ -633,13 +763,18 @@ def evaluation_metrics(evaluation: Mapping[str, Any]) -> dict[str, float]:
     for key in ("pf_ratio_ci", "dd_ratio_ci"):
         values[f"{key}_low"], values[f"{key}_high"] = evaluation.get(key) or (None, None)
     for fold in evaluation.get("folds", []):
-        prefix = f"fold_{fold['year']}_"
+        prefix = f"fold_{fold_name(fold).replace('-', '')}_"
         values.update({prefix + key: fold.get(key) for key in figures})
         for arm in ("ungated", "policy"):
             values.update({f"{prefix}{arm}_{k}": v for k, v in fold[arm].items()})
     return {key: float(value) for key, value in values.items()
             if isinstance(value, int | float) and not isinstance(value, bool)
             and math.isfinite(value)}
+
+
+def fold_name(fold: Mapping[str, Any]) -> str:
+    """A report fold's name: its label (intraday: its first session), else its year."""
+    return str(fold.get("label") or fold["year"])
 
 
 def regime_baseline(majority_accuracy: float, classes: int = 4) -> float:

@@ -18,7 +18,7 @@ from typing import Any
 import pandas as pd
 
 from core.strict_json import json_safe
-from monitoring.evaluation import ARM_METRICS, REFUSAL_REASONS, check_evaluation
+from monitoring.evaluation import ARM_METRICS, REFUSAL_REASONS, check_evaluation, fold_name
 
 TABLE_STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
@@ -91,8 +91,9 @@ def fold_lines(evaluation: Mapping[str, Any]) -> list[str]:
             f"max DD {number(fold[arm]['max_drawdown'], '.1%')}"
             for arm in ("ungated", "policy")
         )
+        name = fold_name(fold) if "year" in fold else str(fold["start"])[:4]
         lines.append(
-            f"{fold.get('year', str(fold['start'])[:4])}: AUC {number(fold.get('auc'), '.3f')}"
+            f"{name}: AUC {number(fold.get('auc'), '.3f')}"
             f" · {arms} · kept {number(fold.get('kept_ratio'))} · OOD alarms "
             f"{number(fold.get('ood_false_alarm_rate'), '.1%')}"
         )
@@ -104,7 +105,9 @@ def summary_lines(evaluation: Mapping[str, Any]) -> list[str]:
     intervals, trades kept and signal AUC, the refusals by reason."""
     kept, auc = evaluation.get("kept_ratio"), evaluation.get("auc")
     refused = ", ".join(f"{k} {v}" for k, v in evaluation.get("refusals", {}).items() if v)
+    note = evaluation.get("note")
     return [
+        *([f"{evaluation.get('timeframe')} bars, {note}"] if note else []),
         *fold_lines(evaluation),
         f"pooled: profit factor ratio {interval_text(evaluation, 'pf_ratio')}, drawdown "
         f"ratio {interval_text(evaluation, 'dd_ratio')}, trades kept "
@@ -159,8 +162,10 @@ def evaluation_plots(evaluation: Mapping[str, Any]) -> dict[str, str]:
             ax.tick_params(axis="x", labelrotation=30, labelsize=7)
             ax.legend(fontsize=7)
         axes[0][0].set_ylabel("equity ($)")
-        fig.suptitle("Equity per fold: the same engine on the held-out symbols, ungated vs "
-                     "policy", fontsize=10)
+        where = ("the same symbols, later sessions (out of time only)"
+                 if evaluation.get("note") else "the held-out symbols")
+        fig.suptitle(f"Equity per fold: the same engine on {where}, ungated vs policy",
+                     fontsize=10)
         plots["equity"] = figure_png(fig)
 
     fig, ax = plt.subplots(figsize=(6, 2.8))
@@ -184,7 +189,7 @@ def evaluation_plots(evaluation: Mapping[str, Any]) -> dict[str, str]:
 
     if folds:
         fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.2))
-        names = [str(f.get("year", str(f["start"])[:4])) for f in folds]
+        names = [fold_name(f) if "year" in f else str(f["start"])[:4] for f in folds]
         bottom = [0.0] * len(folds)
         for reason in REFUSAL_REASONS:
             counts = [float(f.get("refusals", {}).get(reason, 0)) for f in folds]
@@ -226,8 +231,14 @@ def evaluation_fragment(evaluation: Mapping[str, Any]) -> str:
     worst = evaluation.get("worst_fold") or {}
     images = "".join(f'<figure><img src="data:image/png;base64,{png}" alt="{name}"/></figure>'
                      for name, png in evaluation_plots(evaluation).items())
+    note = evaluation.get("note")
+    heading = (f"Walk-forward evaluation on {_cell(evaluation.get('timeframe'))} bars: ungated "
+               "engine vs the policy, out of time on the same symbols" if note else
+               "Walk-forward evaluation: ungated engine vs the policy on held-out symbols")
+    warning = f'<p class="note"><strong>{_cell(note).capitalize()}.</strong></p>' if note else ""
     return f"""
-<h2>Walk-forward evaluation: ungated engine vs the policy on held-out symbols</h2>
+<h2>{heading}</h2>
+{warning}
 {_table(fold_rows(evaluation), FOLD_HEADER)}
 {_table(pooled, ["pooled", "value", "90% interval"])}
 <p class="note">Worst fold: {_cell(worst.get("start"))[:10]} → {_cell(worst.get("end"))[:10]}
@@ -246,12 +257,19 @@ def render_evaluation(payload: Mapping[str, Any]) -> str:
         ("held-out symbols", data.get("held_out_symbols")), ("bars", data.get("bars")),
         ("seconds", run.get("seconds")),
     ))
+    how = ("Each fold's models were trained on development symbols with bars up to the "
+           "fold's training end; both arms ran the same engine over the held-out symbols.")
+    if payload["evaluation"].get("note"):
+        how = (f"Timeframe {_cell(data.get('timeframe'))}, {_cell(data.get('sessions'))} "
+               "sessions. Each fold's models were trained on every bar up to the fold's "
+               "training end (an embargo of bars before its first session); both arms ran "
+               "the same engine over the fold's sessions of the same symbols. These folds "
+               "are out of time only, not held-out symbols.")
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Tradewind policy evaluation</title>
 <style>{TABLE_STYLE}</style></head><body>
 <h1>Tradewind policy evaluation</h1>
-<p class="note">{notes}. Each fold's models were trained on development symbols with bars
-up to the fold's training end; both arms ran the same engine over the held-out symbols.</p>
+<p class="note">{notes}. {how}</p>
 {evaluation_fragment(payload["evaluation"])}
 </body></html>
 """

@@ -231,12 +231,24 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def evaluate(
-        source: str = typer.Option("sp500", help="sp500 | sample | a bar file or folder."),
-        folds: str = typer.Option("2015,2016,2017", help="Test years; later months join the "
-                                  "last fold."),
+        source: str = typer.Option("sp500", help="sp500 | sample | a bar file or folder "
+                                   "(with --timeframe 1Min|5Min|15Min: a minute-bar file)."),
+        folds: str | None = typer.Option(
+            None, help="Daily: test years (default 2015,2016,2017; later months join the "
+            "last fold). Intraday: the folds' first sessions as dates (default: the last "
+            "three blocks of --fold-days sessions)."),
+        timeframe: str = typer.Option(
+            "1Day", "--timeframe",
+            help="Bars to evaluate on: 1Day (folds are years, held-out symbols trade), or "
+            "1Min|5Min|15Min from a minute --source (folds are blocks of sessions on the "
+            "same symbols: out of time only, no held-out symbols)."),
+        fold_days: int | None = typer.Option(
+            None, "--fold-days", min=1,
+            help="Intraday: sessions per fold (default 5, a week)."),
         symbols: list[str] | None = typer.Option(
             None, "--symbols", "--symbol", metavar=SYMBOLS_METAVAR,
-            help=f"Only these stocks ({SYMBOLS_HELP}): held-out ones trade, others train."),
+            help=f"Only these stocks ({SYMBOLS_HELP}): held-out ones trade, others train "
+            "(intraday: development symbols only; they train and trade)."),
         max_training_symbols: int | None = typer.Option(
             None, help="Train on N development symbols spread over the alphabet."),
         json_out: Path | None = typer.Option(
@@ -245,22 +257,53 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Walk-forward evaluation of the decision policy: per test year, train the models on
         the development symbols up to the year, then replay the held-out symbols through the
-        same engine ungated and with the policy; JSON, HTML page and MLflow run."""
+        same engine ungated and with the policy; JSON, HTML page and MLflow run. With
+        --timeframe 1Min the folds are blocks of sessions of a minute file, out of time on
+        the same symbols."""
+        from core.bars import DAILY, check_timeframe
+        from monitoring.evaluation import FOLD_SESSIONS
         from monitoring.evaluation_page import summary_lines
         from pipelines.flows.evaluate import evaluate_flow
 
         os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-        try:
-            years = [int(year) for year in folds.split(",") if year.strip()]
-        except ValueError:
-            raise ConfigError(f"--folds takes years like 2015,2016; got {folds}",
-                              where="evaluate") from None
-        payload = _run(evaluate_flow, source=source, years=years,
-                       symbols=parse_symbols(symbols) or None,
+        check_timeframe(timeframe)
+        given = [part.strip() for part in (folds or "").split(",") if part.strip()]
+        arguments: dict[str, Any] = {"timeframe": timeframe}
+        if timeframe == DAILY:
+            if fold_days is not None:
+                raise ConfigError("--fold-days is for intraday timeframes; daily folds are "
+                                  "calendar years (--folds 2015,2016)", where="evaluate")
+            try:
+                years = [int(year) for year in given or ["2015", "2016", "2017"]]
+            except ValueError:
+                raise ConfigError(f"--folds takes years like 2015,2016; got {folds}",
+                                  where="evaluate") from None
+            arguments["years"] = years
+        else:
+            if max_training_symbols is not None:
+                raise ConfigError("--max-training-symbols is for daily bars; intraday folds "
+                                  "train on the --symbols they trade", where="evaluate")
+            for day in given:
+                if len(day) != 10:
+                    raise ConfigError(f"--folds with --timeframe {timeframe} takes the folds' "
+                                      f"first sessions as dates like 2021-08-02; got {day}",
+                                      where="evaluate")
+                parse_day(day, "--folds")
+            arguments |= {"fold_sessions": fold_days or FOLD_SESSIONS,
+                          "fold_starts": given or None}
+        payload = _run(evaluate_flow, source=source, symbols=parse_symbols(symbols) or None,
                        max_training_symbols=max_training_symbols,
-                       json_path=str(json_out) if json_out else None, workers=workers)
-        console.print(f"[bold]Policy vs ungated engine on {payload['data']['held_out_symbols']}"
-                      " held-out symbols[/]")
+                       json_path=str(json_out) if json_out else None, workers=workers,
+                       **arguments)
+        data = payload["data"]
+        if timeframe == DAILY:
+            console.print(f"[bold]Policy vs ungated engine on {data['held_out_symbols']}"
+                          " held-out symbols[/]")
+        else:
+            console.print(f"[bold]Policy vs ungated engine on {timeframe} bars of "
+                          f"{data['symbols']} symbol(s), {data['sessions']} sessions "
+                          f"{data['start']}..{data['end']}: OUT OF TIME ONLY, NOT held-out "
+                          "symbols[/]")
         for line in summary_lines(payload["evaluation"]):
             console.print(f"  {line}", highlight=False)
         run = payload["run"]
