@@ -16,7 +16,12 @@ import pytest
 
 from tests.conftest import shared_file
 
-pytestmark = pytest.mark.integration
+# About a minute on this 2-core machine (four models trained per fold), beyond the
+# suite's budget: `benchmarks/bench_policy.py --timeframe 1Min --source
+# ../shared/data/intraday/minute_2021.parquet --symbols SPY` runs the same command on
+# every session; `pytest -m slow` runs this case. The fold splitter, the report's wording
+# and the command's refusals are unit-tested in the default run.
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def test_minute_evaluation_writes_an_out_of_time_report(workdir: Path) -> None:
