@@ -238,7 +238,15 @@ def bars_at_timeframe(bars: pd.DataFrame, timeframe: str, *, where: str = "bars"
             f"(only coarser intraday ones, e.g. 5Min or 15Min from 1Min)",
             where=where,
         )
-    bucket = bars["timestamp"].dt.floor(pd.Timedelta(step))
+    return aggregate_bars(bars, pd.Timedelta(step))
+
+
+def aggregate_bars(bars: pd.DataFrame, step: pd.Timedelta) -> pd.DataFrame:
+    """Bars of `step` from finer ones, per symbol, each stamped with its start (Alpaca's
+    way): first open, highest high, lowest low, last close, summed volume."""
+    if bars.empty:
+        return bars
+    bucket = bars["timestamp"].dt.floor(step)
     grouped = bars.groupby([bars["symbol"], bucket.rename("bucket")], sort=True)
     out = grouped.agg(
         open=("open", "first"),

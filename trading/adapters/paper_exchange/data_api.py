@@ -45,7 +45,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from core.bars import DAILY, TIMEFRAMES, empty_bars, normalize_bars, time_bound
+from core.bars import DAILY, TIMEFRAMES, aggregate_bars, empty_bars, normalize_bars, time_bound
 from core.errors import DataValidationError
 from core.network import same_secret
 from features.bar_store import BarStore
@@ -137,18 +137,7 @@ class BarSource:
 
 def _aggregate(frame: pd.DataFrame, minutes: int) -> pd.DataFrame:
     """Bars of `minutes` from finer bars, each stamped with its start (Alpaca's way)."""
-    if frame.empty:
-        return frame
-    bucket = frame["timestamp"].dt.floor(f"{minutes}min")
-    grouped = frame.groupby([frame["symbol"], bucket.rename("bucket")], sort=True)
-    out = grouped.agg(
-        open=("open", "first"),
-        high=("high", "max"),
-        low=("low", "min"),
-        close=("close", "last"),
-        volume=("volume", "sum"),
-    ).reset_index()
-    return out.rename(columns={"bucket": "timestamp"})[list(frame.columns)]
+    return aggregate_bars(frame, pd.Timedelta(minutes=minutes))
 
 
 def build_data_app(
