@@ -8,6 +8,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator
 
+import pandas as pd
 import pytest
 
 from core.servers import LocalPostgres, LocalRedis
@@ -30,3 +31,16 @@ def redis_server() -> Iterator[LocalRedis]:
 def fresh_postgres_url(server: LocalPostgres, purpose: str, driver: str = "psycopg") -> str:
     """A new empty database on the session's server; its SQLAlchemy URL."""
     return server.create_database(f"{purpose}_{next(_names)}", driver)
+
+
+@pytest.fixture(scope="module")
+def sp500_50() -> pd.DataFrame:
+    """The backtest benchmark's bars (`benchmarks/bench_engine_backtrader.py`): the first
+    50 S&P symbols alphabetically, complete OHLC rows."""
+    from tests.conftest import shared_file
+
+    bars = pd.read_parquet(shared_file("sp500_daily_2013_2018.parquet"))
+    symbols = sorted(bars["symbol"].unique())[:50]
+    chosen = bars[bars["symbol"].isin(symbols)].dropna(subset=["open", "high", "low", "close"])
+    chosen = chosen.astype({"volume": "float64"})
+    return chosen.sort_values(["symbol", "timestamp"]).reset_index(drop=True)

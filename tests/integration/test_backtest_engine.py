@@ -14,7 +14,6 @@ from typer.testing import CliRunner
 
 from core.errors import DataValidationError
 from pipelines.cli import app
-from tests.conftest import shared_file
 from trading.backtest import run_backtest
 from trading.report import METRIC_KEYS
 
@@ -42,15 +41,6 @@ def test_cli_backtest_over_sample_data_writes_json_and_html(workdir: Path) -> No
 def test_cli_rejects_bad_source(workdir: Path) -> None:
     result = CliRunner().invoke(app, ["backtest", "--source", "parquet"])
     assert result.exit_code != 0
-
-
-@pytest.fixture(scope="module")
-def sp500_50() -> pd.DataFrame:
-    bars = pd.read_parquet(shared_file("sp500_daily_2013_2018.parquet"))
-    symbols = sorted(bars["symbol"].unique())[:50]
-    chosen = bars[bars["symbol"].isin(symbols)].dropna(subset=["open", "high", "low", "close"])
-    chosen = chosen.astype({"volume": "float64"})
-    return chosen.sort_values(["symbol", "timestamp"]).reset_index(drop=True)
 
 
 def test_sp500_backtest_has_real_metrics_and_never_fills_on_the_signal_bar(

@@ -14,7 +14,6 @@ import hashlib
 import pandas as pd
 import pytest
 
-from tests.conftest import shared_file
 from trading.backtest import BacktestResult, run_backtest
 
 # (trades, final equity, digest of trades + fills + decisions + equity curve)
@@ -31,16 +30,6 @@ DECISION_COLUMNS = (
     "decision_id", "symbol", "side", "signal_time", "strategy", "action", "category", "reason",
     "qty", "client_order_id",
 )
-
-
-@pytest.fixture(scope="module")
-def sp500_50() -> pd.DataFrame:
-    """The benchmark's bars: the first 50 symbols alphabetically, complete OHLC rows."""
-    bars = pd.read_parquet(shared_file("sp500_daily_2013_2018.parquet"))
-    symbols = sorted(bars["symbol"].unique())[:50]
-    chosen = bars[bars["symbol"].isin(symbols)].dropna(subset=["open", "high", "low", "close"])
-    chosen = chosen.astype({"volume": "float64"})
-    return chosen.sort_values(["symbol", "timestamp"]).reset_index(drop=True)
 
 
 def _canonical(frame: pd.DataFrame, key: list[str], rounding: dict[str, int]) -> str:
