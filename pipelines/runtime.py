@@ -10,6 +10,7 @@ also enters `temporary_settings` for the case where prefect was imported already
 
 from __future__ import annotations
 
+import _thread
 import contextlib
 import os
 import signal
@@ -116,9 +117,10 @@ def sigterm_as_ctrl_c() -> Iterator[None]:
     garbage-collection callback or a `__del__` at that moment (it prints "Exception
     ignored in ..." and goes on): inside a Prefect flow, whose own SIGTERM handler raises
     `TerminationSignal`, a demo could ignore a SIGTERM and run to its end. Such a lost
-    interrupt is caught by `sys.unraisablehook` and the SIGTERM delivered again. A
-    `TerminationSignal` leaving the block becomes KeyboardInterrupt: the command ends as
-    on Ctrl-C ("aborted", exit 130), not with Prefect's traceback."""
+    interrupt is caught by `sys.unraisablehook` and the SIGTERM delivered again to the
+    main thread's handler of the moment (`_thread.interrupt_main`). A `TerminationSignal`
+    leaving the block becomes KeyboardInterrupt: the command ends as on Ctrl-C
+    ("aborted", exit 130), not with Prefect's traceback."""
 
     def interrupt(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
@@ -128,7 +130,9 @@ def sigterm_as_ctrl_c() -> Iterator[None]:
 
     def redeliver_lost_interrupt(unraisable: Any) -> None:
         if _is_interrupt(unraisable.exc_type):
-            resend = threading.Timer(0.1, os.kill, (os.getpid(), signal.SIGTERM))
+            # Out of the garbage collector first, then to whatever handler is current
+            # (never to Python's default, which would end the process with no clean-up).
+            resend = threading.Timer(0.1, _thread.interrupt_main, (signal.SIGTERM,))
             resend.daemon = True
             resend.start()
         previous_hook(unraisable)

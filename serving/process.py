@@ -1,7 +1,8 @@
 """The model service run as a child process by whoever needs one (the demo, a test): started
 from the command line it is given (the composition root knows which: `tradewind serve`),
 waited for until `/readyz` answers, asked to reload or what it serves, and stopped
-gracefully (SIGTERM to its process group, its workers included, then SIGKILL).
+gracefully (SIGTERM to its process group until it exits, then SIGKILL to what is left of
+its tree, workers included).
 `request_reload` asks any running service, child or not, to reload now.
 
 `launch` starts the process without waiting, so a caller can start the service before
@@ -12,11 +13,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import subprocess
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 import httpx
+import psutil
 
 from core.errors import ModelUnavailableError
 
@@ -32,6 +36,7 @@ class ServiceProcess:
         log_path: Path,
         env: dict[str, str] | None = None,
         ready_timeout: float = 180.0,
+        stop_timeout: float = 30.0,
     ) -> None:
         self.command = command
         self.port = port
@@ -39,6 +44,7 @@ class ServiceProcess:
         self.log_path = log_path
         self.env = env or {}
         self.ready_timeout = ready_timeout
+        self.stop_timeout = stop_timeout
         self._process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -102,19 +108,35 @@ class ServiceProcess:
         payload = httpx.get(f"{self.url}/models", timeout=10.0).json()
         return payload if isinstance(payload, dict) else {"answer": payload}
 
+    @property
+    def exit_code(self) -> int | None:
+        """The process's exit code once it has ended (negative: the signal that ended it)."""
+        return None if self._process is None else self._process.poll()
+
     def stop(self) -> None:
+        """SIGTERM to the service's process group, sent again every second while it has
+        not exited (circus drops a stop request that lands while it is still starting its
+        workers), then SIGKILL to every process of its tree still alive: its workers run in
+        sessions of their own, so the group's signal does not reach them. An interrupt while
+        waiting (a second Ctrl-C, a second SIGTERM) goes straight to the SIGKILL, then on."""
         process = self._process
         if process is None or process.poll() is not None:
             return
-        # SIGTERM to the service's own process group (it has workers), then wait.
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, 15)
+        tree = _tree(process.pid)
         try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, 9)
-            process.wait(timeout=10)
+            deadline = time.monotonic() + self.stop_timeout
+            while process.poll() is None and time.monotonic() < deadline:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGTERM)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    process.wait(timeout=1.0)
+                tree.update(_tree(process.pid))  # workers started meanwhile
+            # Exited: its workers end with it (a moment's grace). Not exited: SIGKILL now.
+            alive = _still_running(tree.values(), wait=5.0 if process.poll() is not None else 0)
+        except BaseException:
+            _kill(process, tree.values())
+            raise
+        _kill(process, alive)
 
     def __enter__(self) -> ServiceProcess:
         self.start()
@@ -122,6 +144,48 @@ class ServiceProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _tree(pid: int) -> dict[int, psutil.Process]:
+    """The process and its descendants now, by pid (none if it is gone)."""
+    try:
+        root = psutil.Process(pid)
+        return {p.pid: p for p in [root, *root.children(recursive=True)]}
+    except psutil.Error:
+        return {}
+
+
+def _still_running(tree: Iterable[psutil.Process], *, wait: float) -> list[psutil.Process]:
+    """The processes of `tree` not ended within `wait` seconds (a zombie has ended: an
+    orphan's parent may be slow to reap it)."""
+    procs = list(tree)
+    deadline = time.monotonic() + wait
+    while True:
+        alive = [p for p in procs if not process_ended(p)]
+        if not alive or time.monotonic() >= deadline:
+            return alive
+        time.sleep(0.1)  # polling processes the caller has asked to end, with a deadline
+
+
+def process_ended(process: psutil.Process) -> bool:
+    try:
+        return process.status() == psutil.STATUS_ZOMBIE
+    except psutil.Error:  # gone, or its pid now another's
+        return True
+
+
+def _kill(process: subprocess.Popen[bytes], tree: Iterable[psutil.Process]) -> None:
+    """SIGKILL to the group and to each process of the tree still alive, then wait for
+    them to end."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    procs = list(tree)
+    for child in procs:
+        with contextlib.suppress(psutil.Error):
+            child.kill()
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=10)
+    _still_running(procs, wait=10.0)
 
 
 def request_reload(endpoint: str | None, token: str | None) -> str:
