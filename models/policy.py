@@ -13,7 +13,9 @@ Fitted on the training window (`fit_policy`), per strategy s:
 - Kelly sizing from the same probability and payoffs: f* = p − (1 − p)/b with
   b = avg_win/avg_loss; size = clip(kelly_fraction · f* · norm, floor, cap), `norm` fitted
   so that the in-window mean size of entered signals is `base_size_fraction` (the ungated
-  size). An entered signal with f* ≤ 0 gets the floor: sizing never vetoes the gate;
+  size). An entered signal with f* ≤ 0 gets the floor: sizing never vetoes the gate. When
+  the coverage guard (below) has moved a signal's threshold by d from the fitted one, its
+  size is that of p − d (`size_follows_guard`): the sizing agrees with the gate;
 - the tail of the in-window probabilities, which seeds the coverage guard (below);
 - the skill check, on the out-of-time slice the model never fitted (`skill_check`): the
   policy against pass-through (enter everything at the ungated size) on the labelled
@@ -255,7 +257,17 @@ class FittedPolicy:
             if not fits or view.regime is Regime.CALM:
                 scale *= c.regime_scale
                 notes.append(f"regime {view.regime.value}: x{c.regime_scale:g}")
-        size = self.size_fraction(p, view.strategy) * scale
+        # Sizing follows the gate: when the guard has moved the threshold off the fitted
+        # one (the year's probabilities sit lower or higher), the probability is sized as
+        # if moved by the same amount, so a drift the gate corrects does not send every
+        # entry to the floor (or the cap).
+        sized = p
+        if c.mode == "expected_value" and c.size_follows_guard:
+            sized = min(max(p + payoff.threshold - threshold, 0.0), 1.0)
+            if sized != p:
+                notes.append(f"sized at {sized:.3f} (guard moved the threshold "
+                             f"{threshold - payoff.threshold:+.3f})")
+        size = self.size_fraction(sized, view.strategy) * scale
         if c.drawdown_scaling and view.expected_drawdown_pct and view.expected_drawdown_pct > 0:
             size *= min(1.0, max(0.25, self.tolerable_drawdown_pct / view.expected_drawdown_pct))
             notes.append("drawdown-scaled")

@@ -174,6 +174,31 @@ def test_an_uninformative_model_keeps_its_coverage_when_probabilities_drift_down
     assert entered.mean() >= config.min_coverage
 
 
+def test_sizing_follows_the_guard_when_probabilities_drift() -> None:
+    """A year whose probabilities all sit 0.15 lower: the guard lowers the threshold to
+    keep entering, and the sizes follow it (sized as the same signal before the drift),
+    instead of every entry sitting at the floor; with the setting off they do sit there."""
+    config = PolicyConfig()
+    policy = _fit(_window(skill=0.0), config)
+    recent = _window(skill=0.0, shift=-0.15, seed=3)["win_probability"].to_numpy()[:600]
+    fitted = policy.payoffs["momentum"].threshold
+    view = SignalView("momentum", fitted - 0.15 + 0.05, recent=recent)
+    guarded = policy.decide(view)
+    moved = policy.threshold(view) - fitted
+    assert guarded.enter
+    assert moved < -0.05  # the guard moved the threshold down
+    assert guarded.size_fraction == pytest.approx(
+        policy.size_fraction(view.win_probability - moved, "momentum"))
+    assert guarded.size_fraction > config.min_size_fraction
+    raw = policy.with_config(PolicyConfig(size_follows_guard=False)).decide(view)
+    assert raw.enter
+    assert raw.size_fraction == pytest.approx(config.min_size_fraction)
+    # no drift, no guard: the same size either way
+    plain = SignalView("momentum", fitted + 0.05)
+    assert policy.decide(plain).size_fraction == pytest.approx(
+        policy.with_config(PolicyConfig(size_follows_guard=False)).decide(plain).size_fraction)
+
+
 def test_the_guard_only_reads_earlier_sessions() -> None:
     policy = _fit(_window())
     window = _window(seed=5, start="2015-01-02").iloc[:400]
