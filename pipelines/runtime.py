@@ -10,7 +10,6 @@ also enters `temporary_settings` for the case where prefect was imported already
 
 from __future__ import annotations
 
-import _thread
 import contextlib
 import os
 import signal
@@ -117,24 +116,33 @@ def sigterm_as_ctrl_c() -> Iterator[None]:
     garbage-collection callback or a `__del__` at that moment (it prints "Exception
     ignored in ..." and goes on): inside a Prefect flow, whose own SIGTERM handler raises
     `TerminationSignal`, a demo could ignore a SIGTERM and run to its end. Such a lost
-    interrupt is caught by `sys.unraisablehook` and the SIGTERM delivered again to the
-    main thread's handler of the moment (`_thread.interrupt_main`). A `TerminationSignal`
-    leaving the block becomes KeyboardInterrupt: the command ends as on Ctrl-C
-    ("aborted", exit 130), not with Prefect's traceback."""
+    interrupt is caught by `sys.unraisablehook` and the SIGTERM sent again to the main
+    thread while the block lasts. A `TerminationSignal` leaving the block becomes
+    KeyboardInterrupt: the command ends as on Ctrl-C ("aborted", exit 130), not with
+    Prefect's traceback."""
 
     def interrupt(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGTERM, interrupt)
     previous_hook = sys.unraisablehook
+    main_thread = threading.main_thread().ident
+    inside = threading.Lock()  # held while the block is being left
+    active = True
+
+    def resend() -> None:
+        # A real signal to the main thread, so a blocking call it sits in is interrupted;
+        # only while the block's handlers are installed (never to Python's default,
+        # which would end the process with no clean-up).
+        with inside:
+            if active and main_thread is not None:
+                signal.pthread_kill(main_thread, signal.SIGTERM)
 
     def redeliver_lost_interrupt(unraisable: Any) -> None:
         if _is_interrupt(unraisable.exc_type):
-            # Out of the garbage collector first, then to whatever handler is current
-            # (never to Python's default, which would end the process with no clean-up).
-            resend = threading.Timer(0.1, _thread.interrupt_main, (signal.SIGTERM,))
-            resend.daemon = True
-            resend.start()
+            later = threading.Timer(0.1, resend)  # out of the garbage collector first
+            later.daemon = True
+            later.start()
         previous_hook(unraisable)
 
     sys.unraisablehook = redeliver_lost_interrupt
@@ -145,9 +153,10 @@ def sigterm_as_ctrl_c() -> Iterator[None]:
             raise KeyboardInterrupt from None
         raise
     finally:
+        with inside:
+            active = False
         sys.unraisablehook = previous_hook
         signal.signal(signal.SIGTERM, previous)
-
 
 def _is_interrupt(kind: type[BaseException] | None) -> bool:
     """Ctrl-C's KeyboardInterrupt, or Prefect's TerminationSignal (named, not imported:
