@@ -114,10 +114,11 @@ class PolicySettings(_Section):
     guard_lower_quantile: float = Field(0.25, ge=0, le=1)
     guard_upper_quantile: float = Field(0.60, ge=0, le=1)
     min_skill_pf_ratio: float = Field(1.0, ge=0)
-    # size on the probability moved by the guard's shift of the threshold (sizing follows
-    # the gate); false: Kelly on the raw probability, which sits at the floor in a year
-    # whose probabilities all drift below break-even
-    size_follows_guard: bool = True
+    # true: size on the probability moved by the guard's shift of the threshold, so a
+    # year whose probabilities all drift below break-even does not trade every entry at
+    # the floor. Off by default: measured both ways, it helped on the broad held-out
+    # evaluation and hurt in the demo's (issue notes); no in-window evidence picks it.
+    size_follows_guard: bool = False
 
     @model_validator(mode="after")
     def _ordered(self) -> PolicySettings:

@@ -13,9 +13,9 @@ Fitted on the training window (`fit_policy`), per strategy s:
 - Kelly sizing from the same probability and payoffs: f* = p − (1 − p)/b with
   b = avg_win/avg_loss; size = clip(kelly_fraction · f* · norm, floor, cap), `norm` fitted
   so that the in-window mean size of entered signals is `base_size_fraction` (the ungated
-  size). An entered signal with f* ≤ 0 gets the floor: sizing never vetoes the gate. When
-  the coverage guard (below) has moved a signal's threshold by d from the fitted one, its
-  size is that of p − d (`size_follows_guard`): the sizing agrees with the gate;
+  size). An entered signal with f* ≤ 0 gets the floor: sizing never vetoes the gate.
+  With `size_follows_guard` (off by default), a signal whose threshold the coverage guard
+  (below) has moved by d from the fitted one is sized as p − d;
 - the tail of the in-window probabilities, which seeds the coverage guard (below);
 - the skill check, on the out-of-time slice the model never fitted (`skill_check`): the
   policy against pass-through (enter everything at the ungated size) on the labelled

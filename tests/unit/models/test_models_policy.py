@@ -175,10 +175,12 @@ def test_an_uninformative_model_keeps_its_coverage_when_probabilities_drift_down
 
 
 def test_sizing_follows_the_guard_when_probabilities_drift() -> None:
-    """A year whose probabilities all sit 0.15 lower: the guard lowers the threshold to
-    keep entering, and the sizes follow it (sized as the same signal before the drift),
-    instead of every entry sitting at the floor; with the setting off they do sit there."""
-    config = PolicyConfig()
+    """With `size_follows_guard`: a year whose probabilities all sit 0.15 lower, the guard
+    lowers the threshold to keep entering, and the sizes follow it (sized as the same
+    signal before the drift) instead of every entry sitting at the floor, as they do with
+    the setting off (the default)."""
+    assert not PolicyConfig().size_follows_guard
+    config = PolicyConfig(size_follows_guard=True)
     policy = _fit(_window(skill=0.0), config)
     recent = _window(skill=0.0, shift=-0.15, seed=3)["win_probability"].to_numpy()[:600]
     fitted = policy.payoffs["momentum"].threshold
