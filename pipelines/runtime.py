@@ -158,6 +158,7 @@ def sigterm_as_ctrl_c() -> Iterator[None]:
         sys.unraisablehook = previous_hook
         signal.signal(signal.SIGTERM, previous)
 
+
 def _is_interrupt(kind: type[BaseException] | None) -> bool:
     """Ctrl-C's KeyboardInterrupt, or Prefect's TerminationSignal (named, not imported:
     Prefect must not be imported before its settings are in the environment)."""

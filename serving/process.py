@@ -136,7 +136,8 @@ class ServiceProcess:
         except BaseException:
             _kill(process, tree.values())
             raise
-        _kill(process, alive)
+        if alive:
+            _kill(process, alive)
 
     def __enter__(self) -> ServiceProcess:
         self.start()
@@ -168,6 +169,7 @@ def _still_running(tree: Iterable[psutil.Process], *, wait: float) -> list[psuti
 
 
 def process_ended(process: psutil.Process) -> bool:
+    """True once the process has exited (a zombie counts: it runs no more)."""
     try:
         return process.status() == psutil.STATUS_ZOMBIE
     except psutil.Error:  # gone, or its pid now another's
