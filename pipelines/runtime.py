@@ -107,7 +107,7 @@ def model_service_command(port: int) -> list[str]:
 
 
 @contextlib.contextmanager
-def sigterm_as_ctrl_c() -> Iterator[None]:
+def sigterm_as_ctrl_c(*, grace: float = 20.0) -> Iterator[None]:
     """SIGTERM raises KeyboardInterrupt in the main thread, as Ctrl-C does, so a command's
     own clean-up (stopping its child servers) runs for a service manager's stop too;
     Python's default for SIGTERM ends the process with no clean-up at all.
@@ -117,9 +117,12 @@ def sigterm_as_ctrl_c() -> Iterator[None]:
     ignored in ..." and goes on): inside a Prefect flow, whose own SIGTERM handler raises
     `TerminationSignal`, a demo could ignore a SIGTERM and run to its end. Such a lost
     interrupt is caught by `sys.unraisablehook` and the SIGTERM sent again to the main
-    thread while the block lasts. A `TerminationSignal` leaving the block becomes
-    KeyboardInterrupt: the command ends as on Ctrl-C ("aborted", exit 130), not with
-    Prefect's traceback."""
+    thread while the block lasts. Where it keeps being lost (XGBoost builds its matrices
+    in ctypes callbacks, which drop exceptions too) or is swallowed, a watchdog started at
+    the first loss ends it: `grace` seconds later, if the block is still running, every
+    process the command started gets SIGTERM, then SIGKILL, and the process exits 130. A
+    `TerminationSignal` leaving the block becomes KeyboardInterrupt: the command ends as
+    on Ctrl-C ("aborted", exit 130), not with Prefect's traceback."""
 
     def interrupt(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
@@ -138,11 +141,18 @@ def sigterm_as_ctrl_c() -> Iterator[None]:
             if active and main_thread is not None:
                 signal.pthread_kill(main_thread, signal.SIGTERM)
 
+    left = threading.Event()
+    watchdog = threading.Thread(target=_stop_if_still_running, args=(left, grace),
+                                name="sigterm-watchdog", daemon=True)
+
     def redeliver_lost_interrupt(unraisable: Any) -> None:
         if _is_interrupt(unraisable.exc_type):
             later = threading.Timer(0.1, resend)  # out of the garbage collector first
             later.daemon = True
             later.start()
+            if not watchdog.is_alive() and not left.is_set():
+                with contextlib.suppress(RuntimeError):  # started already
+                    watchdog.start()
         previous_hook(unraisable)
 
     sys.unraisablehook = redeliver_lost_interrupt
@@ -155,8 +165,24 @@ def sigterm_as_ctrl_c() -> Iterator[None]:
     finally:
         with inside:
             active = False
+        left.set()
         sys.unraisablehook = previous_hook
         signal.signal(signal.SIGTERM, previous)
+
+
+def _stop_if_still_running(left: threading.Event, grace: float) -> None:
+    """The watchdog of a lost SIGTERM: unless the command has left its block within
+    `grace` seconds, end every process it started and exit as Ctrl-C would (130)."""
+    if left.wait(grace):
+        return
+    from core.process_tree import end_all, process_tree
+
+    sys.stderr.write(f"SIGTERM: still running {grace:.0f} s later; stopping the processes "
+                     "it started and exiting\n")
+    sys.stderr.flush()
+    end_all(process_tree(os.getpid(), include_root=False).values(), grace=5.0)
+    sys.stdout.flush()
+    os._exit(130)
 
 
 def _is_interrupt(kind: type[BaseException] | None) -> bool:

@@ -23,6 +23,7 @@ import httpx
 import psutil
 
 from core.errors import ModelUnavailableError
+from core.process_tree import kill_all, process_tree, still_running
 
 
 class ServiceProcess:
@@ -122,7 +123,7 @@ class ServiceProcess:
         process = self._process
         if process is None or process.poll() is not None:
             return
-        tree = _tree(process.pid)
+        tree = process_tree(process.pid)
         try:
             deadline = time.monotonic() + self.stop_timeout
             while process.poll() is None and time.monotonic() < deadline:
@@ -130,9 +131,9 @@ class ServiceProcess:
                     os.killpg(process.pid, signal.SIGTERM)
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     process.wait(timeout=1.0)
-                tree.update(_tree(process.pid))  # workers started meanwhile
+                tree.update(process_tree(process.pid))  # workers started meanwhile
             # Exited: its workers end with it (a moment's grace). Not exited: SIGKILL now.
-            alive = _still_running(tree.values(), wait=5.0 if process.poll() is not None else 0)
+            alive = still_running(tree.values(), wait=5.0 if process.poll() is not None else 0)
         except BaseException:
             _kill(process, tree.values())
             raise
@@ -147,47 +148,14 @@ class ServiceProcess:
         self.stop()
 
 
-def _tree(pid: int) -> dict[int, psutil.Process]:
-    """The process and its descendants now, by pid (none if it is gone)."""
-    try:
-        root = psutil.Process(pid)
-        return {p.pid: p for p in [root, *root.children(recursive=True)]}
-    except psutil.Error:
-        return {}
-
-
-def _still_running(tree: Iterable[psutil.Process], *, wait: float) -> list[psutil.Process]:
-    """The processes of `tree` not ended within `wait` seconds (a zombie has ended: an
-    orphan's parent may be slow to reap it)."""
-    procs = list(tree)
-    deadline = time.monotonic() + wait
-    while True:
-        alive = [p for p in procs if not process_ended(p)]
-        if not alive or time.monotonic() >= deadline:
-            return alive
-        time.sleep(0.1)  # polling processes the caller has asked to end, with a deadline
-
-
-def process_ended(process: psutil.Process) -> bool:
-    """True once the process has exited (a zombie counts: it runs no more)."""
-    try:
-        return process.status() == psutil.STATUS_ZOMBIE
-    except psutil.Error:  # gone, or its pid now another's
-        return True
-
-
 def _kill(process: subprocess.Popen[bytes], tree: Iterable[psutil.Process]) -> None:
     """SIGKILL to the group and to each process of the tree still alive, then wait for
     them to end."""
     with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGKILL)
-    procs = list(tree)
-    for child in procs:
-        with contextlib.suppress(psutil.Error):
-            child.kill()
     with contextlib.suppress(subprocess.TimeoutExpired):
         process.wait(timeout=10)
-    _still_running(procs, wait=10.0)
+    kill_all(tree)
 
 
 def request_reload(endpoint: str | None, token: str | None) -> str:

@@ -12,7 +12,7 @@ import httpx
 import psutil
 import pytest
 
-from serving.process import process_ended
+from core.process_tree import process_ended
 from tests.integration.exchange_support import Process, exchange_env, wait_for
 from tests.integration.serving.harness import free_port
 

@@ -75,6 +75,55 @@ def test_an_interrupt_that_python_drops_is_delivered_again_as_sigterm() -> None:
     assert time.monotonic() - started < 8  # the sleep was interrupted, not waited out
 
 
+SWALLOWS_EVERY_INTERRUPT = """
+import gc, subprocess, sys, time
+from pipelines.runtime import sigterm_as_ctrl_c
+
+class Dropped:
+    def __del__(self):
+        raise KeyboardInterrupt
+
+child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+print(child.pid, flush=True)
+with sigterm_as_ctrl_c(grace=1.0):
+    Dropped()
+    gc.collect()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # a library that swallows every interrupt
+        try:
+            time.sleep(0.05)
+        except BaseException:
+            pass
+"""
+
+
+def test_a_command_that_keeps_losing_the_interrupt_is_stopped_by_the_watchdog(
+    tmp_path: Path,
+) -> None:
+    """The re-sent SIGTERM is lost too (or swallowed): `grace` seconds after the first
+    loss the watchdog ends what the command started and exits 130."""
+    import os
+    import subprocess
+    import sys
+
+    import psutil
+
+    from core.process_tree import process_ended
+
+    script = tmp_path / "swallow.py"
+    script.write_text(SWALLOWS_EVERY_INTERRUPT)
+    root = Path(__file__).resolve().parents[3]
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(root)}, timeout=50, check=False)
+    assert done.returncode == 130, done.stderr[-2000:]
+    assert "SIGTERM: still running 1 s later" in done.stderr
+    try:
+        child = psutil.Process(int(done.stdout.split()[0]))
+    except psutil.NoSuchProcess:
+        return  # gone and reaped
+    assert process_ended(child)
+
+
 def test_only_interrupts_count_and_prefects_ends_the_command_as_ctrl_c_does() -> None:
     from pipelines.runtime import _is_interrupt
 

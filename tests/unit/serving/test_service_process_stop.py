@@ -13,7 +13,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from serving.process import ServiceProcess, process_ended
+from core.process_tree import process_ended
+from serving.process import ServiceProcess
 
 # The main process writes the worker's pid and, once it takes SIGTERM, stops its worker
 # and exits, as circus does once it has started.
