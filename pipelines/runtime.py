@@ -129,17 +129,23 @@ def sigterm_as_ctrl_c(*, grace: float = 20.0) -> Iterator[None]:
 
     previous = signal.signal(signal.SIGTERM, interrupt)
     previous_hook = sys.unraisablehook
-    main_thread = threading.main_thread().ident
+    main_thread = threading.main_thread()
     inside = threading.Lock()  # held while the block is being left
     active = True
 
     def resend() -> None:
-        # A real signal to the main thread, so a blocking call it sits in is interrupted;
-        # only while the block's handlers are installed (never to Python's default,
-        # which would end the process with no clean-up).
+        # A real signal to the main thread, so a blocking call it sits in is interrupted
+        # (to the process when the main thread blocks SIGTERM: another thread takes it and
+        # Python runs the handler in the main thread soon after); only while the block's
+        # handlers are installed (never to Python's default, which would end the process
+        # with no clean-up).
         with inside:
-            if active and main_thread is not None:
-                signal.pthread_kill(main_thread, signal.SIGTERM)
+            if not active:
+                return
+            if main_thread.ident is None or sigterm_blocked_in(main_thread.native_id):
+                os.kill(os.getpid(), signal.SIGTERM)
+            else:
+                signal.pthread_kill(main_thread.ident, signal.SIGTERM)
 
     left = threading.Event()
     watchdog = threading.Thread(target=_stop_if_still_running, args=(left, grace),
@@ -168,6 +174,21 @@ def sigterm_as_ctrl_c(*, grace: float = 20.0) -> Iterator[None]:
         left.set()
         sys.unraisablehook = previous_hook
         signal.signal(signal.SIGTERM, previous)
+
+
+def sigterm_blocked_in(thread_id: int | None) -> bool:
+    """Whether the thread (its native id) blocks SIGTERM now, read from /proc (native
+    libraries may leave a thread's signal mask changed); False when it cannot be read."""
+    if thread_id is None:
+        return False
+    try:
+        status = Path(f"/proc/self/task/{thread_id}/status").read_text()
+    except OSError:
+        return False
+    for line in status.splitlines():
+        if line.startswith("SigBlk:"):
+            return bool(int(line.split()[1], 16) >> (signal.SIGTERM - 1) & 1)
+    return False
 
 
 def _stop_if_still_running(left: threading.Event, grace: float) -> None:
